@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The data flow, left to right: media → features → branches → fusion → C façade.
+// `make` builds the `eri` product as a self-contained liberi.so (see Makefile).
+let package = Package(
+    name: "liberi",
+    products: [
+        // .dynamic: the file is liberi.so; only eri_* symbols are exported
+        // (Sources/ERI/exports.map) and the soname is liberi.so.0.
+        .library(name: "eri", type: .dynamic, targets: ["ERI"]),
+        .executable(name: "eri-cli", targets: ["eri-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libsndfile1-dev, libav*-dev).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
+        // The C header's types (eri_image, option structs) for the Swift façade,
+        // and the thread-local error buffer, which Swift cannot declare.
+        .target(name: "CERISupport"),
+
+        .target(name: "ERICore", dependencies: ["CBLAS"]),
+        .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg"]),
+        .target(name: "ERIMedia", dependencies: ["ERICore", "ERIFeatures", "CFFmpeg", "CSndFile"]),
+        .target(name: "ERIModel", dependencies: ["ERICore", "ERIFeatures"]),
+        .target(name: "ERITrain", dependencies: ["ERICore", "ERIModel"]),
+        .target(name: "ERI", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "CERISupport"],
+                exclude: ["exports.map"],
+                linkerSettings: [.unsafeFlags([
+                    "-Xlinker", "-soname=liberi.so.0",
+                    "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/ERI/exports.map",
+                ])]),
+        .executableTarget(name: "eri-cli", dependencies: [
+            "ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "ERITrain",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,82 @@
+import CERISupport
+import ERICore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The C façade: argument checks and error mapping only. Every entry point
+// clears the thread's error first, and converts anything thrown into an
+// eri_status plus a message, so no Swift error or trap crosses into the host.
+
+func status(_ code: ERIError.Code) -> eri_status { eri_status(rawValue: UInt32(code.rawValue)) }
+
+/// Records `error` as this thread's last error and returns its status.
+func fail(_ error: Error) -> eri_status {
+    if let e = error as? ERIError {
+        liberi_set_last_error(e.message)
+        Log.emit(.debug, "\(e.code): \(e.message)")
+        return status(e.code)
+    }
+    liberi_set_last_error("internal error: \(error)")
+    return ERI_ERR_INTERNAL
+}
+
+func invalid(_ message: String) -> eri_status {
+    fail(ERIError.invalidArgument(message))
+}
+
+/// Runs `body` with the thread's error cleared; maps what it throws.
+func guarded(_ body: () throws -> eri_status) -> eri_status {
+    liberi_set_last_error(nil)
+    do { return try body() } catch { return fail(error) }
+}
+
+/// C strings that live for the life of the process (version, names, status texts).
+final class StaticCStrings: @unchecked Sendable {
+    let pointers: [UnsafeMutablePointer<CChar>]
+    init(_ strings: [String]) { pointers = strings.map { strdup($0)! } }
+    subscript(i: Int) -> UnsafePointer<CChar> { UnsafePointer(pointers[i]) }
+}
+
+let versionString = StaticCStrings(["\(ERIVersion.major).\(ERIVersion.minor).\(ERIVersion.patch)"])
+let emotionNames = StaticCStrings(ERIConfig.emotionNames)
+let statusTexts = StaticCStrings([
+    "ok", "invalid argument", "I/O error", "malformed file", "unsupported", "missing modality",
+    "decode error", "out of memory", "cancelled", "internal error", "unknown status",
+])
+
+@_cdecl("eri_version")
+public func eri_version() -> UnsafePointer<CChar> { versionString[0] }
+
+@_cdecl("eri_version_number")
+public func eri_version_number() -> UInt32 {
+    UInt32(ERIVersion.major * 10000 + ERIVersion.minor * 100 + ERIVersion.patch)
+}
+
+@_cdecl("eri_status_string")
+public func eri_status_string(_ s: eri_status) -> UnsafePointer<CChar> {
+    let i = Int(s.rawValue)
+    return statusTexts[i < statusTexts.pointers.count - 1 ? i : statusTexts.pointers.count - 1]
+}
+
+@_cdecl("eri_last_error")
+public func eri_last_error() -> UnsafePointer<CChar> { liberi_last_error() }
+
+@_cdecl("eri_emotion_name")
+public func eri_emotion_name(_ index: Int32) -> UnsafePointer<CChar>? {
+    guard index >= 0, Int(index) < ERIConfig.emotionCount else { return nil }
+    return emotionNames[Int(index)]
+}
+
+@_cdecl("eri_set_log_callback")
+public func eri_set_log_callback(_ fn: eri_log_callback?, _ userData: UnsafeMutableRawPointer?) {
+    guard let fn else {
+        Log.setHandler(nil)
+        return
+    }
+    let context = UInt(bitPattern: userData)  // a plain integer is Sendable
+    Log.setHandler { level, message in
+        message.withCString { fn(level.rawValue, $0, UnsafeMutableRawPointer(bitPattern: context)) }
+    }
+}

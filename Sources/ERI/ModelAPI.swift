@@ -1,0 +1,102 @@
+import CERISupport
+import ERICore
+import ERIModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an `eri_model *` points to: the Swift model plus the C strings that
+/// `eri_model_info` hands out, which must live as long as the model.
+final class ModelHandle {
+    let model: Model
+    let preset: UnsafeMutablePointer<CChar>
+    let configJSON: UnsafeMutablePointer<CChar>
+    let provenance: UnsafeMutablePointer<CChar>?
+    let metrics: UnsafeMutablePointer<CChar>?
+
+    init(model: Model) {
+        self.model = model
+        preset = strdup(model.presetName)!
+        configJSON = strdup(model.config.json.serialized)!
+        provenance = model.file.provenance.map { strdup($0)! }
+        metrics = model.file.metrics.map { strdup($0)! }
+    }
+
+    deinit {
+        free(preset)
+        free(configJSON)
+        free(provenance)
+        free(metrics)
+    }
+
+    static func from(_ p: OpaquePointer) -> ModelHandle {
+        Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    }
+}
+
+let modelOptionsV1Size = UInt32(MemoryLayout<eri_model_options>.size)
+let modelInfoV1Size = UInt32(MemoryLayout<CERISupport.eri_model_info>.size)
+
+@_cdecl("eri_model_options_init")
+public func eri_model_options_init(_ options: UnsafeMutablePointer<eri_model_options>?) -> eri_status {
+    guarded {
+        guard let options else { return invalid("eri_model_options_init: options is NULL") }
+        options.pointee = eri_model_options(struct_size: modelOptionsV1Size, n_threads: 0)
+        return ERI_OK
+    }
+}
+
+@_cdecl("eri_model_open")
+public func eri_model_open(_ path: UnsafePointer<CChar>?, _ options: UnsafePointer<eri_model_options>?,
+                           _ outModel: UnsafeMutablePointer<OpaquePointer?>?) -> eri_status {
+    guarded {
+        guard let outModel else { return invalid("eri_model_open: out_model is NULL") }
+        outModel.pointee = nil
+        guard let path else { return invalid("eri_model_open: path is NULL") }
+        var threads: Int32 = 0
+        if let options {
+            guard options.pointee.struct_size >= modelOptionsV1Size else {
+                return invalid("eri_model_open: options->struct_size is \(options.pointee.struct_size); call eri_model_options_init first")
+            }
+            threads = options.pointee.n_threads
+            guard (0...1024).contains(threads) else { return invalid("eri_model_open: n_threads \(threads) is outside 0…1024") }
+        }
+        let model = try Model(path: String(cString: path), threads: Int(threads))
+        outModel.pointee = OpaquePointer(Unmanaged.passRetained(ModelHandle(model: model)).toOpaque())
+        return ERI_OK
+    }
+}
+
+@_cdecl("eri_model_close")
+public func eri_model_close(_ model: OpaquePointer?) {
+    guard let model else { return }
+    Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(model)).release()
+}
+
+@_cdecl("eri_model_info")
+public func eri_model_info(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePointer<CERISupport.eri_model_info>?) -> eri_status {
+    guarded {
+        guard let model else { return invalid("eri_model_info: model is NULL") }
+        guard let outInfo else { return invalid("eri_model_info: out_info is NULL") }
+        guard outInfo.pointee.struct_size >= modelInfoV1Size else {
+            return invalid("eri_model_info: out_info->struct_size is \(outInfo.pointee.struct_size); set it to sizeof(eri_model_info)")
+        }
+        let handle = ModelHandle.from(model)
+        let c = handle.model.config
+        outInfo.pointee = CERISupport.eri_model_info(
+            struct_size: modelInfoV1Size,
+            has_video: c.video != nil ? 1 : 0,
+            has_audio: c.audio != nil ? 1 : 0,
+            n_frames: Int32(c.video?.frames ?? 0),
+            image_size: Int32(c.video?.imageSize ?? 0),
+            n_channels: Int32(c.video?.channels ?? 0),
+            sample_rate: Int32(c.audio?.sampleRate ?? 0),
+            n_parameters: UInt64(c.parameterCount),
+            preset: UnsafePointer(handle.preset),
+            config_json: UnsafePointer(handle.configJSON),
+            provenance: handle.provenance.map { UnsafePointer($0) },
+            metrics: handle.metrics.map { UnsafePointer($0) })
+        return ERI_OK
+    }
+}

@@ -1,0 +1,2 @@
+// ERIFeatures: filled in by later issues.
+import ERICore

@@ -1,0 +1,2 @@
+// ERIMedia: filled in by later issues.
+import ERICore

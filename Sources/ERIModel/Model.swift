@@ -1,0 +1,34 @@
+import ERICore
+
+/// A model ready for prediction: the validated file and (once built) the
+/// inference engine. Immutable after `init`, so any number of threads may
+/// predict with one instance at once.
+public final class Model: @unchecked Sendable {
+    public let file: ModelFile
+    public var config: ERIConfig { file.config }
+    /// Compute threads requested at open (0 = all cores).
+    public let threads: Int
+
+    public init(path: String, threads: Int = 0) throws {
+        file = try ModelFile.load(path: path)
+        self.threads = threads
+    }
+
+    public init(file: ModelFile, threads: Int = 0) {
+        self.file = file
+        self.threads = threads
+    }
+
+    /// The preset this model's config equals ("dbn-small", "dbn-tiny-video", …), or "custom".
+    public var presetName: String {
+        for name in ERIConfig.presetNames {
+            guard let p = ERIConfig.preset(named: name) else { continue }
+            var c = config
+            c.train = p.train  // training settings do not change what a model is
+            if c == p { return name }
+            if c == p.videoOnly { return name + "-video" }
+            if c == p.audioOnly { return name + "-audio" }
+        }
+        return "custom"
+    }
+}

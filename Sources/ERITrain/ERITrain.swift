@@ -1,0 +1,2 @@
+// ERITrain: filled in by later issues.
+import ERICore

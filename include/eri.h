@@ -1,0 +1,143 @@
+/*
+ * eri.h — liberi, Emotional Reaction Intensity estimation from face video and audio.
+ *
+ * liberi estimates how strongly a person feels seven emotions (Adoration,
+ * Amusement, Anxiety, Disgust, Empathic-Pain, Fear, Surprise; each in [0, 1])
+ * from a clip of their face and/or voice, with the dual-branch network of
+ * Yu et al. (CVPRW 2023). Link with: cc app.c $(pkg-config --cflags --libs eri)
+ *
+ * Usage:
+ *
+ *     eri_model *model = NULL;
+ *     if (eri_model_open("model.eri", NULL, &model) != ERI_OK) {
+ *         fprintf(stderr, "liberi: %s\n", eri_last_error());
+ *         return 1;
+ *     }
+ *     struct eri_model_info info;
+ *     info.struct_size = sizeof info;
+ *     eri_model_info(model, &info);
+ *     printf("%s, %llu parameters\n", info.preset, (unsigned long long)info.n_parameters);
+ *     eri_model_close(model);
+ *
+ * Errors: every fallible call returns an eri_status (ERI_OK = 0). The detail is
+ * in eri_last_error(), a thread-local string valid until the next liberi call on
+ * the same thread. liberi never aborts the host and never prints; install a log
+ * callback with eri_set_log_callback() to see its messages.
+ *
+ * Threads: an eri_model is immutable once opened; any number of threads may use
+ * one model at the same time. All functions are thread-safe unless noted.
+ *
+ * Ownership: the caller owns every input and output buffer. Everything liberi
+ * allocates has a paired close function that accepts NULL.
+ */
+#ifndef ERI_H
+#define ERI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ERI_VERSION_MAJOR 0
+#define ERI_VERSION_MINOR 1
+#define ERI_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, as eri_version_number() returns it. */
+#define ERI_VERSION_NUMBER (ERI_VERSION_MAJOR * 10000 + ERI_VERSION_MINOR * 100 + ERI_VERSION_PATCH)
+
+/* The number of emotions; outputs are always in the order of eri_emotion_name(0…6). */
+#define ERI_NUM_EMOTIONS 7
+
+typedef enum eri_status {
+    ERI_OK = 0,
+    ERI_ERR_INVALID_ARGUMENT = 1, /* a NULL pointer, a size out of range, NaN samples, … */
+    ERI_ERR_IO = 2,               /* a file is missing, unreadable, a directory, … */
+    ERI_ERR_FORMAT = 3,           /* a file is malformed: truncated, bad header, wrong tensors, … */
+    ERI_ERR_UNSUPPORTED = 4,      /* valid but not supported here: a newer format version, a dtype, … */
+    ERI_ERR_MISSING_MODALITY = 5, /* the model lacks the branch the input needs, or no input at all */
+    ERI_ERR_DECODE = 6,           /* media could not be decoded */
+    ERI_ERR_OUT_OF_MEMORY = 7,
+    ERI_ERR_CANCELLED = 8,
+    ERI_ERR_INTERNAL = 9          /* a bug in liberi: please report it with eri_last_error() */
+} eri_status;
+
+/* Pixel layouts of eri_image; every format is 8 bits per channel. */
+typedef enum eri_pixel_format {
+    ERI_PIXEL_RGB24 = 0,
+    ERI_PIXEL_BGR24 = 1,
+    ERI_PIXEL_RGBA32 = 2, /* alpha is ignored */
+    ERI_PIXEL_BGRA32 = 3, /* alpha is ignored */
+    ERI_PIXEL_GRAY8 = 4
+} eri_pixel_format;
+
+/* One video frame (a face crop or a full frame) in the caller's memory. */
+typedef struct eri_image {
+    const uint8_t *data; /* top-left pixel */
+    int32_t width;       /* pixels, >= 1 */
+    int32_t height;      /* pixels, >= 1 */
+    int32_t stride;      /* bytes from one row to the next; 0 means width * bytes per pixel */
+    int32_t format;      /* an eri_pixel_format */
+    int32_t has_box;     /* non-zero: crop around the face box below (SPEC §4.1), else a centred square */
+    float box_x, box_y;  /* the face box's top-left corner, in pixels */
+    float box_w, box_h;  /* the face box's size, in pixels, > 0 */
+} eri_image;
+
+/* Options for eri_model_open. Fill with eri_model_options_init before changing fields. */
+typedef struct eri_model_options {
+    uint32_t struct_size; /* sizeof(eri_model_options), set by eri_model_options_init */
+    int32_t n_threads;    /* compute threads; 0 = all cores */
+} eri_model_options;
+
+/* What a model is. Set struct_size = sizeof(struct eri_model_info) before eri_model_info().
+   It is a plain struct tag, not a typedef: the function eri_model_info (a fixed API name)
+   takes the ordinary identifier, so C and C++ write `struct eri_model_info`. */
+struct eri_model_info {
+    uint32_t struct_size;
+    int32_t has_video;       /* 1 if the model has a video branch */
+    int32_t has_audio;       /* 1 if the model has an audio branch */
+    int32_t n_frames;        /* frames per clip the video branch samples (0 without video) */
+    int32_t image_size;      /* side of the square face image (0 without video) */
+    int32_t n_channels;      /* 3 (rgb) or 1 (gray) (0 without video) */
+    int32_t sample_rate;     /* Hz the audio branch works at (0 without audio) */
+    uint64_t n_parameters;   /* trainable parameters */
+    const char *preset;      /* "dbn-base", "dbn-small", "dbn-tiny" (or "-video"/"-audio" variants) or "custom" */
+    const char *config_json; /* the model's config (SPEC §3) as JSON text */
+    const char *provenance;  /* what produced the weights, or NULL */
+    const char *metrics;     /* evaluation results as JSON text, or NULL */
+};                          /* the strings live until eri_model_close */
+
+typedef struct eri_model eri_model;
+
+/* Log levels for eri_set_log_callback. */
+enum { ERI_LOG_ERROR = 0, ERI_LOG_WARNING = 1, ERI_LOG_INFO = 2, ERI_LOG_DEBUG = 3 };
+typedef void (*eri_log_callback)(int32_t level, const char *message, void *user_data);
+
+/* The library's version as "MAJOR.MINOR.PATCH"; never NULL. */
+const char *eri_version(void);
+/* The library's ERI_VERSION_NUMBER; compare with the header's to detect a mismatch. */
+uint32_t eri_version_number(void);
+/* Static English text for a status code; never NULL ("unknown status" for unknown codes). */
+const char *eri_status_string(eri_status status);
+/* The last error message on this thread ("" if none); valid until the next liberi call on this thread. */
+const char *eri_last_error(void);
+/* The name of emotion index 0…6 ("Adoration" … "Surprise"); NULL outside that range. */
+const char *eri_emotion_name(int32_t index);
+/* Routes liberi's log messages to fn (NULL turns logging off, the default). Not for use while other liberi calls run. */
+void eri_set_log_callback(eri_log_callback fn, void *user_data);
+
+/* Fills *options with defaults. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL). */
+eri_status eri_model_options_init(eri_model_options *options);
+/* Opens a .eri model file (options may be NULL). Returns ERI_OK and sets *out_model, or
+   ERI_ERR_INVALID_ARGUMENT / ERI_ERR_IO / ERI_ERR_FORMAT / ERI_ERR_UNSUPPORTED and sets *out_model = NULL. */
+eri_status eri_model_open(const char *path, const eri_model_options *options, eri_model **out_model);
+/* Frees a model; NULL is allowed. No other call may be using the model. */
+void eri_model_close(eri_model *model);
+/* Describes the model. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL, or struct_size too small). */
+eri_status eri_model_info(const eri_model *model, struct eri_model_info *out_info);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* ERI_H */

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Make one parity case for liberi's tests: a random-weight model and the oracle's numbers.
+
+    python reference/make_case.py --preset dbn-tiny --seed 1 --out /tmp/case
+    python reference/make_case.py --preset dbn-tiny --video-only --seed 2 --out /tmp/case_v
+
+Writes DIR/model.eri, DIR/case.safetensors (all tensors float32) and DIR/case.json
+(shapes and scalars). The oracle runs the model in float64 (weights are the float32
+values stored in model.eri), so it is more exact than the float32 code under test.
+"""
+
+import argparse
+import copy
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from eri_ref import config as C  # noqa: E402
+from eri_ref import features  # noqa: E402
+from eri_ref.eri_file import save_model  # noqa: E402
+from eri_ref.model import build_model, eri_loss, eri_state_dict, randomize_for_testing  # noqa: E402
+
+BYTES_PER_PIXEL = {"rgb24": 3, "bgr24": 3, "rgba": 4, "bgra": 4, "gray8": 1}
+
+
+def synthetic_frames(rng, n, height, width):
+    """Smooth random RGB24 images with a drifting pattern: (n, H, W, 3) uint8."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    coarse = rng.standard_normal((3, 6, 6))
+    out = np.empty((n, height, width, 3), dtype=np.uint8)
+    for i in range(n):
+        img = np.empty((height, width, 3))
+        for c in range(3):
+            phase = 0.3 * i + c
+            wave = np.sin(xx / (7.0 + 2 * c) + phase) * np.cos(yy / (9.0 - c) - 0.5 * phase)
+            blob = np.kron(coarse[c], np.ones((height // 6 + 1, width // 6 + 1)))[:height, :width]
+            img[..., c] = 128 + 60 * wave + 30 * blob + 20 * rng.standard_normal((height, width))
+        out[i] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return out
+
+
+def synthetic_speech(rng, seconds, sr):
+    """A speech-like float32 signal: gliding harmonics, syllable-rate AM, formant tilt, noise."""
+    t = np.arange(int(round(seconds * sr))) / sr
+    f0 = 150 + 40 * np.sin(2 * np.pi * 0.7 * t) + 15 * np.sin(2 * np.pi * 5.3 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    voice = sum(np.sin(k * phase + rng.uniform(0, 2 * np.pi)) / k ** 0.8 *
+                (1.5 if 3 <= k <= 5 else 1.0) for k in range(1, 16))
+    envelope = (0.5 * (1 + np.sin(2 * np.pi * 4.1 * t - 1.0))) ** 2
+    y = 0.12 * envelope * voice + 0.01 * rng.standard_normal(t.size)
+    return np.clip(y, -1, 1).astype(np.float32)
+
+
+def as_f32(x):
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="dbn-tiny", choices=sorted(C.PRESETS))
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--video-only", action="store_true", help="a model without the audio branch")
+    mode.add_argument("--audio-only", action="store_true", help="a model without the video branch")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--frames-input", help="raw uint8 frames file (N·H·W·bytes), default: synthetic")
+    ap.add_argument("--frames-shape", default="11,70,90", help="N,H,W of the frames (default 11,70,90)")
+    ap.add_argument("--pixel-format", default="rgb24", choices=features.PIXEL_FORMATS)
+    ap.add_argument("--box", default="54.5,-6.5,41,45",
+                    help="face box x,y,w,h (default reaches past the top and right edges); 'none' for none")
+    ap.add_argument("--pcm-input", help="raw float32 mono PCM at the model's rate, default: synthetic")
+    ap.add_argument("--seconds", type=float, default=2.7, help="length of the synthetic PCM")
+    ap.add_argument("--no-grads", action="store_true", help="skip the training-step gradient oracle")
+    args = ap.parse_args(argv)
+
+    cfg = C.preset(args.preset)
+    if args.video_only:
+        cfg = C.video_only(cfg)
+    if args.audio_only:
+        cfg = C.audio_only(cfg)
+    os.makedirs(args.out, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+
+    # -- model: PyTorch default init, then perturbed normalisation stats (float32 weights)
+    model = randomize_for_testing(build_model(cfg, seed=args.seed), seed=args.seed + 1000).eval()
+    save_model(model, cfg, os.path.join(args.out, "model.eri"),
+               provenance=f"make_case.py --preset {args.preset} --seed {args.seed} (random weights)")
+    oracle = copy.deepcopy(model).double().eval()
+
+    tensors, info = {}, {"preset": args.preset, "seed": args.seed, "config": cfg,
+                         "branches": [b for b in ("video", "audio") if cfg[b] is not None]}
+    frames_pre = mfcc_pre = None
+    n, H, W = (int(v) for v in args.frames_shape.split(","))
+
+    # -- raw inputs and SPEC §4 preprocessing
+    if cfg["video"] is not None:
+        if args.frames_input:
+            raw = np.fromfile(args.frames_input, dtype=np.uint8).reshape(
+                n, H, W, BYTES_PER_PIXEL[args.pixel_format])
+        else:
+            if args.pixel_format != "rgb24":
+                ap.error("synthetic frames are rgb24; pass --frames-input for other formats")
+            raw = synthetic_frames(rng, n, H, W)
+        box = None if args.box == "none" else [float(v) for v in args.box.split(",")]
+        frames_pre = features.preprocess_video(raw, cfg["video"], args.pixel_format, box)  # (F, C, S, S)
+        tensors["input.frames_u8"] = as_f32(raw)
+        if box is not None:
+            tensors["input.box"] = as_f32(box)
+        tensors["pre.frames"] = as_f32(frames_pre)
+        left, top, side = features.crop_square(W, H, box)
+        info["video_input"] = {"frames_shape": list(raw.shape), "pixel_format": args.pixel_format,
+                               "box": box, "crop_left_top_side": [left, top, side],
+                               "sample_indices": features.sample_indices(n, cfg["video"]["frames"])}
+    if cfg["audio"] is not None:
+        sr = cfg["audio"]["sample_rate"]
+        pcm = (np.fromfile(args.pcm_input, dtype=np.float32) if args.pcm_input
+               else synthetic_speech(rng, args.seconds, sr))
+        mfcc_raw, mfcc_pre = features.preprocess_audio(pcm, cfg["audio"], sr)  # (T_a, n), (T, n)
+        tensors["input.pcm"] = as_f32(pcm)
+        tensors["input.sample_rate"] = as_f32([sr])
+        tensors["pre.mfcc_raw"] = as_f32(mfcc_raw)
+        tensors["pre.mfcc"] = as_f32(mfcc_pre)
+        info["audio_input"] = {"samples": int(pcm.size), "channels": 1, "sample_rate": sr,
+                               "mfcc_frames": int(mfcc_raw.shape[0]), "steps": int(mfcc_pre.shape[0])}
+
+    # -- forward passes in float64 (batch of one)
+    fr = None if frames_pre is None else torch.from_numpy(frames_pre)[None].double()  # (1, F, C, S, S)
+    mf = None if mfcc_pre is None else torch.from_numpy(mfcc_pre)[None].double()      # (1, T, n)
+    with torch.no_grad():
+        _, inter = oracle(frames=fr, mfcc=mf, return_intermediates=True)
+        for k, v in inter.items():
+            tensors[k] = as_f32(v)
+        if fr is not None and mf is not None:
+            tensors["out.av"] = as_f32(oracle(frames=fr, mfcc=mf)[0])
+        if fr is not None:
+            tensors["out.video_only"] = as_f32(oracle(frames=fr)[0])
+        if mf is not None:
+            tensors["out.audio_only"] = as_f32(oracle(mfcc=mf)[0])
+
+    # -- one training step's gradients (llm.c style): batch of 2, train mode, no dropout
+    if not args.no_grads:
+        tensors.update(training_oracle(model, fr, mf, rng, info))
+
+    save_file(tensors, os.path.join(args.out, "case.safetensors"),
+              metadata={"format": "eri-case", "eri.config": C.to_json(cfg)})
+    info["tensors"] = {k: list(v.shape) for k, v in tensors.items()}
+    with open(os.path.join(args.out, "case.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    for k in ("out.av", "out.video_only", "out.audio_only"):
+        if k in tensors:
+            print(k, np.array2string(tensors[k], precision=6))
+
+
+def training_oracle(model, fr, mf, rng, info):
+    """Batch of 2 (clip 0 = the case input, clip 1 = mirrored frames / shorter audio, padded),
+    BatchNorm on batch statistics, dropout and modality dropout off, loss = eri_loss.
+    Returns `train.*`, `grad.<param>` and `after.<buffer>` (BN running stats after the step)."""
+    m = copy.deepcopy(model).double().train()
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+    m.modality_dropout = 0.0
+    out = {}
+    frames = mfcc = lengths = None
+    if fr is not None:
+        frames = torch.cat([fr, fr.flip(-1)], dim=0)                  # (2, F, C, S, S)
+        out["train.frames"] = as_f32(frames)
+    if mf is not None:
+        T = mf.shape[1]
+        T2 = max(1, (2 * T) // 3)
+        short = torch.zeros_like(mf)
+        short[:, :T2] = mf[:, :T2] * 0.9
+        mfcc = torch.cat([mf, short], dim=0)                          # (2, T, n), clip 1 padded
+        lengths = torch.tensor([T, T2])
+        out["train.mfcc"] = as_f32(mfcc)
+        out["train.lengths"] = as_f32(lengths)
+    target = torch.from_numpy(rng.uniform(0, 1, (2, 7)))              # (2, 7)
+    y = m(frames=frames, mfcc=mfcc, audio_lengths=lengths)
+    loss = eri_loss(y, target, C.train_params(m.cfg)["pcc_weight"])
+    loss.backward()
+    out["train.target"], out["train.y"], out["train.loss"] = as_f32(target), as_f32(y), as_f32([loss.item()])
+    for name, p in m.named_parameters():
+        out[f"grad.{name}"] = as_f32(p.grad)
+    for name, b in eri_state_dict(m).items():
+        if "running_" in name:
+            out[f"after.{name}"] = as_f32(b)
+    info["train"] = {"batch": 2, "lengths": None if lengths is None else lengths.tolist(),
+                     "loss": loss.item(), "mode": "train, dropout 0, modality_dropout 0"}
+    return out
+
+
+if __name__ == "__main__":
+    main()
