@@ -41,6 +41,8 @@ let package = Package(
         ]),
 
         .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
+        .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"]),
+        .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIFeatures", "ERICore"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -9,14 +9,24 @@ public final class Model: @unchecked Sendable {
     /// Compute threads requested at open (0 = all cores).
     public let threads: Int
 
-    public init(path: String, threads: Int = 0) throws {
-        file = try ModelFile.load(path: path)
-        self.threads = threads
+    let network: InferenceNetwork
+
+    public convenience init(path: String, threads: Int = 0) throws {
+        self.init(file: try ModelFile.load(path: path), threads: threads)
     }
 
     public init(file: ModelFile, threads: Int = 0) {
         self.file = file
         self.threads = threads
+        network = InferenceNetwork(file: file)
+        if threads > 0 { setComputeThreads(threads) }
+    }
+
+    /// Runs the network on preprocessed inputs (SPEC §4 already applied):
+    /// returns B × 7 intensities in [0, 1]. A modality the model has but the
+    /// input lacks is a zero vector in the fused z (SPEC §5).
+    public func predict(_ input: NetworkInput, trace: ForwardTrace? = nil) throws -> Tensor {
+        try network.forward(input, trace: trace)
     }
 
     /// The preset this model's config equals ("dbn-small", "dbn-tiny-video", …), or "custom".

@@ -33,10 +33,17 @@ struct Info: ParsableCommand {
 
     @Argument(help: "The .eri model file.") var model: String
     @Flag(help: "List every tensor, not a summary.") var tensors = false
+    @Option(help: "Print one tensor's values (as float32, one per line) and nothing else.") var tensor: String?
 
     func run() throws {
         try reportingErrors {
             let m = try Model(path: model)
+            if let name = tensor {
+                guard let t = m.file.tensors[name] else { throw ERIError.invalidArgument("\(model): no tensor named \"\(name)\"") }
+                print("# \(name) \(t.shape)")
+                for v in t.data { print(v) }  // Swift prints the shortest text that reads back exactly
+                return
+            }
             let c = m.config
             print("model:       \(model)")
             print("preset:      \(m.presetName)")

@@ -1,0 +1,88 @@
+# liberi — build, install, test. `make` builds the self-contained liberi.so and the eri tool.
+#
+#   make                 liberi.so (+ bin eri) in .build/release
+#   make install PREFIX=/opt/eri
+#   make test            Swift tests, PyTorch/librosa parity, C / C++ / Python host tests
+#   make deps            Debian packages (apt-get; sudo when not root)
+#   make venv            Python venv (.venv) with the reference oracle's pinned packages
+
+PREFIX ?= /usr/local
+VERSION_MAJOR := $(shell sed -n 's/^\#define ERI_VERSION_MAJOR \([0-9]*\)/\1/p' include/eri.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define ERI_VERSION_MINOR \([0-9]*\)/\1/p' include/eri.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define ERI_VERSION_PATCH \([0-9]*\)/\1/p' include/eri.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+# -static-stdlib puts the Swift runtime inside liberi.so; lld drops the GOT
+# references that would otherwise leave Swift symbols in .dynsym.
+SWIFT_RELEASE := swift build -c release -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
+RELEASE_DIR := .build/release
+LIB := $(RELEASE_DIR)/liberi.so
+CLI := $(RELEASE_DIR)/eri-cli
+
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-dev libswscale-dev \
+	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST_PREFIX := $(CURDIR)/.build/host-prefix
+
+.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports
+
+all:
+	$(SWIFT_RELEASE)
+	@$(MAKE) --no-print-directory check-exports
+
+# Fails the build if liberi.so needs a Swift runtime or exports anything but eri_*.
+check-exports:
+	@if ldd $(LIB) | grep -q libswift; then echo "liberi.so depends on the Swift runtime:"; ldd $(LIB) | grep libswift; exit 1; fi
+	@bad=$$(nm -D --defined-only $(LIB) | awk '{print $$3}' | grep -v '^eri_' || true); \
+	 if [ -n "$$bad" ]; then echo "liberi.so exports non-API symbols:"; echo "$$bad" | head; exit 1; fi
+	@echo "liberi.so $(VERSION): self-contained, exports $$(nm -D --defined-only $(LIB) | wc -l) eri_* symbols"
+
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	 if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; else echo "Debian packages present"; fi
+
+# torch: the CPU wheel pin first (a local wheel folder serves it on this kind of
+# machine), then PyPI's plain torch.
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: reference/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q "torch==2.13.0+cpu" || $(VENV)/bin/pip install -q torch
+	grep -v '^torch' reference/requirements.txt | $(VENV)/bin/pip install -q -r /dev/stdin
+	touch $@
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/liberi.so.$(VERSION)
+	ln -sf liberi.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liberi.so.$(VERSION_MAJOR)
+	ln -sf liberi.so.$(VERSION_MAJOR) $(DESTDIR)$(PREFIX)/lib/liberi.so
+	install -m 644 include/eri.h $(DESTDIR)$(PREFIX)/include/eri.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/eri.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eri.pc
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/eri
+
+uninstall:
+	rm -f $(PREFIX)/lib/liberi.so* $(PREFIX)/include/eri.h $(PREFIX)/lib/pkgconfig/eri.pc $(PREFIX)/bin/eri
+
+# The whole suite: Swift unit + parity tests, the reference's self-checks, then
+# the hosts (C, C++, Python ctypes) against an installed copy.
+test: venv all swift-test python-test host-test
+
+swift-test: venv
+	ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test
+
+python-test: venv
+	$(PYTHON) -m pytest -q reference/tests
+
+host-test: venv all
+	rm -rf $(HOST_PREFIX)
+	$(MAKE) --no-print-directory install PREFIX=$(HOST_PREFIX)
+	ERI_PREFIX=$(HOST_PREFIX) PYTHON=$(CURDIR)/$(PYTHON) bash Tests/host/run.sh
+
+examples: all
+	$(MAKE) -C examples
+
+clean:
+	rm -rf .build build

@@ -1,0 +1,77 @@
+/// A bump allocator for the float workspaces of one forward pass. A pass asks
+/// for its buffers in the same order every time, so after the first call with
+/// a given shape the arena holds one block of exactly the peak size and no
+/// operation allocates. Not thread-safe: each concurrent call takes its own
+/// arena from an `ArenaPool`.
+public final class Arena: @unchecked Sendable {
+    private var block: UnsafeMutableRawPointer
+    private var capacity: Int          // bytes in `block`
+    private var used = 0               // bytes handed out from `block`
+    private var overflow: [UnsafeMutableRawPointer] = []
+    private var overflowBytes = 0
+    public private(set) var peakBytes = 0
+
+    public init(bytes: Int = 1 << 20) {
+        capacity = max(bytes, 64)
+        block = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+    }
+
+    deinit {
+        block.deallocate()
+        for p in overflow { p.deallocate() }
+    }
+
+    /// `count` floats, 64-byte aligned, contents undefined.
+    public func floats(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let bytes = (max(count, 1) * 4 + 63) & ~63
+        let p: UnsafeMutableRawPointer
+        if used + bytes <= capacity {
+            p = block + used
+            used += bytes
+        } else {
+            p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            overflow.append(p)
+            overflowBytes += bytes
+        }
+        peakBytes = max(peakBytes, used + overflowBytes)
+        return UnsafeMutableBufferPointer(start: p.bindMemory(to: Float.self, capacity: count), count: count)
+    }
+
+    /// `count` zeroed floats.
+    public func zeros(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let b = floats(count)
+        b.initialize(repeating: 0)
+        return b
+    }
+
+    /// Forgets every buffer handed out. When the last pass overflowed, the
+    /// block grows to that pass's peak so the next one fits in it.
+    public func reset() {
+        if !overflow.isEmpty {
+            for p in overflow { p.deallocate() }
+            overflow.removeAll()
+            block.deallocate()
+            capacity = peakBytes
+            block = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        }
+        used = 0
+        overflowBytes = 0
+    }
+}
+
+/// Arenas for concurrent callers of one immutable model.
+public final class ArenaPool: @unchecked Sendable {
+    private var free: [Arena] = []
+    private let lock = Lock()
+
+    public init() {}
+
+    public func withArena<R>(_ body: (Arena) throws -> R) rethrows -> R {
+        let arena = lock.withLock { free.popLast() } ?? Arena()
+        defer {
+            arena.reset()
+            lock.withLock { free.append(arena) }
+        }
+        return try body(arena)
+    }
+}

@@ -1,0 +1,113 @@
+/// 2-D convolution for a batch of images stored channel-major, "CNHW":
+/// x[c][n][y][x]. With that layout a whole batch is one GEMM per layer,
+/// W (C_out × C_in·k·k) · columns (C_in·k·k × N·H_out·W_out), and the product
+/// is already the next layer's CNHW input: no transposes between layers.
+public struct Conv2dShape: Equatable, Sendable {
+    public var inputs: Int, outputs: Int, kernel: Int, stride: Int, padding: Int
+    public init(inputs: Int, outputs: Int, kernel: Int, stride: Int, padding: Int) {
+        self.inputs = inputs; self.outputs = outputs; self.kernel = kernel; self.stride = stride; self.padding = padding
+    }
+    public func outputSide(_ input: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
+    /// Rows of the im2col matrix.
+    public var patch: Int { inputs * kernel * kernel }
+}
+
+/// Writes the im2col matrix of CNHW `x` (images × h × w per channel):
+/// row (c, ky, kx), column (n, oy, ox), zeros where the tap lands on padding.
+public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                   into columns: UnsafeMutablePointer<Float>) {
+    let oh = s.outputSide(h), ow = s.outputSide(w)
+    let plane = oh * ow
+    let rowLength = images * plane
+    for c in 0..<s.inputs {
+        for ky in 0..<s.kernel {
+            for kx in 0..<s.kernel {
+                let row = columns + ((c * s.kernel + ky) * s.kernel + kx) * rowLength
+                // Output columns whose input x lands inside the image: ox in [oxLo, oxHi).
+                let oxLo = max(0, (s.padding - kx + s.stride - 1) / s.stride)
+                let oxHi = min(ow, max(0, (w - 1 + s.padding - kx) / s.stride + 1))
+                for n in 0..<images {
+                    let src = x + (c * images + n) * h * w
+                    for oy in 0..<oh {
+                        let dst = row + n * plane + oy * ow
+                        let iy = oy * s.stride - s.padding + ky
+                        if iy < 0 || iy >= h || oxLo >= oxHi {
+                            dst.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        if oxLo > 0 { dst.update(repeating: 0, count: oxLo) }
+                        if oxHi < ow { (dst + oxHi).update(repeating: 0, count: ow - oxHi) }
+                        let line = src + iy * w - s.padding + kx
+                        if s.stride == 1 {
+                            (dst + oxLo).update(from: line + oxLo, count: oxHi - oxLo)
+                        } else {
+                            for ox in oxLo..<oxHi { dst[ox] = line[ox * s.stride] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Convolution + per-channel bias (a folded BatchNorm), optionally adding a
+/// residual and applying ReLU in the same pass over the output.
+/// `columns` is scratch of `patch × images·H_out·W_out` floats (unused by 1×1 stride-1 layers).
+public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
+                   relu: Bool, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    let oh = s.outputSide(h), ow = s.outputSide(w)
+    let n = images * oh * ow
+    let b: UnsafePointer<Float>
+    if s.kernel == 1 && s.stride == 1 && s.padding == 0 {
+        b = x  // a 1×1 convolution reads the CNHW input as it is
+    } else {
+        im2col(x, shape: s, images: images, height: h, width: w, into: columns)
+        b = UnsafePointer(columns)
+    }
+    gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
+    for o in 0..<s.outputs {
+        let row = y + o * n
+        let beta = bias[o]
+        if let residual {
+            let r = residual + o * n
+            if relu { for i in 0..<n { row[i] = max(row[i] + beta + r[i], 0) } }
+            else { for i in 0..<n { row[i] += beta + r[i] } }
+        } else {
+            if relu { for i in 0..<n { row[i] = max(row[i] + beta, 0) } }
+            else { for i in 0..<n { row[i] += beta } }
+        }
+    }
+}
+
+/// MaxPool2d(3, stride 2, padding 1) with −∞ padding (SPEC §5), CNHW in and out.
+public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
+    let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
+    for p in 0..<planes {
+        let src = x + p * h * w, dst = y + p * oh * ow
+        for oy in 0..<oh {
+            let y0 = max(0, 2 * oy - 1), y1 = min(h, 2 * oy + 2)
+            for ox in 0..<ow {
+                let x0 = max(0, 2 * ox - 1), x1 = min(w, 2 * ox + 2)
+                var m = -Float.infinity
+                for iy in y0..<y1 { for ix in x0..<x1 { m = max(m, src[iy * w + ix]) } }
+                dst[oy * ow + ox] = m
+            }
+        }
+    }
+}
+
+/// Folds an inference-mode BatchNorm into the preceding bias-free convolution:
+/// w' = w·γ/√(var+ε), b' = β − mean·γ/√(var+ε).
+public func foldBatchNorm(weight: [Float], outputs: Int, gamma: [Float], beta: [Float], mean: [Float], variance: [Float],
+                          eps: Float = 1e-5) -> (weight: [Float], bias: [Float]) {
+    let per = weight.count / outputs
+    var w = weight
+    var b = [Float](repeating: 0, count: outputs)
+    for o in 0..<outputs {
+        let scale = gamma[o] / (variance[o] + eps).squareRoot()
+        for i in 0..<per { w[o * per + i] *= scale }
+        b[o] = beta[o] - mean[o] * scale
+    }
+    return (w, b)
+}

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Row-wise and elementwise kernels of SPEC §5. They take raw pointers because
+// they run on arena buffers inside the forward pass; each loop is simple
+// enough for the compiler to vectorise, except reductions, which use SIMD8.
+
+/// Sum of `n` floats with eight SIMD accumulators (Swift does not vectorise
+/// float reductions on its own, since that reorders additions).
+@inline(__always)
+public func simdSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+        acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += x[i]; i += 1 }
+    return s
+}
+
+/// Σ (x − mean)² with SIMD8 accumulators.
+@inline(__always)
+func simdSquaredDeviation(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+    var acc = SIMD8<Float>(repeating: 0)
+    let m = SIMD8<Float>(repeating: mean)
+    var i = 0
+    while i + 8 <= n {
+        let d = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - m
+        acc += d * d
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { let d = x[i] - mean; s += d * d; i += 1 }
+    return s
+}
+
+/// LayerNorm over the last axis (PyTorch semantics, eps 1e-5, biased variance).
+public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width d: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                      into y: UnsafeMutablePointer<Float>, eps: Float = 1e-5) {
+    for r in 0..<rows {
+        let xr = x + r * d, yr = y + r * d
+        let mean = simdSum(xr, d) / Float(d)
+        let variance = simdSquaredDeviation(xr, d, mean: mean) / Float(d)
+        let inv = 1 / (variance + eps).squareRoot()
+        for i in 0..<d { yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }
+    }
+}
+
+/// In-place softmax of each row of `width`, treating -inf as a zero weight.
+public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width n: Int) {
+    for r in 0..<rows {
+        let xr = x + r * n
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, xr[i]) }
+        var s: Float = 0
+        for i in 0..<n {
+            let e = expf(xr[i] - m)
+            xr[i] = e
+            s += e
+        }
+        let inv = 1 / s
+        for i in 0..<n { xr[i] *= inv }
+    }
+}
+
+@inline(__always) public func relu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+    for i in 0..<n { x[i] = max(x[i], 0) }
+}
+
+/// Exact GELU, 0.5·x·(1 + erf(x/√2)) (SPEC §5), in place.
+public func gelu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+    let invSqrt2: Float = 0.70710678118654752
+    for i in 0..<n { x[i] = 0.5 * x[i] * (1 + erff(x[i] * invSqrt2)) }
+}
+
+@inline(__always) public func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+
+/// y += x, elementwise.
+@inline(__always) public func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    for i in 0..<n { y[i] += x[i] }
+}
+
+/// Sinusoidal positional encoding table (SPEC §5 `PE(n, d)`), computed in
+/// double precision like the reference, rows × d.
+public func positionalEncoding(rows: Int, width d: Int) -> [Float] {
+    var pe = [Float](repeating: 0, count: rows * d)
+    for i in stride(from: 0, to: d, by: 2) {
+        let frequency = 1 / pow(10000.0, Double(i) / Double(d))
+        for n in 0..<rows {
+            let angle = Double(n) * frequency
+            pe[n * d + i] = Float(sin(angle))
+            // SPEC ambiguity: an odd d has no cos column for its last sine.
+            if i + 1 < d { pe[n * d + i + 1] = Float(cos(angle)) }
+        }
+    }
+    return pe
+}
