@@ -86,7 +86,7 @@ typedef struct eri_image {
 /* Options for eri_model_open. Fill with eri_model_options_init before changing fields. */
 typedef struct eri_model_options {
     uint32_t struct_size; /* sizeof(eri_model_options), set by eri_model_options_init */
-    int32_t n_threads;    /* compute threads; 0 = all cores */
+    int32_t n_threads;    /* compute threads, 0…1024; 0 = all cores. OpenBLAS threads are process-wide: the last model opened with n_threads > 0 sets them */
 } eri_model_options;
 
 /* What a model is. Set struct_size = sizeof(struct eri_model_info) before eri_model_info().
@@ -135,6 +135,27 @@ eri_status eri_model_open(const char *path, const eri_model_options *options, er
 void eri_model_close(eri_model *model);
 /* Describes the model. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL, or struct_size too small). */
 eri_status eri_model_info(const eri_model *model, struct eri_model_info *out_info);
+
+/* Prediction. Each writes ERI_NUM_EMOTIONS intensities in [0, 1] to out (order of
+   eri_emotion_name) and is safe to call from many threads on one model at once.
+   Frames: any number >= 1 of images, any size and pixel format; the model samples its
+   F frames evenly over them (SPEC §4.1). PCM: interleaved float samples in [-1, 1],
+   1…8 channels, any rate from 1 Hz to 768 kHz (resampled to the model's rate). */
+
+/* Predicts from frames alone. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, n_frames 0,
+   a bad size, stride, format or box) or ERI_ERR_MISSING_MODALITY (an audio-only model). */
+eri_status eri_predict_frames(const eri_model *model, const eri_image *frames, size_t n_frames,
+                              float out[ERI_NUM_EMOTIONS]);
+/* Predicts from audio alone. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, no samples,
+   NaN/Inf samples, channels or rate out of range) or ERI_ERR_MISSING_MODALITY (a video-only model). */
+eri_status eri_predict_pcm(const eri_model *model, const float *samples, size_t n_samples_per_channel,
+                           int32_t sample_rate, int32_t channels, float out[ERI_NUM_EMOTIONS]);
+/* Predicts from frames and audio of the same clip; either may be absent (frames NULL with
+   n_frames 0, or samples NULL with n_samples_per_channel 0), not both. A two-branch model given
+   one modality predicts with the other zeroed. Returns as eri_predict_frames / eri_predict_pcm. */
+eri_status eri_predict_av(const eri_model *model, const eri_image *frames, size_t n_frames,
+                          const float *samples, size_t n_samples_per_channel,
+                          int32_t sample_rate, int32_t channels, float out[ERI_NUM_EMOTIONS]);
 
 #ifdef __cplusplus
 } /* extern "C" */

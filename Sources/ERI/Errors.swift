@@ -15,7 +15,7 @@ func status(_ code: ERIError.Code) -> eri_status { eri_status(rawValue: UInt32(c
 func fail(_ error: Error) -> eri_status {
     if let e = error as? ERIError {
         liberi_set_last_error(e.message)
-        Log.emit(.debug, "\(e.code): \(e.message)")
+        Log.emit(.debug, e.message)
         return status(e.code)
     }
     liberi_set_last_error("internal error: \(error)")

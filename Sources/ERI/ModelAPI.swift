@@ -80,7 +80,7 @@ public func eri_model_info(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePoin
         guard let model else { return invalid("eri_model_info: model is NULL") }
         guard let outInfo else { return invalid("eri_model_info: out_info is NULL") }
         guard outInfo.pointee.struct_size >= modelInfoV1Size else {
-            return invalid("eri_model_info: out_info->struct_size is \(outInfo.pointee.struct_size); set it to sizeof(eri_model_info)")
+            return invalid("eri_model_info: out_info->struct_size is \(outInfo.pointee.struct_size); set it to sizeof(struct eri_model_info)")
         }
         let handle = ModelHandle.from(model)
         let c = handle.model.config
