@@ -40,8 +40,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // `make bench`: liberi's side of benchmarks/bench.py (not a test).
+        .executableTarget(name: "eri-bench", dependencies: ["CBLAS", "ERICore", "ERIFeatures", "ERIModel"], path: "benchmarks/swift",
+                          swiftSettings: [.define("ERI_BENCH_BACKBONE")]),
+
         .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
-        .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"]),
+        .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"], exclude: ["oracle_frames.py"]),
+        .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
         .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIFeatures", "ERICore"]),
     ],
     swiftLanguageModes: [.v5]

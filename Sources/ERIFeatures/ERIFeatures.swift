@@ -1,2 +1,0 @@
-// ERIFeatures: filled in by later issues.
-import ERICore
