@@ -1,4 +1,5 @@
 import ERICore
+import ERIFeatures
 
 /// A model ready for prediction: the validated file and (once built) the
 /// inference engine. Immutable after `init`, so any number of threads may
@@ -10,15 +11,19 @@ public final class Model: @unchecked Sendable {
     public let threads: Int
 
     let network: InferenceNetwork
+    /// MFCC extraction for the audio branch (window, mel bank and DCT built once).
+    let audioPreprocessor: AudioPreprocessor?
 
     public convenience init(path: String, threads: Int = 0) throws {
-        self.init(file: try ModelFile.load(path: path), threads: threads)
+        try self.init(file: try ModelFile.load(path: path), threads: threads)
     }
 
-    public init(file: ModelFile, threads: Int = 0) {
+    public init(file: ModelFile, threads: Int = 0) throws {
+        BLASKernels.selectFastKernels()
         self.file = file
         self.threads = threads
         network = InferenceNetwork(file: file)
+        audioPreprocessor = try file.config.audio.map { try AudioPreprocessor(config: $0) }
         if threads > 0 { setComputeThreads(threads) }
     }
 

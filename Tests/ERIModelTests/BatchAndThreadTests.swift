@@ -7,7 +7,7 @@ import ERICore
     /// SPEC §5: a padded batch gives the same numbers as each clip alone,
     /// whatever the padding holds.
     @Test func paddedAudioBatchEqualsClipByClip() throws {
-        let model = Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 21))
+        let model = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 21))
         var rng = SeededGenerator(seed: 5)
         let t = 64, n = 13
         let lengths = [64, 40, 17, 1]
@@ -28,7 +28,7 @@ import ERICore
 
     @Test func videoBatchEqualsClipByClip() throws {
         let config = ERIConfig.tiny
-        let model = Model(file: ModelFile.randomlyInitialised(config: config, seed: 22))
+        let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 22))
         let v = config.video!
         let per = v.frames * v.channels * v.imageSize * v.imageSize
         var rng = SeededGenerator(seed: 6)
@@ -45,7 +45,7 @@ import ERICore
     /// API.md rule 5: one model, many threads at once, results bit-identical to serial.
     @Test func concurrentPredictionsAreBitIdentical() throws {
         let config = ERIConfig.tiny
-        let model = Model(file: ModelFile.randomlyInitialised(config: config, seed: 23))
+        let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 23))
         let v = config.video!
         var inputs: [NetworkInput] = []
         var rng = SeededGenerator(seed: 7)
@@ -80,7 +80,7 @@ import ERICore
     }
 
     @Test func rejectsWrongModalityAndShapes() throws {
-        let audioOnly = Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 1))
+        let audioOnly = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 1))
         let frames = Tensor(zeros: [1, 8, 1, 48, 48])
         #expect(throws: ERIError(.missingModality, "this model has no video branch, but frames were given")) {
             try audioOnly.predict(NetworkInput(frames: frames))
@@ -89,7 +89,7 @@ import ERICore
         #expect(throws: ERIError.self) { try audioOnly.predict(NetworkInput(mfcc: Tensor(zeros: [1, 65, 13]))) }
         #expect(throws: ERIError.self) { try audioOnly.predict(NetworkInput(mfcc: Tensor(zeros: [1, 10, 12]))) }
         #expect(throws: ERIError.self) { try audioOnly.predict(NetworkInput(mfcc: Tensor(zeros: [2, 10, 13]), audioLengths: [10, 0])) }
-        let videoOnly = Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.videoOnly, seed: 1))
+        let videoOnly = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.videoOnly, seed: 1))
         #expect(throws: ERIError.self) { try videoOnly.predict(NetworkInput(frames: Tensor(zeros: [1, 7, 1, 48, 48]))) }
     }
 }

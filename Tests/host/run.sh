@@ -121,6 +121,19 @@ else
     not_ok "test_c" "not built"
 fi
 
+# -- C host: prediction
+build_predict() {
+    # shellcheck disable=SC2046
+    $CC -std=c99 -Wall -Wextra -pedantic -Werror "$HERE/test_predict.c" -o "$WORK/test_predict" $(pkg-config --cflags --libs eri) -lpthread -lm
+}
+check "test_predict.c builds (C99, -Wall -Wextra -pedantic -Werror)" build_predict
+if [ -x "$WORK/test_predict" ]; then
+    check "test_predict (eri_predict_frames/pcm/av: results, consistency, argument errors, 4 threads)" \
+        env -u LD_LIBRARY_PATH "$WORK/test_predict" "${MODELS[@]}"
+else
+    not_ok "test_predict" "not built"
+fi
+
 # -- C++ host
 build_cpp() {
     # shellcheck disable=SC2046
@@ -139,7 +152,7 @@ check "test_ctypes.py (ctypes, struct layout)" \
 
 # -- safetensors interop (liberi ↔ Python safetensors ↔ the PyTorch reference)
 check "pytest Tests/python (safetensors interop, reference oracle)" \
-    env ERI_CLI="$ERI" ERI_PREFIX="$ERI_PREFIX" "$PYTHON" -m pytest -q -p no:cacheprovider "$REPO/Tests/python"
+    env ERI_CLI="$ERI" ERI_PREFIX="$ERI_PREFIX" ERI_LIBRARY="$LIB" "$PYTHON" -m pytest -q -p no:cacheprovider "$REPO/Tests/python"
 
 echo "host: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
