@@ -159,7 +159,8 @@ def main(argv=None):
 
 
 def training_oracle(model, fr, mf, rng, info):
-    """Batch of 2 (clip 0 = the case input, clip 1 = mirrored frames / shorter audio, padded),
+    """Batch of 4 (clip 0 = the case input; 1 = mirrored frames, audio cut to 2/3 and padded;
+    2 = frames scaled by 0.8, audio cut to 1/3; 3 = frames time-reversed, audio cut to 1 step),
     BatchNorm on batch statistics, dropout and modality dropout off, loss = eri_loss.
     Returns `train.*`, `grad.<param>` and `after.<buffer>` (BN running stats after the step)."""
     m = copy.deepcopy(model).double().train()
@@ -169,29 +170,46 @@ def training_oracle(model, fr, mf, rng, info):
     m.modality_dropout = 0.0
     out = {}
     frames = mfcc = lengths = None
+    B = 4
     if fr is not None:
-        frames = torch.cat([fr, fr.flip(-1)], dim=0)                  # (2, F, C, S, S)
+        frames = torch.cat([fr, fr.flip(-1), fr * 0.8, fr.flip(1)], dim=0)  # (4, F, C, S, S)
         out["train.frames"] = as_f32(frames)
     if mf is not None:
         T = mf.shape[1]
-        T2 = max(1, (2 * T) // 3)
-        short = torch.zeros_like(mf)
-        short[:, :T2] = mf[:, :T2] * 0.9
-        mfcc = torch.cat([mf, short], dim=0)                          # (2, T, n), clip 1 padded
-        lengths = torch.tensor([T, T2])
+        lens = [T, max(1, (2 * T) // 3), max(1, T // 3), 1]
+        clips = []
+        for k, L in enumerate(lens):
+            c = torch.zeros_like(mf)
+            c[:, :L] = mf[:, :L] * (1.0 - 0.1 * k)
+            clips.append(c)
+        mfcc = torch.cat(clips, dim=0)                                # (4, T, n), padded
+        lengths = torch.tensor(lens)
         out["train.mfcc"] = as_f32(mfcc)
         out["train.lengths"] = as_f32(lengths)
-    target = torch.from_numpy(rng.uniform(0, 1, (2, 7)))              # (2, 7)
+    target = torch.from_numpy(rng.uniform(0, 1, (B, 7)))              # (B, 7)
     y = m(frames=frames, mfcc=mfcc, audio_lengths=lengths)
     loss = eri_loss(y, target, C.train_params(m.cfg)["pcc_weight"])
     loss.backward()
     out["train.target"], out["train.y"], out["train.loss"] = as_f32(target), as_f32(y), as_f32([loss.item()])
     for name, p in m.named_parameters():
         out[f"grad.{name}"] = as_f32(p.grad)
+    # The same step in float32 PyTorch: how far float32 arithmetic alone moves each
+    # gradient (ReLU/max-pool decisions at near-ties, batch statistics over few values).
+    # The parity test allows liberi (float32) the same distance from the float64 oracle.
+    m32 = copy.deepcopy(model).float().train()
+    for mod in m32.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+    m32.modality_dropout = 0.0
+    y32 = m32(frames=None if frames is None else frames.float(), mfcc=None if mfcc is None else mfcc.float(),
+              audio_lengths=lengths)
+    eri_loss(y32, target.float(), C.train_params(m32.cfg)["pcc_weight"]).backward()
+    for name, p in m32.named_parameters():
+        out[f"grad32.{name}"] = as_f32(p.grad)
     for name, b in eri_state_dict(m).items():
         if "running_" in name:
             out[f"after.{name}"] = as_f32(b)
-    info["train"] = {"batch": 2, "lengths": None if lengths is None else lengths.tolist(),
+    info["train"] = {"batch": B, "lengths": None if lengths is None else lengths.tolist(),
                      "loss": loss.item(), "mode": "train, dropout 0, modality_dropout 0"}
     return out
 

@@ -68,7 +68,7 @@ struct OracleError: Error, CustomStringConvertible {
 /// `relative` divides by the reference's max magnitude (at least 1).
 @discardableResult
 func check(_ name: String, _ got: [Float], _ want: [Float], tolerance: Float, relative: Bool = false,
-           sourceLocation: SourceLocation = #_sourceLocation) -> Float {
+           scaleByMax: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) -> Float {
     guard got.count == want.count else {
         Issue.record("\(name): \(got.count) values, reference has \(want.count)", sourceLocation: sourceLocation)
         return .infinity
@@ -80,7 +80,9 @@ func check(_ name: String, _ got: [Float], _ want: [Float], tolerance: Float, re
         maxDiff = d.isNaN ? .infinity : max(maxDiff, d)
         maxRef = max(maxRef, abs(want[i]))
     }
-    let scaled = relative ? maxDiff / max(maxRef, 1) : maxDiff
+    // relative: divided by the reference's largest magnitude, floored at 1, or
+    // (scaleByMax, for gradients whose scale is arbitrary) by that magnitude alone.
+    let scaled = relative ? maxDiff / (scaleByMax ? max(maxRef, 1e-12) : max(maxRef, 1)) : maxDiff
     let first = (0..<min(4, got.count)).map { "\(got[$0])/\(want[$0])" }.joined(separator: " ")
     print("  \(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(relative ? "rel" : "abs") diff \(scaled)  first (ours/ref): \(first)")
     #expect(scaled <= tolerance, "\(name): difference \(scaled) over \(tolerance)", sourceLocation: sourceLocation)

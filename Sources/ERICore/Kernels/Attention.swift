@@ -27,3 +27,52 @@ public func multiHeadAttention(qkv: UnsafePointer<Float>, sequences: Int, length
         }
     }
 }
+
+/// Forward that also keeps the attention probabilities (sequences × heads ×
+/// length × length) for the backward pass.
+public func multiHeadAttentionTraining(qkv: UnsafePointer<Float>, sequences: Int, length: Int, width d: Int, heads: Int,
+                                       validLengths: [Int]?, probabilities: UnsafeMutablePointer<Float>,
+                                       into out: UnsafeMutablePointer<Float>) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    for s in 0..<sequences {
+        let base = qkv + s * length * ld
+        let valid = validLengths?[s] ?? length
+        for h in 0..<heads {
+            let p = probabilities + (s * heads + h) * length * length
+            gemm(transposeB: true, m: length, n: length, k: dh, alpha: scale, a: base + h * dh, lda: ld, b: base + d + h * dh, ldb: ld,
+                 c: p, ldc: length)
+            if valid < length { for i in 0..<length { for j in valid..<length { p[i * length + j] = -.infinity } } }
+            softmaxRows(p, rows: length, width: length)
+            gemm(m: length, n: dh, k: length, a: p, lda: length, b: base + 2 * d + h * dh, ldb: ld, c: out + s * length * d + h * dh, ldc: d)
+        }
+    }
+}
+
+/// Gradient of attention w.r.t. [Q K V]: dV = Pᵀ·dO, dP = dO·Vᵀ, dS = softmax'(dP),
+/// dQ = dS·K·scale, dK = dSᵀ·Q·scale. `scratch` holds length × length floats.
+public func multiHeadAttentionBackward(qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
+                                       sequences: Int, length: Int, width d: Int, heads: Int,
+                                       scratch: UnsafeMutablePointer<Float>, dQKV: UnsafeMutablePointer<Float>) {
+    let dh = d / heads, ld = 3 * d
+    let scale = 1 / Float(dh).squareRoot()
+    for s in 0..<sequences {
+        let base = qkv + s * length * ld, dBase = dQKV + s * length * ld
+        let dO = dOut + s * length * d
+        for h in 0..<heads {
+            let p = probabilities + (s * heads + h) * length * length
+            // dV = Pᵀ dO
+            gemm(transposeA: true, m: length, n: dh, k: length, a: p, lda: length, b: dO + h * dh, ldb: d,
+                 c: dBase + 2 * d + h * dh, ldc: ld)
+            // dP = dO Vᵀ, then the softmax backward.
+            gemm(transposeB: true, m: length, n: length, k: dh, a: dO + h * dh, lda: d, b: base + 2 * d + h * dh, ldb: ld,
+                 c: scratch, ldc: length)
+            softmaxRowsBackward(p, scratch, rows: length, width: length)
+            // dQ = dS K · scale; dK = dSᵀ Q · scale
+            gemm(m: length, n: dh, k: length, alpha: scale, a: scratch, lda: length, b: base + d + h * dh, ldb: ld,
+                 c: dBase + h * dh, ldc: ld)
+            gemm(transposeA: true, m: length, n: dh, k: length, alpha: scale, a: scratch, lda: length, b: base + h * dh, ldb: ld,
+                 c: dBase + d + h * dh, ldc: ld)
+        }
+    }
+}

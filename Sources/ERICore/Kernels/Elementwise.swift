@@ -98,3 +98,72 @@ public func positionalEncoding(rows: Int, width d: Int) -> [Float] {
     }
     return pe
 }
+
+// MARK: - Gradients
+
+/// LayerNorm forward that keeps what the backward pass needs: the normalised
+/// rows x̂ (rows × d) and 1/σ per row.
+public func layerNormTraining(_ x: UnsafePointer<Float>, rows: Int, width d: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                              into y: UnsafeMutablePointer<Float>, normalised: UnsafeMutablePointer<Float>,
+                              inverseStd: UnsafeMutablePointer<Float>, eps: Float = 1e-5) {
+    for r in 0..<rows {
+        let xr = x + r * d, yr = y + r * d, nr = normalised + r * d
+        let mean = simdSum(xr, d) / Float(d)
+        let inv = 1 / (simdSquaredDeviation(xr, d, mean: mean) / Float(d) + eps).squareRoot()
+        inverseStd[r] = inv
+        for i in 0..<d {
+            nr[i] = (xr[i] - mean) * inv
+            yr[i] = nr[i] * weight[i] + bias[i]
+        }
+    }
+}
+
+/// dx = (1/σ)·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·γ; dγ += Σ dy·x̂, dβ += Σ dy.
+public func layerNormBackward(_ dy: UnsafePointer<Float>, rows: Int, width d: Int, weight: UnsafePointer<Float>,
+                              normalised: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>,
+                              dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+                              dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let g = dy + r * d, n = normalised + r * d, out = dx + r * d
+        var meanG: Float = 0, meanGN: Float = 0
+        for i in 0..<d {
+            let gi = g[i] * weight[i]
+            meanG += gi
+            meanGN += gi * n[i]
+            dWeight[i] += g[i] * n[i]
+            dBias[i] += g[i]
+        }
+        meanG /= Float(d)
+        meanGN /= Float(d)
+        let inv = inverseStd[r]
+        for i in 0..<d {
+            let v = inv * (g[i] * weight[i] - meanG - n[i] * meanGN)
+            out[i] = accumulate ? out[i] + v : v
+        }
+    }
+}
+
+/// Softmax backward in place on dy: dx = y·(dy − Σ dy·y), per row.
+public func softmaxRowsBackward(_ y: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, rows: Int, width n: Int) {
+    for r in 0..<rows {
+        let yr = y + r * n, g = dy + r * n
+        var dot: Float = 0
+        for i in 0..<n { dot += g[i] * yr[i] }
+        for i in 0..<n { g[i] = yr[i] * (g[i] - dot) }
+    }
+}
+
+/// GELU backward: dy · (Φ(x) + x·φ(x)), with `x` the GELU input; writes into dy.
+public func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, _ n: Int) {
+    let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
+    for i in 0..<n {
+        let v = x[i]
+        let cdf = 0.5 * (1 + erff(v * invSqrt2))
+        dy[i] *= cdf + v * invSqrt2Pi * expf(-0.5 * v * v)
+    }
+}
+
+/// ReLU backward given the ReLU output: dy where y > 0, else 0.
+@inline(__always) public func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, _ n: Int) {
+    for i in 0..<n where y[i] <= 0 { dy[i] = 0 }
+}

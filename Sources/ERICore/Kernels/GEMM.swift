@@ -34,3 +34,17 @@ public func linear(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, weight: Un
     gemm(transposeB: true, m: rows, n: outputs, k: inputs, a: x, lda: inputs, b: weight, ldb: inputs,
          beta: bias == nil ? 0 : 1, c: y, ldc: outputs)
 }
+
+/// Gradient of `linear`: dX = dY·W (rows × in), dW += dYᵀ·X (out × in),
+/// db += Σ_rows dY. `dx` may be nil when the input needs no gradient.
+public func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, inputs: Int, outputs: Int,
+                           weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, accumulateDX: Bool = false,
+                           dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>?) {
+    if let dx {
+        gemm(m: rows, n: inputs, k: outputs, a: dy, lda: outputs, b: weight, ldb: inputs, beta: accumulateDX ? 1 : 0, c: dx, ldc: inputs)
+    }
+    gemm(transposeA: true, m: outputs, n: inputs, k: rows, a: dy, lda: outputs, b: x, ldb: inputs, beta: 1, c: dWeight, ldc: inputs)
+    if let dBias {
+        for r in 0..<rows { addInPlace(dBias, dy + r * outputs, outputs) }
+    }
+}
