@@ -26,7 +26,7 @@ DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-de
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 
-.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports
+.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports bench
 
 all:
 	$(SWIFT_RELEASE)
@@ -83,6 +83,12 @@ host-test: venv all
 
 examples: all
 	$(MAKE) -C examples
+
+# Side-by-side benchmark (not a test): liberi vs ONNX Runtime, PyTorch, librosa → benchmarks/latest.md.
+# Run it on an otherwise idle machine; the header reports how much CPU other processes used.
+bench: venv
+	$(SWIFT_RELEASE) --product eri-bench
+	$(PYTHON) benchmarks/bench.py --liberi-bench $(RELEASE_DIR)/eri-bench
 
 clean:
 	rm -rf .build build

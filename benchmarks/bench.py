@@ -1,0 +1,804 @@
+#!/usr/bin/env python3
+"""liberi against ONNX Runtime, PyTorch and librosa on the same inputs (a benchmark, not a test).
+
+    make bench        # builds eri-bench (release), then:
+    .venv/bin/python benchmarks/bench.py --liberi-bench .build/release/eri-bench [--presets dbn-small] [--reps 7]
+
+For dbn-small and dbn-base (random weights, SPEC §3 shapes) it times, at 1 and 2
+threads, the whole network (frames + 10 s of audio), the video branch (frames
+only), the audio branch (audio only) and the ResNet backbone, then liberi's MFCC
+against librosa on 10 s and 60 s of audio, and the OpenBLAS sgemm ceiling
+(512³) through ERICore's `gemm`. Every contender runs in its own process with
+its model loaded (so peak RSS is per contender); the driver interleaves them
+one run at a time, sleeping after each run so that a spinning thread pool does
+not steal the next contender's cores, and reports the median of the timed runs.
+When OpenBLAS picked kernels below what the CPU can run (Debian's 0.3.21 falls
+back to Prescott on recent Xeons), liberi's network rows are repeated with
+OPENBLAS_CORETYPE set. The outputs must agree to 1e-4 (SPEC: the 7 outputs) and
+1e-3 (MFCC), or the exit status is 1. Prints one table per preset and writes
+them to benchmarks/latest.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+REFERENCE = os.path.join(ROOT, "reference")
+
+PRESETS = ("dbn-small", "dbn-base")
+AUDIO_SECONDS = 10        # the network's audio input: 10 s → 1001 MFCC frames → 251 steps (pool 4)
+MFCC_SECONDS = (10, 60)
+GEMM_SIZE = 512
+NETWORK_TOLERANCE = 1e-4  # SPEC preamble: max abs diff on the 7 outputs
+MFCC_TOLERANCE = 1e-3     # SPEC preamble: max abs diff on MFCC values
+
+
+# ---------------------------------------------------------------- inputs and models (subprocess)
+
+def prepare(out):
+    """Random-weight models, their ONNX exports and the shared preprocessed inputs, under `out`.
+
+    Runs in its own process (`--prepare`), so the driver never loads torch."""
+    sys.path.insert(0, REFERENCE)
+    import torch
+    from eri_ref import config as C
+    from eri_ref import features
+    from eri_ref.eri_file import load_model, save_model
+    from eri_ref.model import build_model, randomize_for_testing
+    from export_onnx import ExportWrapper
+    from make_case import synthetic_frames, synthetic_speech
+
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(2024)
+    sr = C.preset("dbn-base")["audio"]["sample_rate"]
+    for seconds in MFCC_SECONDS:
+        pcm = synthetic_speech(rng, seconds, sr)                               # (seconds·sr,) float32
+        pcm.tofile(os.path.join(out, f"pcm{seconds}.f32"))
+        # The float64 librosa oracle (SPEC §4.2 step 2), for the agreement check only.
+        oracle = features.mfcc(pcm, C.preset("dbn-base")["audio"]).astype(np.float32)  # (T_a, n_mfcc)
+        oracle.tofile(os.path.join(out, f"mfcc_oracle{seconds}.f32"))
+        json.dump({"shape": list(oracle.shape)}, open(os.path.join(out, f"mfcc_oracle{seconds}.json"), "w"))
+
+    for seed, name in enumerate(PRESETS, start=11):
+        d = os.path.join(out, name)
+        os.makedirs(d)
+        cfg = C.preset(name)
+        v, a = cfg["video"], cfg["audio"]
+        model = randomize_for_testing(build_model(cfg, seed=seed), seed=seed + 1000).eval()
+        eri = os.path.join(d, "model.eri")
+        save_model(model, cfg, eri, provenance=f"benchmarks/bench.py {name} seed {seed} (random weights)")
+        model, cfg = load_model(eri)  # exactly the float32 weights liberi reads
+        json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+
+        # Frames: a synthetic 4:3 clip with 25 % more frames than F, through SPEC §4.1.
+        raw = synthetic_frames(rng, v["frames"] + v["frames"] // 4, 120, 160)
+        frames = features.preprocess_video(raw, v).astype(np.float32)           # (F, C, S, S)
+        frames.tofile(os.path.join(d, "frames.f32"))
+        # Audio: the pooled (not normalised) MFCC of 10 s of speech-like PCM (SPEC §4.2 steps 1–4).
+        pcm = np.fromfile(os.path.join(out, f"pcm{AUDIO_SECONDS}.f32"), dtype=np.float32)
+        _, mfcc = features.preprocess_audio(pcm, a)
+        mfcc = mfcc.astype(np.float32)                                           # (T, n_mfcc)
+        mfcc.tofile(os.path.join(d, "mfcc.f32"))
+        json.dump({"frames": list(frames.shape), "mfcc": list(mfcc.shape)}, open(os.path.join(d, "inputs.json"), "w"))
+
+        fr = torch.from_numpy(frames)[None]                                      # (1, F, C, S, S)
+        mf = torch.from_numpy(mfcc)[None]                                        # (1, T, n_mfcc)
+        graphs = {
+            "both": (ExportWrapper(model, True, True), (fr, mf), ["frames", "mfcc"]),
+            "frames": (ExportWrapper(model, True, False), (fr,), ["frames"]),
+            "audio": (ExportWrapper(model, False, True), (mf,), ["mfcc"]),
+            "backbone": (model.video.backbone, (fr[0],), ["frames"]),             # (F, C, S, S) → (F, C', h, w)
+        }
+        for which, (module, inputs, names) in graphs.items():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # exporter and tracer chatter (see export_onnx.py)
+                torch.onnx.export(module.eval(), inputs, os.path.join(d, f"{which}.onnx"), input_names=names,
+                                  output_names=["y"], opset_version=17, dynamo=False)
+        print(f"prepared {name}: frames {tuple(frames.shape)}, mfcc {tuple(mfcc.shape)}", flush=True)
+
+
+# ---------------------------------------------------------------- FLOP counts (SPEC §5 shapes)
+
+def conv_flops(cin, cout, k, stride, pad, side):
+    """(dense, real-tap) FLOPs of one conv on one side×side image, and the output side.
+
+    dense = 2·C_out·C_in·k²·H_out·W_out; real taps leave out the taps that land on padding."""
+    out = (side + 2 * pad - k) // stride + 1
+    valid = sum(1 for o in range(out) for t in range(k) if 0 <= o * stride - pad + t < side)  # per axis
+    return 2 * cout * cin * k * k * out * out, 2 * cout * cin * valid * valid, out
+
+
+def backbone_flops(v):
+    """Per-image (dense, real-tap) FLOPs of the ResNet backbone (SPEC §5 video step 1), and the map side."""
+    b = v["backbone"]
+    ch = {"rgb": 3, "gray": 1}[v["color"]]
+    dense, real, side = conv_flops(ch, b["stem_channels"], 3, 2, 1, v["image_size"])
+    side = (side - 1) // 2 + 1  # max pool 3, stride 2, pad 1
+    cin = b["stem_channels"]
+    for s, (width, blocks) in enumerate(zip(b["widths"], b["blocks"])):
+        for i in range(blocks):
+            stride = 2 if (i == 0 and s > 0) else 1
+            d1, r1, out = conv_flops(cin, width, 3, stride, 1, side)
+            d2, r2, _ = conv_flops(width, width, 3, 1, 1, out)
+            dense, real = dense + d1 + d2, real + r1 + r2
+            if stride != 1 or cin != width:
+                d3, r3, _ = conv_flops(cin, width, 1, stride, 0, side)
+                dense, real = dense + d3, real + r3
+            cin, side = width, out
+    return dense, real, side
+
+
+def encoder_flops(n, d, e):
+    """One sequence of n steps through an Encoder(d): projections, QKᵀ and αV, feed-forward."""
+    per_layer = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * e["ff"]
+    return e["layers"] * per_layer
+
+
+def tcn_flops(n, d, tcn):
+    return len(tcn["dilations"]) * 2 * (2 * n * d * d * tcn["kernel"])
+
+
+def network_flops(cfg, steps):
+    """Multiply-add FLOPs (×2) of one clip; element-wise work (norms, softmax, GELU) is left out."""
+    v, a = cfg["video"], cfg["audio"]
+    F, C = v["frames"], v["backbone"]["widths"][-1]
+    bb_dense, bb_real, side = backbone_flops(v)
+    n_tokens = side * side                                                     # SPEC §5 video step 2
+    video_rest = F * (encoder_flops(n_tokens, C, v["spatial"]) + 2 * n_tokens * C) \
+        + 2 * F * C * v["dim"] + tcn_flops(F, v["dim"], v["tcn"]) + encoder_flops(F, v["dim"], v["temporal"])
+    audio = 2 * steps * a["mfcc"]["n_mfcc"] * a["dim"] + tcn_flops(steps, a["dim"], a["tcn"]) \
+        + encoder_flops(steps, a["dim"], a["temporal"])
+    head = 2 * (v["dim"] + a["dim"]) * cfg["head"]["hidden"] + 2 * cfg["head"]["hidden"] * 7
+    return {"backbone": F * bb_dense, "backbone_real": F * bb_real,
+            "frames": F * bb_dense + video_rest + head, "audio": audio + head,
+            "both": F * bb_dense + video_rest + audio + head}
+
+
+# ---------------------------------------------------------------- contenders, one process each
+
+class Process:
+    """A worker speaking one request line → one reply line over pipes."""
+
+    def __init__(self, name, argv, env=None):
+        self.name = name
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env, bufsize=1)
+
+    def request(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        if not reply:
+            raise RuntimeError(f"{self.name} exited (exit status {self.proc.wait()}) on: {line}")
+        return reply.rstrip("\n")
+
+    def close(self):
+        try:
+            self.request("quit")
+        except (RuntimeError, BrokenPipeError):
+            pass
+        self.proc.wait(timeout=30)
+
+
+class Liberi(Process):
+    """eri-bench: `ok key=value …` replies."""
+
+    def call(self, line):
+        reply = self.request(line)
+        if not reply.startswith("ok"):
+            raise RuntimeError(f"eri-bench: {line}: {reply}")
+        return dict(w.split("=", 1) for w in reply.split()[1:])
+
+    def run(self, which):
+        r = self.call(f"predict {which}")
+        return float(r["ms"]), np.array([float(x) for x in r["y"].split(",")], dtype=np.float32)
+
+
+class PythonWorker(Process):
+    """bench.py --worker KIND: JSON replies."""
+
+    def call(self, **request):
+        reply = json.loads(self.request(json.dumps(request)))
+        if "error" in reply:
+            raise RuntimeError(f"{self.name}: {request}: {reply['error']}")
+        return reply
+
+    def close(self):
+        try:
+            self.request(json.dumps({"cmd": "quit"}))
+        except (RuntimeError, BrokenPipeError):
+            pass
+        self.proc.wait(timeout=30)
+
+    def run(self, which):
+        r = self.call(cmd="run", which=which)
+        return r["ms"], np.array(r["y"], dtype=np.float32)
+
+
+def worker_main(kind, data):
+    """The loop of one Python contender process (`--worker torch|ort|librosa`)."""
+    handlers = {"torch": TorchWorker, "ort": ORTWorker, "librosa": LibrosaWorker}[kind](data)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["cmd"] == "quit":
+            print("{}", flush=True)
+            break
+        try:
+            if request["cmd"] == "rss":
+                reply = {"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+            else:
+                reply = getattr(handlers, request.pop("cmd"))(**request)
+        except Exception as e:  # noqa: BLE001 — reported to the driver, which stops
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(reply), flush=True)
+
+
+def load_inputs(d):
+    shapes = json.load(open(os.path.join(d, "inputs.json")))
+    frames = np.fromfile(os.path.join(d, "frames.f32"), dtype=np.float32).reshape(shapes["frames"])
+    mfcc = np.fromfile(os.path.join(d, "mfcc.f32"), dtype=np.float32).reshape(shapes["mfcc"])
+    return frames[None], mfcc[None]  # (1, F, C, S, S), (1, T, n_mfcc)
+
+
+class TorchWorker:
+    """PyTorch eager on the reference model, inference mode."""
+
+    def __init__(self, data):
+        sys.path.insert(0, REFERENCE)
+        import torch
+        from eri_ref.eri_file import load_model
+        self.torch, self.load_model, self.data = torch, load_model, data
+
+    def load(self, preset):
+        d = os.path.join(self.data, preset)
+        self.model, _ = self.load_model(os.path.join(d, "model.eri"))
+        frames, mfcc = load_inputs(d)
+        self.frames, self.mfcc = self.torch.from_numpy(frames), self.torch.from_numpy(mfcc)
+        return {}
+
+    def threads(self, n):
+        self.torch.set_num_threads(n)
+        return {"threads": self.torch.get_num_threads()}
+
+    def run(self, which, dump=None):
+        m, torch = self.model, self.torch
+        with torch.inference_mode():
+            start = time.perf_counter()
+            if which == "both":
+                y = m(frames=self.frames, mfcc=self.mfcc)
+            elif which == "frames":
+                y = m(frames=self.frames)
+            elif which == "audio":
+                y = m(mfcc=self.mfcc)
+            else:
+                y = m.video.backbone(self.frames[0])                             # (F, C', h, w)
+            ms = (time.perf_counter() - start) * 1e3
+        return {"ms": ms, "y": y.flatten()[:7].tolist()} | ({"full": y.flatten().tolist()} if dump else {})
+
+
+class ORTWorker:
+    """ONNX Runtime, CPU provider: intra-op n threads, inter-op 1, sequential, all graph optimisations."""
+
+    def __init__(self, data):
+        import onnxruntime as ort
+        self.ort, self.data, self.n, self.sessions = ort, data, 1, {}
+
+    def load(self, preset):
+        self.dir = os.path.join(self.data, preset)
+        self.frames, self.mfcc = load_inputs(self.dir)
+        self.sessions = {}
+        return {}
+
+    def threads(self, n):
+        if n != self.n:
+            self.sessions = {}  # the thread count is fixed per session
+        self.n = n
+        return {"threads": n}
+
+    def session(self, which):
+        if which not in self.sessions:
+            o = self.ort.SessionOptions()
+            o.intra_op_num_threads = self.n
+            o.inter_op_num_threads = 1
+            o.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+            o.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            self.sessions[which] = self.ort.InferenceSession(
+                os.path.join(self.dir, f"{which}.onnx"), o, providers=["CPUExecutionProvider"])
+        return self.sessions[which]
+
+    def run(self, which, dump=None):
+        s = self.session(which)
+        feeds = {"both": {"frames": self.frames, "mfcc": self.mfcc}, "frames": {"frames": self.frames},
+                 "audio": {"mfcc": self.mfcc}, "backbone": {"frames": self.frames[0]}}[which]
+        start = time.perf_counter()
+        y = s.run(["y"], feeds)[0]
+        ms = (time.perf_counter() - start) * 1e3
+        return {"ms": ms, "y": y.flatten()[:7].tolist()} | ({"full": y.flatten().tolist()} if dump else {})
+
+
+class LibrosaWorker:
+    """librosa 0.11 with the SPEC §4.2 step 2 arguments, on float32 PCM (librosa's usual use)."""
+
+    def __init__(self, data):
+        import librosa
+        self.librosa, self.data = librosa, data
+
+    def mfcc(self, seconds, config, dump=None):
+        librosa, m = self.librosa, config["mfcc"]
+        y = np.fromfile(os.path.join(self.data, f"pcm{seconds}.f32"), dtype=np.float32)
+        start = time.perf_counter()
+        S = librosa.feature.melspectrogram(
+            y=y, sr=config["sample_rate"], n_fft=m["n_fft"], hop_length=m["hop_length"],
+            win_length=m["win_length"], window="hann", center=True, pad_mode="constant", power=2.0,
+            n_mels=m["n_mels"], fmin=m["fmin"], fmax=m["fmax"], htk=False, norm="slaney")
+        M = librosa.feature.mfcc(S=librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None),
+                                 n_mfcc=m["n_mfcc"], dct_type=2, norm="ortho").T   # (T_a, n_mfcc)
+        ms = (time.perf_counter() - start) * 1e3
+        if dump:
+            np.ascontiguousarray(M, dtype=np.float32).tofile(dump)
+        return {"ms": ms, "shape": list(M.shape)}
+
+
+# ---------------------------------------------------------------- timing
+
+def interleaved(contenders, warmup, reps, settle):
+    """Medians over `reps` rounds; each round runs every contender once, rotating who goes first.
+
+    contenders: {name: callable() → (ms, output)}. Returns ({name: [ms…]}, {name: last output})."""
+    names = list(contenders)
+    times = {n: [] for n in names}
+    outputs = {}
+    for n in names:
+        for _ in range(warmup):
+            outputs[n] = contenders[n]()[1]
+        time.sleep(settle)
+    for r in range(reps):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            ms, outputs[n] = contenders[n]()
+            times[n].append(ms)
+            time.sleep(settle)
+    return times, outputs
+
+
+def max_diff(a, b):
+    return float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+
+
+class Row:
+    """One table row: median ms per contender, FLOPs of the work, max |diff| per contender.
+
+    `reference`: other contenders' ms from another row, for the ratio columns only;
+    `ceiling`: the sgemm ceiling that applies to liberi in this row (default: the run's)."""
+
+    def __init__(self, label, times, flops, threads, diffs, note="", outputs=None, reference=None, ceiling=None,
+                 real_flops=None):
+        self.label, self.flops, self.threads, self.diffs, self.note = label, flops, threads, diffs, note
+        self.real_flops = real_flops  # the backbone's FLOPs on taps that touch real pixels
+        self.ms = {n: (statistics.median(t) if t else None) for n, t in times.items()}
+        self.outputs, self.reference, self.ceiling = outputs or {}, reference or {}, ceiling
+
+
+# ---------------------------------------------------------------- the run
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--liberi-bench", help="the eri-bench executable (swift build -c release --product eri-bench)")
+    ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated (default: %(default)s)")
+    ap.add_argument("--reps", type=int, default=7, help="timed runs per contender and row (default %(default)s)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs per contender and row (default %(default)s)")
+    ap.add_argument("--settle", type=float, default=0.15,
+                    help="seconds of sleep after each run, so thread pools go idle (default %(default)s)")
+    ap.add_argument("--markdown", default=os.path.join(HERE, "latest.md"), help="where to write the tables")
+    ap.add_argument("--openblas-coretype", metavar="NAME",
+                    help="run liberi with OPENBLAS_CORETYPE=NAME (default: OpenBLAS's own choice, as users get it)")
+    ap.add_argument("--keep", help="keep models and inputs in this folder (default: a temporary one)")
+    ap.add_argument("--worker", choices=["torch", "ort", "librosa"], help=argparse.SUPPRESS)
+    ap.add_argument("--prepare", metavar="DIR", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.prepare:
+        return prepare(args.prepare)
+    if args.worker:
+        return worker_main(args.worker, args.data)
+    if not args.liberi_bench or not os.access(args.liberi_bench, os.X_OK):
+        ap.error("--liberi-bench must name the eri-bench executable (make bench builds it)")
+    if args.reps < 1:
+        ap.error("--reps must be ≥ 1")
+
+    started = time.time()
+    command = " ".join([os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(ROOT) else sys.executable,
+                        os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:]))
+    data = args.keep or tempfile.mkdtemp(prefix="eri-bench-")
+    if args.keep and os.path.isdir(data):
+        shutil.rmtree(data)
+    os.makedirs(data, exist_ok=True)
+    try:
+        ok = run(args, data, command, started)
+    finally:
+        if not args.keep:
+            shutil.rmtree(data, ignore_errors=True)
+    return 0 if ok else 1
+
+
+def cpu_flags():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_busy(seconds=0.5):
+    """Fraction of all CPUs busy over `seconds` (from /proc/stat), while this benchmark's processes idle."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except OSError:
+        return None
+    return 1 - (i1 - i0) / max(1, t1 - t0)
+
+
+class CPUAccount:
+    """CPU time that processes other than this benchmark's used while it ran: the system's busy time
+    (/proc/stat) less this process's and its waited-for children's (os.times)."""
+
+    def __init__(self):
+        self.start = self.sample()
+
+    @staticmethod
+    def sample():
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+            busy = (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            return None
+        return busy, sum(os.times()[:4]), time.time()
+
+    def others_fraction(self):
+        end = self.sample()
+        if self.start is None or end is None:
+            return None
+        busy, own, wall = (b - a for a, b in zip(self.start, end))
+        return max(0.0, busy - own) / max(1e-9, wall * len(os.sched_getaffinity(0)))
+
+
+def blas_report(args, env):
+    """OpenBLAS's kernels and the 512³ sgemm ceiling (best of 15) at 1 and 2 threads, through ERICore's `gemm`.
+
+    Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not know recent Xeons and falls back to its
+    Prescott (SSE3) kernels; then the ceiling is also measured with the kernel set that the CPU
+    flags allow (OPENBLAS_CORETYPE), so the table shows what that setting would give."""
+    def measure(environment):
+        liberi = Liberi("eri-bench", [args.liberi_bench], env=environment)
+        core = liberi.call("blas")["core"]
+        ceiling = {}
+        for n in (1, 2):
+            liberi.call(f"threads {n}")
+            for _ in range(3):
+                liberi.call(f"gemm {GEMM_SIZE}")
+            # A ceiling: the best of 15 (a busy neighbour only ever lowers it).
+            ceiling[n] = max(float(liberi.call(f"gemm {GEMM_SIZE}")["gflops"]) for _ in range(15))
+            time.sleep(args.settle)
+        liberi.close()
+        return core, ceiling
+
+    core, ceiling = measure(env)
+    flags = cpu_flags()
+    suggested = "SkylakeX" if "avx512f" in flags else "Haswell" if "avx2" in flags else None
+    alternative = None
+    if not args.openblas_coretype and suggested and core.lower() != suggested.lower():
+        alt_core, alt_ceiling = measure(dict(env, OPENBLAS_CORETYPE=suggested))
+        alternative = {"name": suggested, "core": alt_core, "ceiling": alt_ceiling}
+    line = (f"OpenBLAS kernels: {core}{' (OPENBLAS_CORETYPE=' + args.openblas_coretype + ')' if args.openblas_coretype else ''}; "
+            f"sgemm {GEMM_SIZE}³ ceiling (best of 15) {ceiling[1]:.1f} GFLOP/s (1 thread), {ceiling[2]:.1f} GFLOP/s (2 threads)")
+    if alternative:
+        a = alternative["ceiling"]
+        line += (f". With OPENBLAS_CORETYPE={suggested} ({alternative['core']} kernels): {a[1]:.1f} / {a[2]:.1f} "
+                 f"GFLOP/s ({a[1] / ceiling[1]:.1f}× at 1 thread)")
+    print(line + "\n", flush=True)
+    return {"core": core, "ceiling": ceiling, "alternative": alternative, "line": line}
+
+
+def run(args, data, command, started):
+    presets = [p for p in args.presets.split(",") if p]
+    for p in presets:
+        if p not in PRESETS:
+            raise SystemExit(f"unknown preset {p}; choose from {', '.join(PRESETS)}")
+    account = CPUAccount()
+    busy_before = cpu_busy()
+    if busy_before is not None and busy_before > 0.1:
+        print(f"warning: {100 * busy_before:.0f} % of the CPUs were busy before the benchmark started; "
+              "the timings (2 threads above all) will suffer\n", flush=True)
+    t0 = time.time()
+    subprocess.run([sys.executable, os.path.abspath(__file__), "--prepare", data], check=True)
+    print(f"models, ONNX exports and inputs ready in {time.time() - t0:.0f} s ({data})\n", flush=True)
+
+    liberi_env = dict(os.environ)
+    if args.openblas_coretype:
+        liberi_env["OPENBLAS_CORETYPE"] = args.openblas_coretype
+    blas = blas_report(args, liberi_env)
+    ceiling = blas["ceiling"]
+
+    me = [sys.executable, os.path.abspath(__file__), "--data", data, "--worker"]
+    # librosa (numpy's BLAS) on one thread, like liberi's MFCC row.
+    one_thread = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    mfcc_rows, all_ok = mfcc_benchmark(args, data, me, one_thread, presets[0], liberi_env)
+
+    tables, busy = {}, {"before the start": busy_before}
+    for preset in presets:
+        busy[f"before {preset}"] = cpu_busy()
+        table, ok = bench_preset(args, data, me, preset, liberi_env, blas)
+        tables[preset] = table
+        all_ok &= ok
+
+    busy["during the run"] = account.others_fraction()
+    text = render(tables, mfcc_rows, blas, busy, args, command, started)
+    print(text["console"])
+    with open(args.markdown, "w") as f:
+        f.write(text["markdown"])
+    print(f"\nwrote {os.path.relpath(args.markdown, os.getcwd())}; total {time.time() - started:.0f} s")
+    if not all_ok:
+        print(f"FAILED: outputs disagree beyond {NETWORK_TOLERANCE:g} (network) or {MFCC_TOLERANCE:g} (MFCC)")
+    return all_ok
+
+
+def bench_preset(args, data, me, preset, liberi_env, blas):
+    """The rows of one preset's table; each contender in its own process, models loaded once."""
+    warm, reps, settle, ceiling = args.warmup, args.reps, args.settle, blas["ceiling"]
+    d = os.path.join(data, preset)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    steps = json.load(open(os.path.join(d, "inputs.json")))["mfcc"][0]
+    flops = network_flops(cfg, steps)
+    v = cfg["video"]
+    print(f"{preset}: {v['frames']} frames × {v['image_size']}² + {steps} MFCC steps", flush=True)
+
+    def open_liberi(env):
+        w = Liberi("eri-bench", [args.liberi_bench], env=env)
+        for line in (f"load {d}/model.eri", f"frames {d}/frames.f32", f"mfcc {d}/mfcc.f32"):
+            w.call(line)
+        return w
+
+    liberi = open_liberi(liberi_env)
+    liberi_backbone = "unavailable" not in liberi.call("backbone")  # needs Model.backboneTokens (Backbone.swift)
+    ort = PythonWorker("onnxruntime", me + ["ort"])
+    torch_ = PythonWorker("pytorch", me + ["torch"])
+    ort.call(cmd="load", preset=preset)
+    torch_.call(cmd="load", preset=preset)
+    rows, ok = [], True
+
+    def report(r):
+        print(f"  {r.label:44} " + "  ".join(
+            f"{k} {v:8.1f} ms" if v is not None else f"{k}      n/a" for k, v in r.ms.items())
+            + "   max diff " + ", ".join(f"{k} {v:.2g}" for k, v in r.diffs.items()), flush=True)
+
+    def row(label, which, n):
+        nonlocal ok
+        liberi.call(f"threads {n}")
+        ort.call(cmd="threads", n=n)
+        torch_.call(cmd="threads", n=n)
+        contenders = {"ORT": lambda: ort.run(which), "PyTorch": lambda: torch_.run(which)}
+        if which != "backbone":
+            contenders = {"liberi": lambda: liberi.run(which)} | contenders
+        elif liberi_backbone:
+            contenders = {"liberi": lambda: (float(liberi.call("backbone")["ms"]), None)} | contenders
+        times, outs = interleaved(contenders, warm, reps, settle)
+        if which == "backbone":
+            full = {name: np.array(w.call(cmd="run", which="backbone", dump=True)["full"])
+                    for name, w in (("ORT", ort), ("PyTorch", torch_))}               # (F, C, h, w) flat
+            diffs = {"ORT": max_diff(full["ORT"], full["PyTorch"])}
+            if liberi_backbone:
+                shape = tuple(int(x) for x in liberi.call(f"backbone {data}/tokens.f32")["shape"].split("x"))
+                tokens = np.fromfile(f"{data}/tokens.f32", dtype=np.float32).reshape(shape)  # (F, h·w, C)
+                diffs = {"liberi": max_diff(tokens.transpose(0, 2, 1).flatten(), full["PyTorch"])} | diffs
+            else:  # liberi's backbone is internal to ERIModel (see the † note)
+                times = {"liberi": []} | times
+        else:
+            diffs = {name: max_diff(outs[name], outs["PyTorch"]) for name in ("liberi", "ORT")}
+        ok &= max(diffs.values()) <= NETWORK_TOLERANCE
+        r = Row(label, times, flops[which], n, diffs, outputs=outs,
+                real_flops=flops["backbone_real"] if which == "backbone" else None)
+        rows.append(r)
+        report(r)
+        return r
+
+    network = {1: row("network, 1 thread", "both", 1), 2: row("network, 2 threads", "both", 2)}
+    rss = {"liberi": int(liberi.call("rss")["maxrss_kib"]), "ORT": ort.call(cmd="rss")["maxrss_kib"],
+           "PyTorch": torch_.call(cmd="rss")["maxrss_kib"]}
+    row("video branch (frames only), 1 thread", "frames", 1)
+    row("video branch (frames only), 2 threads", "frames", 2)
+    row("audio branch (audio only), 1 thread", "audio", 1)
+    row("backbone alone, 1 thread", "backbone", 1)
+    row("backbone alone, 2 threads", "backbone", 2)
+    for w in (liberi, ort, torch_):
+        w.close()
+
+    alt = blas["alternative"]
+    if alt:  # liberi alone again, with the kernels the CPU allows; ratios against the rows above
+        liberi = open_liberi(dict(liberi_env, OPENBLAS_CORETYPE=alt["name"]))
+        for n in (1, 2):
+            liberi.call(f"threads {n}")
+            times, outs = interleaved({"liberi": lambda: liberi.run("both")}, warm, reps, settle)
+            diffs = {"liberi": max_diff(outs["liberi"], network[n].outputs["PyTorch"])}
+            ok &= diffs["liberi"] <= NETWORK_TOLERANCE
+            r = Row(f"network, {n} thread{'s' if n > 1 else ''}, OPENBLAS_CORETYPE={alt['name']}", times,
+                    flops["both"], n, diffs, reference=network[n].ms, ceiling=alt["ceiling"])
+            rows.append(r)
+            report(r)
+        liberi.close()
+    print(flush=True)
+    return (cfg, steps, flops, rows, rss), ok
+
+
+def mfcc_benchmark(args, data, me, one_thread, preset, liberi_env):
+    """liberi's MFCC (1 thread) against librosa (one BLAS thread) on each length of MFCC_SECONDS;
+    both are checked against the float64 librosa oracle. → (rows, agreement ok)."""
+    d = os.path.join(data, preset)
+    audio = json.load(open(os.path.join(d, "config.json")))["audio"]
+    liberi = Liberi("eri-bench", [args.liberi_bench], env=liberi_env)
+    librosa = PythonWorker("librosa", me + ["librosa"], env=one_thread)
+    liberi.call(f"load {d}/model.eri")
+    liberi.call("threads 1")
+    rows, ok = [], True
+    for seconds in MFCC_SECONDS:
+        liberi.call(f"pcm {data}/pcm{seconds}.f32")
+        shape = tuple(json.load(open(os.path.join(data, f"mfcc_oracle{seconds}.json")))["shape"])  # (T_a, n_mfcc)
+        oracle = np.fromfile(os.path.join(data, f"mfcc_oracle{seconds}.f32"), dtype=np.float32).reshape(shape)
+
+        def run_liberi():
+            return float(liberi.call("mfcc-features")["ms"]), None
+
+        def run_librosa():
+            return librosa.call(cmd="mfcc", seconds=seconds, config=audio)["ms"], None
+
+        times, _ = interleaved({"liberi": run_liberi, "librosa": run_librosa}, args.warmup, args.reps, args.settle)
+        reply = liberi.call(f"mfcc-features {data}/liberi{seconds}.f32")
+        got_shape = tuple(int(x) for x in reply["shape"].split("x"))
+        if got_shape != shape:
+            raise RuntimeError(f"liberi's MFCC of {seconds} s has shape {got_shape}; librosa's is {shape}")
+        librosa.call(cmd="mfcc", seconds=seconds, config=audio, dump=f"{data}/librosa{seconds}.f32")
+        diffs = {name: max_diff(np.fromfile(f"{data}/{name}{seconds}.f32", dtype=np.float32).reshape(shape), oracle)
+                 for name in ("liberi", "librosa")}
+        ok &= diffs["liberi"] <= MFCC_TOLERANCE
+        r = Row(f"MFCC {seconds} s, 1 thread", times, None, 1, diffs)
+        rows.append(r)
+        print(f"  MFCC {seconds:3} s: " + "  ".join(
+            f"{k} {v:7.1f} ms" if v is not None else f"{k} n/a" for k, v in r.ms.items())
+            + "   max diff vs float64 librosa: " + ", ".join(f"{k} {v:.2g}" for k, v in diffs.items()), flush=True)
+    rss = {"liberi": int(liberi.call("rss")["maxrss_kib"]), "librosa": librosa.call(cmd="rss")["maxrss_kib"]}
+    liberi.close()
+    librosa.close()
+    for r in rows:
+        r.rss = rss
+    print(flush=True)
+    return rows, ok
+
+
+# ---------------------------------------------------------------- tables
+
+def machine():
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, {platform.system()} {platform.release()}"
+
+
+def fmt_ms(v):
+    return "n/a" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}")
+
+
+def fmt_ratio(a, b):
+    return "" if a is None or b is None else f"{a / b:.2f}×"
+
+
+def table_rows(rows, ceiling):
+    """→ header, and one list of cells per row."""
+    header = ["", "liberi ms", "ORT ms", "PyTorch / librosa ms", "liberi÷ORT", "liberi÷PyTorch",
+              "liberi GFLOP/s", "% of sgemm", "max diff"]
+    out = []
+    for r in rows:
+        lib = r.ms.get("liberi")
+        ort = r.ms.get("ORT", r.reference.get("ORT"))
+        pt = r.ms.get("PyTorch", r.ms.get("librosa", r.reference.get("PyTorch")))
+        gflops = pct = ""
+        if r.flops and lib:
+            g = r.flops / (lib * 1e6)
+            gflops, pct = f"{g:.1f}", f"{100 * g / (r.ceiling or ceiling)[r.threads]:.0f} %"
+            if r.real_flops:
+                gflops += f" ({r.real_flops / (lib * 1e6):.1f} real taps)"
+        elif r.flops and ort:  # the backbone alone: liberi's is not reachable yet, show the others'
+            gflops = f"(ORT {r.flops / (ort * 1e6):.1f}, PT {r.flops / (pt * 1e6):.1f})"
+        diff = ", ".join(f"{k} {v:.1e}" for k, v in r.diffs.items())
+        lib_cell = fmt_ms(lib) if lib is not None else (r.note or "n/a†")
+        if r.reference:  # other contenders' times come from another row
+            ort_cell, pt_cell = f"({fmt_ms(ort)})", f"({fmt_ms(pt)})"
+        else:
+            ort_cell, pt_cell = (fmt_ms(ort) if "ORT" in r.ms else "—"), fmt_ms(pt)
+        out.append([r.label, lib_cell, ort_cell, pt_cell, fmt_ratio(lib, ort), fmt_ratio(lib, pt), gflops, pct, diff])
+    return header, out
+
+
+def render(tables, mfcc_rows, blas, busy, args, command, started):
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    busy_text = ", ".join(f"{k} {100 * v:.0f} %" for k, v in busy.items() if v is not None)
+    head = [
+        f"{date} · {machine()}",
+        blas["line"] + " (through ERICore `gemm`).",
+        f"Command: `{command}` — median of {args.reps} interleaved runs after {args.warmup} warm-up per row, "
+        f"{args.settle:g} s settle after each run; random weights; batch 1.",
+        f"Share of the CPUs that other processes used (should be ≈ 0 %): {busy_text}.",
+    ]
+    legend = (
+        "Ratios are liberi's time over the other's (below 1 = liberi faster). ORT: onnxruntime "
+        "CPU provider, intra-op n threads, inter-op 1, sequential, all graph optimisations. PyTorch: eager, "
+        "`torch.set_num_threads(n)`, `inference_mode`. max diff: largest |output − PyTorch| over the 7 "
+        "outputs (backbone: over the whole map; MFCC: against librosa in float64). Times in parentheses "
+        "come from the row with the same thread count above.")
+    lines_md = ["# liberi benchmark", ""] + [h + "  " for h in head] + ["", legend, ""]
+    console = head + [""]
+    for preset, (cfg, steps, flops, rows, rss) in tables.items():
+        v = cfg["video"]
+        title = (f"{preset}: {v['frames']} frames × {v['image_size']}², {steps} MFCC steps (10 s) · "
+                 f"network {flops['both'] / 1e9:.2f} GFLOP, backbone {flops['backbone'] / 1e9:.2f} GFLOP dense "
+                 f"({flops['backbone_real'] / 1e9:.2f} on taps touching real pixels)")
+        header, cells = table_rows(rows + mfcc_rows, blas["ceiling"])
+        rss_line = (f"Peak RSS after the network rows: eri-bench {rss['liberi'] / 1024:.0f} MiB · "
+                    f"ORT worker {rss['ORT'] / 1024:.0f} MiB · PyTorch worker {rss['PyTorch'] / 1024:.0f} MiB; "
+                    f"MFCC processes: eri-bench {mfcc_rows[0].rss['liberi'] / 1024:.0f} MiB · "
+                    f"librosa worker {mfcc_rows[0].rss['librosa'] / 1024:.0f} MiB (Python workers include "
+                    "the interpreter and their imports).")
+        lines_md += [f"## {title}", "", "| " + " | ".join(header) + " |",
+                     "|" + "|".join(["---"] + ["--:"] * (len(header) - 2) + ["---"]) + "|"]
+        lines_md += ["| " + " | ".join(c) + " |" for c in cells]
+        lines_md += ["", rss_line, ""]
+        widths = [max(len(str(c[i])) for c in [header] + cells) for i in range(len(header))]
+        console += [title, "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths)))]
+        console += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                    for row in cells]
+        console += [rss_line, ""]
+    notes = [
+        "† liberi's backbone (`ResNetBackbone`) is internal to ERIModel; until a public hook exists, the "
+        "video-branch row bounds it from above (backbone ≤ video branch), and the backbone row shows "
+        "ORT's and PyTorch's GFLOP/s instead.",
+    ] if any(r.ms.get("liberi") is None and r.flops for t in tables.values() for r in t[3]) else []
+    notes += [
+        "GFLOP/s: multiply-adds ×2 of every conv (2·C_out·C_in·k²·H_out·W_out per image), linear layer and "
+        "attention product, over liberi's median time; element-wise work is left out. MFCC rows: the "
+        "third column is librosa (float32 PCM, the SPEC §4.2 arguments, one BLAS thread); the MFCC "
+        "config is the same in both presets.",
+        f"Total wall time {time.time() - started:.0f} s.",
+    ]
+    lines_md += notes + [""]
+    console += [legend, ""] + notes
+    return {"markdown": "\n".join(lines_md), "console": "\n".join(console)}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
