@@ -44,6 +44,20 @@ def synthetic_frames(rng, n, height, width):
     return out
 
 
+def synthetic_pixels(rgb, pixel_format, rng):
+    """The synthetic RGB24 frames laid out in another pixel format (random alpha, which
+    SPEC §4.1 ignores; gray8 takes the green channel as its luminance)."""
+    if pixel_format == "rgb24":
+        return rgb
+    if pixel_format == "bgr24":
+        return np.ascontiguousarray(rgb[..., ::-1])
+    if pixel_format == "gray8":
+        return np.ascontiguousarray(rgb[..., 1:2])
+    alpha = rng.integers(0, 256, rgb.shape[:3] + (1,), dtype=np.uint8)
+    color = rgb if pixel_format == "rgba" else rgb[..., ::-1]
+    return np.ascontiguousarray(np.concatenate([color, alpha], axis=-1))
+
+
 def synthetic_speech(rng, seconds, sr):
     """A speech-like float32 signal: gliding harmonics, syllable-rate AM, formant tilt, noise."""
     t = np.arange(int(round(seconds * sr))) / sr
@@ -105,9 +119,7 @@ def main(argv=None):
             raw = np.fromfile(args.frames_input, dtype=np.uint8).reshape(
                 n, H, W, BYTES_PER_PIXEL[args.pixel_format])
         else:
-            if args.pixel_format != "rgb24":
-                ap.error("synthetic frames are rgb24; pass --frames-input for other formats")
-            raw = synthetic_frames(rng, n, H, W)
+            raw = synthetic_pixels(synthetic_frames(rng, n, H, W), args.pixel_format, rng)
         box = None if args.box == "none" else [float(v) for v in args.box.split(",")]
         frames_pre = features.preprocess_video(raw, cfg["video"], args.pixel_format, box)  # (F, C, S, S)
         tensors["input.frames_u8"] = as_f32(raw)

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import ERICore
+@testable import ERIMedia
+
+/// Some checks need a process of their own: dropping root to test a
+/// permission error (setuid is process-wide, and fork() from a multithreaded
+/// test runner is unsafe), or measuring peak RSS without the other tests'
+/// memory. The test binary re-runs itself with a filter that selects only
+/// `childEntry`, and an environment variable naming the task; the child
+/// prints one `ERI_CHILD_RESULT …` line.
+enum ChildProcess {
+    static let taskVariable = "ERI_MEDIA_CHILD_TASK"
+    static let resultPrefix = "ERI_CHILD_RESULT "
+
+    /// Runs `task` (with `argument`) in a child test process; returns its
+    /// result line without the prefix, or nil if it printed none within `seconds`.
+    static func run(_ task: String, _ argument: String, seconds: Double = 60) throws -> String? {
+        let folder = TemporaryFolder()
+        let output = folder.file("child.out")
+        let process = Process()
+        let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--testing-library", "swift-testing", "--filter", "ERIMediaTests\\.ChildEntry"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[taskVariable] = "\(task)\n\(argument)"
+        process.environment = environment
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let handle = FileHandle(forWritingAtPath: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            Issue.record("child task \(task) did not finish within \(seconds) s")
+            return nil
+        }
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix(resultPrefix) {
+            return String(line.dropFirst(resultPrefix.count))
+        }
+        Issue.record("child task \(task) printed no result; its output:\n\(text)")
+        return nil
+    }
+
+    static func report(_ text: String) {
+        print(resultPrefix + text.replacingOccurrences(of: "\n", with: " "))
+        fflush(stdout)
+    }
+}
+
+/// Peak and current resident set size of this process, in bytes (Linux).
+func residentMemory() -> (current: Int, peak: Int) {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    var current = 0
+    if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
+        let fields = statm.split(separator: " ")
+        if fields.count > 1, let pages = Int(fields[1]) { current = pages * Int(sysconf(Int32(_SC_PAGESIZE))) }
+    }
+    return (current, usage.ru_maxrss * 1024)
+}
+
+@Suite struct ChildEntry {
+    /// Does nothing in a normal run; in a child process, performs its task.
+    @Test func childEntry() throws {
+        guard let task = ProcessInfo.processInfo.environment[ChildProcess.taskVariable] else { return }
+        let parts = task.split(separator: "\n", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return ChildProcess.report("bad task") }
+        switch parts[0] {
+        case "unreadable":
+            // Become nobody, for whom mode 000 means what it says.
+            guard setgroups(0, nil) == 0, setgid(65534) == 0, setuid(65534) == 0 else {
+                return ChildProcess.report("cannot-drop-privileges")
+            }
+            do {
+                _ = try decodeMedia(path: parts[1], frames: 4, audioRate: 16000)
+                ChildProcess.report("success")
+            } catch let error as ERIError {
+                ChildProcess.report("\(error.code.rawValue) \(error.message)")
+            }
+        case "rss-returned", "rss-streamed":
+            // Returned: 16 full frames kept; streamed: 32 frames seen one at a time, as a predictor uses them.
+            let before = residentMemory()
+            let start = Date()
+            var count = 0
+            let audio: DecodedAudio?
+            if parts[0] == "rss-returned" {
+                let result = try decodeMedia(path: parts[1], frames: 16, audioRate: 16000)
+                (count, audio) = (result.frames.count, result.audio)
+            } else {
+                audio = try decodeMedia(path: parts[1], frames: 32, audioRate: 16000) { _, positions in count += positions.count }
+            }
+            let after = residentMemory()
+            ChildProcess.report("\(before.current) \(after.peak) \(count) \(audio?.frameCount ?? 0) "
+                + "\(Date().timeIntervalSince(start))")
+        default:
+            ChildProcess.report("unknown task \(parts[0])")
+        }
+    }
+}
