@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "ERICore", dependencies: ["CBLAS"]),
         .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg"]),
         .target(name: "ERIMedia", dependencies: ["ERICore", "ERIFeatures", "CFFmpeg", "CSndFile"]),
-        .target(name: "ERIModel", dependencies: ["ERICore", "ERIFeatures"]),
+        .target(name: "ERIModel", dependencies: ["ERICore", "ERIFeatures", "ERIMedia"]),
         .target(name: "ERITrain", dependencies: ["ERICore", "ERIModel"]),
         .target(name: "ERI", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "CERISupport"],
                 exclude: ["exports.map"],

@@ -157,6 +157,14 @@ eri_status eri_predict_av(const eri_model *model, const eri_image *frames, size_
                           const float *samples, size_t n_samples_per_channel,
                           int32_t sample_rate, int32_t channels, float out[ERI_NUM_EMOTIONS]);
 
+/* Predicts a media file: any container/codec FFmpeg reads (its video and/or audio track), or an
+   audio file libsndfile reads (WAV, FLAC, OGG). Only the frames the model samples are decoded.
+   A track the model lacks a branch for is ignored; a branch without a track is zeroed.
+   Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL), ERI_ERR_IO (missing, unreadable, a directory),
+   ERI_ERR_FORMAT (not media), ERI_ERR_DECODE (corrupt) or ERI_ERR_MISSING_MODALITY (no usable track);
+   the message names the file. */
+eri_status eri_predict_file(const eri_model *model, const char *media_path, float out[ERI_NUM_EMOTIONS]);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

@@ -88,3 +88,15 @@ public func eri_predict_av(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_
         return (views, pcm)
     }
 }
+
+@_cdecl("eri_predict_file")
+public func eri_predict_file(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<Float>?) -> eri_status {
+    guarded {
+        guard let model else { return invalid("eri_predict_file: model is NULL") }
+        guard let path else { return invalid("eri_predict_file: media_path is NULL") }
+        guard let out else { return invalid("eri_predict_file: out is NULL") }
+        let y = try ModelHandle.from(model).model.predict(file: String(cString: path))
+        for i in 0..<ERIConfig.emotionCount { out[i] = y[i] }
+        return ERI_OK
+    }
+}
