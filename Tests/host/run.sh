@@ -134,6 +134,48 @@ else
     not_ok "test_predict" "not built"
 fi
 
+# -- media: examples and the CLI on real files (generated with ffmpeg)
+make_media() {
+    mkdir -p "$WORK/media/sub" &&
+        ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25:duration=2 \
+            -f lavfi -i sine=frequency=300:sample_rate=44100:duration=2 -c:v libx264 -pix_fmt yuv420p -c:a aac \
+            -shortest "$WORK/media/clip.mp4" &&
+        ffmpeg -nostdin -v error -y -f lavfi -i sine=frequency=500:sample_rate=16000:duration=3 "$WORK/media/sub/voice.wav" &&
+        head -c 4000 /dev/urandom >"$WORK/media/broken.mp4" && : >"$WORK/media/empty.wav"
+}
+check "ffmpeg makes an H.264+AAC MP4, a WAV and two broken files" make_media
+
+examples_build() { make --no-print-directory -C "$REPO/examples" BIN="$WORK/examples"; }
+check "examples build with pkg-config (make -C examples)" examples_build
+seven_lines() { # COMMAND...: runs it, expects the 7 emotion names in its output
+    "$@" >"$WORK/example.txt" && cat "$WORK/example.txt" &&
+        for e in Adoration Amusement Anxiety Disgust Empathic-Pain Fear Surprise; do grep -q "$e" "$WORK/example.txt" || { echo "no $e"; return 1; }; done
+}
+check "examples/c/predict_file on an MP4" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_file" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+check "examples/c/predict_frames (raw RGB + face box + 48 kHz stereo)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_frames" "$WORK/tiny.eri"
+check "examples/cpp/predict (RAII, exceptions)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_cpp" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+pip_install() { "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "$REPO/python" && ls "$WORK/site/eri/__init__.py"; }
+check "pip install ./python (the pure-Python eri package)" pip_install
+check "examples/python/predict.py with the installed package, liberi.so found via the system path given by LD_LIBRARY_PATH" seven_lines \
+    env LD_LIBRARY_PATH="$ERI_PREFIX/lib" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+check "examples/python/predict.py with ERI_LIBRARY" seven_lines \
+    env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+
+cli_predict_folder() {
+    local rc=0
+    "$ERI" predict --model "$WORK/tiny.eri" "$WORK/media" >"$WORK/cli.out" 2>"$WORK/cli.err" || rc=$?
+    cat "$WORK/cli.out" "$WORK/cli.err"
+    [ "$rc" = 1 ] || { echo "exit status $rc, expected 1"; return 1; }
+    [ "$(grep -c Adoration "$WORK/cli.out")" = 2 ] || { echo "expected 2 result lines"; return 1; }
+    grep -q "broken.mp4" "$WORK/cli.err" && grep -q "empty.wav" "$WORK/cli.err" || { echo "bad files not reported"; return 1; }
+    "$ERI" predict --model "$WORK/tiny.eri" --json "$WORK/media/clip.mp4" | "$PYTHON" -c 'import json,sys; d=json.loads(sys.stdin.read()); assert len(d) == 8 and 0 <= d["Fear"] <= 1, d'
+    "$ERI" predict --model "$WORK/tiny.eri" --csv "$WORK/media/sub" | "$PYTHON" -c 'import csv,sys; r=list(csv.reader(sys.stdin)); assert r[0][0] == "file" and len(r) == 2 and len(r[1]) == 8, r'
+    ERI_MODEL="$WORK/tiny.eri" "$ERI" predict "$WORK/media/sub/voice.wav" >/dev/null
+    if "$ERI" predict "$WORK/media/clip.mp4" 2>"$WORK/cli.err"; then echo "no model but success"; return 1; fi
+    grep -q "no model" "$WORK/cli.err"
+}
+check "eri predict: a folder of good and bad files, --json, --csv, ERI_MODEL, no model" cli_predict_folder
+
 # -- C++ host
 build_cpp() {
     # shellcheck disable=SC2046

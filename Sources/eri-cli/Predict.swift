@@ -1,0 +1,151 @@
+import ArgumentParser
+import ERICore
+import ERIFeatures
+import ERIModel
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `eri predict`: the seven intensities of each media file.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict emotion intensities of media files (video and/or audio).",
+        discussion: """
+        Each PATH is a media file (any container/codec FFmpeg reads, or WAV/FLAC/OGG) or a folder, which means \
+        every media file under it. One line per file on stdout; failures are reported on stderr and the rest \
+        go on; the exit status is 1 if any file failed.
+        The model is --model, else $ERI_MODEL, else PREFIX/share/eri/default.eri when liberi was installed with one.
+        """)
+
+    @Option(name: .shortAndLong, help: "The .eri model.") var model: String?
+    @Flag(help: "One JSON object per line.") var json = false
+    @Flag(help: "CSV with a header row.") var csv = false
+    @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
+    @Option(help: "Face box x,y,w,h in pixels of the (upright) video frames, for every frame.") var box: String?
+    @Argument(help: "Media files or folders.") var paths: [String]
+
+    func validate() throws {
+        if json && csv { throw ValidationError("--json and --csv exclude each other") }
+        if !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0…1024") }
+        if let box, parseBox(box) == nil { throw ValidationError("--box needs four numbers x,y,w,h with w, h > 0") }
+    }
+
+    func run() throws {
+        let modelPath = try resolveModelPath(model)
+        let m: Model
+        do { m = try Model(path: modelPath, threads: threads) } catch let e as ERIError {
+            printError("eri: \(e.message)")
+            throw ExitCode(1)
+        }
+        let faceBox = box.flatMap(parseBox)
+        var files: [String] = []
+        var failures = 0
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                let found = mediaFiles(under: path)
+                if found.isEmpty { printError("eri: \(path): no media files in this folder") }
+                files += found
+            } else {
+                files.append(path)
+            }
+        }
+        if csv { print((["file"] + ERIConfig.emotionNames).joined(separator: ",")) }
+        let progress = files.count > 1 && isatty(2) != 0 ? ProgressBar(total: files.count) : nil
+        for (i, file) in files.enumerated() {
+            progress?.update(done: i, label: (file as NSString).lastPathComponent)
+            do {
+                let y = try m.predict(file: file, box: faceBox)
+                progress?.clear()
+                print(format(file: file, y))
+            } catch let e as ERIError {
+                failures += 1
+                progress?.clear()
+                printError("eri: \(e.message)")
+            }
+            fflush(stdout)
+        }
+        progress?.finish()
+        if failures > 0 {
+            printError("eri: \(failures) of \(files.count) file\(files.count == 1 ? "" : "s") failed")
+            throw ExitCode(1)
+        }
+    }
+
+    func format(file: String, _ y: [Float]) -> String {
+        let names = ERIConfig.emotionNames
+        if json {
+            var members: [(String, JSONValue)] = [("file", .string(file))]
+            for (n, v) in zip(names, y) { members.append((n, .number(Double("\(v)") ?? Double(v)))) }  // shortest float text
+            return JSONValue.object(members).serialized
+        }
+        if csv {
+            let quoted = file.contains(",") || file.contains("\"") ? "\"" + file.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : file
+            return ([quoted] + y.map { String(format: "%.6f", $0) }).joined(separator: ",")
+        }
+        return file + "  " + zip(names, y).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: "  ")
+    }
+}
+
+func parseBox(_ text: String) -> FaceBox? {
+    let parts = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 4, parts.allSatisfy(\.isFinite), parts[2] > 0, parts[3] > 0 else { return nil }
+    return FaceBox(x: parts[0], y: parts[1], w: parts[2], h: parts[3])
+}
+
+/// File endings `eri predict` treats as media when it walks a folder.
+let mediaExtensions: Set<String> = ["mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "flv", "3gp", "ogv", "y4m",
+                                    "wav", "flac", "ogg", "oga", "opus", "mp3", "m4a", "aac", "wma", "aiff", "aif"]
+
+func mediaFiles(under folder: String) -> [String] {
+    guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
+    var files: [String] = []
+    while let relative = walker.nextObject() as? String {
+        if mediaExtensions.contains((relative as NSString).pathExtension.lowercased()) {
+            files.append((folder as NSString).appendingPathComponent(relative))
+        }
+    }
+    return files.sorted()
+}
+
+/// --model, else $ERI_MODEL, else PREFIX/share/eri/default.eri next to this executable's PREFIX/bin.
+func resolveModelPath(_ explicit: String?) throws -> String {
+    if let explicit { return explicit }
+    if let env = ProcessInfo.processInfo.environment["ERI_MODEL"], !env.isEmpty { return env }
+    let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    let installed = executable.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/eri/default.eri").path
+    if FileManager.default.fileExists(atPath: installed) { return installed }
+    printError("""
+    eri: no model. Pass --model FILE, or set ERI_MODEL, or install one as \(installed).
+         `eri train` trains one (see `make demo`); `eri init --preset dbn-small -o m.eri` writes random, untrained weights.
+    """)
+    throw ExitCode(1)
+}
+
+/// A one-line progress bar with ETA on stderr (only when stderr is a terminal).
+final class ProgressBar {
+    let total: Int
+    let start = Date()
+    init(total: Int) { self.total = total }
+
+    func update(done: Int, label: String) {
+        let width = 30
+        let filled = total > 0 ? width * done / total : 0
+        var eta = ""
+        if done > 0 {
+            let remaining = Date().timeIntervalSince(start) / Double(done) * Double(total - done)
+            eta = " ETA \(Int(remaining) / 60)m\(String(format: "%02d", Int(remaining) % 60))s"
+        }
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        fputs("\r\(bar) \(done)/\(total)\(eta) \(label.prefix(30))\u{1B}[K", stderr)
+    }
+
+    func clear() { fputs("\r\u{1B}[K", stderr) }
+
+    func finish() {
+        clear()
+        fputs("\(total) files in \(String(format: "%.1f", Date().timeIntervalSince(start))) s\n", stderr)
+    }
+}

@@ -1,0 +1,72 @@
+// eri.hpp — a small C++17 layer over liberi's C API: RAII handles
+// (std::unique_ptr with the close functions) and exceptions from status codes.
+#pragma once
+#include <eri.h>
+
+#include <array>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace eri {
+
+/// A failed liberi call: what() is eri_last_error(), status() the eri_status.
+class error : public std::runtime_error {
+public:
+    error(eri_status status, const std::string &message) : std::runtime_error(message), status_(status) {}
+    eri_status status() const noexcept { return status_; }
+
+private:
+    eri_status status_;
+};
+
+inline void check(eri_status status) {
+    if (status != ERI_OK) throw error(status, eri_last_error());
+}
+
+using intensities = std::array<float, ERI_NUM_EMOTIONS>;
+
+/// An opened model; share one between threads freely.
+class model {
+public:
+    explicit model(const std::string &path, int threads = 0) : handle_(nullptr, &eri_model_close) {
+        eri_model_options options;
+        check(eri_model_options_init(&options));
+        options.n_threads = threads;
+        eri_model *raw = nullptr;
+        check(eri_model_open(path.c_str(), &options, &raw));
+        handle_.reset(raw);
+    }
+
+    struct eri_model_info info() const {
+        struct eri_model_info i;
+        i.struct_size = sizeof i;
+        check(eri_model_info(handle_.get(), &i));
+        return i;
+    }
+
+    intensities predict_file(const std::string &path) const {
+        intensities out{};
+        check(eri_predict_file(handle_.get(), path.c_str(), out.data()));
+        return out;
+    }
+
+    intensities predict(const std::vector<eri_image> &frames, const std::vector<float> &interleaved = {},
+                        int sample_rate = 0, int channels = 0) const {
+        intensities out{};
+        const size_t per_channel = channels > 0 ? interleaved.size() / static_cast<size_t>(channels) : 0;
+        check(eri_predict_av(handle_.get(), frames.empty() ? nullptr : frames.data(), frames.size(),
+                             interleaved.empty() ? nullptr : interleaved.data(), per_channel, sample_rate, channels, out.data()));
+        return out;
+    }
+
+    const eri_model *get() const noexcept { return handle_.get(); }
+
+private:
+    std::unique_ptr<eri_model, decltype(&eri_model_close)> handle_;
+};
+
+inline const char *emotion_name(int i) { return eri_emotion_name(i); }
+
+}  // namespace eri
