@@ -19,13 +19,39 @@ public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
     let oh = s.outputSide(h), ow = s.outputSide(w)
     let plane = oh * ow
     let rowLength = images * plane
+    // "Same" stride-1 convolutions (every 3×3 after the first of a stage):
+    // each tap's plane is the input plane shifted, so it is one block copy
+    // plus zeroed borders, instead of one short copy per output row (perf
+    // showed the per-row memcpy calls dominating).
+    let samePlane = s.stride == 1 && oh == h && ow == w
     for c in 0..<s.inputs {
         for ky in 0..<s.kernel {
             for kx in 0..<s.kernel {
                 let row = columns + ((c * s.kernel + ky) * s.kernel + kx) * rowLength
+                if samePlane {
+                    let shift = kx - s.padding
+                    let oyLo = max(0, s.padding - ky), oyHi = max(oyLo, min(oh, h + s.padding - ky))
+                    for n in 0..<images {
+                        let src = x + (c * images + n) * h * w
+                        let dst = row + n * plane
+                        if oyLo > 0 { dst.update(repeating: 0, count: oyLo * ow) }
+                        if oyHi < oh { (dst + oyHi * ow).update(repeating: 0, count: (oh - oyHi) * ow) }
+                        let count = (oyHi - oyLo) * ow
+                        guard count > 0 else { continue }
+                        let base = src + (oyLo - s.padding + ky) * w, d = dst + oyLo * ow
+                        if shift >= 0 {
+                            d.update(from: base + shift, count: max(0, count - shift))
+                            for r in 0..<(oyHi - oyLo) { for ox in max(0, ow - shift)..<ow { d[r * ow + ox] = 0 } }
+                        } else {
+                            (d - shift).update(from: base, count: max(0, count + shift))
+                            for r in 0..<(oyHi - oyLo) { for ox in 0..<min(ow, -shift) { d[r * ow + ox] = 0 } }
+                        }
+                    }
+                    continue
+                }
                 // Output columns whose input x lands inside the image: ox in [oxLo, oxHi).
-                let oxLo = max(0, (s.padding - kx + s.stride - 1) / s.stride)
-                let oxHi = min(ow, max(0, (w - 1 + s.padding - kx) / s.stride + 1))
+                let oxLo = min(ow, max(0, (s.padding - kx + s.stride - 1) / s.stride))
+                let oxHi = max(oxLo, min(ow, max(0, (w - 1 + s.padding - kx) / s.stride + 1)))
                 for n in 0..<images {
                     let src = x + (c * images + n) * h * w
                     for oy in 0..<oh {
@@ -81,17 +107,35 @@ public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
 }
 
 /// MaxPool2d(3, stride 2, padding 1) with −∞ padding (SPEC §5), CNHW in and out.
+/// Separable: first the max of each horizontal window of 3 (stride 2) per
+/// input row, then of 3 such rows; the window clipped at the borders.
 public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
     let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
+    let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)  // horizontal maxima, h × ow
+    defer { rows.deallocate() }
     for p in 0..<planes {
         let src = x + p * h * w, dst = y + p * oh * ow
+        for iy in 0..<h {
+            let line = src + iy * w, out = rows + iy * ow
+            // ox = 0 covers columns −1 (padding), 0, 1.
+            out[0] = w > 1 ? max(line[0], line[1]) : line[0]
+            var ox = 1
+            while ox < ow {
+                let c = 2 * ox
+                let m = max(line[c - 1], line[c])
+                out[ox] = c + 1 < w ? max(m, line[c + 1]) : m
+                ox += 1
+            }
+        }
         for oy in 0..<oh {
-            let y0 = max(0, 2 * oy - 1), y1 = min(h, 2 * oy + 2)
-            for ox in 0..<ow {
-                let x0 = max(0, 2 * ox - 1), x1 = min(w, 2 * ox + 2)
-                var m = -Float.infinity
-                for iy in y0..<y1 { for ix in x0..<x1 { m = max(m, src[iy * w + ix]) } }
-                dst[oy * ow + ox] = m
+            let c = 2 * oy
+            let a = rows + max(c - 1, 0) * ow, b = rows + c * ow
+            let out = dst + oy * ow
+            if c + 1 < h {
+                let d = rows + (c + 1) * ow
+                for ox in 0..<ow { out[ox] = max(max(a[ox], b[ox]), d[ox]) }
+            } else {
+                for ox in 0..<ow { out[ox] = max(a[ox], b[ox]) }
             }
         }
     }
