@@ -68,7 +68,7 @@ uninstall:
 
 # The whole suite: Swift unit + parity tests, the reference's self-checks, then
 # the hosts (C, C++, Python ctypes) against an installed copy.
-test: venv all swift-test python-test host-test
+test: deps venv all swift-test python-test host-test
 
 swift-test: venv
 	ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test
