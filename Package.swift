@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg"]),
         .target(name: "ERIMedia", dependencies: ["ERICore", "ERIFeatures", "CFFmpeg", "CSndFile"]),
         .target(name: "ERIModel", dependencies: ["ERICore", "ERIFeatures", "ERIMedia"]),
-        .target(name: "ERITrain", dependencies: ["ERICore", "ERIModel"]),
+        .target(name: "ERITrain", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel"]),
         .target(name: "ERI", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "CERISupport"],
                 exclude: ["exports.map"],
                 linkerSettings: [.unsafeFlags([
@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
         .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"], exclude: ["oracle_frames.py"]),
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
+        .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIModel", "ERICore"]),
         .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIFeatures", "ERICore"]),
     ],
     swiftLanguageModes: [.v5]

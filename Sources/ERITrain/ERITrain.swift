@@ -1,2 +1,0 @@
-// ERITrain: filled in by later issues.
-import ERICore

@@ -1,0 +1,101 @@
+import ERICore
+import ERIModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// AdamW (Loshchilov & Hutter) with PyTorch's defaults (β 0.9/0.999, ε 1e-8)
+/// and decoupled weight decay applied only to matrices and conv kernels, not
+/// to biases and norm scales/shifts (1-D tensors).
+public final class AdamW {
+    public let parameters: [Parameter]
+    public var learningRate: Float
+    public let weightDecay: Float
+    public let beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
+    /// Steps taken (bias correction uses it).
+    public private(set) var step = 0
+    var firstMoments: [[Float]]
+    var secondMoments: [[Float]]
+
+    public init(parameters: [Parameter], learningRate: Float, weightDecay: Float = 0.01) {
+        self.parameters = parameters.filter(\.trainable)
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+        firstMoments = self.parameters.map { [Float](repeating: 0, count: $0.count) }
+        secondMoments = self.parameters.map { [Float](repeating: 0, count: $0.count) }
+    }
+
+    static func decays(_ p: Parameter) -> Bool { p.shape.count > 1 }
+
+    /// One update from the parameters' current gradients.
+    public func update() {
+        step += 1
+        let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
+        for (k, p) in parameters.enumerated() {
+            let decay = AdamW.decays(p) ? learningRate * weightDecay : 0
+            firstMoments[k].withUnsafeMutableBufferPointer { m in
+                secondMoments[k].withUnsafeMutableBufferPointer { v in
+                    for i in 0..<p.count {
+                        let g = p.gradient[i]
+                        m[i] = beta1 * m[i] + (1 - beta1) * g
+                        v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                        let mHat = m[i] / c1, vHat = v[i] / c2
+                        p.value[i] -= decay * p.value[i] + learningRate * mHat / (vHat.squareRoot() + epsilon)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scales all gradients so their global L2 norm is at most `maxNorm`; returns the norm before clipping.
+    @discardableResult
+    public func clipGradients(maxNorm: Float) -> Float {
+        var total = 0.0
+        for p in parameters { for i in 0..<p.count { total += Double(p.gradient[i]) * Double(p.gradient[i]) } }
+        let norm = Float(total.squareRoot())
+        if norm > maxNorm && norm.isFinite {
+            let scale = maxNorm / (norm + 1e-6)
+            for p in parameters { for i in 0..<p.count { p.gradient[i] *= scale } }
+        }
+        return norm
+    }
+
+    /// The optimiser state as named tensors (for checkpoints).
+    public func stateTensors() -> [NamedTensor] {
+        var out: [NamedTensor] = []
+        for (k, p) in parameters.enumerated() {
+            out.append(NamedTensor(name: "adam.m." + p.name, shape: p.shape, values: firstMoments[k]))
+            out.append(NamedTensor(name: "adam.v." + p.name, shape: p.shape, values: secondMoments[k]))
+        }
+        return out
+    }
+
+    public func restore(from file: SafetensorsFile, step: Int) throws {
+        for (k, p) in parameters.enumerated() {
+            guard let m = file.entry(named: "adam.m." + p.name), let v = file.entry(named: "adam.v." + p.name),
+                  m.shape == p.shape, v.shape == p.shape else {
+                throw ERIError.format("\(file.path): checkpoint lacks the optimiser state of \(p.name)")
+            }
+            firstMoments[k] = file.floats(m)
+            secondMoments[k] = file.floats(v)
+        }
+        self.step = step
+    }
+}
+
+/// Linear warm-up to the peak rate, then cosine decay to `floor`·peak at the last step.
+public struct LearningRateSchedule: Sendable {
+    public var peak: Float, warmupSteps: Int, totalSteps: Int, floor: Float = 0.05
+
+    public init(peak: Float, warmupSteps: Int, totalSteps: Int) {
+        self.peak = peak; self.warmupSteps = warmupSteps; self.totalSteps = max(totalSteps, 1)
+    }
+
+    public func rate(at step: Int) -> Float {
+        if step < warmupSteps { return peak * Float(step + 1) / Float(warmupSteps) }
+        let progress = Float(step - warmupSteps) / Float(max(1, totalSteps - warmupSteps))
+        let cosine = 0.5 * (1 + cos(Float.pi * min(progress, 1)))
+        return peak * (floor + (1 - floor) * cosine)
+    }
+}

@@ -1,0 +1,252 @@
+import ERICore
+import ERIModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `eri train` asks for.
+public struct TrainOptions: Sendable {
+    public var dataDirectory: String
+    public var config: ERIConfig
+    public var epochs = 10
+    public var batchSize = 8
+    public var learningRate: Float = 1e-3
+    public var weightDecay: Float = 0.01
+    public var clipNorm: Float = 1.0
+    public var threads = 0
+    public var seed: UInt64 = 0
+    public var output: String
+    public var resume: String? = nil
+    public var cacheDirectory: String? = nil
+    public var recipe = ""
+    public init(dataDirectory: String, config: ERIConfig, output: String) {
+        self.dataDirectory = dataDirectory; self.config = config; self.output = output
+    }
+}
+
+/// Evaluation of a model on clips: Pearson r per emotion and its mean (SPEC §1), MSE.
+public struct Evaluation: Sendable {
+    public var pearson: [Float]
+    public var meanPearson: Float { pearson.reduce(0, +) / Float(max(pearson.count, 1)) }
+    public var mse: Float
+    public var predictions: [[Float]]
+    public var clips: [ClipRecord]
+
+    public var json: JSONValue {
+        var members: [(String, JSONValue)] = [("mean_pcc", .number(Double(meanPearson))), ("mse", .number(Double(mse))), ("clips", .number(Double(clips.count)))]
+        for (n, r) in zip(ERIConfig.emotionNames, pearson) { members.append(("pcc." + n, .number(Double(r)))) }
+        return .object(members)
+    }
+}
+
+/// Runs the network in inference mode (running BatchNorm statistics, no dropout) over prepared clips.
+public func evaluate(model: Model, clips: [PreparedClip], batchSize: Int = 16) throws -> Evaluation {
+    let batcher = Batcher(config: model.config)
+    var rng = SeededGenerator(seed: 0)
+    var predictions: [[Float]] = []
+    var start = 0
+    while start < clips.count {
+        let part = Array(clips[start..<min(clips.count, start + batchSize)])
+        let batch = batcher.batch(part, training: false, rng: &rng)
+        let y = try model.predict(batch.input)
+        for i in 0..<part.count { predictions.append(Array(y.data[(i * 7)..<(i * 7 + 7)])) }
+        start += batchSize
+    }
+    let flat = predictions.flatMap { $0 }, labels = clips.flatMap { $0.record.labels }
+    var mse: Float = 0
+    for i in 0..<flat.count { mse += (flat[i] - labels[i]) * (flat[i] - labels[i]) }
+    return Evaluation(pearson: pearsonPerEmotion(predictions: flat, labels: labels, count: clips.count),
+                      mse: flat.isEmpty ? 0 : mse / Float(flat.count), predictions: predictions, clips: clips.map(\.record))
+}
+
+/// Progress of a training run, for the CLI's bar.
+public struct TrainProgress: Sendable {
+    public var epoch: Int, epochs: Int, step: Int, stepsPerEpoch: Int
+    public var loss: Float, clipsPerSecond: Double, secondsLeft: Double
+}
+
+public struct EpochRecord: Sendable {
+    public var epoch: Int, trainLoss: Float, validation: [Float]  // per emotion
+    public var meanValidation: Float { validation.reduce(0, +) / Float(max(1, validation.count)) }
+}
+
+/// The training loop: AdamW with warm-up + cosine, global-norm clipping,
+/// seeded and deterministic for a given seed and thread count; a checkpoint
+/// (weights + optimiser state) after every epoch, written atomically; the
+/// best model by validation mean PCC written to `output`.
+public final class Trainer {
+    public let options: TrainOptions
+    public var log: (String) -> Void = { _ in }
+    public var onProgress: (TrainProgress) -> Void = { _ in }
+    public private(set) var history: [EpochRecord] = []
+
+    public init(options: TrainOptions) { self.options = options }
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// Loads every clip of `split`, reporting and skipping the ones that fail.
+    func prepare(_ records: [ClipRecord], loader: ClipLoader, training: Bool) -> [PreparedClip] {
+        var out: [PreparedClip] = []
+        for r in records {
+            do { out.append(try loader.load(r, training: training)) } catch let e as ERIError {
+                log("skipping clip \(r.id) (data_info.csv line \(r.line)): \(e.message)")
+            } catch { log("skipping clip \(r.id): \(error)") }
+        }
+        return out
+    }
+
+    public func run() throws -> (best: Evaluation?, model: ModelFile) {
+        let o = options
+        if o.threads > 0 { setComputeThreads(o.threads) }
+        let records = try readDataInfo(dataDirectory: o.dataDirectory)
+        let loader = try ClipLoader(config: o.config, cacheDirectory: o.cacheDirectory ?? o.dataDirectory + "/.eri-cache")
+        let trainClips = prepare(records.filter { $0.split == .train }, loader: loader, training: true)
+        let valClips = prepare(records.filter { $0.split == .val }, loader: loader, training: false)
+        guard !trainClips.isEmpty else { throw ERIError.invalidArgument("\(o.dataDirectory): no usable training clips") }
+        log("clips: \(trainClips.count) train, \(valClips.count) val")
+
+        // Parameters: from the checkpoint, or initialised with the training split's MFCC statistics.
+        var file = ModelFile.randomlyInitialised(config: o.config, seed: o.seed)
+        var startEpoch = 0, bestMean = -Float.infinity
+        var checkpoint: SafetensorsFile? = nil
+        if let resume = o.resume {
+            let ck = try SafetensorsFile(path: resume)
+            guard ck.metadata["format"] == "eri-checkpoint", let text = ck.metadata["eri.config"],
+                  try ERIConfig(jsonText: text) == o.config else {
+                throw ERIError.format("\(resume): not a checkpoint of this config")
+            }
+            for spec in o.config.tensorSpecs {
+                guard let e = ck.entry(named: spec.name), e.shape == spec.shape else { throw ERIError.format("\(resume): missing \(spec.name)") }
+                file.tensors[spec.name] = Tensor(shape: e.shape, data: ck.floats(e))
+            }
+            startEpoch = Int(ck.metadata["epoch"] ?? "") ?? 0
+            bestMean = Float(ck.metadata["best_mean_pcc"] ?? "") ?? -.infinity
+            history = parseHistory(ck.metadata["history"] ?? "")
+            checkpoint = ck
+        } else if let a = o.config.audio {
+            let (mean, std) = mfccStatistics(trainClips, coefficients: a.mfcc.nMFCC)
+            file.tensors["audio.norm.mean"] = Tensor(shape: [mean.count], data: mean)
+            file.tensors["audio.norm.std"] = Tensor(shape: [std.count], data: std)
+        }
+        let parameters = Parameters(file: file)
+        let network = TrainingNetwork(parameters: parameters)
+        let optimiser = AdamW(parameters: parameters.all, learningRate: o.learningRate, weightDecay: o.weightDecay)
+        let stepsPerEpoch = (trainClips.count + o.batchSize - 1) / o.batchSize
+        let schedule = LearningRateSchedule(peak: o.learningRate, warmupSteps: max(1, stepsPerEpoch / 2), totalSteps: stepsPerEpoch * o.epochs)
+        if let checkpoint { try optimiser.restore(from: checkpoint, step: startEpoch * stepsPerEpoch) }
+        let batcher = Batcher(config: o.config)
+        var best: Evaluation? = nil
+        var bestFile: ModelFile? = nil
+
+        for epoch in startEpoch..<o.epochs {
+            // Each epoch's shuffling, augmentation and dropout come from (seed, epoch) alone,
+            // so a resumed run continues exactly.
+            var rng = SeededGenerator(seed: o.seed &* 0x9E37_79B9 &+ UInt64(epoch) &+ 1)
+            var order = Array(0..<trainClips.count)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            let started = Trainer.now()
+            var lossSum: Float = 0
+            for s in 0..<stepsPerEpoch {
+                let part = order[(s * o.batchSize)..<min(order.count, (s + 1) * o.batchSize)].map { trainClips[$0] }
+                let batch = batcher.batch(part, training: true, rng: &rng)
+                parameters.zeroGradients()
+                let (loss, _) = try network.step(batch, rng: &rng)
+                optimiser.clipGradients(maxNorm: o.clipNorm)
+                optimiser.learningRate = schedule.rate(at: optimiser.step)
+                optimiser.update()
+                lossSum += loss
+                let elapsed = Trainer.now() - started
+                let done = min((s + 1) * o.batchSize, trainClips.count)
+                onProgress(TrainProgress(epoch: epoch + 1, epochs: o.epochs, step: s + 1, stepsPerEpoch: stepsPerEpoch,
+                                         loss: lossSum / Float(s + 1), clipsPerSecond: Double(done) / max(elapsed, 1e-9),
+                                         secondsLeft: elapsed / Double(s + 1) * Double(stepsPerEpoch * (o.epochs - epoch) - s - 1)))
+            }
+            let snapshot = parameters.modelFile()
+            var validation = [Float](repeating: 0, count: 7)
+            var evaluation: Evaluation? = nil
+            if !valClips.isEmpty {
+                let e = try evaluate(model: try Model(file: snapshot, threads: o.threads), clips: valClips)
+                validation = e.pearson
+                evaluation = e
+            }
+            let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Float(stepsPerEpoch), validation: validation)
+            history.append(record)
+            log("epoch \(epoch + 1)/\(o.epochs): train loss \(format(record.trainLoss)), val mean PCC \(format(record.meanValidation)) ("
+                + zip(ERIConfig.emotionNames, validation).map { "\($0) \(format($1))" }.joined(separator: ", ") + ")")
+            if record.meanValidation > bestMean || bestFile == nil && o.resume == nil && epoch == startEpoch {
+                bestMean = max(bestMean, record.meanValidation)
+                best = evaluation
+                bestFile = snapshot
+                try saveModel(snapshot, evaluation: evaluation, trainCount: trainClips.count, valCount: valClips.count, epoch: epoch + 1)
+            }
+            try saveCheckpoint(parameters: parameters, optimiser: optimiser, epoch: epoch + 1, bestMean: bestMean)
+        }
+        try writeCurves(history, to: o.output + ".svg")
+        if let bestFile { return (best, bestFile) }
+        return (best, try ModelFile.load(path: o.output))
+    }
+
+    func format(_ x: Float) -> String {
+        let scaled = (x * 1000).rounded() / 1000
+        return "\(scaled)"
+    }
+
+    func mfccStatistics(_ clips: [PreparedClip], coefficients n: Int) -> ([Float], [Float]) {
+        var sum = [Double](repeating: 0, count: n), sq = [Double](repeating: 0, count: n)
+        var count = 0.0
+        for c in clips {
+            guard let m = c.mfcc else { continue }
+            for t in 0..<m.shape[0] { for j in 0..<n { let v = Double(m.data[t * n + j]); sum[j] += v; sq[j] += v * v } }
+            count += Double(m.shape[0])
+        }
+        guard count > 1 else { return ([Float](repeating: 0, count: n), [Float](repeating: 1, count: n)) }
+        let mean = sum.map { $0 / count }
+        let std = (0..<n).map { Float(max((sq[$0] / count - mean[$0] * mean[$0]).squareRoot(), 1e-3)) }
+        return (mean.map(Float.init), std)
+    }
+
+    func saveModel(_ snapshot: ModelFile, evaluation: Evaluation?, trainCount: Int, valCount: Int, epoch: Int) throws {
+        var m = snapshot
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        let provenance: JSONValue = .object([
+            ("data", .string(options.dataDirectory)), ("train_clips", .number(Double(trainCount))), ("val_clips", .number(Double(valCount))),
+            ("recipe", .string(options.recipe)), ("seed", .number(Double(options.seed))), ("epoch", .number(Double(epoch))),
+            ("unix_time", .number(Double(time.tv_sec))), ("trainer", .string("liberi \(ERIVersion.major).\(ERIVersion.minor).\(ERIVersion.patch) eri train")),
+        ])
+        m.provenance = provenance.serialized
+        m.metrics = evaluation.map { e -> String in
+            var j = e.json
+            if case var .object(members) = j { members.insert(("split", .string("val")), at: 0); j = .object(members) }
+            return j.serialized
+        }
+        try m.save(path: options.output)
+    }
+
+    func saveCheckpoint(parameters: Parameters, optimiser: AdamW, epoch: Int, bestMean: Float) throws {
+        var tensors = parameters.all.map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) }
+        tensors += optimiser.stateTensors()
+        let history = JSONValue.array(self.history.map { r in
+            .object([("epoch", .number(Double(r.epoch))), ("loss", .number(Double(r.trainLoss))),
+                     ("val", .array(r.validation.map { .number(Double($0)) }))])
+        }).serialized
+        try writeSafetensors(path: options.output + ".ckpt", tensors: tensors, metadata: [
+            ("format", "eri-checkpoint"), ("eri.config", options.config.json.serialized), ("epoch", "\(epoch)"),
+            ("best_mean_pcc", "\(bestMean)"), ("history", history),
+        ])
+    }
+
+    func parseHistory(_ text: String) -> [EpochRecord] {
+        guard let items = (try? JSONValue.parse(text))?.arrayValue else { return [] }
+        return items.compactMap { item in
+            guard let e = item["epoch"]?.numberValue, let l = item["loss"]?.numberValue,
+                  let v = item["val"]?.arrayValue?.compactMap({ $0.numberValue }) else { return nil }
+            return EpochRecord(epoch: Int(e), trainLoss: Float(l), validation: v.map(Float.init))
+        }
+    }
+}

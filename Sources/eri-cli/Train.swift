@@ -1,0 +1,127 @@
+import ArgumentParser
+import ERICore
+import ERIModel
+import ERITrain
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `eri train`: trains a model on a Hume-Reaction-style folder.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on DATA/data_info.csv + DATA[/raw]/{train,val,test}/{mp4,wav}/ID.{mp4,wav}.",
+        discussion: """
+        Keeps the best model by validation mean PCC in --out (with eri.provenance and eri.metrics), a checkpoint \
+        with the optimiser state in OUT.ckpt after every epoch (--resume continues it exactly), and training \
+        curves in OUT.svg. Decoded clips are cached in DATA/.eri-cache (safe to delete).
+        """)
+
+    @Option(help: "dbn-base, dbn-small or dbn-tiny (default dbn-small).") var preset: String?
+    @Option(help: "A config JSON file (SPEC §3) instead of a preset.") var config: String?
+    @Option(help: "The data folder.") var data: String
+    @Option(help: "both, audio or video.") var modality: String = "both"
+    @Option(help: "Epochs.") var epochs: Int = 10
+    @Option(help: "Clips per batch.") var batch: Int = 8
+    @Option(help: "Peak learning rate (AdamW, warm-up + cosine).") var lr: Float = 1e-3
+    @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Modality dropout probability (overrides the config's train section).") var modalityDropout: Double?
+    @Option(name: .shortAndLong, help: "Output .eri model.") var out: String
+    @Option(help: "A checkpoint (OUT.ckpt) to continue.") var resume: String?
+    @Option(help: "Cache folder (default DATA/.eri-cache).") var cache: String?
+
+    func validate() throws {
+        if preset != nil && config != nil { throw ValidationError("--preset and --config exclude each other") }
+        if !["both", "audio", "video"].contains(modality) { throw ValidationError("--modality is both, audio or video") }
+        if epochs < 1 || batch < 1 { throw ValidationError("--epochs and --batch must be at least 1") }
+        if !(lr > 0 && lr < 1) { throw ValidationError("--lr must be in (0, 1)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            var c: ERIConfig
+            if let config {
+                c = try ERIConfig(jsonText: try String(contentsOfFile: config, encoding: .utf8))
+            } else {
+                guard let p = ERIConfig.preset(named: preset ?? "dbn-small") else {
+                    throw ERIError.invalidArgument("unknown preset \(preset ?? ""); choose one of \(ERIConfig.presetNames.joined(separator: ", "))")
+                }
+                c = p
+            }
+            if modality == "audio" { c = c.audioOnly }
+            if modality == "video" { c = c.videoOnly }
+            if let modalityDropout { c.train.modalityDropout = modalityDropout }
+            var options = TrainOptions(dataDirectory: data, config: c, output: out)
+            options.epochs = epochs
+            options.batchSize = batch
+            options.learningRate = lr
+            options.threads = threads
+            options.seed = seed
+            options.resume = resume
+            options.cacheDirectory = cache
+            options.recipe = "eri train --preset \(preset ?? (config == nil ? "dbn-small" : "custom")) --modality \(modality) --epochs \(epochs) --batch \(batch) --lr \(lr) --seed \(seed)"
+                + (modalityDropout.map { " --modality-dropout \($0)" } ?? "")
+            let trainer = Trainer(options: options)
+            let terminal = isatty(2) != 0
+            trainer.log = { line in
+                if terminal { fputs("\r\u{1B}[K", stderr) }
+                fputs(line + "\n", stderr)
+            }
+            trainer.onProgress = { p in
+                guard terminal else { return }
+                let width = 24, filled = width * p.step / max(p.stepsPerEpoch, 1)
+                let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+                fputs(String(format: "\r\u{1B}[Kepoch %d/%d %@ loss %.4f  %.1f clips/s  ETA %dm%02ds", p.epoch, p.epochs, bar, p.loss,
+                             p.clipsPerSecond, Int(p.secondsLeft) / 60, Int(p.secondsLeft) % 60), stderr)
+            }
+            let (best, _) = try trainer.run()
+            if let best {
+                print("best validation mean PCC \(String(format: "%.4f", best.meanPearson)) → \(out)")
+                for (n, r) in zip(ERIConfig.emotionNames, best.pearson) { print("  \(n.padding(to: 14)) \(String(format: "%+.4f", r))") }
+            } else {
+                print("trained → \(out) (no validation clips)")
+            }
+        }
+    }
+}
+
+/// `eri eval`: PCC per emotion and mean, MSE, and per-clip predictions.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a model on a split of a data folder.")
+
+    @Option(name: .shortAndLong, help: "The .eri model.") var model: String
+    @Option(help: "The data folder.") var data: String
+    @Option(help: "train, val or test.") var split: String = "val"
+    @Option(help: "Write per-clip predictions as CSV here (default: MODEL.SPLIT.csv).") var predictions: String?
+    @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
+    @Option(help: "Cache folder (default DATA/.eri-cache).") var cache: String?
+
+    func run() throws {
+        try reportingErrors {
+            guard let s = ClipRecord.Split.allCases.first(where: { $0.folder == split.lowercased() }) else {
+                throw ERIError.invalidArgument("--split is train, val or test")
+            }
+            let m = try Model(path: model, threads: threads)
+            let loader = try ClipLoader(config: m.config, cacheDirectory: cache ?? data + "/.eri-cache")
+            var clips: [PreparedClip] = []
+            for r in try readDataInfo(dataDirectory: data) where r.split == s {
+                do { clips.append(try loader.load(r, training: false)) } catch let e as ERIError {
+                    printError("eri: skipping clip \(r.id): \(e.message)")
+                }
+            }
+            guard !clips.isEmpty else { throw ERIError.invalidArgument("\(data): no usable \(split) clips") }
+            let e = try evaluate(model: m, clips: clips)
+            print("\(split): \(clips.count) clips, mean PCC \(String(format: "%.4f", e.meanPearson)), MSE \(String(format: "%.4f", e.mse))")
+            for (n, r) in zip(ERIConfig.emotionNames, e.pearson) { print("  \(n.padding(to: 14)) \(String(format: "%+.4f", r))") }
+            let path = predictions ?? "\(model).\(split).csv"
+            var csv = (["File_ID"] + ERIConfig.emotionNames.map { "pred_" + $0 } + ERIConfig.emotionNames).joined(separator: ",") + "\n"
+            for (clip, y) in zip(e.clips, e.predictions) {
+                csv += (["[\(clip.id)]"] + y.map { String(format: "%.5f", $0) } + clip.labels.map { String(format: "%.4f", $0) }).joined(separator: ",") + "\n"
+            }
+            try csv.write(toFile: path, atomically: true, encoding: .utf8)
+            print("predictions: \(path)")
+        }
+    }
+}
