@@ -5,6 +5,8 @@
 #   make test            Swift tests, PyTorch/librosa parity, C / C++ / Python host tests
 #   make deps            Debian packages (apt-get; sudo when not root)
 #   make venv            Python venv (.venv) with the reference oracle's pinned packages
+#   make demo            synthesise a corpus, train, evaluate and predict end to end
+#   make bench           liberi vs ONNX Runtime, PyTorch, librosa (benchmarks/latest.md)
 
 PREFIX ?= /usr/local
 VERSION_MAJOR := $(shell sed -n 's/^\#define ERI_VERSION_MAJOR \([0-9]*\)/\1/p' include/eri.h)
@@ -26,7 +28,7 @@ DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-de
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 
-.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports bench
+.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports bench demo
 
 all:
 	$(SWIFT_RELEASE)
@@ -83,6 +85,10 @@ host-test: venv all
 
 examples: all
 	$(MAKE) -C examples
+
+# The main job end to end: synthesise a corpus, train dbn-small, evaluate, predict (scripts/demo.sh).
+demo: deps venv all
+	PYTHON=$(CURDIR)/$(PYTHON) bash scripts/demo.sh
 
 # Side-by-side benchmark (not a test): liberi vs ONNX Runtime, PyTorch, librosa → benchmarks/latest.md.
 # Run it on an otherwise idle machine; the header reports how much CPU other processes used.

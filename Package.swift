@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "ERIMedia", dependencies: ["ERICore", "ERIFeatures", "CFFmpeg", "CSndFile"]),
         .target(name: "ERIModel", dependencies: ["ERICore", "ERIFeatures", "ERIMedia"]),
         .target(name: "ERITrain", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel"]),
+        // `eri synth`: a procedural reaction corpus (face video + voice) for tests and the demo.
+        .target(name: "ERISynth", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
         .target(name: "ERI", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "CERISupport"],
                 exclude: ["exports.map"],
                 linkerSettings: [.unsafeFlags([
@@ -36,7 +38,7 @@ let package = Package(
                     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/ERI/exports.map",
                 ])]),
         .executableTarget(name: "eri-cli", dependencies: [
-            "ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "ERITrain",
+            "ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "ERITrain", "ERISynth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -47,6 +49,7 @@ let package = Package(
         .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
         .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"], exclude: ["oracle_frames.py"]),
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
+        .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore"]),
         .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIModel", "ERICore"]),
         .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIFeatures", "ERICore"]),
     ],

@@ -85,7 +85,7 @@ struct ResNetBackbone {
         let sizes = scratchSizes(images: chunk)
         let input = arena.floats(channels * chunk * plane).baseAddress!
         var bufferA = arena.floats(sizes.activation).baseAddress!
-        var bufferB = arena.floats(sizes.activation).baseAddress!
+        let bufferB = arena.floats(sizes.activation).baseAddress!
         var bufferC = arena.floats(sizes.activation).baseAddress!
         let shortcut = arena.floats(sizes.activation).baseAddress!
         let columns = arena.floats(sizes.columns).baseAddress!

@@ -41,15 +41,20 @@ public struct Evaluation: Sendable {
 }
 
 /// Runs the network in inference mode (running BatchNorm statistics, no dropout) over prepared clips.
-public func evaluate(model: Model, clips: [PreparedClip], batchSize: Int = 16) throws -> Evaluation {
+/// `withoutVideo` / `withoutAudio` withhold that modality, as when a camera or microphone fails
+/// (the model then sees a zero vector for it, SPEC §5).
+public func evaluate(model: Model, clips: [PreparedClip], batchSize: Int = 16,
+                     withoutVideo: Bool = false, withoutAudio: Bool = false) throws -> Evaluation {
     let batcher = Batcher(config: model.config)
     var rng = SeededGenerator(seed: 0)
     var predictions: [[Float]] = []
     var start = 0
     while start < clips.count {
         let part = Array(clips[start..<min(clips.count, start + batchSize)])
-        let batch = batcher.batch(part, training: false, rng: &rng)
-        let y = try model.predict(batch.input)
+        var input = batcher.batch(part, training: false, rng: &rng).input
+        if withoutVideo { input.frames = nil }
+        if withoutAudio { input.mfcc = nil; input.audioLengths = nil }
+        let y = try model.predict(input)
         for i in 0..<part.count { predictions.append(Array(y.data[(i * 7)..<(i * 7 + 7)])) }
         start += batchSize
     }

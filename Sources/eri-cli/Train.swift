@@ -97,6 +97,11 @@ struct Eval: ParsableCommand {
     @Option(help: "Write per-clip predictions as CSV here (default: MODEL.SPLIT.csv).") var predictions: String?
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Cache folder (default DATA/.eri-cache).") var cache: String?
+    @Option(help: "Withhold a modality at test time: video or audio (the model sees zeros for it).") var drop: String?
+
+    func validate() throws {
+        if let drop, !["video", "audio"].contains(drop) { throw ValidationError("--drop is video or audio") }
+    }
 
     func run() throws {
         try reportingErrors {
@@ -112,8 +117,8 @@ struct Eval: ParsableCommand {
                 }
             }
             guard !clips.isEmpty else { throw ERIError.invalidArgument("\(data): no usable \(split) clips") }
-            let e = try evaluate(model: m, clips: clips)
-            print("\(split): \(clips.count) clips, mean PCC \(String(format: "%.4f", e.meanPearson)), MSE \(String(format: "%.4f", e.mse))")
+            let e = try evaluate(model: m, clips: clips, withoutVideo: drop == "video", withoutAudio: drop == "audio")
+            print("\(split)\(drop.map { " without \($0)" } ?? ""): \(clips.count) clips, mean PCC \(String(format: "%.4f", e.meanPearson)), MSE \(String(format: "%.4f", e.mse))")
             for (n, r) in zip(ERIConfig.emotionNames, e.pearson) { print("  \(n.padding(to: 14)) \(String(format: "%+.4f", r))") }
             let path = predictions ?? "\(model).\(split).csv"
             var csv = (["File_ID"] + ERIConfig.emotionNames.map { "pred_" + $0 } + ERIConfig.emotionNames).joined(separator: ",") + "\n"
