@@ -62,21 +62,15 @@ extension ERIConfig {
             let b = v.backbone
             conv2d("video.backbone.stem.conv", v.channels, b.stemChannels, 3)
             batchNorm("video.backbone.stem.bn", b.stemChannels)
-            var channels = b.stemChannels
-            for s in 0..<b.widths.count {
-                for i in 0..<b.blocks[s] {
-                    let p = "video.backbone.stages.\(s).\(i)"
-                    let out = b.widths[s]
-                    let stride = (i == 0 && s > 0) ? 2 : 1
-                    conv2d("\(p).conv1", channels, out, 3)
-                    batchNorm("\(p).bn1", out)
-                    conv2d("\(p).conv2", out, out, 3)
-                    batchNorm("\(p).bn2", out)
-                    if stride != 1 || channels != out {
-                        conv2d("\(p).down.conv", channels, out, 1)
-                        batchNorm("\(p).down.bn", out)
-                    }
-                    channels = out
+            for block in v.backboneBlocks {
+                let p = block.prefix
+                conv2d("\(p).conv1", block.inputs, block.outputs, 3)
+                batchNorm("\(p).bn1", block.outputs)
+                conv2d("\(p).conv2", block.outputs, block.outputs, 3)
+                batchNorm("\(p).bn2", block.outputs)
+                if block.hasShortcutConv {
+                    conv2d("\(p).down.conv", block.inputs, block.outputs, 1)
+                    batchNorm("\(p).down.bn", block.outputs)
                 }
             }
             encoder("video.spatial", v.tokenWidth, v.spatial)
@@ -101,5 +95,32 @@ extension ERIConfig {
     /// normalisation are counted apart, as PyTorch's `parameters()` would).
     public var parameterCount: Int {
         tensorSpecs.filter(\.isTrainable).reduce(0) { $0 + $1.elementCount }
+    }
+}
+
+extension ERIConfig.Video {
+    /// One BasicBlock of the backbone (SPEC §5 video step 1).
+    public struct BackboneBlock: Sendable {
+        /// Its tensor-name prefix, "video.backbone.stages.{s}.{b}".
+        public let prefix: String
+        public let inputs: Int, outputs: Int, stride: Int
+        /// A 1×1 convolution + BN shortcut (`down`) instead of the identity.
+        public var hasShortcutConv: Bool { stride != 1 || inputs != outputs }
+    }
+
+    /// The blocks in order: stage s has blocks[s] blocks of widths[s]; a
+    /// stage's first block has stride 1 for s = 0 and 2 otherwise. The one
+    /// place this layout is derived (schema, inference and training read it).
+    public var backboneBlocks: [BackboneBlock] {
+        var blocks: [BackboneBlock] = []
+        var channels = backbone.stemChannels
+        for s in 0..<backbone.widths.count {
+            for i in 0..<backbone.blocks[s] {
+                blocks.append(BackboneBlock(prefix: "video.backbone.stages.\(s).\(i)", inputs: channels, outputs: backbone.widths[s],
+                                            stride: (i == 0 && s > 0) ? 2 : 1))
+                channels = backbone.widths[s]
+            }
+        }
+        return blocks
     }
 }

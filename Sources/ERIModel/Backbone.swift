@@ -34,25 +34,16 @@ struct ResNetBackbone {
         let b = v.backbone
         stem = conv("video.backbone.stem.conv", bn: "video.backbone.stem.bn",
                     Conv2dShape(inputs: v.channels, outputs: b.stemChannels, kernel: 3, stride: 2, padding: 1))
-        var blocks: [Block] = []
-        var cin = b.stemChannels
-        for s in 0..<b.widths.count {
-            for i in 0..<b.blocks[s] {
-                let p = "video.backbone.stages.\(s).\(i)"
-                let out = b.widths[s]
-                let stride = (i == 0 && s > 0) ? 2 : 1
-                let down = (stride != 1 || cin != out)
-                    ? conv("\(p).down.conv", bn: "\(p).down.bn", Conv2dShape(inputs: cin, outputs: out, kernel: 1, stride: stride, padding: 0))
-                    : nil
-                blocks.append(Block(
-                    conv1: conv("\(p).conv1", bn: "\(p).bn1", Conv2dShape(inputs: cin, outputs: out, kernel: 3, stride: stride, padding: 1)),
-                    conv2: conv("\(p).conv2", bn: "\(p).bn2", Conv2dShape(inputs: out, outputs: out, kernel: 3, stride: 1, padding: 1)),
-                    down: down))
-                cin = out
-            }
+        blocks = v.backboneBlocks.map { k in
+            let p = k.prefix
+            return Block(
+                conv1: conv("\(p).conv1", bn: "\(p).bn1", Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 3, stride: k.stride, padding: 1)),
+                conv2: conv("\(p).conv2", bn: "\(p).bn2", Conv2dShape(inputs: k.outputs, outputs: k.outputs, kernel: 3, stride: 1, padding: 1)),
+                down: k.hasShortcutConv
+                    ? conv("\(p).down.conv", bn: "\(p).down.bn", Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 1, stride: k.stride, padding: 0))
+                    : nil)
         }
-        self.blocks = blocks
-        outputWidth = cin
+        outputWidth = b.widths.last!
         outputSide = v.mapSide
     }
 

@@ -46,22 +46,16 @@ struct TrainBackbone {
         let b = v.backbone
         stem = ConvBN(p, conv: "video.backbone.stem.conv", bn: "video.backbone.stem.bn",
                       Conv2dShape(inputs: v.channels, outputs: b.stemChannels, kernel: 3, stride: 2, padding: 1))
-        var blocks: [Block] = []
-        var cin = b.stemChannels
-        for s in 0..<b.widths.count {
-            for i in 0..<b.blocks[s] {
-                let q = "video.backbone.stages.\(s).\(i)", out = b.widths[s], stride = (i == 0 && s > 0) ? 2 : 1
-                blocks.append(Block(
-                    conv1: ConvBN(p, conv: "\(q).conv1", bn: "\(q).bn1", Conv2dShape(inputs: cin, outputs: out, kernel: 3, stride: stride, padding: 1)),
-                    conv2: ConvBN(p, conv: "\(q).conv2", bn: "\(q).bn2", Conv2dShape(inputs: out, outputs: out, kernel: 3, stride: 1, padding: 1)),
-                    down: (stride != 1 || cin != out)
-                        ? ConvBN(p, conv: "\(q).down.conv", bn: "\(q).down.bn", Conv2dShape(inputs: cin, outputs: out, kernel: 1, stride: stride, padding: 0))
-                        : nil))
-                cin = out
-            }
+        blocks = v.backboneBlocks.map { k in
+            let q = k.prefix
+            return Block(
+                conv1: ConvBN(p, conv: "\(q).conv1", bn: "\(q).bn1", Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 3, stride: k.stride, padding: 1)),
+                conv2: ConvBN(p, conv: "\(q).conv2", bn: "\(q).bn2", Conv2dShape(inputs: k.outputs, outputs: k.outputs, kernel: 3, stride: 1, padding: 1)),
+                down: k.hasShortcutConv
+                    ? ConvBN(p, conv: "\(q).down.conv", bn: "\(q).down.bn", Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 1, stride: k.stride, padding: 0))
+                    : nil)
         }
-        self.blocks = blocks
-        outputWidth = cin
+        outputWidth = b.widths.last!
     }
 
     /// The largest im2col scratch any layer needs for `images` frames.
