@@ -15,7 +15,7 @@ train() { # NAME ARGS…
         --out "$OUT/$name.eri" "$@" >"$OUT/$name.log" 2>&1
 }
 pcc() { # MODEL [--drop M]
-    "$ERI" eval --model "$OUT/$1.eri" --data "$OUT/data" --split test --predictions /dev/null "${@:2}" | sed -n 's/.*mean PCC \([-0-9.]*\).*/\1/p'
+    "$ERI" eval --model "$OUT/$1.eri" --data "$OUT/data" --split test --predictions "$OUT/$1.predictions.csv" "${@:2}" | sed -n 's/.*mean PCC \([-0-9.]*\).*/\1/p'
 }
 train both
 train audio --modality audio

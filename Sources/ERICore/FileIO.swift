@@ -58,6 +58,11 @@ public final class MappedFile: @unchecked Sendable {
 /// flushed and then renamed over the target, so a crash never leaves a
 /// half-written model or checkpoint under the real name.
 public func writeFileAtomically(path: String, chunks: [UnsafeRawBufferPointer]) throws {
+    // Renaming over a device or a folder would replace it (as root, even /dev/null): refuse.
+    var existing = stat()
+    if lstat(path, &existing) == 0 && (existing.st_mode & S_IFMT) != S_IFREG {
+        throw ERIError.io("\(path): exists and is not a regular file; liberi only replaces regular files")
+    }
     let temporary = "\(path).tmp-\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw ERIError.io("\(path): cannot create: \(MappedFile.describe(errno))") }

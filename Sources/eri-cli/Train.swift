@@ -125,7 +125,11 @@ struct Eval: ParsableCommand {
             for (clip, y) in zip(e.clips, e.predictions) {
                 csv += (["[\(clip.id)]"] + y.map { String(format: "%.5f", $0) } + clip.labels.map { String(format: "%.4f", $0) }).joined(separator: ",") + "\n"
             }
-            try csv.write(toFile: path, atomically: true, encoding: .utf8)
+            // Atomic (temp + rename) only for regular files: renaming over /dev/null would replace it.
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            let regular = !exists || (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular
+            try csv.write(toFile: path, atomically: regular, encoding: .utf8)
             print("predictions: \(path)")
         }
     }

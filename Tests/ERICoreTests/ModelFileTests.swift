@@ -271,3 +271,17 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
         }
     }
 }
+
+@Suite struct AtomicWriteTests {
+    /// A save over a device or a folder must fail, not rename over it (as root it would replace /dev/null).
+    @Test func refusesToReplaceWhatIsNotARegularFile() throws {
+        let scratch = ScratchDirectory()
+        let model = ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 1)
+        #expect(throws: ERIError.self) { try model.save(path: "/dev/null") }
+        #expect(throws: ERIError.self) { try model.save(path: scratch.path) }
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR)
+        try model.save(path: scratch.file("ok.eri"))
+        try model.save(path: scratch.file("ok.eri"))  // replacing a regular file is fine
+    }
+}
