@@ -8,14 +8,15 @@ For dbn-small and dbn-base (random weights, SPEC §3 shapes) it times, at 1 and 
 threads, the whole network (frames + 10 s of audio), the video branch (frames
 only), the audio branch (audio only) and the ResNet backbone, then liberi's MFCC
 against librosa on 10 s and 60 s of audio, and the OpenBLAS sgemm ceiling
-(512³) through ERICore's `gemm`. Every contender runs in its own process with
+(512³) through ERICore's `gemm`, and one training step (batch 8: zero the gradients,
+forward, loss, backward) in liberi and PyTorch on dbn-small. Every contender runs in its own process with
 its model loaded (so peak RSS is per contender); the driver interleaves them
 one run at a time, sleeping after each run so that a spinning thread pool does
 not steal the next contender's cores, and reports the median of the timed runs.
 When OpenBLAS picked kernels below what the CPU can run (Debian's 0.3.21 falls
 back to Prescott on recent Xeons), liberi's network rows are repeated with
-OPENBLAS_CORETYPE set. The outputs must agree to 1e-4 (SPEC: the 7 outputs) and
-1e-3 (MFCC), or the exit status is 1. Prints one table per preset and writes
+OPENBLAS_CORETYPE set. The outputs must agree to 1e-4 (SPEC: the 7 outputs),
+1e-3 (MFCC) and the training losses to 1e-4 relative, or the exit status is 1. Prints one table per preset and writes
 them to benchmarks/latest.md.
 """
 
@@ -45,6 +46,9 @@ MFCC_SECONDS = (10, 60)
 GEMM_SIZE = 512
 NETWORK_TOLERANCE = 1e-4  # SPEC preamble: max abs diff on the 7 outputs
 MFCC_TOLERANCE = 1e-3     # SPEC preamble: max abs diff on MFCC values
+TRAIN_BATCH = 8           # the training-step rows: one step on a batch of 8 clips
+TRAIN_PRESETS = ("dbn-small",)
+TRAIN_LOSS_TOLERANCE = 1e-4  # relative difference of the two training losses
 
 
 # ---------------------------------------------------------------- inputs and models (subprocess)
@@ -254,8 +258,21 @@ def load_inputs(d):
     return frames[None], mfcc[None]  # (1, F, C, S, S), (1, T, n_mfcc)
 
 
+def training_batch(frames, mfcc):
+    """The training-step batch, exactly as eri-bench's `trainingBatch` builds it: clip i is the bench clip
+    with its frames rotated by i frames and its MFCC by i·⌊T/8⌋ steps (towards the start). Exact copies,
+    so both sides get the same batch, yet the clips differ (the PCC term needs variance across the batch).
+    → frames (8, F, C, S, S), mfcc (8, T, n_mfcc), targets (8, 7) with t[i, e] = (0.1·(i+1) + 0.05·e) mod 1."""
+    import math
+    b, steps = TRAIN_BATCH, mfcc.shape[1]
+    fr = np.stack([np.roll(frames[0], -i, axis=0) for i in range(b)])
+    mf = np.stack([np.roll(mfcc[0], -(i * (steps // b)), axis=0) for i in range(b)])
+    targets = np.array([[math.fmod(0.1 * (i + 1) + 0.05 * e, 1.0) for e in range(7)] for i in range(b)], dtype=np.float32)
+    return np.ascontiguousarray(fr), np.ascontiguousarray(mf), targets
+
+
 class TorchWorker:
-    """PyTorch eager on the reference model, inference mode."""
+    """PyTorch eager on the reference model: inference mode, and (`train_step`) one training step."""
 
     def __init__(self, data):
         sys.path.insert(0, REFERENCE)
@@ -264,15 +281,42 @@ class TorchWorker:
         self.torch, self.load_model, self.data = torch, load_model, data
 
     def load(self, preset):
-        d = os.path.join(self.data, preset)
+        self.dir = d = os.path.join(self.data, preset)
         self.model, _ = self.load_model(os.path.join(d, "model.eri"))
         frames, mfcc = load_inputs(d)
         self.frames, self.mfcc = self.torch.from_numpy(frames), self.torch.from_numpy(mfcc)
+        self.__dict__.pop("trainer", None)
         return {}
 
     def threads(self, n):
         self.torch.set_num_threads(n)
         return {"threads": self.torch.get_num_threads()}
+
+    def train_step(self):
+        """One timed training step: zero_grad, forward in train mode, eri_loss, backward (float32).
+
+        A second copy of the model (train mode updates BatchNorm's running statistics), every
+        nn.Dropout at p = 0 and modality dropout 0, so it computes what liberi's step computes."""
+        torch = self.torch
+        if not hasattr(self, "trainer"):
+            from eri_ref.config import train_params
+            from eri_ref.model import eri_loss
+            model, cfg = self.load_model(os.path.join(self.dir, "model.eri"))
+            model.train()
+            for m in model.modules():
+                if isinstance(m, torch.nn.Dropout):
+                    m.p = 0.0
+            model.modality_dropout = 0.0
+            frames, mfcc, targets = training_batch(self.frames.numpy(), self.mfcc.numpy())
+            batch = tuple(torch.from_numpy(x) for x in (frames, mfcc, targets))
+            self.trainer = (model, batch, eri_loss, float(train_params(cfg)["pcc_weight"]))
+        model, (frames, mfcc, targets), eri_loss, pcc_weight = self.trainer
+        start = time.perf_counter()
+        model.zero_grad()
+        loss = eri_loss(model(frames=frames, mfcc=mfcc), targets, pcc_weight)
+        loss.backward()
+        ms = (time.perf_counter() - start) * 1e3
+        return {"ms": ms, "loss": loss.item()}
 
     def run(self, which, dump=None):
         m, torch = self.model, self.torch
@@ -402,6 +446,8 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs per contender and row (default %(default)s)")
     ap.add_argument("--settle", type=float, default=0.15,
                     help="seconds of sleep after each run, so thread pools go idle (default %(default)s)")
+    ap.add_argument("--train-presets", default=",".join(TRAIN_PRESETS),
+                    help="presets that get the training-step rows (default: %(default)s; '' for none)")
     ap.add_argument("--markdown", default=os.path.join(HERE, "latest.md"), help="where to write the tables")
     ap.add_argument("--openblas-coretype", metavar="NAME",
                     help="run liberi with OPENBLAS_CORETYPE=NAME (default: OpenBLAS's own choice, as users get it)")
@@ -561,7 +607,8 @@ def run(args, data, command, started):
         f.write(text["markdown"])
     print(f"\nwrote {os.path.relpath(args.markdown, os.getcwd())}; total {time.time() - started:.0f} s")
     if not all_ok:
-        print(f"FAILED: outputs disagree beyond {NETWORK_TOLERANCE:g} (network) or {MFCC_TOLERANCE:g} (MFCC)")
+        print(f"FAILED: outputs disagree beyond {NETWORK_TOLERANCE:g} (network), {MFCC_TOLERANCE:g} (MFCC) "
+              f"or {TRAIN_LOSS_TOLERANCE:g} relative (training loss)")
     return all_ok
 
 
@@ -632,6 +679,37 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
     row("audio branch (audio only), 1 thread", "audio", 1)
     row("backbone alone, 1 thread", "backbone", 1)
     row("backbone alone, 2 threads", "backbone", 2)
+
+    def train_row(n):
+        """One training step (batch 8) in liberi and PyTorch; the losses must agree to 1e-4 relative."""
+        nonlocal ok
+        liberi.call(f"threads {n}")
+        torch_.call(cmd="threads", n=n)
+        losses = {}
+
+        def run_liberi():
+            r = liberi.call("train-step")
+            return float(r["ms"]), float(r["loss"])
+
+        def run_torch():
+            r = torch_.call(cmd="train_step")
+            return r["ms"], r["loss"]
+
+        times, losses = interleaved({"liberi": run_liberi, "PyTorch": run_torch}, warm, reps, settle)
+        diffs = {"liberi loss (rel.)": abs(losses["liberi"] - losses["PyTorch"]) / abs(losses["PyTorch"])}
+        ok &= diffs["liberi loss (rel.)"] <= TRAIN_LOSS_TOLERANCE
+        # FLOPs: the forward's multiply-adds for 8 clips, ×3 for forward + backward (an estimate).
+        r = Row(f"training step (batch {TRAIN_BATCH}), {n} thread{'s' if n > 1 else ''}", times,
+                3 * TRAIN_BATCH * flops["both"], n, diffs, outputs=losses)
+        rows.append(r)
+        report(r)
+        print(f"    losses: liberi {losses['liberi']:.7g}, PyTorch {losses['PyTorch']:.7g}", flush=True)
+
+    if preset in args.train_presets.split(","):
+        train_row(1)
+        train_row(2)
+        rss["after training"] = {"liberi": int(liberi.call("rss")["maxrss_kib"]),
+                                 "PyTorch": torch_.call(cmd="rss")["maxrss_kib"]}
     for w in (liberi, ort, torch_):
         w.close()
 
@@ -752,14 +830,15 @@ def render(tables, mfcc_rows, blas, busy, args, command, started):
         f"{date} · {machine()}",
         blas["line"] + " (through ERICore `gemm`).",
         f"Command: `{command}` — median of {args.reps} interleaved runs after {args.warmup} warm-up per row, "
-        f"{args.settle:g} s settle after each run; random weights; batch 1.",
+        f"{args.settle:g} s settle after each run; random weights; batch 1 (training rows: batch {TRAIN_BATCH}).",
         f"Share of the CPUs that other processes used (should be ≈ 0 %): {busy_text}.",
     ]
     legend = (
         "Ratios are liberi's time over the other's (below 1 = liberi faster). ORT: onnxruntime "
         "CPU provider, intra-op n threads, inter-op 1, sequential, all graph optimisations. PyTorch: eager, "
-        "`torch.set_num_threads(n)`, `inference_mode`. max diff: largest |output − PyTorch| over the 7 "
-        "outputs (backbone: over the whole map; MFCC: against librosa in float64). Times in parentheses "
+        "`torch.set_num_threads(n)`, `inference_mode` (training rows: autograd). max diff: largest |output − PyTorch| over the 7 "
+        "outputs (backbone: over the whole map; MFCC: against librosa in float64; training rows: "
+        "|liberi's loss − PyTorch's| / PyTorch's). Times in parentheses "
         "come from the row with the same thread count above.")
     lines_md = ["# liberi benchmark", ""] + [h + "  " for h in head] + ["", legend, ""]
     console = head + [""]
@@ -774,6 +853,10 @@ def render(tables, mfcc_rows, blas, busy, args, command, started):
                     f"MFCC processes: eri-bench {mfcc_rows[0].rss['liberi'] / 1024:.0f} MiB · "
                     f"librosa worker {mfcc_rows[0].rss['librosa'] / 1024:.0f} MiB (Python workers include "
                     "the interpreter and their imports).")
+        if "after training" in rss:
+            t = rss["after training"]
+            rss_line += (f" After the training rows: eri-bench {t['liberi'] / 1024:.0f} MiB · "
+                         f"PyTorch worker {t['PyTorch'] / 1024:.0f} MiB.")
         lines_md += [f"## {title}", "", "| " + " | ".join(header) + " |",
                      "|" + "|".join(["---"] + ["--:"] * (len(header) - 2) + ["---"]) + "|"]
         lines_md += ["| " + " | ".join(c) + " |" for c in cells]
@@ -793,6 +876,12 @@ def render(tables, mfcc_rows, blas, busy, args, command, started):
         "attention product, over liberi's median time; element-wise work is left out. MFCC rows: the "
         "third column is librosa (float32 PCM, the SPEC §4.2 arguments, one BLAS thread); the MFCC "
         "config is the same in both presets.",
+        f"Training rows: one step of {TRAIN_BATCH} clips (the bench clip, clip i rotated by i frames and "
+        f"i·⌊T/{TRAIN_BATCH}⌋ MFCC steps), timed from zeroing the gradients through the backward pass: liberi's "
+        "`Parameters.zeroGradients` + `TrainingNetwork.step`, PyTorch's `zero_grad` + train-mode forward + "
+        "`eri_loss` (pcc_weight from the config, 1) + `backward`, float32, dropout and modality dropout 0 on both "
+        "sides; no optimiser update. Their GFLOP/s count 3× the forward's multiply-adds (forward + backward, an "
+        "estimate).",
         f"Total wall time {time.time() - started:.0f} s.",
     ]
     lines_md += notes + [""]

@@ -16,6 +16,9 @@
 //   gemm N                 one timed N×N×N sgemm through ERICore.gemm; replies ms= and gflops=
 //   pcm FILE               raw float32 mono PCM at the model's sample rate
 //   mfcc-features [OUT]    one timed MFCC of the PCM (ERIFeatures); writes it to OUT as raw float32 (T_a × n_mfcc)
+//   train-step             one timed training step (zero the gradients, forward, loss, backward) of
+//                          TrainingNetwork on the batch of 8 of `trainingBatch`; dropout and modality
+//                          dropout 0; replies ms= and loss=
 //   rss                    peak resident set size of this process (getrusage ru_maxrss)
 //   blas                   OpenBLAS's build config and the kernel set it chose for this CPU
 //   quit
@@ -89,6 +92,45 @@ final class GEMMWorkspace {
     }
 }
 
+/// The training-step batch: 8 clips made from the loaded frames and MFCC by exact rotations, so
+/// that bench.py's PyTorch worker builds the identical batch (numpy's `np.roll`) while the 8 clips
+/// still differ (identical clips would leave the PCC term of the loss with zero variance). Clip i:
+/// frames rotated by i frames, MFCC rotated by i·⌊T/8⌋ steps (both towards the start);
+/// targets[i][e] = (0.1·(i+1) + 0.05·e) mod 1.
+let trainingBatchSize = 8
+
+func rotatedBatch(_ x: Tensor, by shift: (Int) -> Int) -> Tensor {
+    // x: 1 × L × (rest); → B × L × (rest), clip i = x rotated left by shift(i) along L.
+    let length = x.shape[1], inner = x.shape.dropFirst(2).reduce(1, *)
+    var out = [Float](repeating: 0, count: trainingBatchSize * length * inner)
+    for i in 0..<trainingBatchSize {
+        let s = shift(i) % length
+        for l in 0..<length {
+            let src = ((l + s) % length) * inner, dst = (i * length + l) * inner
+            for j in 0..<inner { out[dst + j] = x.data[src + j] }
+        }
+    }
+    return Tensor(shape: [trainingBatchSize] + x.shape.dropFirst(), data: out)
+}
+
+func trainingBatch(frames: Tensor?, mfcc: Tensor?) -> TrainingBatch {
+    let b = trainingBatchSize
+    var targets = [Float](repeating: 0, count: b * 7)
+    for i in 0..<b {
+        for e in 0..<7 {
+            let t: Double = 0.1 * Double(i + 1) + 0.05 * Double(e)
+            targets[i * 7 + e] = Float(t.truncatingRemainder(dividingBy: 1))
+        }
+    }
+    let batchFrames = frames.map { f in rotatedBatch(f) { i in i } }
+    let batchMFCC = mfcc.map { m -> Tensor in
+        let stride = m.shape[1] / b
+        return rotatedBatch(m) { i in i * stride }
+    }
+    let input = NetworkInput(frames: batchFrames, mfcc: batchMFCC)
+    return TrainingBatch(input: input, targets: Tensor(shape: [b, 7], data: targets))
+}
+
 /// What one benchmarking process holds between commands.
 final class BenchState {
     var model: Model?
@@ -96,6 +138,8 @@ final class BenchState {
     var mfcc: Tensor?
     var pcm: [Float] = []
     var gemmWorkspace: GEMMWorkspace?
+    /// Built on the first `train-step` (from the loaded model's file, dropout 0) and kept.
+    var training: (network: TrainingNetwork, batch: TrainingBatch)?
 
     func requireModel() throws -> Model {
         guard let model else { throw ERIError.invalidArgument("no model: send `load MODEL.eri` first") }
@@ -109,6 +153,7 @@ final class BenchState {
             let start = nowMilliseconds()
             let m = try Model(path: words[1])
             model = m
+            training = nil
             return "ok preset=\(m.presetName) load_ms=\(nowMilliseconds() - start)"
 
         case "frames":
@@ -120,6 +165,7 @@ final class BenchState {
                 throw ERIError.invalidArgument("\(words[1]) holds \(values.count) floats; the model needs \(shape)")
             }
             frames = Tensor(shape: shape, data: values)
+            training = nil
             return "ok shape=\(shape.map(String.init).joined(separator: "x"))"
 
         case "mfcc":
@@ -131,6 +177,7 @@ final class BenchState {
                 throw ERIError.invalidArgument("\(words[1]) holds \(values.count) floats, not a multiple of n_mfcc = \(n)")
             }
             mfcc = Tensor(shape: [1, values.count / n, n], data: values)
+            training = nil
             return "ok steps=\(values.count / n)"
 
         case "threads":
@@ -152,6 +199,24 @@ final class BenchState {
             let y = try m.predict(input)
             let ms = nowMilliseconds() - start
             return "ok ms=\(ms) y=" + y.data.map { "\($0)" }.joined(separator: ",")
+
+        case "train-step":
+            guard words.count == 1 else { throw ERIError.invalidArgument("usage: train-step") }
+            if training == nil {
+                let m = try requireModel()
+                guard frames != nil || mfcc != nil else { throw ERIError.invalidArgument("no inputs: send `frames FILE` and/or `mfcc FILE` first") }
+                var file = m.file
+                file.config.train.dropout = 0           // the PyTorch worker sets every nn.Dropout to p = 0
+                file.config.train.modalityDropout = 0
+                training = (TrainingNetwork(parameters: Parameters(file: file)), trainingBatch(frames: frames, mfcc: mfcc))
+            }
+            let (network, batch) = training!
+            var rng = SeededGenerator(seed: 1)  // unused with dropout 0
+            let start = nowMilliseconds()
+            network.parameters.zeroGradients()
+            let (loss, _) = try network.step(batch, rng: &rng)
+            let ms = nowMilliseconds() - start
+            return "ok ms=\(ms) loss=\(loss)"
 
         case "backbone":
             let m = try requireModel()
