@@ -224,6 +224,16 @@ struct TrainTCN {
         return t
     }
 
+    /// One dilated convolution applied to each sequence separately (taps never cross clips).
+    func convolve(_ x: UnsafePointer<Float>, taps: UnsafePointer<Float>, bias: Parameter, dilation: Int,
+                  sequences: Int, length: Int, into y: UnsafeMutablePointer<Float>) {
+        let d = width
+        for s in 0..<sequences {
+            let o = s * length * d
+            conv1dSame(x + o, steps: length, inputs: d, taps: taps, kernel: kernel, dilation: dilation, bias: bias.value, outputs: d, into: y + o)
+        }
+    }
+
     /// x: sequences·length × d (read only); returns the output and per-block caches.
     func forward(_ x: UnsafePointer<Float>, sequences: Int, length: Int, valid: [Int]?, arena: Arena,
                  rng: inout SeededGenerator) -> (UnsafeMutablePointer<Float>, [BlockCache]) {
@@ -236,20 +246,12 @@ struct TrainTCN {
             let t1 = taps(block.conv1Weight, arena: arena), t2 = taps(block.conv2Weight, arena: arena)
             let a = arena.floats(n).baseAddress!, aDropped = arena.floats(n).baseAddress!
             let b = arena.floats(n).baseAddress!, out = arena.floats(n).baseAddress!
-            for s in 0..<sequences {
-                let o = s * length * d
-                conv1dSame(current + o, steps: length, inputs: d, taps: t1, kernel: kernel, dilation: block.dilation,
-                           bias: block.conv1Bias.value, outputs: d, into: a + o)
-            }
+            convolve(current, taps: t1, bias: block.conv1Bias, dilation: block.dilation, sequences: sequences, length: length, into: a)
             relu(a, n)
             maskRows(a, sequences: sequences, length: length, width: d, valid: valid)
             aDropped.update(from: a, count: n)
             let dropA = dropout.forward(aDropped, n, arena: arena, rng: &rng)
-            for s in 0..<sequences {
-                let o = s * length * d
-                conv1dSame(aDropped + o, steps: length, inputs: d, taps: t2, kernel: kernel, dilation: block.dilation,
-                           bias: block.conv2Bias.value, outputs: d, into: b + o)
-            }
+            convolve(aDropped, taps: t2, bias: block.conv2Bias, dilation: block.dilation, sequences: sequences, length: length, into: b)
             relu(b, n)
             maskRows(b, sequences: sequences, length: length, width: d, valid: valid)
             out.update(from: b, count: n)
