@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Splits 0..<count into at most `computeThreads()` contiguous ranges (of at
+/// least `grain` items each) and runs `body` on them in parallel, the calling
+/// thread taking the first range. The split depends only on `count`, `grain`
+/// and the thread count, so a kernel that writes disjoint outputs per range
+/// is deterministic.
+///
+/// The kernels outside OpenBLAS (im2col, col2im, pooling, norms) use this so
+/// that they scale with the same thread setting as the GEMMs. One parallel
+/// job runs at a time: a call made while the pool is busy (another thread's
+/// kernel, or a nested call from inside `body`) runs serially on its caller,
+/// which keeps concurrent predictions on one model safe and never deadlocks.
+public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+    guard count > 0 else { return }
+    let parts = min(computeThreads(), max(1, count / max(grain, 1)), WorkerPool.maxThreads)
+    if parts <= 1 { body(0..<count); return }
+    let ranges = (0..<parts).map { p in (count * p / parts)..<(count * (p + 1) / parts) }
+    WorkerPool.shared.run(ranges, body)
+}
+
+/// `parallelRanges` one index at a time.
+public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    parallelRanges(count) { range in for i in range { body(i) } }
+}
+
+/// A fixed set of pthreads that sleep on a condition variable between jobs.
+final class WorkerPool: @unchecked Sendable {
+    static let maxThreads = 64
+    static let shared = WorkerPool()
+
+    private var mutex = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+    private var finished = pthread_cond_t()
+    private var busy = false
+    private var workers = 0
+    // The current job: ranges still to take, ranges not yet done.
+    private var job: ((Range<Int>) -> Void)?
+    private var ranges: [Range<Int>] = []
+    private var nextRange = 0
+    private var pending = 0
+
+    private init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wake, nil)
+        pthread_cond_init(&finished, nil)
+    }
+
+    func run(_ work: [Range<Int>], _ body: (Range<Int>) -> Void) {
+        pthread_mutex_lock(&mutex)
+        if busy {
+            pthread_mutex_unlock(&mutex)
+            for r in work { body(r) }
+            return
+        }
+        busy = true
+        while workers < work.count - 1 && spawnWorker() { workers += 1 }
+        withoutActuallyEscaping(body) { escaping in
+            job = escaping
+            ranges = work
+            nextRange = 1          // the caller takes range 0
+            pending = work.count
+            pthread_cond_broadcast(&wake)
+            pthread_mutex_unlock(&mutex)
+
+            escaping(work[0])
+            pthread_mutex_lock(&mutex)
+            pending -= 1
+            // Ranges no worker has taken yet (no worker threads at all, say) run here.
+            while nextRange < ranges.count {
+                let r = ranges[nextRange]
+                nextRange += 1
+                pthread_mutex_unlock(&mutex)
+                escaping(r)
+                pthread_mutex_lock(&mutex)
+                pending -= 1
+            }
+            while pending > 0 { pthread_cond_wait(&finished, &mutex) }
+            job = nil
+            ranges = []
+        }
+        busy = false
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Called with the mutex held.
+    private func spawnWorker() -> Bool {
+        var thread = pthread_t()
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        return pthread_create(&thread, nil, { context in
+            Unmanaged<WorkerPool>.fromOpaque(context!).takeUnretainedValue().workerLoop()
+            return nil
+        }, context) == 0 && pthread_detach(thread) == 0
+    }
+
+    private func workerLoop() {
+        pthread_mutex_lock(&mutex)
+        while true {
+            while job == nil || nextRange >= ranges.count { pthread_cond_wait(&wake, &mutex) }
+            let r = ranges[nextRange]
+            nextRange += 1
+            let body = job!
+            pthread_mutex_unlock(&mutex)
+            body(r)
+            pthread_mutex_lock(&mutex)
+            pending -= 1
+            if pending == 0 { pthread_cond_signal(&finished) }
+        }
+    }
+}
