@@ -133,12 +133,62 @@ public final class MFCCExtractor: Sendable {
     /// an odd n_fft has no frame for an empty signal: that throws
     /// `invalidArgument`, as librosa raises. Thread-safe.
     public func compute(_ mono: UnsafeBufferPointer<Float>) throws -> Tensor {
-        let length = mono.count
-        guard let frames = frameCount(samples: length) else {
-            throw ERIError.invalidArgument("MFCC: \(length) samples give no frame with an odd n_fft of \(nFFT) (librosa raises too)")
+        guard let frames = frameCount(samples: mono.count) else {
+            throw ERIError.invalidArgument("MFCC: \(mono.count) samples give no frame with an odd n_fft of \(nFFT) (librosa raises too)")
         }
+        return try compute(mono, frames: 0..<frames, signalStart: 0, signalLength: mono.count)
+    }
+
+    /// The signal samples frame `t` reads: its window's span, clipped to the
+    /// signal [0, `signalLength`). Frame t is centred on sample t·hop (librosa's
+    /// center=True); its window starts ⌊n_fft/2⌋ − windowOffset samples earlier.
+    /// Empty (lowerBound = upperBound) when the window lies wholly in the padding.
+    public func sampleRange(frame t: Int, signalLength: Int) -> Range<Int> {
+        let start = t * hop - nFFT / 2 + windowOffset
+        let lo = min(max(0, start), signalLength), hi = max(lo, min(signalLength, start + window.count))
+        return lo..<hi
+    }
+
+    /// Rows `frames` of the MFCC matrix of a signal of `signalLength` samples,
+    /// given only the samples around them — for streaming, where the whole
+    /// signal is never in memory at once.
+    ///
+    /// Frame t is centred on sample t·hop of the signal, which is zero outside
+    /// [0, `signalLength`) (librosa's center=True, pad_mode="constant"), so
+    /// the matrix has `frameCount(samples: signalLength)` rows. `mono` holds the
+    /// signal's samples [`signalStart`, `signalStart` + mono.count); it must
+    /// cover every sample the requested frames read (the union of
+    /// `sampleRange(frame:signalLength:)` over `frames`) and lie within the
+    /// signal. The result is frames.count × n_mfcc, bit-identical to those rows
+    /// of `compute(_:)` on the whole signal: a frame's values depend only on its
+    /// own samples and its index, never on which other frames are computed
+    /// with it. `frames` may be empty (0 × n_mfcc).
+    ///
+    /// Throws `invalidArgument` when `frames` is not within
+    /// 0 ..< frameCount(samples: signalLength), when `mono` does not lie within
+    /// the signal or misses a sample the frames read, or when the signal has no
+    /// frame at all (an odd n_fft and no samples, as librosa raises). Thread-safe.
+    public func compute(_ mono: UnsafeBufferPointer<Float>, frames: Range<Int>, signalStart: Int,
+                        signalLength: Int) throws -> Tensor {
+        guard let total = frameCount(samples: signalLength) else {
+            throw ERIError.invalidArgument("MFCC: \(signalLength) samples give no frame with an odd n_fft of \(nFFT) (librosa raises too)")
+        }
+        guard frames.lowerBound >= 0, frames.upperBound <= total else {
+            throw ERIError.invalidArgument("MFCC: frames \(frames) are outside 0..<\(total) for \(signalLength) samples")
+        }
+        guard signalStart >= 0, signalStart <= signalLength - mono.count else {
+            throw ERIError.invalidArgument("MFCC: samples \(signalStart)..<\(signalStart + mono.count) are outside the signal's 0..<\(signalLength)")
+        }
+        if let first = frames.first, let last = frames.last {
+            let lo = sampleRange(frame: first, signalLength: signalLength).lowerBound
+            let hi = sampleRange(frame: last, signalLength: signalLength).upperBound
+            guard lo >= hi || (signalStart <= lo && hi <= signalStart + mono.count) else {
+                throw ERIError.invalidArgument("MFCC: frames \(frames) read samples \(lo)..<\(hi), but only \(signalStart)..<\(signalStart + mono.count) were given")
+            }
+        }
+        let count = frames.count
         let workspace = try SpectrumWorkspace(size: nFFT, plan: plan)
-        var logMel = [Float](repeating: 0, count: frames * nMels)  // (T_a, n_mels)
+        var logMel = [Float](repeating: 0, count: count * nMels)  // (frames, n_mels)
         var power = [Float](repeating: 0, count: bins)
 
         // The frame loop runs on raw pointers: it touches every sample
@@ -152,21 +202,25 @@ public final class MFCCExtractor: Sendable {
             let frame = workspace.input.pointer
             let w = windowBuffer.baseAddress!
             let p = powerBuffer.baseAddress!
-            let halfFFT = nFFT / 2, offset = windowOffset, winLength = window.count
-            for t in 0..<frames {
+            let offset = windowOffset
+            for r in 0..<count {
+                let t = frames.lowerBound + r
                 // center=True, pad_mode="constant": frame t covers the padded signal's
                 // samples t·hop … t·hop + n_fft − 1, i.e. the signal's from t·hop − ⌊n_fft/2⌋;
                 // samples outside the signal are 0. Only the window's span is nonzero.
-                let start = t * hop - halfFFT + offset          // signal index of window point 0
-                let lo = max(0, -start), hi = min(winLength, length - start)
+                let start = t * hop - nFFT / 2 + offset          // signal index of window point 0
+                let span = sampleRange(frame: t, signalLength: signalLength)
                 frame.update(repeating: 0, count: nFFT)
-                if lo < hi, let x = mono.baseAddress {
-                    let dst = frame + offset, src = x + start
-                    for i in lo..<hi { dst[i] = w[i] * src[i] }
+                if !span.isEmpty, let x = mono.baseAddress {
+                    let dst = frame + offset, src = x + (span.lowerBound - signalStart)
+                    for s in 0..<span.count {
+                        let i = span.lowerBound - start + s
+                        dst[i] = w[i] * src[s]
+                    }
                 }
                 workspace.power(into: p)                        // |X|², n_fft/2 + 1 bins
                 // mel = filters · power (sparse rows, see `melWeights`).
-                let row = logMelBuffer.baseAddress! + t * nMels
+                let row = logMelBuffer.baseAddress! + r * nMels
                 for i in 0..<nMels {
                     let bin = p + firstBins[i], begin = offsets[i], end = offsets[i + 1]
                     var sum: Float = 0
@@ -184,7 +238,7 @@ public final class MFCCExtractor: Sendable {
         }
         }
         }
-        return Tensor(shape: [frames, nMFCC], data: dctRows(logMel, frames: frames))
+        return Tensor(shape: [count, nMFCC], data: dctRows(logMel, frames: count))
     }
 
     /// Array convenience for `compute(_:)`.
