@@ -6,8 +6,31 @@ import ERICore
 struct ResNetBackbone {
     struct ConvLayer {
         let shape: Conv2dShape
+        /// Folded weight, PyTorch layout; for Winograd layers its F(2×2, 3×3)
+        /// transform instead (`Winograd3x3.transformWeights`).
         let weight: UnsafePointer<Float>
         let bias: UnsafePointer<Float>
+        var winograd: Bool { Winograd3x3.applies(shape) }
+
+        /// Scratch floats `run` needs for `images` images of side `side`.
+        func scratch(images: Int, side: Int) -> Int {
+            if winograd {
+                return Winograd3x3.scratchCount(inputs: shape.inputs, outputs: shape.outputs, images: images, height: side, width: side)
+            }
+            let out = shape.outputSide(side)
+            return shape.kernel == 1 && shape.stride == 1 ? 0 : shape.patch * images * out * out
+        }
+
+        func run(_ x: UnsafePointer<Float>, images: Int, side: Int, residual: UnsafePointer<Float>? = nil, relu: Bool,
+                 scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+            if winograd {
+                Winograd3x3.forward(x, inputs: shape.inputs, outputs: shape.outputs, images: images, height: side, width: side,
+                                    weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
+            } else {
+                conv2d(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias,
+                       residual: residual, relu: relu, columns: scratch, into: y)
+            }
+        }
     }
     struct Block {
         let conv1: ConvLayer
@@ -27,7 +50,10 @@ struct ResNetBackbone {
             let folded = foldBatchNorm(weight: r.values(prefix + ".weight"), outputs: s.outputs,
                                        gamma: r.values(bn + ".weight"), beta: r.values(bn + ".bias"),
                                        mean: r.values(bn + ".running_mean"), variance: r.values(bn + ".running_var"))
-            return ConvLayer(shape: s, weight: r.store.put(folded.weight), bias: r.store.put(folded.bias))
+            // Stride-1 3×3 layers keep only their Winograd transform (16/9 of the plain weight's size).
+            let weight = Winograd3x3.applies(s)
+                ? Winograd3x3.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs) : folded.weight
+            return ConvLayer(shape: s, weight: r.store.put(weight), bias: r.store.put(folded.bias))
         }
         channels = v.channels
         imageSize = v.imageSize
@@ -51,20 +77,20 @@ struct ResNetBackbone {
     /// dbn-base) while keeping GEMMs wide enough to run at full speed.
     var chunk: Int { max(1, (1 << 21) / max(1, 9 * stem.shape.outputs * (imageSize / 4) * (imageSize / 4))) }
 
-    /// Largest activation and im2col sizes (floats) for `images` frames.
+    /// Largest activation and convolution scratch sizes (floats) for `images` frames.
     func scratchSizes(images: Int) -> (activation: Int, columns: Int) {
         var side = stem.shape.outputSide(imageSize)
-        var activation = stem.shape.outputs * side * side
-        var columns = stem.shape.patch * side * side
+        var activation = stem.shape.outputs * side * side * images
+        var columns = stem.scratch(images: images, side: imageSize)
         side = (side - 1) / 2 + 1
         for block in blocks {
             let inSide = side
             side = block.conv1.shape.outputSide(inSide)
-            activation = max(activation, block.conv1.shape.outputs * side * side)
-            columns = max(columns, block.conv1.shape.patch * side * side, block.conv2.shape.patch * side * side)
-            if let d = block.down { columns = max(columns, d.shape.patch * side * side) }
+            activation = max(activation, block.conv1.shape.outputs * side * side * images)
+            columns = max(columns, block.conv1.scratch(images: images, side: inSide), block.conv2.scratch(images: images, side: side))
+            if let d = block.down { columns = max(columns, d.scratch(images: images, side: inSide)) }
         }
-        return (activation * images, columns * images)
+        return (activation, columns)
     }
 
     /// frames: images × C × S × S (NCHW, as preprocessing writes them).
@@ -88,23 +114,18 @@ struct ResNetBackbone {
                 (input + (c * n + i) * plane).update(from: frames + ((start + i) * channels + c) * plane, count: plane)
             } }
             var side = stem.shape.outputSide(s)
-            conv2d(input, shape: stem.shape, images: n, height: s, width: s, weight: stem.weight, bias: stem.bias,
-                   relu: true, columns: columns, into: bufferB)
+            stem.run(input, images: n, side: s, relu: true, scratch: columns, into: bufferB)
             maxPool3x3s2(bufferB, planes: stem.shape.outputs * n, height: side, width: side, into: bufferA)
             side = (side - 1) / 2 + 1
             for block in blocks {
                 let outSide = block.conv1.shape.outputSide(side)
-                conv2d(bufferA, shape: block.conv1.shape, images: n, height: side, width: side,
-                       weight: block.conv1.weight, bias: block.conv1.bias, relu: true, columns: columns, into: bufferB)
+                block.conv1.run(bufferA, images: n, side: side, relu: true, scratch: columns, into: bufferB)
                 var residual = UnsafePointer(bufferA)
                 if let down = block.down {
-                    conv2d(bufferA, shape: down.shape, images: n, height: side, width: side,
-                           weight: down.weight, bias: down.bias, relu: false, columns: columns, into: shortcut)
+                    down.run(bufferA, images: n, side: side, relu: false, scratch: columns, into: shortcut)
                     residual = UnsafePointer(shortcut)
                 }
-                conv2d(bufferB, shape: block.conv2.shape, images: n, height: outSide, width: outSide,
-                       weight: block.conv2.weight, bias: block.conv2.bias, residual: residual, relu: true,
-                       columns: columns, into: bufferC)
+                block.conv2.run(bufferB, images: n, side: outSide, residual: residual, relu: true, scratch: columns, into: bufferC)
                 swap(&bufferA, &bufferC)
                 side = outSide
             }

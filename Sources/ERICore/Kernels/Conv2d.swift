@@ -14,62 +14,69 @@ public struct Conv2dShape: Equatable, Sendable {
 
 /// Writes the im2col matrix of CNHW `x` (images × h × w per channel):
 /// row (c, ky, kx), column (n, oy, ox), zeros where the tap lands on padding.
+/// Runs on `computeThreads()` threads, split over (channel, image) planes:
+/// each plane fills its own k² column blocks, so ranges never overlap.
 public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                    into columns: UnsafeMutablePointer<Float>) {
     let oh = s.outputSide(h), ow = s.outputSide(w)
+    // Planes are small (a few KB), so hand each thread at least a few of them.
+    parallelRanges(s.inputs * images, grain: max(1, 16_384 / max(1, s.kernel * s.kernel * oh * ow))) { planes in
+        for p in planes {
+            im2colPlane(x, shape: s, images: images, height: h, width: w, channel: p / images, image: p % images,
+                        into: columns)
+        }
+    }
+}
+
+/// The k² column blocks of input plane (channel c, image n).
+private func im2colPlane(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                         channel c: Int, image n: Int, into columns: UnsafeMutablePointer<Float>) {
+    let oh = s.outputSide(h), ow = s.outputSide(w)
     let plane = oh * ow
     let rowLength = images * plane
+    let src = x + (c * images + n) * h * w
     // "Same" stride-1 convolutions (every 3×3 after the first of a stage):
     // each tap's plane is the input plane shifted, so it is one block copy
     // plus zeroed borders, instead of one short copy per output row (perf
     // showed the per-row memcpy calls dominating).
     let samePlane = s.stride == 1 && oh == h && ow == w
-    for c in 0..<s.inputs {
-        for ky in 0..<s.kernel {
-            for kx in 0..<s.kernel {
-                let row = columns + ((c * s.kernel + ky) * s.kernel + kx) * rowLength
-                if samePlane {
-                    let shift = kx - s.padding
-                    let oyLo = max(0, s.padding - ky), oyHi = max(oyLo, min(oh, h + s.padding - ky))
-                    for n in 0..<images {
-                        let src = x + (c * images + n) * h * w
-                        let dst = row + n * plane
-                        if oyLo > 0 { dst.update(repeating: 0, count: oyLo * ow) }
-                        if oyHi < oh { (dst + oyHi * ow).update(repeating: 0, count: (oh - oyHi) * ow) }
-                        let count = (oyHi - oyLo) * ow
-                        guard count > 0 else { continue }
-                        let base = src + (oyLo - s.padding + ky) * w, d = dst + oyLo * ow
-                        if shift >= 0 {
-                            d.update(from: base + shift, count: max(0, count - shift))
-                            for r in 0..<(oyHi - oyLo) { for ox in max(0, ow - shift)..<ow { d[r * ow + ox] = 0 } }
-                        } else {
-                            (d - shift).update(from: base, count: max(0, count + shift))
-                            for r in 0..<(oyHi - oyLo) { for ox in 0..<min(ow, -shift) { d[r * ow + ox] = 0 } }
-                        }
-                    }
+    for ky in 0..<s.kernel {
+        for kx in 0..<s.kernel {
+            let dst = columns + ((c * s.kernel + ky) * s.kernel + kx) * rowLength + n * plane
+            if samePlane {
+                let shift = kx - s.padding
+                let oyLo = max(0, s.padding - ky), oyHi = max(oyLo, min(oh, h + s.padding - ky))
+                if oyLo > 0 { dst.update(repeating: 0, count: oyLo * ow) }
+                if oyHi < oh { (dst + oyHi * ow).update(repeating: 0, count: (oh - oyHi) * ow) }
+                let count = (oyHi - oyLo) * ow
+                guard count > 0 else { continue }
+                let base = src + (oyLo - s.padding + ky) * w, d = dst + oyLo * ow
+                if shift >= 0 {
+                    d.update(from: base + shift, count: max(0, count - shift))
+                    for r in 0..<(oyHi - oyLo) { for ox in max(0, ow - shift)..<ow { d[r * ow + ox] = 0 } }
+                } else {
+                    (d - shift).update(from: base, count: max(0, count + shift))
+                    for r in 0..<(oyHi - oyLo) { for ox in 0..<min(ow, -shift) { d[r * ow + ox] = 0 } }
+                }
+                continue
+            }
+            // Output columns whose input x lands inside the image: ox in [oxLo, oxHi).
+            let oxLo = min(ow, max(0, (s.padding - kx + s.stride - 1) / s.stride))
+            let oxHi = max(oxLo, min(ow, max(0, (w - 1 + s.padding - kx) / s.stride + 1)))
+            for oy in 0..<oh {
+                let row = dst + oy * ow
+                let iy = oy * s.stride - s.padding + ky
+                if iy < 0 || iy >= h || oxLo >= oxHi {
+                    row.update(repeating: 0, count: ow)
                     continue
                 }
-                // Output columns whose input x lands inside the image: ox in [oxLo, oxHi).
-                let oxLo = min(ow, max(0, (s.padding - kx + s.stride - 1) / s.stride))
-                let oxHi = max(oxLo, min(ow, max(0, (w - 1 + s.padding - kx) / s.stride + 1)))
-                for n in 0..<images {
-                    let src = x + (c * images + n) * h * w
-                    for oy in 0..<oh {
-                        let dst = row + n * plane + oy * ow
-                        let iy = oy * s.stride - s.padding + ky
-                        if iy < 0 || iy >= h || oxLo >= oxHi {
-                            dst.update(repeating: 0, count: ow)
-                            continue
-                        }
-                        if oxLo > 0 { dst.update(repeating: 0, count: oxLo) }
-                        if oxHi < ow { (dst + oxHi).update(repeating: 0, count: ow - oxHi) }
-                        let line = src + iy * w - s.padding + kx
-                        if s.stride == 1 {
-                            (dst + oxLo).update(from: line + oxLo, count: oxHi - oxLo)
-                        } else {
-                            for ox in oxLo..<oxHi { dst[ox] = line[ox * s.stride] }
-                        }
-                    }
+                if oxLo > 0 { row.update(repeating: 0, count: oxLo) }
+                if oxHi < ow { (row + oxHi).update(repeating: 0, count: ow - oxHi) }
+                let line = src + iy * w - s.padding + kx
+                if s.stride == 1 {
+                    (row + oxLo).update(from: line + oxLo, count: oxHi - oxLo)
+                } else {
+                    for ox in oxLo..<oxHi { row[ox] = line[ox * s.stride] }
                 }
             }
         }
@@ -92,16 +99,26 @@ public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
         b = UnsafePointer(columns)
     }
     gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
-    for o in 0..<s.outputs {
-        let row = y + o * n
-        let beta = bias[o]
-        if let residual {
-            let r = residual + o * n
-            if relu { for i in 0..<n { row[i] = max(row[i] + beta + r[i], 0) } }
-            else { for i in 0..<n { row[i] += beta + r[i] } }
-        } else {
-            if relu { for i in 0..<n { row[i] = max(row[i] + beta, 0) } }
-            else { for i in 0..<n { row[i] += beta } }
+    convEpilogue(y, rows: s.outputs, length: n, bias: bias, residual: residual, relu: relu)
+}
+
+/// y[o][i] = (relu?)(y[o][i] + bias[o] (+ residual[o][i])) over `rows` rows of
+/// `length`: the folded BatchNorm, shortcut and activation in one pass,
+/// split over rows on `computeThreads()` threads (each row is independent).
+public func convEpilogue(_ y: UnsafeMutablePointer<Float>, rows: Int, length n: Int, bias: UnsafePointer<Float>,
+                         residual: UnsafePointer<Float>?, relu: Bool) {
+    parallelRanges(rows, grain: max(1, 8_192 / max(1, n))) { range in
+        for o in range {
+            let row = y + o * n
+            let beta = bias[o]
+            if let residual {
+                let r = residual + o * n
+                if relu { for i in 0..<n { row[i] = max(row[i] + beta + r[i], 0) } }
+                else { for i in 0..<n { row[i] += beta + r[i] } }
+            } else {
+                if relu { for i in 0..<n { row[i] = max(row[i] + beta, 0) } }
+                else { for i in 0..<n { row[i] += beta } }
+            }
         }
     }
 }
@@ -111,31 +128,34 @@ public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
 /// input row, then of 3 such rows; the window clipped at the borders.
 public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
     let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
-    let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)  // horizontal maxima, h × ow
-    defer { rows.deallocate() }
-    for p in 0..<planes {
-        let src = x + p * h * w, dst = y + p * oh * ow
-        for iy in 0..<h {
-            let line = src + iy * w, out = rows + iy * ow
-            // ox = 0 covers columns −1 (padding), 0, 1.
-            out[0] = w > 1 ? max(line[0], line[1]) : line[0]
-            var ox = 1
-            while ox < ow {
-                let c = 2 * ox
-                let m = max(line[c - 1], line[c])
-                out[ox] = c + 1 < w ? max(m, line[c + 1]) : m
-                ox += 1
+    // Planes are independent: split them over threads, each with its own row scratch.
+    parallelRanges(planes, grain: max(1, 16_384 / max(1, h * w))) { range in
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)  // horizontal maxima, h × ow
+        defer { rows.deallocate() }
+        for p in range {
+            let src = x + p * h * w, dst = y + p * oh * ow
+            for iy in 0..<h {
+                let line = src + iy * w, out = rows + iy * ow
+                // ox = 0 covers columns −1 (padding), 0, 1.
+                out[0] = w > 1 ? max(line[0], line[1]) : line[0]
+                var ox = 1
+                while ox < ow {
+                    let c = 2 * ox
+                    let m = max(line[c - 1], line[c])
+                    out[ox] = c + 1 < w ? max(m, line[c + 1]) : m
+                    ox += 1
+                }
             }
-        }
-        for oy in 0..<oh {
-            let c = 2 * oy
-            let a = rows + max(c - 1, 0) * ow, b = rows + c * ow
-            let out = dst + oy * ow
-            if c + 1 < h {
-                let d = rows + (c + 1) * ow
-                for ox in 0..<ow { out[ox] = max(max(a[ox], b[ox]), d[ox]) }
-            } else {
-                for ox in 0..<ow { out[ox] = max(a[ox], b[ox]) }
+            for oy in 0..<oh {
+                let c = 2 * oy
+                let a = rows + max(c - 1, 0) * ow, b = rows + c * ow
+                let out = dst + oy * ow
+                if c + 1 < h {
+                    let d = rows + (c + 1) * ow
+                    for ox in 0..<ow { out[ox] = max(max(a[ox], b[ox]), d[ox]) }
+                } else {
+                    for ox in 0..<ow { out[ox] = max(a[ox], b[ox]) }
+                }
             }
         }
     }

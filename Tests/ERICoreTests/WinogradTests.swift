@@ -1,0 +1,121 @@
+import Testing
+@testable import ERICore
+
+/// The inference convolution kernels (Winograd F(2×2, 3×3), threaded im2col
+/// conv2d, max-pool) against a direct float64 convolution.
+@Suite(.serialized) struct WinogradTests {
+    /// Deterministic values in [−1, 1).
+    static func values(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        return (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Double(state >> 40) / Double(1 << 24) * 2 - 1)
+        }
+    }
+
+    /// Direct zero-padded correlation in float64, CNHW in and out, plus bias, residual, ReLU.
+    static func reference(_ x: [Float], _ weight: [Float], _ bias: [Float], residual: [Float]?, relu: Bool,
+                          shape s: Conv2dShape, images: Int, side: Int) -> [Double] {
+        let o = s.outputSide(side)
+        var y = [Double](repeating: 0, count: s.outputs * images * o * o)
+        for co in 0..<s.outputs { for n in 0..<images { for oy in 0..<o { for ox in 0..<o {
+            var acc = Double(bias[co])
+            for c in 0..<s.inputs { for ky in 0..<s.kernel { for kx in 0..<s.kernel {
+                let iy = oy * s.stride - s.padding + ky, ix = ox * s.stride - s.padding + kx
+                guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
+                acc += Double(weight[((co * s.inputs + c) * s.kernel + ky) * s.kernel + kx])
+                    * Double(x[((c * images + n) * side + iy) * side + ix])
+            } } }
+            let i = ((co * images + n) * o + oy) * o + ox
+            if let residual { acc += Double(residual[i]) }
+            y[i] = relu ? max(acc, 0) : acc
+        } } } }
+        return y
+    }
+
+    static func maxError(_ a: [Float], _ b: [Double]) -> Double {
+        zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
+    }
+
+    @Test func winogradMatchesDirectConvolution() {
+        let saved = computeThreads()
+        defer { setComputeThreads(saved) }
+        // Odd and even sides (odd ones have half-empty border tiles), 1 and several images, with and without a residual.
+        for (threads, inputs, outputs, images, side, useResidual, relu) in
+            [(1, 3, 5, 1, 7, false, false), (2, 8, 4, 3, 4, true, true), (2, 16, 16, 2, 9, true, false),
+             (1, 4, 6, 2, 1, false, true), (2, 64, 32, 2, 14, true, true)] {
+            setComputeThreads(threads)
+            let s = Conv2dShape(inputs: inputs, outputs: outputs, kernel: 3, stride: 1, padding: 1)
+            #expect(Winograd3x3.applies(s))
+            let x = Self.values(inputs * images * side * side, seed: 1)
+            let w = Self.values(outputs * inputs * 9, seed: 2).map { $0 / Float(inputs * 3) }
+            let b = Self.values(outputs, seed: 3)
+            let r = useResidual ? Self.values(outputs * images * side * side, seed: 4) : nil
+            let expected = Self.reference(x, w, b, residual: r, relu: relu, shape: s, images: images, side: side)
+            let u = Winograd3x3.transformWeights(w, outputs: outputs, inputs: inputs)
+            var scratch = [Float](repeating: .nan, count: Winograd3x3.scratchCount(inputs: inputs, outputs: outputs, images: images,
+                                                                                  height: side, width: side))
+            var y = [Float](repeating: .nan, count: outputs * images * side * side)
+            x.withUnsafeBufferPointer { xp in u.withUnsafeBufferPointer { up in b.withUnsafeBufferPointer { bp in
+                scratch.withUnsafeMutableBufferPointer { sp in y.withUnsafeMutableBufferPointer { yp in
+                    func run(_ rp: UnsafePointer<Float>?) {
+                        Winograd3x3.forward(xp.baseAddress!, inputs: inputs, outputs: outputs, images: images, height: side, width: side,
+                                            weight: up.baseAddress!, bias: bp.baseAddress!, residual: rp, relu: relu,
+                                            scratch: sp.baseAddress!, into: yp.baseAddress!)
+                    }
+                    if let r { r.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                } }
+            } } }
+            let error = Self.maxError(y, expected)
+            #expect(error < 2e-6, "inputs \(inputs) outputs \(outputs) images \(images) side \(side): max error \(error)")
+        }
+    }
+
+    @Test func threadedConv2dMatchesDirectConvolution() {
+        let saved = computeThreads()
+        defer { setComputeThreads(saved) }
+        for threads in [1, 2] {
+            setComputeThreads(threads)
+            for (inputs, outputs, kernel, stride, padding, images, side) in
+                [(3, 8, 3, 2, 1, 3, 11), (8, 4, 3, 1, 1, 2, 6), (6, 10, 1, 2, 0, 2, 7), (4, 4, 3, 2, 1, 1, 4)] {
+                let s = Conv2dShape(inputs: inputs, outputs: outputs, kernel: kernel, stride: stride, padding: padding)
+                let o = s.outputSide(side)
+                let x = Self.values(inputs * images * side * side, seed: 5)
+                let w = Self.values(outputs * s.patch, seed: 6)
+                let b = Self.values(outputs, seed: 7)
+                let r = Self.values(outputs * images * o * o, seed: 8)
+                let expected = Self.reference(x, w, b, residual: r, relu: true, shape: s, images: images, side: side)
+                var columns = [Float](repeating: .nan, count: s.patch * images * o * o)
+                var y = [Float](repeating: .nan, count: outputs * images * o * o)
+                conv2d(x, shape: s, images: images, height: side, width: side, weight: w, bias: b, residual: r, relu: true,
+                       columns: &columns, into: &y)
+                let error = Self.maxError(y, expected)
+                #expect(error < 2e-5, "threads \(threads) \(s) side \(side): max error \(error)")
+            }
+        }
+    }
+
+    @Test func threadedMaxPoolMatchesSerial() {
+        let saved = computeThreads()
+        defer { setComputeThreads(saved) }
+        for side in [1, 2, 5, 8] {
+            let planes = 7
+            let x = Self.values(planes * side * side, seed: 9)
+            let o = (side - 1) / 2 + 1
+            var expected = [Float](repeating: 0, count: planes * o * o)
+            for p in 0..<planes { for oy in 0..<o { for ox in 0..<o {
+                var m = -Float.infinity
+                for iy in max(0, 2 * oy - 1)...min(side - 1, 2 * oy + 1) {
+                    for ix in max(0, 2 * ox - 1)...min(side - 1, 2 * ox + 1) { m = max(m, x[(p * side + iy) * side + ix]) }
+                }
+                expected[(p * o + oy) * o + ox] = m
+            } } }
+            for threads in [1, 2] {
+                setComputeThreads(threads)
+                var y = [Float](repeating: .nan, count: planes * o * o)
+                maxPool3x3s2(x, planes: planes, height: side, width: side, into: &y)
+                #expect(y == expected, "side \(side), threads \(threads)")
+            }
+        }
+    }
+}
