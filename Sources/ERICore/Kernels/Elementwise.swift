@@ -164,6 +164,11 @@ public func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<F
 }
 
 /// ReLU backward given the ReLU output: dy where y > 0, else 0.
-@inline(__always) public func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, _ n: Int) {
-    for i in 0..<n where y[i] <= 0 { dy[i] = 0 }
+/// Large arrays are split with `parallelRanges` (element-wise, so the result is the same).
+public func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, _ n: Int) {
+    if n < 1 << 16 {
+        for i in 0..<n { dy[i] = y[i] > 0 ? dy[i] : 0 }
+        return
+    }
+    parallelRanges(n, grain: 1 << 15) { r in for i in r { dy[i] = y[i] > 0 ? dy[i] : 0 } }
 }

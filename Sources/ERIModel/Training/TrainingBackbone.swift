@@ -17,9 +17,11 @@ struct TrainBackbone {
     }
     struct Block { let conv1: ConvBN, conv2: ConvBN, down: ConvBN? }
 
-    /// One conv + BN application: its input, and BN's x̂ and 1/σ.
+    /// One conv + BN application: its input (and its im2col matrix when the
+    /// forward kept it), and BN's x̂ and 1/σ.
     struct ConvCache {
         let input: UnsafePointer<Float>, side: Int
+        let columns: UnsafePointer<Float>?
         let normalised: UnsafeMutablePointer<Float>, inverseStd: UnsafeMutablePointer<Float>
     }
     struct BlockCache {
@@ -72,34 +74,46 @@ struct TrainBackbone {
         return size * images
     }
 
-    /// conv (no bias) → training BatchNorm, into a new buffer.
+    /// conv (no bias) → training BatchNorm (→ + residual → ReLU when asked), into a new buffer.
+    /// The im2col matrix goes to a buffer of its own, kept for the backward
+    /// pass, while `keptFloats` stays within `columnBudget`; else to `columns`.
     func convBN(_ layer: ConvBN, _ x: UnsafePointer<Float>, images: Int, side: Int, columns: UnsafeMutablePointer<Float>,
+                columnBudget: Int, keptFloats: inout Int, residual: UnsafePointer<Float>? = nil, relu: Bool = false,
                 arena: Arena) -> (UnsafeMutablePointer<Float>, ConvCache) {
-        let out = layer.shape.outputSide(side)
+        let s = layer.shape
+        let out = s.outputSide(side)
         let m = images * out * out
-        let y = arena.floats(layer.shape.outputs * m).baseAddress!
-        let zero = arena.zeros(layer.shape.outputs).baseAddress!
-        conv2d(x, shape: layer.shape, images: images, height: side, width: side, weight: layer.weight.value, bias: zero,
-               relu: false, columns: columns, into: y)
-        let cache = ConvCache(input: x, side: side, normalised: arena.floats(layer.shape.outputs * m).baseAddress!,
-                              inverseStd: arena.floats(layer.shape.outputs).baseAddress!)
-        batchNormTraining(y, channels: layer.shape.outputs, perChannel: m, gamma: layer.gamma.value, beta: layer.beta.value,
+        let y = arena.floats(s.outputs * m).baseAddress!
+        var kept: UnsafeMutablePointer<Float>? = nil
+        let direct = s.kernel == 1 && s.stride == 1 && s.padding == 0
+        if !direct && keptFloats + s.patch * m <= columnBudget {
+            kept = arena.floats(s.patch * m).baseAddress!
+            keptFloats += s.patch * m
+        }
+        conv2dTraining(x, shape: s, images: images, height: side, width: side, weight: layer.weight.value,
+                       columns: kept ?? columns, into: y)
+        let cache = ConvCache(input: x, side: side, columns: kept.map { UnsafePointer($0) },
+                              normalised: arena.floats(s.outputs * m).baseAddress!,
+                              inverseStd: arena.floats(s.outputs).baseAddress!)
+        batchNormTraining(y, channels: s.outputs, perChannel: m, gamma: layer.gamma.value, beta: layer.beta.value,
                           runningMean: layer.runningMean.value, runningVar: layer.runningVar.value,
-                          normalised: cache.normalised, inverseStd: cache.inverseStd)
+                          normalised: cache.normalised, inverseStd: cache.inverseStd, residual: residual, relu: relu)
         return (y, cache)
     }
 
     /// frames: images × C × S × S (NCHW). Returns the CNHW map (C_out × images × h × w) and the cache.
-    func forward(_ frames: UnsafePointer<Float>, images: Int, arena: Arena) -> Cache {
+    /// `columnBudget`: how many floats of im2col matrices the forward may keep for the backward pass.
+    func forward(_ frames: UnsafePointer<Float>, images: Int, columnBudget: Int, arena: Arena) -> Cache {
         let s = imageSize, plane = s * s
         let input = arena.floats(channels * images * plane).baseAddress!
         for i in 0..<images { for c in 0..<channels {
             (input + (c * images + i) * plane).update(from: frames + (i * channels + c) * plane, count: plane)
         } }
         let columns = arena.floats(columnsSize(images: images)).baseAddress!
-        let (stemOut, stemCache) = convBN(stem, input, images: images, side: s, columns: columns, arena: arena)
+        var kept = 0
+        let (stemOut, stemCache) = convBN(stem, input, images: images, side: s, columns: columns, columnBudget: columnBudget,
+                                          keptFloats: &kept, relu: true, arena: arena)
         var side = stem.shape.outputSide(s)
-        relu(stemOut, stem.shape.outputs * images * side * side)
         let pooledSide = (side - 1) / 2 + 1
         let pooledCount = stem.shape.outputs * images * pooledSide * pooledSide
         var x = arena.floats(pooledCount).baseAddress!
@@ -109,20 +123,20 @@ struct TrainBackbone {
         side = pooledSide
         var caches: [BlockCache] = []
         for b in blocks {
-            let (h, c1) = convBN(b.conv1, x, images: images, side: side, columns: columns, arena: arena)
+            let (h, c1) = convBN(b.conv1, x, images: images, side: side, columns: columns, columnBudget: columnBudget,
+                                 keptFloats: &kept, relu: true, arena: arena)
             let out = b.conv1.shape.outputSide(side)
-            let n = b.conv1.shape.outputs * images * out * out
-            relu(h, n)
-            let (y, c2) = convBN(b.conv2, h, images: images, side: out, columns: columns, arena: arena)
+            // The shortcut first, so that conv2's BatchNorm adds it and applies the ReLU in one pass.
+            var shortcut = UnsafePointer(x)
             var downCache: ConvCache? = nil
             if let d = b.down {
-                let (sc, cd) = convBN(d, x, images: images, side: side, columns: columns, arena: arena)
-                addInPlace(y, sc, n)
+                let (sc, cd) = convBN(d, x, images: images, side: side, columns: columns, columnBudget: columnBudget,
+                                      keptFloats: &kept, arena: arena)
+                shortcut = UnsafePointer(sc)
                 downCache = cd
-            } else {
-                addInPlace(y, x, n)
             }
-            relu(y, n)
+            let (y, c2) = convBN(b.conv2, h, images: images, side: out, columns: columns, columnBudget: columnBudget,
+                                 keptFloats: &kept, residual: shortcut, relu: true, arena: arena)
             caches.append(BlockCache(conv1: c1, conv2: c2, down: downCache, hidden: h, output: y))
             x = y
             side = out
@@ -131,14 +145,18 @@ struct TrainBackbone {
                      pooledSide: pooledSide, blocks: caches, map: x, mapSide: side)
     }
 
-    /// BN backward then conv weight gradient; adds the input gradient to `dx` when given.
-    func convBNBackward(_ layer: ConvBN, _ dy: UnsafeMutablePointer<Float>, cache: ConvCache, images: Int,
+    /// BN backward (from `dy` into `dBN`, masked by `reluOutput` when the BN
+    /// fed a ReLU) then the conv gradients; adds the input gradient to `dx` when given.
+    func convBNBackward(_ layer: ConvBN, _ dy: UnsafePointer<Float>, into dBN: UnsafeMutablePointer<Float>,
+                        reluOutput: UnsafePointer<Float>?, cache: ConvCache, images: Int,
                         columns: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
         let out = layer.shape.outputSide(cache.side)
-        batchNormBackward(dy, channels: layer.shape.outputs, perChannel: images * out * out, gamma: layer.gamma.value,
-                          normalised: cache.normalised, inverseStd: cache.inverseStd, dGamma: layer.gamma.gradient, dBeta: layer.beta.gradient)
-        conv2dBackward(dy, cache.input, shape: layer.shape, images: images, height: cache.side, width: cache.side,
-                       weight: layer.weight.value, dWeight: layer.weight.gradient, dx: dx, columns: columns)
+        batchNormBackward(dy, into: dBN, channels: layer.shape.outputs, perChannel: images * out * out, gamma: layer.gamma.value,
+                          normalised: cache.normalised, inverseStd: cache.inverseStd, dGamma: layer.gamma.gradient,
+                          dBeta: layer.beta.gradient, reluOutput: reluOutput)
+        conv2dBackward(dBN, cache.input, shape: layer.shape, images: images, height: cache.side, width: cache.side,
+                       weight: layer.weight.value, dWeight: layer.weight.gradient, dx: dx, columns: columns,
+                       inputColumns: cache.columns)
     }
 
     /// dMap (CNHW, overwritten) → parameter gradients.
@@ -149,26 +167,29 @@ struct TrainBackbone {
         for (b, c) in zip(blocks, cache.blocks).reversed() {
             let side = c.conv1.side, out = b.conv1.shape.outputSide(side)
             let n = b.conv1.shape.outputs * images * out * out
-            reluBackward(c.output, dy, n)                      // dy is now d(main + shortcut)
+            // dy is d(output); the ReLU after main + shortcut masks it inside each BN backward.
             let inCount = b.conv1.shape.inputs * images * side * side
-            let dx = arena.zeros(inCount).baseAddress!
+            let dx: UnsafeMutablePointer<Float>
             if let d = b.down {
+                dx = arena.zeros(inCount).baseAddress!
                 let dShort = arena.floats(n).baseAddress!
-                dShort.update(from: dy, count: n)
-                convBNBackward(d, dShort, cache: c.down!, images: images, columns: columns, dx: dx)
+                convBNBackward(d, dy, into: dShort, reluOutput: c.output, cache: c.down!, images: images, columns: columns, dx: dx)
             } else {
-                addInPlace(dx, dy, n)
+                dx = arena.floats(n).baseAddress!  // the identity shortcut: d(input) starts as the masked dy
+                let output = UnsafePointer(c.output), g = UnsafePointer(dy)
+                parallelRanges(n, grain: 1 << 15) { r in for i in r { dx[i] = output[i] > 0 ? g[i] : 0 } }
             }
             let dHidden = arena.zeros(n).baseAddress!
-            convBNBackward(b.conv2, dy, cache: c.conv2, images: images, columns: columns, dx: dHidden)
-            reluBackward(c.hidden, dHidden, n)
-            convBNBackward(b.conv1, dHidden, cache: c.conv1, images: images, columns: columns, dx: dx)
+            convBNBackward(b.conv2, dy, into: dy, reluOutput: c.output, cache: c.conv2, images: images, columns: columns, dx: dHidden)
+            convBNBackward(b.conv1, dHidden, into: dHidden, reluOutput: c.hidden, cache: c.conv1, images: images, columns: columns, dx: dx)
             dy = dx
         }
-        let stemCount = stem.shape.outputs * images * cache.stemSide * cache.stemSide
-        let dStem = arena.zeros(stemCount).baseAddress!
-        maxPoolBackward(dy, argmax: cache.argmax, outputs: stem.shape.outputs * images * cache.pooledSide * cache.pooledSide, into: dStem)
-        reluBackward(cache.stemActivated, dStem, stemCount)
-        convBNBackward(stem, dStem, cache: cache.stem, images: images, columns: columns, dx: nil)
+        let planes = stem.shape.outputs * images
+        let stemPlane = cache.stemSide * cache.stemSide
+        let dStem = arena.floats(planes * stemPlane).baseAddress!
+        maxPoolBackward(dy, argmax: cache.argmax, outputs: planes * cache.pooledSide * cache.pooledSide, into: dStem,
+                        planes: planes, inputPlane: stemPlane, clear: true)
+        convBNBackward(stem, dStem, into: dStem, reluOutput: cache.stemActivated, cache: cache.stem, images: images,
+                       columns: columns, dx: nil)
     }
 }

@@ -20,6 +20,11 @@ public final class TrainingNetwork: @unchecked Sendable {
     let dropout: Dropout
     let modalityDropout: Float
     let arena = Arena(bytes: 16 << 20)
+    /// Bytes of im2col matrices the backbone's forward pass may keep for the
+    /// backward pass instead of recomputing them there (the first layers'
+    /// first; the rest are recomputed). 0 recomputes all; the gradients are
+    /// the same either way.
+    public var columnMemoryBudget = 256 << 20
 
     public init(parameters p: Parameters) {
         BLASKernels.selectFastKernels()
@@ -168,7 +173,7 @@ public final class TrainingNetwork: @unchecked Sendable {
             throw ERIError.invalidArgument("frames tensor has shape \(frames.shape); the model needs B × \(vc.frames) × \(vc.channels) × \(vc.imageSize) × \(vc.imageSize)")
         }
         let b = frames.shape[0], f = vc.frames, images = b * f
-        let cache = frames.data.withUnsafeBufferPointer { v.backbone.forward($0.baseAddress!, images: images, arena: arena) }
+        let cache = frames.data.withUnsafeBufferPointer { v.backbone.forward($0.baseAddress!, images: images, columnBudget: columnMemoryBudget / 4, arena: arena) }
         let c = v.backbone.outputWidth, n = cache.mapSide * cache.mapSide
         let tokens = arena.floats(images * n * c).baseAddress!
         for i in 0..<images { for t in 0..<n { for ch in 0..<c { tokens[(i * n + t) * c + ch] = cache.map[(ch * images + i) * n + t] } } }
