@@ -13,18 +13,22 @@ import Musl
 ///
 /// - `AV_TX_FLOAT_RDFT` is wrong when n/2 is odd (n ≡ 2 mod 4: bins 1…n/2−1
 ///   come out wrong, checked against a float64 DFT for every n ≤ 1100) and it
-///   rejects odd n; for n ≡ 0 mod 4 it is right, except that it never writes
-///   the imaginary part of bin n/2, which we therefore never read.
-/// - `AV_TX_FLOAT_FFT` is right for every n but falls back to an O(n²) DFT
-///   unless n = 2^a · {1, 3, 5, 7, 9, 15}: n = 400 takes 6 ms, n = 40000 takes
-///   40 s, per frame.
+///   rejects odd n; for n ≡ 0 mod 4 it is right, but its post-processing is
+///   scalar C and costs as much as the FFT itself. So it is not used.
+/// - `AV_TX_FLOAT_FFT` is right for every n (with SIMD codelets) but falls back
+///   to an O(n²) DFT unless n = 2^a · {1, 3, 5, 7, 9, 15}: n = 400 takes 6 ms,
+///   n = 40000 takes 40 s, per frame.
 ///
-/// So: the RDFT for fast sizes with n ≡ 0 mod 4, the complex FFT for the other
-/// fast sizes, and Bluestein's chirp-z algorithm over a power-of-two complex
-/// FFT for everything else (n_fft = 400 among them), which keeps every size
-/// O(n log n).
+/// So: for even n whose half is a fast size, the classic packed real FFT — the
+/// n real samples read as n/2 complex ones, one complex FFT of n/2 points, then
+/// a vectorised split into the even and odd samples' spectra, folded straight
+/// into |X_k|² (`packedReal`); the complex FFT for the other fast sizes; and
+/// Bluestein's chirp-z algorithm over a power-of-two complex FFT for everything
+/// else (n_fft = 400 among them), which keeps every size O(n log n).
 enum SpectrumPlan: Sendable {
-    case realFFT
+    /// `twiddles` holds W^k = exp(−2πik/n) for k ≤ n/4 as separate planes:
+    /// cos at [k], −sin at [stride + k], stride = n/4 + 1.
+    case packedReal(twiddles: [Float])
     case complexFFT
     /// `length` is the power-of-two FFT size m ≥ 2n − 1; `chirp` holds
     /// c_k = exp(−iπk²/n), k < n, interleaved (re, im); `kernelSpectrum` is
@@ -40,7 +44,17 @@ enum SpectrumPlan: Sendable {
 
     static func make(size n: Int) throws -> SpectrumPlan {
         guard n >= 2, n <= 1 << 24 else { throw ERIError.unsupported("FFT size \(n) is outside 2…\(1 << 24)") }
-        if avTxIsFast(n) { return n % 4 == 0 ? .realFFT : .complexFFT }
+        if n % 2 == 0, n >= 4, avTxIsFast(n / 2) {
+            let quarter = n / 4, stride = quarter + 1
+            var twiddles = [Float](repeating: 0, count: 2 * stride)
+            for k in 0...quarter {
+                let angle = 2 * Double.pi * Double(k) / Double(n)
+                twiddles[k] = Float(cos(angle))
+                twiddles[stride + k] = Float(-sin(angle))
+            }
+            return .packedReal(twiddles: twiddles)
+        }
+        if avTxIsFast(n) { return .complexFFT }
         var m = 1
         while m < 2 * n - 1 { m <<= 1 }
         var chirp = [Float](repeating: 0, count: 2 * n)
@@ -123,10 +137,10 @@ final class SpectrumWorkspace {
         self.plan = plan
         input = AlignedFloats(count: size)
         switch plan {
-        case .realFFT:
-            transform = try AVTransform(type: AV_TX_FLOAT_RDFT, size: size)
+        case .packedReal:
+            transform = try AVTransform(type: AV_TX_FLOAT_FFT, size: size / 2)
             complexIn = AlignedFloats(count: 0)
-            complexOut = AlignedFloats(count: size + 2)  // n/2 + 1 complex values
+            complexOut = AlignedFloats(count: size + 16)  // n/2 complex values, and slack for SIMD loads
         case .complexFFT:
             transform = try AVTransform(type: AV_TX_FLOAT_FFT, size: size)
             complexIn = AlignedFloats(count: 2 * size)
@@ -145,10 +159,10 @@ final class SpectrumWorkspace {
         let n = size, bins = n / 2 + 1
         let x = input.pointer
         switch plan {
-        case .realFFT:
+        case .packedReal(let twiddles):
             let out = complexOut.pointer
-            transform.run(output: out, input: x, stride: 4)
-            squaredMagnitudes(out, bins: bins, into: power)
+            transform.run(output: out, input: x, stride: 8)  // x as n/2 complex (x₂ⱼ + i·x₂ⱼ₊₁); x is not written
+            twiddles.withUnsafeBufferPointer { packedRealPower(out, twiddles: $0.baseAddress!, into: power) }
         case .complexFFT:
             let z = complexIn.pointer, out = complexOut.pointer
             for i in 0..<n {
@@ -184,6 +198,53 @@ final class SpectrumWorkspace {
                 power[k] = re * re + im * im
             }
             return
+        }
+    }
+
+    /// |X_k|², k = 0…n/2, from Z = FFT_{n/2}(x₂ⱼ + i·x₂ⱼ₊₁). With h = n/2,
+    /// E_k = (Z_k + conj Z_{h−k})/2 and O_k = (Z_k − conj Z_{h−k})/(2i) are the
+    /// spectra of the even and odd samples, and T_k = W^k·O_k (W = e^{−2πi/n}):
+    /// X_k = E_k + T_k and X_{h−k} = conj(E_k − T_k). So each k ≤ h/2 gives two
+    /// bins, k and h − k; SIMD4 over k, the h − k side loaded and stored reversed.
+    private func packedRealPower(_ z: UnsafeMutablePointer<Float>, twiddles: UnsafePointer<Float>,
+                                 into power: UnsafeMutablePointer<Float>) {
+        let h = size / 2, quarter = h / 2, stride = size / 4 + 1
+        // k = 0: E = Re Z₀, T = Im Z₀ (both real).
+        power[0] = (z[0] + z[1]) * (z[0] + z[1])
+        power[h] = (z[0] - z[1]) * (z[0] - z[1])
+        var k = 1
+        let raw = UnsafeMutableRawPointer(z)
+        // Blocks of 4: k … k+3 on the left, h−k−3 … h−k on the right, while they do not cross.
+        while k + 3 <= h - k - 3 {
+            let left = raw.loadUnaligned(fromByteOffset: 8 * k, as: SIMD8<Float>.self)
+            let right = raw.loadUnaligned(fromByteOffset: 8 * (h - k - 3), as: SIMD8<Float>.self)
+            let ar = left.evenHalf, ai = left.oddHalf
+            let rr = right.evenHalf, ri = right.oddHalf
+            let br = SIMD4(rr[3], rr[2], rr[1], rr[0]), bi = -SIMD4(ri[3], ri[2], ri[1], ri[0])  // conj Z_{h−k}
+            let er = 0.5 * (ar + br), ei = 0.5 * (ai + bi)
+            // O = (A − B)/(2i) = (Im(A − B) − i·Re(A − B))/2
+            let or = 0.5 * (ai - bi), oi = -0.5 * (ar - br)
+            let wr = UnsafeRawPointer(twiddles).loadUnaligned(fromByteOffset: 4 * k, as: SIMD4<Float>.self)
+            let wi = UnsafeRawPointer(twiddles).loadUnaligned(fromByteOffset: 4 * (stride + k), as: SIMD4<Float>.self)
+            let tr = wr * or - wi * oi, ti = wr * oi + wi * or
+            let pr = er + tr, pi = ei + ti, mr = er - tr, mi = ei - ti
+            let plus = pr * pr + pi * pi, minus = mr * mr + mi * mi
+            UnsafeMutableRawPointer(power).storeBytes(of: plus, toByteOffset: 4 * k, as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(power).storeBytes(of: SIMD4(minus[3], minus[2], minus[1], minus[0]),
+                                                      toByteOffset: 4 * (h - k - 3), as: SIMD4<Float>.self)
+            k += 4
+        }
+        while k <= quarter {
+            let ar = z[2 * k], ai = z[2 * k + 1]
+            let br = z[2 * (h - k)], bi = -z[2 * (h - k) + 1]
+            let er = 0.5 * (ar + br), ei = 0.5 * (ai + bi)
+            let or = 0.5 * (ai - bi), oi = -0.5 * (ar - br)
+            let wr = twiddles[k], wi = twiddles[stride + k]
+            let tr = wr * or - wi * oi, ti = wr * oi + wi * or
+            let pr = er + tr, pi = ei + ti, mr = er - tr, mi = ei - ti
+            power[k] = pr * pr + pi * pi
+            power[h - k] = mr * mr + mi * mi
+            k += 1
         }
     }
 

@@ -14,9 +14,12 @@ import Musl
 ///     M = mfcc(S=S, n_mfcc, dct_type=2, norm="ortho").T      // T_a × n_mfcc
 ///
 /// The window, the mel filter bank and the DCT matrix are built once, in
-/// float64 as librosa does, and stored as float32. The extractor is immutable,
-/// so one instance can serve any number of threads at once: every `compute`
-/// call owns its FFT contexts and scratch.
+/// float64 as librosa does, and stored as float32. Frames go through in
+/// blocks of `dctBlock`: per frame the window and a packed real FFT
+/// (`SpectrumPlan`), then per block the mel bank and the DCT as sgemms and a
+/// vectorised log10. The extractor is immutable, so one instance can serve
+/// any number of threads at once: every `compute` call owns its FFT contexts
+/// and scratch.
 public final class MFCCExtractor: Sendable {
     /// The parameters this extractor was built for.
     public let config: ERIConfig.Audio
@@ -30,20 +33,36 @@ public final class MFCCExtractor: Sendable {
     /// it starts at `windowOffset` (librosa's `pad_center`), zero elsewhere.
     let window: [Float]
     let windowOffset: Int
-    /// The Slaney mel filter bank in sparse form: filter i has the weights
-    /// `melWeights[melOffsets[i] ..< melOffsets[i + 1]]` for the bins from
-    /// `melFirstBin[i]` on. Each bin feeds at most two filters, so this costs
-    /// ~2·bins multiply-adds per frame where the dense product costs n_mels·bins
-    /// (32× more for dbn-base).
-    let melFirstBin: [Int]
-    let melOffsets: [Int]
-    let melWeights: [Float]
-    /// The DCT-II (ortho) matrix transposed, n_mels × `paddedMFCC`, its columns
-    /// padded with zeros to a multiple of 8 for SIMD8 rows. Kept in float64:
-    /// the dB values share a large offset (−100 dB for silence), and a float32
-    /// sum of n_mels such terms drifts by ~3e-4 for n_mels = 40 (SPEC §1 allows 1e-3).
-    let dctTransposed: [Double]
-    let paddedMFCC: Int
+    /// The Slaney mel filter bank, banded: the bins are cut into chunks of at
+    /// most `melChunkBins`, and chunk c keeps only the filters it touches, as a
+    /// dense bins × filters block for one sgemm per block of frames. The bank
+    /// is a band (each bin feeds at most two neighbouring filters), so this is
+    /// ~9 · bins multiply-adds per frame for dbn-base where the dense product
+    /// costs n_mels · bins, at sgemm speed.
+    struct MelChunk {
+        var firstBin: Int, binCount: Int, firstFilter: Int, filterCount: Int, weightOffset: Int
+    }
+    let melChunks: [MelChunk]
+    let melChunkWeights: [Float]
+    /// The DCT-II (ortho) matrix transposed, n_mels × n_mfcc, in float32 for
+    /// one sgemm per block of frames, with column 0 zeroed. The dB values share
+    /// a large offset (−100 dB for silence), and a float32 sum of n_mels such
+    /// terms drifts by ~3e-4 for n_mels = 40; so each frame's mean μ is taken
+    /// out first (the rows k ≥ 1 of the DCT sum to 0, so that changes nothing
+    /// but the rounding), and coefficient 0 = s₀·Σⱼ Lⱼ is summed in float64.
+    let dctFloat: [Float]
+    /// Σⱼ Float(D[k, j]) in float64 for k ≥ 1 (0 in exact arithmetic, ~1e-8
+    /// after rounding D): μ times it is added back to coefficient k.
+    let dctColumnSums: [Float]
+    /// s₀ = √(1/n_mels), the DCT's constant row.
+    let dctScale0: Double
+    /// Frames per sgemm (32 unless the tables are large): blocks aligned to absolute frame
+    /// indices (block b holds frames b·B ..< (b+1)·B), so that a frame always
+    /// sits in the same row of a B × n_mels × n_mfcc product and comes out bit
+    /// for bit the same whichever frames are computed with it. B·n_mels·n_mfcc
+    /// stays under OpenBLAS's threshold for threading a GEMM (65536·4), so the
+    /// product is always the same single-threaded kernel.
+    let dctBlock: Int
     let plan: SpectrumPlan
 
     /// Builds the tables for `config.mfcc` at `config.sampleRate`. Throws
@@ -81,34 +100,76 @@ public final class MFCCExtractor: Sendable {
 
         let bank = MFCCExtractor.slaneyMelBank(sampleRate: Double(config.sampleRate), nFFT: m.nFFT, nMels: m.nMels,
                                                fmin: m.fmin, fmax: m.fmax)
-        var firstBin = [Int](), offsets = [0], weights = [Float]()
+        let threadingThreshold = 65536 * 4  // OpenBLAS threads a GEMM from m·n·k = 65536 · 4 on
+        dctBlock = max(1, min(32, (threadingThreshold - 1) / (m.nMels * m.nMFCC)))
+        // The chunks: boundaries at multiples of 8 bins, chosen by dynamic programming to
+        // minimise Σ (bins × filters + the cost of one sgemm call, ~160 multiply-adds a frame).
+        let bins = bins
+        let maxChunkBins = max(1, (threadingThreshold - 1) / (dctBlock * m.nMels))
+        let firstNonzero = (0..<m.nMels).map { i in (0..<bins).first { bank[i * bins + $0] != 0 } }
+        let lastNonzero = (0..<m.nMels).map { i in (0..<bins).last { bank[i * bins + $0] != 0 } }
+        // The filters touching each 8-bin interval (lowest, highest).
+        let intervals = (bins + 7) / 8
+        var intervalLo = [Int](repeating: Int.max, count: intervals), intervalHi = [Int](repeating: -1, count: intervals)
         for i in 0..<m.nMels {
-            let row = bank[(i * bins)..<((i + 1) * bins)]
-            if let lo = row.firstIndex(where: { $0 != 0 }), let hi = row.lastIndex(where: { $0 != 0 }) {
-                firstBin.append(lo - i * bins)
-                weights.append(contentsOf: row[lo...hi].map { Float($0) })
-            } else {
-                firstBin.append(0)  // an empty filter: its mel power is 0, hence amin
+            guard let lo = firstNonzero[i], let hi = lastNonzero[i] else { continue }
+            for interval in (lo / 8)...(hi / 8) {
+                intervalLo[interval] = min(intervalLo[interval], i)
+                intervalHi[interval] = max(intervalHi[interval], i)
             }
-            offsets.append(weights.count)
         }
-        melFirstBin = firstBin
-        melOffsets = offsets
-        melWeights = weights
+        /// The filters from the lowest to the highest touching bins `marks[a] ..< marks[b]`
+        /// (those between that do not are zero columns).
+        func touched(_ a: Int, _ b: Int) -> ClosedRange<Int>? {
+            let lo = intervalLo[a..<b].min()!, hi = intervalHi[a..<b].max()!
+            return hi >= 0 ? lo...hi : nil
+        }
+        let marks = Array(stride(from: 0, to: bins, by: 8)) + [bins]
+        var best = [Double](repeating: .infinity, count: marks.count), previous = [Int](repeating: 0, count: marks.count)
+        best[0] = 0
+        for b in 1..<marks.count {
+            for a in stride(from: b - 1, through: max(0, b - 64), by: -1) where marks[b] - marks[a] <= max(8, maxChunkBins) {
+                let filters = touched(a, b)
+                let cost = best[a] + (filters.map { Double((marks[b] - marks[a]) * $0.count) + 160 } ?? 0)
+                if cost < best[b] { best[b] = cost; previous[b] = a }
+            }
+        }
+        var cuts = [marks.count - 1]
+        while cuts[0] > 0 { cuts.insert(previous[cuts[0]], at: 0) }
+        var chunks: [MelChunk] = [], chunkWeights: [Float] = []
+        for (a, b) in zip(cuts, cuts.dropFirst()) {
+            let binRange = marks[a]..<marks[b]
+            guard let filters = touched(a, b) else { continue }
+            let binChunk = binRange.count <= maxChunkBins ? [binRange] : stride(from: binRange.lowerBound, to: binRange.upperBound, by: maxChunkBins).map {
+                $0..<min(binRange.upperBound, $0 + maxChunkBins)
+            }
+            for range in binChunk {
+                chunks.append(MelChunk(firstBin: range.lowerBound, binCount: range.count, firstFilter: filters.lowerBound,
+                                       filterCount: filters.count, weightOffset: chunkWeights.count))
+                for k in range {
+                    for i in filters { chunkWeights.append(Float(bank[i * bins + k])) }
+                }
+            }
+        }
+        melChunks = chunks
+        melChunkWeights = chunkWeights
 
         // scipy.fft.dct(type=2, norm="ortho") over the mel axis, first n_mfcc rows:
         // D[k, j] = s_k · cos(πk(2j + 1) / (2·n_mels)), s_0 = √(1/n_mels), s_k = √(2/n_mels).
-        let padded = (m.nMFCC + 7) / 8 * 8
-        var dct = [Double](repeating: 0, count: m.nMels * padded)
+        var dct = [Float](repeating: 0, count: m.nMels * m.nMFCC)
+        var columnSums = [Double](repeating: 0, count: m.nMFCC)
         let melCount = Double(m.nMels)
-        for k in 0..<m.nMFCC {
-            let s = k == 0 ? (1 / melCount).squareRoot() : (2 / melCount).squareRoot()
+        for k in 1..<m.nMFCC {
+            let s = (2 / melCount).squareRoot()
             for j in 0..<m.nMels {
-                dct[j * padded + k] = s * cos(Double.pi * Double(k) * Double(2 * j + 1) / (2 * melCount))
+                let value = Float(s * cos(Double.pi * Double(k) * Double(2 * j + 1) / (2 * melCount)))
+                dct[j * m.nMFCC + k] = value
+                columnSums[k] += Double(value)
             }
         }
-        dctTransposed = dct
-        paddedMFCC = padded
+        dctFloat = dct
+        dctColumnSums = columnSums.map { Float($0) }
+        dctScale0 = (1 / melCount).squareRoot()
         plan = try SpectrumPlan.make(size: m.nFFT)
         _ = try SpectrumWorkspace(size: m.nFFT, plan: plan)  // fail here, not on the first clip, if av_tx refuses
     }
@@ -187,95 +248,99 @@ public final class MFCCExtractor: Sendable {
             }
         }
         let count = frames.count
+        var result = [Float](repeating: 0, count: count * nMFCC)
+        guard count > 0 else { return Tensor(shape: [0, nMFCC], data: []) }
         let workspace = try SpectrumWorkspace(size: nFFT, plan: plan)
-        var logMel = [Float](repeating: 0, count: count * nMels)  // (frames, n_mels)
-        var power = [Float](repeating: 0, count: bins)
+        let block = dctBlock
+        let melBlock = AlignedFloats(count: block * nMels)   // one block's log-mel rows, then centred
+        let dctOut = AlignedFloats(count: block * nMFCC)
+        let powerStride = (bins + 15) / 16 * 16
+        let powerBlock = AlignedFloats(count: block * powerStride)  // one block's |X|² rows
+        var sums = [Double](repeating: 0, count: block)      // Σⱼ Lⱼ per row, in float64
+        var means = [Float](repeating: 0, count: block)
 
         // The frame loop runs on raw pointers: it touches every sample
         // n_fft/hop times, and bounds checks there would cost more than the FFT.
-        logMel.withUnsafeMutableBufferPointer { logMelBuffer in
-        power.withUnsafeMutableBufferPointer { powerBuffer in
+        result.withUnsafeMutableBufferPointer { resultBuffer in
+        sums.withUnsafeMutableBufferPointer { sumBuffer in
+        means.withUnsafeMutableBufferPointer { meanBuffer in
         window.withUnsafeBufferPointer { windowBuffer in
-        melWeights.withUnsafeBufferPointer { weights in
-        melFirstBin.withUnsafeBufferPointer { firstBins in
-        melOffsets.withUnsafeBufferPointer { offsets in
-            let frame = workspace.input.pointer
+        melChunkWeights.withUnsafeBufferPointer { melWeights in
+        dctFloat.withUnsafeBufferPointer { dct in
+        dctColumnSums.withUnsafeBufferPointer { columnSums in
+            let frame = workspace.input.pointer                  // zero outside the window's span, always
             let w = windowBuffer.baseAddress!
-            let p = powerBuffer.baseAddress!
-            let offset = windowOffset
-            for r in 0..<count {
-                let t = frames.lowerBound + r
-                // center=True, pad_mode="constant": frame t covers the padded signal's
-                // samples t·hop … t·hop + n_fft − 1, i.e. the signal's from t·hop − ⌊n_fft/2⌋;
-                // samples outside the signal are 0. Only the window's span is nonzero.
-                let start = t * hop - nFFT / 2 + offset          // signal index of window point 0
-                let span = sampleRange(frame: t, signalLength: signalLength)
-                frame.update(repeating: 0, count: nFFT)
-                if !span.isEmpty, let x = mono.baseAddress {
-                    let dst = frame + offset, src = x + (span.lowerBound - signalStart)
-                    for s in 0..<span.count {
-                        let i = span.lowerBound - start + s
-                        dst[i] = w[i] * src[s]
+            let offset = windowOffset, winLength = window.count
+            let mel = melBlock.pointer
+            var blockStart = frames.lowerBound / block * block
+            while blockStart < frames.upperBound {
+                let first = max(blockStart, frames.lowerBound), end = min(blockStart + block, frames.upperBound)
+                for t in first..<end {
+                    // center=True, pad_mode="constant": frame t covers the padded signal's
+                    // samples t·hop … t·hop + n_fft − 1, i.e. the signal's from t·hop − ⌊n_fft/2⌋;
+                    // samples outside the signal are 0. Only the window's span is nonzero.
+                    let start = t * hop - nFFT / 2 + offset          // signal index of window point 0
+                    let span = sampleRange(frame: t, signalLength: signalLength)
+                    let dst = frame + offset
+                    if span.count == winLength, let x = mono.baseAddress {
+                        windowed(x + (start - signalStart), w, dst, winLength)
+                    } else {
+                        dst.update(repeating: 0, count: winLength)
+                        if !span.isEmpty, let x = mono.baseAddress {
+                            let src = x + (span.lowerBound - signalStart)
+                            for s in 0..<span.count {
+                                let i = span.lowerBound - start + s
+                                dst[i] = w[i] * src[s]
+                            }
+                        }
                     }
+                    workspace.power(into: powerBlock.pointer + (t - blockStart) * powerStride)  // |X|², n_fft/2 + 1 bins
                 }
-                workspace.power(into: p)                        // |X|², n_fft/2 + 1 bins
-                // mel = filters · power (sparse rows, see `melWeights`).
-                let row = logMelBuffer.baseAddress! + r * nMels
-                for i in 0..<nMels {
-                    let bin = p + firstBins[i], begin = offsets[i], end = offsets[i + 1]
-                    var sum: Float = 0
-                    for j in begin..<end { sum += weights[j] * bin[j - begin] }
-                    row[i] = sum
+                // mel = filters · power, chunk by chunk (see `melChunks`). Rows of the block
+                // outside this call's frames hold finite leftovers and only feed their own rows.
+                mel.update(repeating: 0, count: block * nMels)
+                for chunk in melChunks {
+                    gemm(m: block, n: chunk.filterCount, k: chunk.binCount, a: powerBlock.pointer + chunk.firstBin, lda: powerStride,
+                         b: melWeights.baseAddress! + chunk.weightOffset, ldb: chunk.filterCount,
+                         beta: 1, c: mel + chunk.firstFilter, ldc: nMels)
                 }
+                // power_to_db(ref=1, amin=1e-10, top_db=None) = 10·log10(max(1e-10, mel)),
+                // then each row less its mean (see `dctFloat`).
+                let rows = (first - blockStart)..<(end - blockStart)
+                decibels(mel + rows.lowerBound * nMels, count: rows.count * nMels)
+                for r in rows {
+                    let row = mel + r * nMels
+                    let sum = rowSum(row, nMels)
+                    let mean = Float(sum / Double(nMels))
+                    for j in 0..<nMels { row[j] -= mean }
+                    sumBuffer[r] = sum
+                    meanBuffer[r] = mean
+                }
+                // As for the mel product, the shape never changes with the frames asked for.
+                gemm(m: block, n: nMFCC, k: nMels, a: mel, lda: nMels, b: dct.baseAddress!, ldb: nMFCC,
+                     c: dctOut.pointer, ldc: nMFCC)
+                for r in rows {
+                    let src = dctOut.pointer + r * nMFCC
+                    let dst = resultBuffer.baseAddress! + (blockStart + r - frames.lowerBound) * nMFCC
+                    // Σⱼ D[k, j]·(Lⱼ − μ) + μ·Σⱼ D[k, j]: the second term is ~1e-6, so float32 is exact enough.
+                    addScaled(src, meanBuffer[r], columnSums.baseAddress!, into: dst, count: nMFCC)
+                    dst[0] = Float(sumBuffer[r] * dctScale0)
+                }
+                blockStart += block
             }
-            // power_to_db(ref=1, amin=1e-10, top_db=None) = 10·log10(max(1e-10, mel)).
-            for i in 0..<logMelBuffer.count {
-                logMelBuffer[i] = 10 * log10(max(1e-10, logMelBuffer[i]))
-            }
         }
         }
         }
         }
         }
         }
-        return Tensor(shape: [count, nMFCC], data: dctRows(logMel, frames: count))
+        }
+        return Tensor(shape: [count, nMFCC], data: result)
     }
 
     /// Array convenience for `compute(_:)`.
     public func compute(_ mono: [Float]) throws -> Tensor {
         try mono.withUnsafeBufferPointer { try compute($0) }
-    }
-
-    /// (T, n_mels) · Dᵀ (n_mels, n_mfcc) → (T, n_mfcc): a small GEMM, accumulated
-    /// in float64 (see `dctTransposed`). Each frame's row accumulates n_mels
-    /// rank-1 updates in SIMD8 blocks of the output; Dᵀ (20 KB for dbn-base)
-    /// stays in L1 across frames.
-    func dctRows(_ logMel: [Float], frames: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: frames * nMFCC)
-        let blocks = paddedMFCC / 8
-        out.withUnsafeMutableBufferPointer { outBuffer in
-        logMel.withUnsafeBufferPointer { melBuffer in
-        dctTransposed.withUnsafeBufferPointer { dctBuffer in
-            let d = UnsafeRawPointer(dctBuffer.baseAddress!)
-            let rowBytes = paddedMFCC * MemoryLayout<Double>.stride
-            for t in 0..<frames {
-                let row = melBuffer.baseAddress! + t * nMels
-                let dst = outBuffer.baseAddress! + t * nMFCC
-                for b in 0..<blocks {
-                    var acc = SIMD8<Double>()
-                    var column = d + b * 8 * MemoryLayout<Double>.stride
-                    for j in 0..<nMels {
-                        // `a + b * c`, not addingProduct: without -target-cpu that is a libm fma call.
-                        acc = acc + SIMD8<Double>(repeating: Double(row[j])) * column.loadUnaligned(as: SIMD8<Double>.self)
-                        column += rowBytes
-                    }
-                    for l in 0..<min(8, nMFCC - b * 8) { dst[b * 8 + l] = Float(acc[l]) }
-                }
-            }
-        }
-        }
-        }
-        return out
     }
 
     /// librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False,
@@ -317,3 +382,102 @@ public final class MFCCExtractor: Sendable {
         return mel >= minLogMel ? minLogHz * exp(logStep * (mel - minLogMel)) : fSp * mel
     }
 }
+
+/// dst[i] = w[i] · x[i], i < n: SIMD8, then the tail.
+@inline(__always)
+private func windowed(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(w), dr = UnsafeMutableRawPointer(dst)
+    while i + 8 <= n {
+        let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * wr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        dr.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n {
+        dst[i] = w[i] * x[i]
+        i += 1
+    }
+}
+
+/// dst[i] = x[i] + a·y[i], i < n.
+@inline(__always)
+private func addScaled(_ x: UnsafePointer<Float>, _ a: Float, _ y: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count n: Int) {
+    var i = 0
+    let xr = UnsafeRawPointer(x), yr = UnsafeRawPointer(y), dr = UnsafeMutableRawPointer(dst)
+    while i + 8 <= n {
+        let v = xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) + a * yr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        dr.storeBytes(of: v, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n {
+        dst[i] = x[i] + a * y[i]
+        i += 1
+    }
+}
+
+/// Σ x[i] in float64 (the dB values are exact floats; their sum is not).
+@inline(__always)
+private func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    var acc = SIMD4<Double>(), i = 0
+    let raw = UnsafeRawPointer(x)
+    while i + 4 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
+        acc += SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+        i += 4
+    }
+    var sum = (acc[0] + acc[1]) + (acc[2] + acc[3])
+    while i < n {
+        sum += Double(x[i])
+        i += 1
+    }
+    return sum
+}
+
+/// x[i] ← 10·log10(max(1e-10, x[i])) in place, 8 lanes at a time: librosa's
+/// power_to_db(ref=1, amin=1e-10, top_db=None). The logarithm is fdlibm's
+/// logf (the argument reduced to m ∈ [√½, √2) times 2^e, then
+/// log m = f − f²/2 + s·(f²/2 + R(s²)), s = f/(2 + f)), within ~1 ulp; the
+/// exponent's share e·10·log10(2) is added in two parts so that e·C_hi is exact.
+@inline(__always)
+func decibels(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+    var i = 0
+    let raw = UnsafeMutableRawPointer(x)
+    while i + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        raw.storeBytes(of: decibels8(v), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i < n {
+        var tail = SIMD8<Float>(repeating: 1)
+        for l in 0..<(n - i) { tail[l] = x[i + l] }
+        let out = decibels8(tail)
+        for l in 0..<(n - i) { x[i + l] = out[l] }
+    }
+}
+
+@inline(__always)
+private func decibels8(_ value: SIMD8<Float>) -> SIMD8<Float> {
+    // max(1e-10, x), as Swift's max gives it (1e-10 for a NaN too).
+    let v = value.replacing(with: SIMD8<Float>(repeating: 1e-10), where: .!(value .> 1e-10))
+    // The float's exponent and mantissa, the mantissa moved into [√½, √2) (musl/fdlibm logf).
+    var bits = unsafeBitCast(v, to: SIMD8<UInt32>.self)
+    bits &+= SIMD8<UInt32>(repeating: 0x3f80_0000 &- 0x3f35_04f3)
+    let e = SIMD8<Int32>(truncatingIfNeeded: bits &>> 23) &- 0x7f
+    bits = (bits & 0x007f_ffff) &+ 0x3f35_04f3
+    let m = unsafeBitCast(bits, to: SIMD8<Float>.self)
+    let f = m - 1
+    let s = f / (2 + f)
+    let z = s * s, w = z * z
+    let t1 = w * (0.40000972152 + w * 0.24279078841)          // Lg2, Lg4
+    let t2 = z * (0.66666662693 + w * 0.28498786688)          // Lg1, Lg3
+    let r = t2 + t1
+    let hfsq = 0.5 * f * f
+    let logm = f - (hfsq - s * (hfsq + r))                    // ln m
+    let ef = SIMD8<Float>(e)
+    // 10·log10(2) = C_hi + C_lo, C_hi with 12 significant bits so that e·C_hi is exact for |e| < 2^11.
+    let cHi: Float = 3.0107421875, cLo: Float = -4.4223086e-04  // 10·log10(2) − C_hi
+    let scale: Float = 4.3429448190                            // 10/ln(10)
+    let db = ef * cHi + (ef * cLo + logm * scale)
+    return db.replacing(with: .infinity, where: v .== .infinity)   // the bit tricks would give a finite value
+}
+

@@ -71,9 +71,9 @@ enum Signal {
         let left = Signal.speech(8000), right = Signal.whiteNoise(8000)
         cases.append(Case(name: "dbn-base stereo", preset: "dbn-base", audio: presetAudio("dbn-base"),
                           interleaved: (0..<16000).map { $0 % 2 == 0 ? left[$0 / 2] : right[$0 / 2] }, channels: 2))
-        // n_fft values for each FFT path (see SpectrumPlan): 480 RDFT of a
-        // non-power of two; 400 and 401 Bluestein (even and odd); 30 and 15
-        // libavutil's complex FFT (n ≡ 2 mod 4, odd).
+        // n_fft values for each FFT path (see SpectrumPlan): 480 and 30 the
+        // packed real FFT (n/2 = 240 and 15, even and odd halves); 400 and 401
+        // Bluestein (even and odd); 15 libavutil's complex FFT (odd).
         for (nFFT, win, hop, mels, coefficients) in [(480, 400, 160, 40, 20), (400, 400, 160, 40, 20), (401, 301, 160, 40, 20),
                                                      (30, 30, 10, 8, 6), (15, 12, 5, 4, 4)] {
             var audio = presetAudio("dbn-base")
