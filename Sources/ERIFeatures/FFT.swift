@@ -152,7 +152,14 @@ final class SpectrumWorkspace {
         }
     }
 
-    /// Writes |X_k|² for k = 0…n/2 of the real frame in `input` to `power`.
+    /// What `power(into:)` gives over |X_k|²: 4 for the packed real FFT (an
+    /// exact factor, cheaper left in and folded into the mel weights), else 1.
+    var powerScale: Float {
+        if case .packedReal = plan { return 4 }
+        return 1
+    }
+
+    /// Writes powerScale·|X_k|² for k = 0…n/2 of the real frame in `input` to `power`.
     /// Bin 0 (and bin n/2 for even n) is real in theory, so only its real
     /// part is squared, as numpy's rfft gives exact zeros there.
     func power(into power: UnsafeMutablePointer<Float>) {
@@ -201,29 +208,29 @@ final class SpectrumWorkspace {
         }
     }
 
-    /// |X_k|², k = 0…n/2, from Z = FFT_{n/2}(x₂ⱼ + i·x₂ⱼ₊₁). With h = n/2,
+    /// 4·|X_k|², k = 0…n/2, from Z = FFT_{n/2}(x₂ⱼ + i·x₂ⱼ₊₁). With h = n/2,
     /// E_k = (Z_k + conj Z_{h−k})/2 and O_k = (Z_k − conj Z_{h−k})/(2i) are the
     /// spectra of the even and odd samples, and T_k = W^k·O_k (W = e^{−2πi/n}):
     /// X_k = E_k + T_k and X_{h−k} = conj(E_k − T_k). So each k ≤ h/2 gives two
     /// bins, k and h − k; SIMD4 over k, the h − k side loaded and stored reversed.
+    /// The halves are left out (2E, 2T), hence the factor 4, which is exact.
     private func packedRealPower(_ z: UnsafeMutablePointer<Float>, twiddles: UnsafePointer<Float>,
                                  into power: UnsafeMutablePointer<Float>) {
         let h = size / 2, quarter = h / 2, stride = size / 4 + 1
         // k = 0: E = Re Z₀, T = Im Z₀ (both real).
-        power[0] = (z[0] + z[1]) * (z[0] + z[1])
-        power[h] = (z[0] - z[1]) * (z[0] - z[1])
+        power[0] = 4 * ((z[0] + z[1]) * (z[0] + z[1]))
+        power[h] = 4 * ((z[0] - z[1]) * (z[0] - z[1]))
         var k = 1
         let raw = UnsafeMutableRawPointer(z)
         // Blocks of 4: k … k+3 on the left, h−k−3 … h−k on the right, while they do not cross.
         while k + 3 <= h - k - 3 {
             let left = raw.loadUnaligned(fromByteOffset: 8 * k, as: SIMD8<Float>.self)
             let right = raw.loadUnaligned(fromByteOffset: 8 * (h - k - 3), as: SIMD8<Float>.self)
-            let ar = left.evenHalf, ai = left.oddHalf
-            let rr = right.evenHalf, ri = right.oddHalf
-            let br = SIMD4(rr[3], rr[2], rr[1], rr[0]), bi = -SIMD4(ri[3], ri[2], ri[1], ri[0])  // conj Z_{h−k}
-            let er = 0.5 * (ar + br), ei = 0.5 * (ai + bi)
-            // O = (A − B)/(2i) = (Im(A − B) − i·Re(A − B))/2
-            let or = 0.5 * (ai - bi), oi = -0.5 * (ar - br)
+            let ar = left.evenHalf, ai = left.oddHalf                      // A = Z_k
+            let rre = right.evenHalf, rim = right.oddHalf
+            let rr = SIMD4(rre[3], rre[2], rre[1], rre[0]), ri = SIMD4(rim[3], rim[2], rim[1], rim[0])  // Z_{h−k}
+            let er = ar + rr, ei = ai - ri                                  // 2E = A + conj Z_{h−k}
+            let or = ai + ri, oi = rr - ar                                  // 2O = (A − conj Z_{h−k})/i
             let wr = UnsafeRawPointer(twiddles).loadUnaligned(fromByteOffset: 4 * k, as: SIMD4<Float>.self)
             let wi = UnsafeRawPointer(twiddles).loadUnaligned(fromByteOffset: 4 * (stride + k), as: SIMD4<Float>.self)
             let tr = wr * or - wi * oi, ti = wr * oi + wi * or
@@ -236,9 +243,9 @@ final class SpectrumWorkspace {
         }
         while k <= quarter {
             let ar = z[2 * k], ai = z[2 * k + 1]
-            let br = z[2 * (h - k)], bi = -z[2 * (h - k) + 1]
-            let er = 0.5 * (ar + br), ei = 0.5 * (ai + bi)
-            let or = 0.5 * (ai - bi), oi = -0.5 * (ar - br)
+            let rr = z[2 * (h - k)], ri = z[2 * (h - k) + 1]
+            let er = ar + rr, ei = ai - ri
+            let or = ai + ri, oi = rr - ar
             let wr = twiddles[k], wi = twiddles[stride + k]
             let tr = wr * or - wi * oi, ti = wr * oi + wi * or
             let pr = er + tr, pi = ei + ti, mr = er - tr, mi = ei - ti

@@ -152,7 +152,11 @@ public final class MFCCExtractor: Sendable {
             }
         }
         melChunks = chunks
-        melChunkWeights = chunkWeights
+        let spectrumPlan = try SpectrumPlan.make(size: m.nFFT)
+        plan = spectrumPlan
+        // The spectrum comes scaled by powerScale (a power of two): the weights are scaled back, exactly.
+        let powerScale = try SpectrumWorkspace(size: m.nFFT, plan: spectrumPlan).powerScale  // fails here, not on the first clip, if av_tx refuses
+        melChunkWeights = chunkWeights.map { $0 / powerScale }
 
         // scipy.fft.dct(type=2, norm="ortho") over the mel axis, first n_mfcc rows:
         // D[k, j] = s_k · cos(πk(2j + 1) / (2·n_mels)), s_0 = √(1/n_mels), s_k = √(2/n_mels).
@@ -170,8 +174,6 @@ public final class MFCCExtractor: Sendable {
         dctFloat = dct
         dctColumnSums = columnSums.map { Float($0) }
         dctScale0 = (1 / melCount).squareRoot()
-        plan = try SpectrumPlan.make(size: m.nFFT)
-        _ = try SpectrumWorkspace(size: m.nFFT, plan: plan)  // fail here, not on the first clip, if av_tx refuses
     }
 
     /// Number of frames librosa's centred STFT gives for `length` samples: the
@@ -294,7 +296,7 @@ public final class MFCCExtractor: Sendable {
                             }
                         }
                     }
-                    workspace.power(into: powerBlock.pointer + (t - blockStart) * powerStride)  // |X|², n_fft/2 + 1 bins
+                    workspace.power(into: powerBlock.pointer + (t - blockStart) * powerStride)  // |X|²·powerScale, n_fft/2 + 1 bins
                 }
                 // mel = filters · power, chunk by chunk (see `melChunks`). Rows of the block
                 // outside this call's frames hold finite leftovers and only feed their own rows.
