@@ -73,68 +73,132 @@ struct ResNetBackbone {
         outputSide = v.mapSide
     }
 
-    /// Frames per backbone pass: bounds the im2col scratch (about 8 MB for
-    /// dbn-base) while keeping GEMMs wide enough to run at full speed.
-    var chunk: Int { max(1, (1 << 21) / max(1, 9 * stem.shape.outputs * (imageSize / 4) * (imageSize / 4))) }
+    /// Blocks that run at the first stage's resolution, before the first
+    /// stride-2 block. With the stem and pooling they form the "wide" part of
+    /// the network (large maps, few channels); the rest is the "deep" part.
+    var wideBlocks: Int { blocks.firstIndex { $0.conv1.shape.stride != 1 } ?? blocks.count }
 
-    /// Largest activation and convolution scratch sizes (floats) for `images` frames.
-    func scratchSizes(images: Int) -> (activation: Int, columns: Int) {
-        var side = stem.shape.outputSide(imageSize)
-        var activation = stem.shape.outputs * side * side * images
-        var columns = stem.scratch(images: images, side: imageSize)
-        side = (side - 1) / 2 + 1
-        for block in blocks {
-            let inSide = side
-            side = block.conv1.shape.outputSide(inSide)
-            activation = max(activation, block.conv1.shape.outputs * side * side * images)
-            columns = max(columns, block.conv1.scratch(images: images, side: inSide), block.conv2.scratch(images: images, side: side))
-            if let d = block.down { columns = max(columns, d.scratch(images: images, side: inSide)) }
+    /// Side of the map entering block `index` (`blocks.count`: the output map).
+    func side(enteringBlock index: Int) -> Int {
+        var side = (stem.shape.outputSide(imageSize) - 1) / 2 + 1
+        for block in blocks[0..<index] { side = block.conv1.shape.outputSide(side) }
+        return side
+    }
+
+    /// Per image: the largest activation and convolution scratch (floats) of
+    /// the stem and pooling (when `stem`) and of `range` of the blocks.
+    func perImage(stem withStem: Bool, blocks range: Range<Int>) -> (activation: Int, scratch: Int) {
+        var activation = 0, scratch = 0
+        if withStem {
+            let side = stem.shape.outputSide(imageSize)
+            activation = stem.shape.outputs * side * side
+            scratch = stem.scratch(images: 1, side: imageSize)
         }
-        return (activation, columns)
+        for index in range {
+            let block = blocks[index], inSide = side(enteringBlock: index)
+            let outSide = block.conv1.shape.outputSide(inSide)
+            activation = max(activation, block.conv1.shape.outputs * outSide * outSide)
+            scratch = max(scratch, block.conv1.scratch(images: 1, side: inSide), block.conv2.scratch(images: 1, side: outSide))
+            if let d = block.down { scratch = max(scratch, d.scratch(images: 1, side: inSide)) }
+        }
+        return (activation, scratch)
+    }
+
+    /// Frames per pass through the wide part: bounds its buffers (about 16 MB
+    /// for dbn-base) while keeping its GEMMs (C_out × C_in · C_in × n·tiles,
+    /// with only 64 channels) wide enough to run at full speed.
+    var wideChunk: Int {
+        let p = perImage(stem: true, blocks: 0..<wideBlocks)
+        return max(1, (1 << 22) / max(1, 3 * p.activation + p.scratch))
+    }
+
+    /// Frames per pass through the deep part, a multiple of `wideChunk`. The
+    /// deep layers have few tiles per frame (4 in dbn-base's last stage) but
+    /// large weights, which OpenBLAS packs again on every GEMM call: with a
+    /// few frames per pass, packing 512×512 weights took longer than the
+    /// multiply-adds. So it runs on as many frames as fit in twice the wide
+    /// part's buffers (all 32 in dbn-base).
+    func deepChunk(images: Int) -> Int {
+        let wide = perImage(stem: true, blocks: 0..<wideBlocks), deep = perImage(stem: false, blocks: wideBlocks..<blocks.count)
+        let budget = 2 * wideChunk * (3 * wide.activation + wide.scratch)
+        let frames = max(1, budget / max(1, 4 * deep.activation + deep.scratch))
+        let rounded = max(wideChunk, frames / wideChunk * wideChunk)
+        return min(rounded, (images + wideChunk - 1) / wideChunk * wideChunk)
     }
 
     /// frames: images × C × S × S (NCHW, as preprocessing writes them).
     /// Writes tokens: images × (h·w) × C_out, token n = y·w + x (SPEC §5 step 2).
+    ///
+    /// Runs the wide part `wideChunk` frames at a time, gathering its output
+    /// for `deepChunk` frames, then the deep part on those all at once.
     func forward(_ frames: UnsafePointer<Float>, images: Int, arena: Arena, tokens: UnsafeMutablePointer<Float>) {
         let s = imageSize
         let plane = s * s
-        let chunk = min(self.chunk, images)
-        let sizes = scratchSizes(images: chunk)
-        let input = arena.floats(channels * chunk * plane).baseAddress!
-        var bufferA = arena.floats(sizes.activation).baseAddress!
-        let bufferB = arena.floats(sizes.activation).baseAddress!
-        var bufferC = arena.floats(sizes.activation).baseAddress!
-        let shortcut = arena.floats(sizes.activation).baseAddress!
-        let columns = arena.floats(sizes.columns).baseAddress!
-        var start = 0
-        while start < images {
-            let n = min(chunk, images - start)
-            // NCHW → CNHW for this chunk.
-            for i in 0..<n { for c in 0..<channels {
-                (input + (c * n + i) * plane).update(from: frames + ((start + i) * channels + c) * plane, count: plane)
-            } }
-            var side = stem.shape.outputSide(s)
-            stem.run(input, images: n, side: s, relu: true, scratch: columns, into: bufferB)
-            maxPool3x3s2(bufferB, planes: stem.shape.outputs * n, height: side, width: side, into: bufferA)
-            side = (side - 1) / 2 + 1
-            for block in blocks {
+        let split = wideBlocks
+        let wideChunk = min(self.wideChunk, images), deepChunk = min(self.deepChunk(images: images), images)
+        let wide = perImage(stem: true, blocks: 0..<split), deep = perImage(stem: false, blocks: split..<blocks.count)
+        let activation = max(wide.activation * wideChunk, deep.activation * deepChunk)
+        let input = arena.floats(channels * wideChunk * plane).baseAddress!
+        // The wide part's output for a deep pass, CNHW over deepChunk frames; the deep part's first input.
+        let middleSide = side(enteringBlock: split)
+        let middleChannels = split == 0 ? stem.shape.outputs : blocks[split - 1].conv2.shape.outputs
+        let middle = arena.floats(middleChannels * middleSide * middleSide * deepChunk).baseAddress!
+        let bufferA = arena.floats(activation).baseAddress!
+        let bufferB = arena.floats(activation).baseAddress!
+        let bufferC = arena.floats(activation).baseAddress!
+        let shortcut = arena.floats(activation).baseAddress!
+        let columns = arena.floats(max(1, wide.scratch * wideChunk, deep.scratch * deepChunk)).baseAddress!
+
+        /// Blocks `range` on `n` frames of side `side` starting in `x`; returns the buffer holding the output.
+        func runBlocks(_ range: Range<Int>, _ x: UnsafeMutablePointer<Float>, n: Int, side: Int) -> UnsafeMutablePointer<Float> {
+            var current = x, side = side
+            var spare = current == bufferA ? bufferC : bufferA
+            for block in blocks[range] {
                 let outSide = block.conv1.shape.outputSide(side)
-                block.conv1.run(bufferA, images: n, side: side, relu: true, scratch: columns, into: bufferB)
-                var residual = UnsafePointer(bufferA)
+                block.conv1.run(current, images: n, side: side, relu: true, scratch: columns, into: bufferB)
+                var residual = UnsafePointer(current)
                 if let down = block.down {
-                    down.run(bufferA, images: n, side: side, relu: false, scratch: columns, into: shortcut)
+                    down.run(current, images: n, side: side, relu: false, scratch: columns, into: shortcut)
                     residual = UnsafePointer(shortcut)
                 }
-                block.conv2.run(bufferB, images: n, side: outSide, residual: residual, relu: true, scratch: columns, into: bufferC)
-                swap(&bufferA, &bufferC)
+                block.conv2.run(bufferB, images: n, side: outSide, residual: residual, relu: true, scratch: columns, into: spare)
+                // The block's input is free now, unless it is `middle` (read-only here).
+                let output = spare
+                spare = current == middle ? (output == bufferA ? bufferC : bufferA) : current
+                current = output
                 side = outSide
             }
+            return current
+        }
+
+        var deepStart = 0
+        while deepStart < images {
+            let deepCount = min(deepChunk, images - deepStart)
+            var start = deepStart
+            while start < deepStart + deepCount {
+                let n = min(wideChunk, deepStart + deepCount - start)
+                // NCHW → CNHW for this chunk.
+                for i in 0..<n { for c in 0..<channels {
+                    (input + (c * n + i) * plane).update(from: frames + ((start + i) * channels + c) * plane, count: plane)
+                } }
+                let stemSide = stem.shape.outputSide(s)
+                stem.run(input, images: n, side: s, relu: true, scratch: columns, into: bufferB)
+                maxPool3x3s2(bufferB, planes: stem.shape.outputs * n, height: stemSide, width: stemSide, into: bufferA)
+                let out = runBlocks(0..<split, bufferA, n: n, side: middleSide)
+                // Gather into `middle` (CNHW over the deep pass's frames).
+                let mplane = middleSide * middleSide
+                for c in 0..<middleChannels {
+                    (middle + (c * deepCount + start - deepStart) * mplane).update(from: out + c * n * mplane, count: n * mplane)
+                }
+                start += n
+            }
+            let map = runBlocks(split..<blocks.count, middle, n: deepCount, side: middleSide)
             // CNHW map → tokens (image, n, C).
-            let c = outputWidth, hw = side * side
-            for i in 0..<n { for t in 0..<hw { for ch in 0..<c {
-                tokens[((start + i) * hw + t) * c + ch] = bufferA[(ch * n + i) * hw + t]
+            let c = outputWidth, hw = outputSide * outputSide
+            for i in 0..<deepCount { for t in 0..<hw { for ch in 0..<c {
+                tokens[((deepStart + i) * hw + t) * c + ch] = map[(ch * deepCount + i) * hw + t]
             } } }
-            start += n
+            deepStart += deepCount
         }
     }
 }

@@ -12,7 +12,8 @@
 /// level; the larger F(4×4, 3×3) would save more but amplifies rounding by
 /// an order of magnitude.
 ///
-/// Layouts: x and y CNHW (as `conv2d`), U [ξ][o][c], V [ξ][c][t], M [ξ][o][t],
+/// Layouts: x and y CNHW (as `conv2d`), U [ξ][o][c], V [ξ][c][t], M [ξ][o][t]
+/// (see `scratchCount` for where V and M live),
 /// tile t = (n, ty, tx) row-major; tiles past an odd border read zeros and
 /// their extra outputs are dropped.
 ///
@@ -31,19 +32,24 @@ public enum Winograd3x3 {
     /// float64 and stored [ξ][o][c]: 16 × outputs × inputs floats.
     public static func transformWeights(_ weight: [Float], outputs: Int, inputs: Int) -> [Float] {
         precondition(weight.count == outputs * inputs * 9, "weight must be outputs × inputs × 3 × 3")
-        let g: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        let g: [(Double, Double, Double)] = [(1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)]
         var u = [Float](repeating: 0, count: 16 * outputs * inputs)
-        for o in 0..<outputs {
-            for c in 0..<inputs {
-                let k = (o * inputs + c) * 9
-                // t = G g (4 × 3), then U = t Gᵀ (4 × 4).
-                var t = [[Double]](repeating: [0, 0, 0], count: 4)
-                for i in 0..<4 { for j in 0..<3 { for l in 0..<3 { t[i][j] += g[i][l] * Double(weight[k + l * 3 + j]) } } }
-                for i in 0..<4 {
-                    for j in 0..<4 {
-                        var v = 0.0
-                        for l in 0..<3 { v += t[i][l] * g[j][l] }
-                        u[((i * 4 + j) * outputs + o) * inputs + c] = Float(v)
+        u.withUnsafeMutableBufferPointer { u in
+            weight.withUnsafeBufferPointer { weight in
+                for o in 0..<outputs {
+                    for c in 0..<inputs {
+                        let k = weight.baseAddress! + (o * inputs + c) * 9
+                        // t = G g (4 × 3) row by row, then U row i = t_i Gᵀ.
+                        for i in 0..<4 {
+                            let (a, b, cc) = g[i]
+                            let t0 = a * Double(k[0]) + b * Double(k[3]) + cc * Double(k[6])
+                            let t1 = a * Double(k[1]) + b * Double(k[4]) + cc * Double(k[7])
+                            let t2 = a * Double(k[2]) + b * Double(k[5]) + cc * Double(k[8])
+                            for j in 0..<4 {
+                                let (p, q, r) = g[j]
+                                u[((i * 4 + j) * outputs + o) * inputs + c] = Float(p * t0 + q * t1 + r * t2)
+                            }
+                        }
                     }
                 }
             }
@@ -51,10 +57,14 @@ public enum Winograd3x3 {
         return u
     }
 
-    /// Tiles per image and scratch floats `forward` needs for `images` images of h × w.
+    /// Tiles per image (2×2 outputs each).
     public static func tiles(height h: Int, width w: Int) -> Int { ((h + 1) / 2) * ((w + 1) / 2) }
+
+    /// Scratch floats `forward` needs: 17 slots of max(C_in, C_out) × tiles.
+    /// V_ξ lives in slot ξ + 1 and GEMM ξ writes M_ξ into slot ξ, which held
+    /// V_{ξ−1}, already consumed: 17 slots instead of 16 for V plus 16 for M.
     public static func scratchCount(inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int) -> Int {
-        16 * images * tiles(height: h, width: w) * (inputs + outputs)
+        17 * max(inputs, outputs) * images * tiles(height: h, width: w)
     }
 
     /// y = (relu?)(conv3×3(x) + bias (+ residual)), the same contract as
@@ -65,57 +75,54 @@ public enum Winograd3x3 {
                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
                                relu: Bool, scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let tileCount = images * tiles(height: h, width: w)
-        let v = scratch, m = scratch + 16 * inputs * tileCount
-        transformInput(x, channels: inputs, images: images, height: h, width: w, into: v)
+        let slot = max(inputs, outputs) * tileCount
+        transformInput(x, channels: inputs, images: images, height: h, width: w, slot: slot, into: scratch + slot)
         for xi in 0..<16 {
             gemm(m: outputs, n: tileCount, k: inputs, a: weight + xi * outputs * inputs, lda: inputs,
-                 b: v + xi * inputs * tileCount, ldb: tileCount, c: m + xi * outputs * tileCount, ldc: tileCount)
+                 b: scratch + (xi + 1) * slot, ldb: tileCount, c: scratch + xi * slot, ldc: tileCount)
         }
-        transformOutput(m, channels: outputs, images: images, height: h, width: w, bias: bias, residual: residual,
-                        relu: relu, into: y)
+        transformOutput(scratch, channels: outputs, images: images, height: h, width: w, slot: slot, bias: bias,
+                        residual: residual, relu: relu, into: y)
     }
 
     /// V_ξ[c][t] = (Bᵀ d B)_ξ for the 4×4 input tile d of tile t (rows 2ty−1…2ty+2,
-    /// columns 2tx−1…2tx+2, zero outside the image), split over (channel, image) planes.
+    /// columns 2tx−1…2tx+2, zero outside the image), V_ξ starting `slot` floats
+    /// after V_{ξ−1}; split over (channel, image) planes.
     static func transformInput(_ x: UnsafePointer<Float>, channels: Int, images: Int, height h: Int, width w: Int,
-                               into v: UnsafeMutablePointer<Float>) {
+                               slot stride: Int, into v: UnsafeMutablePointer<Float>) {
         let th = (h + 1) / 2, tw = (w + 1) / 2
         let tileCount = images * th * tw
-        let stride = channels * tileCount  // between consecutive ξ
-        let paddedWidth = 2 * tw + 2       // input columns −1 … 2·tw
+        let pw = 2 * tw + 2                // padded columns −1 … 2·tw
+        let ph = 2 * th + 2                // padded rows −1 … 2·th
+        let span = (2 * th - 1) * pw       // see the vertical pass
         parallelRanges(channels * images, grain: max(1, 4_096 / max(1, h * w))) { planes in
-            // Per thread: 4 zero-padded input rows, then their vertical combinations.
-            let rows = UnsafeMutablePointer<Float>.allocate(capacity: 8 * paddedWidth)
-            defer { rows.deallocate() }
-            let mixed = rows + 4 * paddedWidth
+            // Per thread: the zero-padded plane, then Bᵀ d for every tile row.
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw + 4 * span)
+            defer { padded.deallocate() }
+            padded.update(repeating: 0, count: ph * pw)  // borders stay zero; the interior is overwritten per plane
+            let e = padded + ph * pw
             for p in planes {
                 let c = p / images, n = p % images
                 let src = x + p * h * w
+                for iy in 0..<h { (padded + (iy + 1) * pw + 1).update(from: src + iy * w, count: w) }
+                // Bᵀ d for tile row ty combines padded rows 2ty … 2ty+3. As flat loops
+                // over q = 2ty·pw + column (the odd rows in between are computed and
+                // never read), they vectorise even where a row holds 2 tiles.
+                let e0 = e, e1 = e + span, e2 = e + 2 * span, e3 = e + 3 * span
+                let r1 = padded + pw, r2 = padded + 2 * pw, r3 = padded + 3 * pw
+                for q in 0..<span { e0[q] = padded[q] - r2[q] }
+                for q in 0..<span { e1[q] = r1[q] + r2[q] }
+                for q in 0..<span { e2[q] = r2[q] - r1[q] }
+                for q in 0..<span { e3[q] = r1[q] - r3[q] }
+                // (Bᵀ d) B: the same combinations along each row, 4 columns from 2tx,
+                // vectorised across tiles.
                 for ty in 0..<th {
-                    for r in 0..<4 {
-                        let row = rows + r * paddedWidth
-                        let iy = 2 * ty - 1 + r
-                        if iy >= 0 && iy < h {
-                            row[0] = 0
-                            (row + 1).update(from: src + iy * w, count: w)
-                            (row + 1 + w).update(repeating: 0, count: paddedWidth - 1 - w)
-                        } else {
-                            row.update(repeating: 0, count: paddedWidth)
-                        }
-                    }
-                    // Bᵀ d: rows (d0 − d2, d1 + d2, d2 − d1, d1 − d3), whole padded rows at once.
-                    let d0 = rows, d1 = rows + paddedWidth, d2 = rows + 2 * paddedWidth, d3 = rows + 3 * paddedWidth
-                    let e0 = mixed, e1 = mixed + paddedWidth, e2 = mixed + 2 * paddedWidth, e3 = mixed + 3 * paddedWidth
-                    for j in 0..<paddedWidth {
-                        e0[j] = d0[j] - d2[j]; e1[j] = d1[j] + d2[j]; e2[j] = d2[j] - d1[j]; e3[j] = d1[j] - d3[j]
-                    }
-                    // (Bᵀ d) B: the same combinations along each row, 4 columns from 2tx.
                     let out = v + c * tileCount + (n * th + ty) * tw
                     for i in 0..<4 {
-                        let e = mixed + i * paddedWidth
+                        let row = e + i * span + 2 * ty * pw
                         let o0 = out + (4 * i) * stride, o1 = o0 + stride, o2 = o1 + stride, o3 = o2 + stride
                         for tx in 0..<tw {
-                            let a = e[2 * tx], b = e[2 * tx + 1], cc = e[2 * tx + 2], d = e[2 * tx + 3]
+                            let a = row[2 * tx], b = row[2 * tx + 1], cc = row[2 * tx + 2], d = row[2 * tx + 3]
                             o0[tx] = a - cc; o1[tx] = b + cc; o2[tx] = cc - b; o3[tx] = b - d
                         }
                     }
@@ -125,13 +132,12 @@ public enum Winograd3x3 {
     }
 
     /// y = Aᵀ M A per tile, plus bias (+ residual), ReLU, cropped to h × w,
-    /// split over (channel, image) planes.
+    /// split over (channel, image) planes; M_ξ starts `slot` floats after M_{ξ−1}.
     static func transformOutput(_ m: UnsafePointer<Float>, channels: Int, images: Int, height h: Int, width w: Int,
-                                bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool,
+                                slot stride: Int, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool,
                                 into y: UnsafeMutablePointer<Float>) {
         let th = (h + 1) / 2, tw = (w + 1) / 2
         let tileCount = images * th * tw
-        let stride = channels * tileCount
         parallelRanges(channels * images, grain: max(1, 4_096 / max(1, h * w))) { planes in
             // Per thread: the Aᵀ M rows of a tile row, then two output rows (2·tw wide).
             let mixed = UnsafeMutablePointer<Float>.allocate(capacity: 8 * tw + 4 * tw)
