@@ -1,9 +1,10 @@
 // Gradients of the 2-D convolution kernels in Conv2d.swift (training).
 //
 // The kernels outside OpenBLAS split their work with `parallelRanges` over
-// units whose outputs are disjoint (input channels for col2im, BatchNorm
-// channels, pooling planes), and every output element is computed the same
-// way whatever the split: the results are bit-identical for any thread count.
+// units whose outputs are disjoint ((channel, image) planes for col2im,
+// BatchNorm channels, pooling planes), and every output element is computed
+// the same way whatever the split, so their results do not depend on the
+// thread count (OpenBLAS's own may).
 
 /// The output positions o in 0..<count whose input index o·stride − padding + tap lies in 0..<size.
 @inline(__always) func validOutputs(count: Int, size: Int, stride: Int, padding: Int, tap: Int) -> Range<Int> {
@@ -14,29 +15,60 @@
 }
 
 /// Scatters an im2col-shaped gradient back onto the CNHW input (the adjoint of `im2col`), accumulating.
-/// Each input element receives its taps in (ky, kx) order, in parallel over input channels.
+/// Each input element receives its taps in (ky, kx) order, in parallel over (channel, image) planes.
 public func col2im(_ columns: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                    into dx: UnsafeMutablePointer<Float>) {
+    col2im(UnsafeMutablePointer(mutating: columns), shape: s, images: images, first: 0, count: images, height: h, width: w,
+           into: dx, clobber: false)
+}
+
+/// `col2im` of the columns of images first..<first+count only: `columns`
+/// holds just their im2col columns (rows of count·H_out·W_out), `dx` all `images`.
+/// With `clobber`, a "same" stride-1 convolution's columns whose taps land on
+/// padding are zeroed in `columns`, so that each tap's rows scatter as one
+/// contiguous shifted add (those zeros land on neighbouring row ends).
+func col2im(_ columns: UnsafeMutablePointer<Float>, shape s: Conv2dShape, images: Int, first: Int, count: Int, height h: Int, width w: Int,
+            into dx: UnsafeMutablePointer<Float>, clobber: Bool) {
     let oh = s.outputSide(h), ow = s.outputSide(w)
-    let plane = oh * ow, rowLength = images * plane
+    let plane = oh * ow, rowLength = count * plane
     let k = s.kernel, stride = s.stride
-    parallelRanges(s.inputs * images, grain: 2) { units in
+    let samePlane = clobber && stride == 1 && oh == h && ow == w
+    // Per tap, the outputs whose input is inside the image (once, not per plane: integer divisions).
+    let rowsOfTap = (0..<k).map { validOutputs(count: oh, size: h, stride: stride, padding: s.padding, tap: $0) }
+    let columnsOfTap = (0..<k).map { validOutputs(count: ow, size: w, stride: stride, padding: s.padding, tap: $0) }
+    parallelRanges(s.inputs * count, grain: 2) { units in
         for unit in units {
-            let c = unit / images, n = unit % images
-            let dst = dx + (c * images + n) * h * w
+            let c = unit / count, n = unit % count
+            let dst = dx + (c * images + first + n) * h * w
             for ky in 0..<k {
-                let oys = validOutputs(count: oh, size: h, stride: stride, padding: s.padding, tap: ky)
+                let oys = rowsOfTap[ky]
                 for kx in 0..<k {
-                    let oxs = validOutputs(count: ow, size: w, stride: stride, padding: s.padding, tap: kx)
-                    guard !oxs.isEmpty else { continue }
+                    let oxs = columnsOfTap[kx]
+                    guard !oxs.isEmpty, !oys.isEmpty else { continue }
                     let src = columns + ((c * k + ky) * k + kx) * rowLength + n * plane
+                    if samePlane {
+                        for oy in oys {
+                            let row = src + oy * ow
+                            for ox in 0..<oxs.lowerBound { row[ox] = 0 }
+                            for ox in oxs.upperBound..<ow { row[ox] = 0 }
+                        }
+                        // Input index of output j (= oy·w + ox) is j + offset.
+                        let offset = (ky - s.padding) * w + kx - s.padding
+                        let lo = max(oys.lowerBound * ow, -offset), hi = min(oys.upperBound * ow, h * w - offset)
+                        if lo < hi {
+                            let d = dst + offset
+                            for j in lo..<hi { d[j] += src[j] }
+                        }
+                        continue
+                    }
                     for oy in oys {
                         let line = dst + (oy * stride - s.padding + ky) * w - s.padding + kx
                         let from = src + oy * ow
                         if stride == 1 {
                             for ox in oxs { line[ox] += from[ox] }
                         } else {
-                            for ox in oxs { line[ox * stride] += from[ox] }
+                            var at = line + oxs.lowerBound &* stride
+                            for ox in oxs { at.pointee += from[ox]; at += stride }
                         }
                     }
                 }
@@ -45,41 +77,9 @@ public func col2im(_ columns: UnsafePointer<Float>, shape s: Conv2dShape, images
     }
 }
 
-/// `im2col` (Conv2d.swift) split over (channel, image) pairs with `parallelRanges`:
-/// the same matrix, row (c, ky, kx), column (n, oy, ox), zeros on padding.
-public func im2colParallel(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
-                           into columns: UnsafeMutablePointer<Float>) {
-    let oh = s.outputSide(h), ow = s.outputSide(w)
-    let plane = oh * ow, rowLength = images * plane
-    let k = s.kernel, stride = s.stride
-    parallelRanges(s.inputs * images, grain: 2) { units in
-        for unit in units {
-            let c = unit / images, n = unit % images
-            let src = x + (c * images + n) * h * w
-            for ky in 0..<k {
-                let oys = validOutputs(count: oh, size: h, stride: stride, padding: s.padding, tap: ky)
-                for kx in 0..<k {
-                    let oxs = validOutputs(count: ow, size: w, stride: stride, padding: s.padding, tap: kx)
-                    let dst = columns + ((c * k + ky) * k + kx) * rowLength + n * plane
-                    if oys.isEmpty || oxs.isEmpty { dst.update(repeating: 0, count: plane); continue }
-                    if oys.lowerBound > 0 { dst.update(repeating: 0, count: oys.lowerBound * ow) }
-                    if oys.upperBound < oh { (dst + oys.upperBound * ow).update(repeating: 0, count: (oh - oys.upperBound) * ow) }
-                    for oy in oys {
-                        let out = dst + oy * ow
-                        let line = src + (oy * stride - s.padding + ky) * w - s.padding + kx
-                        for ox in 0..<oxs.lowerBound { out[ox] = 0 }
-                        if stride == 1 {
-                            for ox in oxs { out[ox] = line[ox] }
-                        } else {
-                            for ox in oxs { out[ox] = line[ox * stride] }
-                        }
-                        for ox in oxs.upperBound..<ow { out[ox] = 0 }
-                    }
-                }
-            }
-        }
-    }
-}
+/// Floats of Wᵀ·dY that conv2dBackward computes and scatters at a time, so
+/// that col2im reads them from cache rather than memory.
+let col2imChunkFloats = 1 << 18
 
 /// Training-mode convolution without bias: y = W · im2col(x), the im2col
 /// matrix written to `columns` (patch × images·H_out·W_out floats; a 1×1
@@ -92,7 +92,7 @@ public func conv2dTraining(_ x: UnsafePointer<Float>, shape s: Conv2dShape, imag
     if s.kernel == 1 && s.stride == 1 && s.padding == 0 {
         b = x
     } else {
-        im2colParallel(x, shape: s, images: images, height: h, width: w, into: columns)
+        im2col(x, shape: s, images: images, height: h, width: w, into: columns)
         b = UnsafePointer(columns)
     }
     gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
@@ -110,7 +110,7 @@ public func conv2dBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>
     let direct = s.kernel == 1 && s.stride == 1 && s.padding == 0
     let cols: UnsafePointer<Float>
     if direct { cols = x } else if let inputColumns { cols = inputColumns } else {
-        im2colParallel(x, shape: s, images: images, height: h, width: w, into: columns)
+        im2col(x, shape: s, images: images, height: h, width: w, into: columns)
         cols = UnsafePointer(columns)
     }
     gemm(transposeB: true, m: s.outputs, n: s.patch, k: n, a: dy, lda: n, b: cols, ldb: n, beta: 1, c: dWeight, ldc: s.patch)
@@ -118,34 +118,69 @@ public func conv2dBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>
     if direct {
         gemm(transposeA: true, m: s.patch, n: n, k: s.outputs, a: weight, lda: s.patch, b: dy, ldb: n, beta: 1, c: dx, ldc: n)
     } else {
-        gemm(transposeA: true, m: s.patch, n: n, k: s.outputs, a: weight, lda: s.patch, b: dy, ldb: n, c: columns, ldc: n)
-        col2im(columns, shape: s, images: images, height: h, width: w, into: dx)
+        // Wᵀ·dY a few images at a time (each image's columns are the same
+        // dot products whatever the chunk), each chunk scattered while cached.
+        let perImage = oh * ow
+        let chunk = max(1, min(images, col2imChunkFloats / max(1, s.patch * perImage)))
+        var first = 0
+        while first < images {
+            let count = min(chunk, images - first)
+            gemm(transposeA: true, m: s.patch, n: count * perImage, k: s.outputs, a: weight, lda: s.patch, b: dy + first * perImage, ldb: n,
+                 c: columns, ldc: count * perImage)
+            col2im(columns, shape: s, images: images, first: first, count: count, height: h, width: w, into: dx, clobber: true)
+            first += count
+        }
     }
 }
 
-/// Σ x and Σ (x − mean)² of `m` floats, in double with four interleaved
-/// partial sums (a fixed order, so the result depends only on the data).
-@inline(__always) func sumInDouble(_ x: UnsafePointer<Float>, _ m: Int) -> Double {
-    var a = 0.0, b = 0.0, c = 0.0, d = 0.0
-    var i = 0
-    while i + 4 <= m {
-        a += Double(x[i]); b += Double(x[i + 1]); c += Double(x[i + 2]); d += Double(x[i + 3])
-        i += 4
-    }
-    while i < m { a += Double(x[i]); i += 1 }
-    return (a + b) + (c + d)
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
-@inline(__always) func squaredDeviationInDouble(_ x: UnsafePointer<Float>, _ m: Int, mean: Double) -> Double {
-    var a = 0.0, b = 0.0, c = 0.0, d = 0.0
+/// BatchNorm's statistics: blocks of this many floats are summed in float
+/// (SIMD8 lanes), the block sums in double — a fixed order, so the result
+/// depends only on the data, and double where the counts reach millions.
+let statisticsBlock = 512
+
+@inline(__always) func blockedSum(_ x: UnsafePointer<Float>, _ m: Int) -> Double {
+    var total = 0.0, i = 0
+    while i < m { let n = min(statisticsBlock, m - i); total += Double(simdSum(x + i, n)); i += n }
+    return total
+}
+
+@inline(__always) func blockedSquaredDeviation(_ x: UnsafePointer<Float>, _ m: Int, mean: Float) -> Double {
+    var total = 0.0, i = 0
+    while i < m { let n = min(statisticsBlock, m - i); total += Double(simdSquaredDeviation(x + i, n, mean: mean)); i += n }
+    return total
+}
+
+/// y = γ·x̂ + β (+ r) (→ ReLU), keeping x̂; `hasResidual`/`relu` are constants at each call.
+@inline(__always) func batchNormApply(_ x: UnsafeMutablePointer<Float>, _ normalised: UnsafeMutablePointer<Float>, _ m: Int,
+                                      mean: Float, inverseStd: Float, gamma: Float, beta: Float,
+                                      residual: UnsafePointer<Float>?, hasResidual: Bool, relu: Bool) {
+    let vm = SIMD8(repeating: mean), vi = SIMD8(repeating: inverseStd), vg = SIMD8(repeating: gamma), vb = SIMD8(repeating: beta)
     var i = 0
-    while i + 4 <= m {
-        let p = Double(x[i]) - mean, q = Double(x[i + 1]) - mean, r = Double(x[i + 2]) - mean, t = Double(x[i + 3]) - mean
-        a += p * p; b += q * q; c += r * r; d += t * t
-        i += 4
+    while i + 8 <= m {
+        let v = (load8(x + i) - vm) * vi
+        store8(v, normalised + i)
+        var y = v * vg + vb
+        if hasResidual { y += load8(residual! + i) }
+        if relu { y.replace(with: 0, where: y .< 0) }  // max(y, 0) as the scalar tail computes it
+        store8(y, x + i)
+        i += 8
     }
-    while i < m { let p = Double(x[i]) - mean; a += p * p; i += 1 }
-    return (a + b) + (c + d)
+    while i < m {
+        let v = (x[i] - mean) * inverseStd
+        normalised[i] = v
+        var y = v * gamma + beta
+        if hasResidual { y += residual![i] }
+        if relu { y = max(y, 0) }
+        x[i] = y
+        i += 1
+    }
 }
 
 /// Training-mode BatchNorm2d on CNHW (statistics over N, H, W per channel),
@@ -162,24 +197,18 @@ public func batchNormTraining(_ x: UnsafeMutablePointer<Float>, channels: Int, p
     parallelRanges(channels, grain: max(1, 8192 / max(m, 1))) { range in
         for c in range {
             let xc = x + c * m, nc = normalised + c * m
-            // Two passes in double: batch statistics over up to millions of values.
-            let mean = sumInDouble(xc, m) / Double(m)
-            let sq = squaredDeviationInDouble(xc, m, mean: mean)
+            // Two passes: the mean, then the squared deviations from it.
+            let mu = Float(blockedSum(xc, m) / Double(m))
+            let sq = blockedSquaredDeviation(xc, m, mean: mu)
             let variance = sq / Double(m)
             let inv = Float(1 / (variance + Double(eps)).squareRoot())
             inverseStd[c] = inv
-            let mu = Float(mean), g = gamma[c], b = beta[c]
-            switch (residual, relu) {
-            case (nil, false):
-                for i in 0..<m { let v = (xc[i] - mu) * inv; nc[i] = v; xc[i] = v * g + b }
-            case (nil, true):
-                for i in 0..<m { let v = (xc[i] - mu) * inv; nc[i] = v; xc[i] = max(v * g + b, 0) }
-            case (let r?, false):
-                let rc = r + c * m
-                for i in 0..<m { let v = (xc[i] - mu) * inv; nc[i] = v; xc[i] = v * g + b + rc[i] }
-            case (let r?, true):
-                let rc = r + c * m
-                for i in 0..<m { let v = (xc[i] - mu) * inv; nc[i] = v; xc[i] = max(v * g + b + rc[i], 0) }
+            let rc = residual.map { $0 + c * m }
+            switch (rc != nil, relu) {
+            case (false, false): batchNormApply(xc, nc, m, mean: mu, inverseStd: inv, gamma: gamma[c], beta: beta[c], residual: nil, hasResidual: false, relu: false)
+            case (false, true): batchNormApply(xc, nc, m, mean: mu, inverseStd: inv, gamma: gamma[c], beta: beta[c], residual: nil, hasResidual: false, relu: true)
+            case (true, false): batchNormApply(xc, nc, m, mean: mu, inverseStd: inv, gamma: gamma[c], beta: beta[c], residual: rc, hasResidual: true, relu: false)
+            case (true, true): batchNormApply(xc, nc, m, mean: mu, inverseStd: inv, gamma: gamma[c], beta: beta[c], residual: rc, hasResidual: true, relu: true)
             }
             runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mu
             let unbiased = m > 1 ? sq / Double(m - 1) : variance
@@ -197,6 +226,46 @@ public func batchNormBackward(_ dy: UnsafeMutablePointer<Float>, channels: Int, 
                       inverseStd: inverseStd, dGamma: dGamma, dBeta: dBeta)
 }
 
+/// g, or g masked by a ReLU output (g where mask > 0, else 0).
+@inline(__always) func masked(_ g: SIMD8<Float>, _ mask: UnsafePointer<Float>?, _ i: Int, _ hasMask: Bool) -> SIMD8<Float> {
+    hasMask ? SIMD8<Float>.zero.replacing(with: g, where: load8(mask! + i) .> 0) : g
+}
+@inline(__always) func masked(_ g: Float, _ mask: UnsafePointer<Float>?, _ i: Int, _ hasMask: Bool) -> Float {
+    hasMask ? (mask![i] > 0 ? g : 0) : g
+}
+
+/// One channel of the BatchNorm backward; `hasMask` is a constant at each call.
+@inline(__always) func batchNormBackwardChannel(_ g: UnsafePointer<Float>, _ n: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?,
+                                                hasMask: Bool, _ out: UnsafeMutablePointer<Float>, _ m: Int,
+                                                scale k: Float) -> (g: Double, gn: Double) {
+    // Σ g and Σ g·x̂: SIMD8 float sums per block of `statisticsBlock`, in double across blocks.
+    var sumG = 0.0, sumGN = 0.0, start = 0
+    while start < m {
+        let end = min(m, start + statisticsBlock)
+        var accG = SIMD8<Float>.zero, accGN = SIMD8<Float>.zero
+        var i = start
+        while i + 8 <= end {
+            let gi = masked(load8(g + i), mask, i, hasMask)
+            accG += gi
+            accGN += gi * load8(n + i)
+            i += 8
+        }
+        var tailG = accG.sum(), tailGN = accGN.sum()
+        while i < end { let gi = masked(g[i], mask, i, hasMask); tailG += gi; tailGN += gi * n[i]; i += 1 }
+        sumG += Double(tailG); sumGN += Double(tailGN)
+        start = end
+    }
+    let meanG = Float(sumG / Double(m)), meanGN = Float(sumGN / Double(m))
+    let vk = SIMD8(repeating: k), vmg = SIMD8(repeating: meanG), vmgn = SIMD8(repeating: meanGN)
+    var i = 0
+    while i + 8 <= m {
+        store8(vk * (masked(load8(g + i), mask, i, hasMask) - vmg - load8(n + i) * vmgn), out + i)
+        i += 8
+    }
+    while i < m { out[i] = k * (masked(g[i], mask, i, hasMask) - meanG - n[i] * meanGN); i += 1 }
+    return (sumG, sumGN)
+}
+
 /// `batchNormBackward` from `dy` into `dx` (which may be `dy`). With
 /// `reluOutput`, dy is first masked by a ReLU that followed the BatchNorm
 /// (dy where reluOutput > 0, else 0), in the same pass. Parallel over channels.
@@ -206,31 +275,12 @@ public func batchNormBackward(_ dy: UnsafePointer<Float>, into dx: UnsafeMutable
                               reluOutput: UnsafePointer<Float>? = nil) {
     parallelRanges(channels, grain: max(1, 8192 / max(m, 1))) { range in
         for c in range {
-            let g = dy + c * m, n = normalised + c * m, out = dx + c * m
-            let mask = reluOutput.map { $0 + c * m }
-            @inline(__always) func grad(_ i: Int) -> Float {
-                if let mask { return mask[i] > 0 ? g[i] : 0 }
-                return g[i]
-            }
-            var g0 = 0.0, g1 = 0.0, g2 = 0.0, g3 = 0.0, n0 = 0.0, n1 = 0.0, n2 = 0.0, n3 = 0.0
-            var i = 0
-            while i + 4 <= m {
-                let a = grad(i), b = grad(i + 1), d = grad(i + 2), e = grad(i + 3)
-                g0 += Double(a); g1 += Double(b); g2 += Double(d); g3 += Double(e)
-                n0 += Double(a * n[i]); n1 += Double(b * n[i + 1]); n2 += Double(d * n[i + 2]); n3 += Double(e * n[i + 3])
-                i += 4
-            }
-            while i < m { let a = grad(i); g0 += Double(a); n0 += Double(a * n[i]); i += 1 }
-            let sumG = (g0 + g1) + (g2 + g3), sumGN = (n0 + n1) + (n2 + n3)
-            dGamma[c] += Float(sumGN)
-            dBeta[c] += Float(sumG)
-            let meanG = Float(sumG / Double(m)), meanGN = Float(sumGN / Double(m))
             let k = gamma[c] * inverseStd[c]
-            if let mask {
-                for i in 0..<m { out[i] = k * ((mask[i] > 0 ? g[i] : 0) - meanG - n[i] * meanGN) }
-            } else {
-                for i in 0..<m { out[i] = k * (g[i] - meanG - n[i] * meanGN) }
-            }
+            let sums = reluOutput != nil
+                ? batchNormBackwardChannel(dy + c * m, normalised + c * m, reluOutput! + c * m, hasMask: true, dx + c * m, m, scale: k)
+                : batchNormBackwardChannel(dy + c * m, normalised + c * m, nil, hasMask: false, dx + c * m, m, scale: k)
+            dGamma[c] += Float(sums.gn)
+            dBeta[c] += Float(sums.g)
         }
     }
 }
@@ -247,19 +297,30 @@ public func maxPool3x3s2Training(_ x: UnsafePointer<Float>, planes: Int, height 
             let out = y + p * oh * ow, arg = argmax + p * oh * ow
             for oy in 0..<oh {
                 let y0 = max(0, 2 * oy - 1), y1 = min(h, 2 * oy + 2)
+                // Outputs whose 3×3 window lies inside the plane: the unrolled scan.
+                let interior = oy > 0 && y1 - y0 == 3
+                let oxHi = (w - 2) / 2 + 1  // 2·ox + 1 < w
                 for ox in 0..<ow {
-                    let x0 = max(0, 2 * ox - 1), x1 = min(w, 2 * ox + 2)
-                    var m = src[y0 * w + x0], at = y0 * w + x0
-                    for iy in y0..<y1 {
-                        for ix in x0..<x1 {
-                            let v = src[iy * w + ix]
-                            let greater = v > m
-                            m = greater ? v : m
-                            at = greater ? iy * w + ix : at
+                    var m: Float, at: Int
+                    if interior && ox > 0 && ox < oxHi {
+                        let i0 = y0 &* w &+ 2 &* ox &- 1
+                        m = src[i0]; at = i0
+                        @inline(__always) func take(_ i: Int) { let v = src[i]; if v > m { m = v; at = i } }
+                        take(i0 &+ 1); take(i0 &+ 2)
+                        take(i0 &+ w); take(i0 &+ w &+ 1); take(i0 &+ w &+ 2)
+                        take(i0 &+ 2 &* w); take(i0 &+ 2 &* w &+ 1); take(i0 &+ 2 &* w &+ 2)
+                    } else {
+                        let x0 = max(0, 2 * ox - 1), x1 = min(w, 2 * ox + 2)
+                        m = src[y0 * w + x0]; at = y0 * w + x0
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let v = src[iy * w + ix]
+                                if v > m { m = v; at = iy * w + ix }
+                            }
                         }
                     }
                     out[oy * ow + ox] = m
-                    arg[oy * ow + ox] = base + Int32(at)
+                    arg[oy * ow + ox] = base &+ Int32(truncatingIfNeeded: at)
                 }
             }
         }
