@@ -83,6 +83,10 @@ public final class MFCCExtractor: Sendable {
         guard m.fmin.isFinite, m.fmax.isFinite, m.fmin >= 0, m.fmin < m.fmax else {
             throw ERIError.invalidArgument("MFCC: need 0 ≤ fmin < fmax (got \(m.fmin), \(m.fmax))")
         }
+        // The mel bank and the DCT run through sgemm: make sure OpenBLAS uses this CPU's
+        // kernels (its Prescott fallback is ~5× slower here), before the first product,
+        // so that every MFCC of the process comes from the same kernels.
+        BLASKernels.selectFastKernels()
         self.config = config
         nFFT = m.nFFT
         hop = m.hopLength
