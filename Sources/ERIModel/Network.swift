@@ -101,45 +101,98 @@ final class InferenceNetwork: @unchecked Sendable {
             throw ERIError.invalidArgument("frames batch \(f.shape[0]) and audio batch \(m.shape[0]) differ")
         }
         return try arenas.withArena { arena in
-            let zWidth = config.fusedWidth
-            let z = arena.zeros(batch * zWidth).baseAddress!  // an absent modality stays zero (SPEC §5)
-            var offset = 0
-            if let v = video {
-                if let frames = input.frames {
-                    let u = try videoForward(v, frames, arena: arena, trace: trace)
-                    for b in 0..<batch { (z + b * zWidth).update(from: u + b * v.dim, count: v.dim) }
-                }
-                offset = v.dim
+            var videoVectors: UnsafeMutablePointer<Float>?
+            if let v = video, let frames = input.frames {
+                videoVectors = try frameVectors(v, frames, arena: arena, trace: trace)
             }
-            if let a = audio, let mfcc = input.mfcc {
-                let u = try audioForward(a, mfcc, lengths: input.audioLengths, arena: arena, trace: trace)
-                for b in 0..<batch { (z + b * zWidth + offset).update(from: u + b * a.dim, count: a.dim) }
-            }
-            trace?.record("z", z, shape: [batch, zWidth])
-            // y = sigmoid(fc2(ReLU(fc1(z))))
-            let hidden = arena.floats(batch * fc1.outputs).baseAddress!
-            fc1(z, rows: batch, into: hidden)
-            relu(hidden, batch * fc1.outputs)
-            var y = Tensor(zeros: [batch, ERIConfig.emotionCount])
-            y.data.withUnsafeMutableBufferPointer { out in
-                fc2(hidden, rows: batch, into: out.baseAddress!)
-                for i in 0..<out.count { out[i] = sigmoid(out[i]) }
-            }
-            trace?.record("y", y.data, shape: y.shape)
-            return y
+            return try fuse(batch: batch, videoVectors: videoVectors, mfcc: input.mfcc, audioLengths: input.audioLengths,
+                            arena: arena, trace: trace)
         }
     }
 
-    private func videoForward(_ v: VideoBranch, _ frames: Tensor, arena: Arena, trace: ForwardTrace?) throws -> UnsafeMutablePointer<Float> {
+    /// The temporal half of the network for one clip whose per-frame vectors
+    /// are already known (the streaming path): `videoVectors` is F × dim, each
+    /// row `frameVectors` of one frame; `mfcc` is 1 × T × n_mfcc, pooled, not
+    /// normalised. Either may be nil, not both. Returns the 7 intensities.
+    func forward(videoVectors: UnsafePointer<Float>?, mfcc: Tensor?) throws -> [Float] {
+        guard videoVectors != nil || mfcc != nil else {
+            throw ERIError(.missingModality, "no input: give frames, audio or both")
+        }
+        if videoVectors != nil && video == nil { throw ERIError(.missingModality, "this model has no video branch") }
+        if mfcc != nil && audio == nil { throw ERIError(.missingModality, "this model has no audio branch") }
+        return try arenas.withArena { arena in
+            var vectors: UnsafeMutablePointer<Float>?
+            if let v = video, let videoVectors {
+                let copy = arena.floats(v.frames * v.dim).baseAddress!  // the TCN works in place
+                copy.update(from: videoVectors, count: v.frames * v.dim)
+                vectors = copy
+            }
+            return try fuse(batch: 1, videoVectors: vectors, mfcc: mfcc, audioLengths: nil, arena: arena, trace: nil).data
+        }
+    }
+
+    /// Per-frame vectors of `images` preprocessed C × S × S frames: backbone,
+    /// spatial attention pooling and the projection to the temporal width
+    /// (SPEC §5 video steps 1–4), images × dim. Each image is independent of
+    /// the others (BatchNorm is folded), which is what lets a stream compute
+    /// a frame's vector once and reuse it in every window that holds it.
+    func frameVectors(images: Int, _ frames: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) throws {
+        guard let v = video else { throw ERIError(.missingModality, "this model has no video branch") }
+        arenas.withArena { arena in
+            let projected = projectedFrames(v, frames, images: images, arena: arena, trace: nil)
+            out.update(from: projected, count: images * v.dim)
+        }
+    }
+
+    /// z = [u_video, u_audio] (an absent modality stays zero, SPEC §5), then the head.
+    private func fuse(batch: Int, videoVectors: UnsafeMutablePointer<Float>?, mfcc: Tensor?, audioLengths: [Int]?,
+                      arena: Arena, trace: ForwardTrace?) throws -> Tensor {
+        let zWidth = config.fusedWidth
+        let z = arena.zeros(batch * zWidth).baseAddress!
+        var offset = 0
+        if let v = video {
+            if let videoVectors {
+                let u = temporalTail(tcn: v.tcn, encoder: v.temporal, videoVectors, batch: batch, steps: v.frames, lengths: nil,
+                                     width: v.dim, arena: arena, trace: trace, name: "video")
+                for b in 0..<batch { (z + b * zWidth).update(from: u + b * v.dim, count: v.dim) }
+            }
+            offset = v.dim
+        }
+        if let a = audio, let mfcc {
+            let u = try audioForward(a, mfcc, lengths: audioLengths, arena: arena, trace: trace)
+            for b in 0..<batch { (z + b * zWidth + offset).update(from: u + b * a.dim, count: a.dim) }
+        }
+        trace?.record("z", z, shape: [batch, zWidth])
+        // y = sigmoid(fc2(ReLU(fc1(z))))
+        let hidden = arena.floats(batch * fc1.outputs).baseAddress!
+        fc1(z, rows: batch, into: hidden)
+        relu(hidden, batch * fc1.outputs)
+        var y = Tensor(zeros: [batch, ERIConfig.emotionCount])
+        y.data.withUnsafeMutableBufferPointer { out in
+            fc2(hidden, rows: batch, into: out.baseAddress!)
+            for i in 0..<out.count { out[i] = sigmoid(out[i]) }
+        }
+        trace?.record("y", y.data, shape: y.shape)
+        return y
+    }
+
+    /// B × F frames → B × F × dim projected frame vectors (checks the shape).
+    private func frameVectors(_ v: VideoBranch, _ frames: Tensor, arena: Arena, trace: ForwardTrace?) throws -> UnsafeMutablePointer<Float> {
         let vc = config.video!
         let expected = [frames.shape.first ?? 0, vc.frames, vc.channels, vc.imageSize, vc.imageSize]
         guard frames.shape == expected else {
             throw ERIError.invalidArgument("frames tensor has shape \(frames.shape); the model needs \(expected)")
         }
-        let batch = frames.shape[0], f = vc.frames, images = batch * f
+        return frames.data.withUnsafeBufferPointer {
+            projectedFrames(v, $0.baseAddress!, images: frames.shape[0] * vc.frames, arena: arena, trace: trace)
+        }
+    }
+
+    private func projectedFrames(_ v: VideoBranch, _ frames: UnsafePointer<Float>, images: Int, arena: Arena,
+                                 trace: ForwardTrace?) -> UnsafeMutablePointer<Float> {
         let c = v.backbone.outputWidth, n = v.backbone.outputSide * v.backbone.outputSide
         let tokens = arena.floats(images * n * c).baseAddress!
-        frames.data.withUnsafeBufferPointer { v.backbone.forward($0.baseAddress!, images: images, arena: arena, tokens: tokens) }
+        v.backbone.forward(frames, images: images, arena: arena, tokens: tokens)
         if let trace {
             // The reference records the map as (images, C, h, w).
             var map = [Float](repeating: 0, count: images * n * c)
@@ -160,11 +213,10 @@ final class InferenceNetwork: @unchecked Sendable {
                 for ch in 0..<c { out[ch] += alpha * e[ch] }
             }
         }
-        trace?.record("video.frame_vectors", vectors, shape: [batch, f, c])
+        trace?.record("video.frame_vectors", vectors, shape: [images / v.frames, v.frames, c])
         let projected = arena.floats(images * v.dim).baseAddress!
         v.proj(vectors, rows: images, into: projected)
-        return temporalTail(tcn: v.tcn, encoder: v.temporal, projected, batch: batch, steps: f, lengths: nil,
-                            width: v.dim, arena: arena, trace: trace, name: "video")
+        return projected
     }
 
     private func audioForward(_ a: AudioBranch, _ mfcc: Tensor, lengths: [Int]?, arena: Arena, trace: ForwardTrace?) throws -> UnsafeMutablePointer<Float> {
