@@ -123,7 +123,9 @@ final class AVTransform {
 }
 
 /// Per-call state for `SpectrumPlan`: the transform contexts and aligned
-/// buffers. `input` holds the windowed frame (n floats) on entry to `power`.
+/// buffers. `input` holds the windowed frame (n floats) on entry to `power`,
+/// which never writes it: a caller may keep constant parts (zero padding)
+/// there from frame to frame.
 final class SpectrumWorkspace {
     let size: Int
     let plan: SpectrumPlan

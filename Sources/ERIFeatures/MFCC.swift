@@ -33,12 +33,14 @@ public final class MFCCExtractor: Sendable {
     /// it starts at `windowOffset` (librosa's `pad_center`), zero elsewhere.
     let window: [Float]
     let windowOffset: Int
-    /// The Slaney mel filter bank, banded: the bins are cut into chunks of at
-    /// most `melChunkBins`, and chunk c keeps only the filters it touches, as a
+    /// The Slaney mel filter bank, banded: the bins are cut into chunks (at
+    /// multiples of 8 bins, chosen at init to minimise multiply-adds plus
+    /// call overhead), and each chunk keeps only the filters it touches, as a
     /// dense bins × filters block for one sgemm per block of frames. The bank
-    /// is a band (each bin feeds at most two neighbouring filters), so this is
-    /// ~9 · bins multiply-adds per frame for dbn-base where the dense product
-    /// costs n_mels · bins, at sgemm speed.
+    /// is a band (each bin feeds at most two neighbouring filters), so for
+    /// dbn-base this is 10 sgemms and ~7 · bins multiply-adds per frame where
+    /// the dense product costs n_mels · bins. The weights are divided by the
+    /// spectrum's `powerScale` (a power of two, so exactly).
     struct MelChunk {
         var firstBin: Int, binCount: Int, firstFilter: Int, filterCount: Int, weightOffset: Int
     }
@@ -51,17 +53,19 @@ public final class MFCCExtractor: Sendable {
     /// out first (the rows k ≥ 1 of the DCT sum to 0, so that changes nothing
     /// but the rounding), and coefficient 0 = s₀·Σⱼ Lⱼ is summed in float64.
     let dctFloat: [Float]
-    /// Σⱼ Float(D[k, j]) in float64 for k ≥ 1 (0 in exact arithmetic, ~1e-8
-    /// after rounding D): μ times it is added back to coefficient k.
+    /// Σⱼ Float(D[k, j]) for k ≥ 1, summed in float64 (0 in exact arithmetic,
+    /// ~1e-8 after rounding D): μ times it is added back to coefficient k.
     let dctColumnSums: [Float]
     /// s₀ = √(1/n_mels), the DCT's constant row.
     let dctScale0: Double
-    /// Frames per sgemm (32 unless the tables are large): blocks aligned to absolute frame
-    /// indices (block b holds frames b·B ..< (b+1)·B), so that a frame always
-    /// sits in the same row of a B × n_mels × n_mfcc product and comes out bit
-    /// for bit the same whichever frames are computed with it. B·n_mels·n_mfcc
-    /// stays under OpenBLAS's threshold for threading a GEMM (65536·4), so the
-    /// product is always the same single-threaded kernel.
+    /// Frames per block B (32 unless the tables are large). Blocks are aligned
+    /// to absolute frame indices (block b holds frames b·B ..< (b+1)·B) and
+    /// every product has the same shape whichever of its frames a call wants,
+    /// so a frame always sits in the same row of the same products and comes
+    /// out bit for bit the same however the frames are split into calls. Each
+    /// product's m·n·k stays under OpenBLAS's threshold for threading a GEMM
+    /// (65536·4), so it always runs the same single-threaded kernel, whatever
+    /// the thread count.
     let dctBlock: Int
     let plan: SpectrumPlan
 

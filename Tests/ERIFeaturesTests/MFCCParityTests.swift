@@ -72,10 +72,11 @@ enum Signal {
         cases.append(Case(name: "dbn-base stereo", preset: "dbn-base", audio: presetAudio("dbn-base"),
                           interleaved: (0..<16000).map { $0 % 2 == 0 ? left[$0 / 2] : right[$0 / 2] }, channels: 2))
         // n_fft values for each FFT path (see SpectrumPlan): 480 and 30 the
-        // packed real FFT (n/2 = 240 and 15, even and odd halves); 400 and 401
-        // Bluestein (even and odd); 15 libavutil's complex FFT (odd).
+        // packed real FFT (n/2 = 240 and 15, even and odd halves; 8 and 6 its
+        // scalar tail alone); 400 and 401 Bluestein (even and odd); 15
+        // libavutil's complex FFT (odd).
         for (nFFT, win, hop, mels, coefficients) in [(480, 400, 160, 40, 20), (400, 400, 160, 40, 20), (401, 301, 160, 40, 20),
-                                                     (30, 30, 10, 8, 6), (15, 12, 5, 4, 4)] {
+                                                     (30, 30, 10, 8, 6), (15, 12, 5, 4, 4), (8, 8, 4, 4, 3), (6, 5, 2, 3, 2)] {
             var audio = presetAudio("dbn-base")
             audio.mfcc.nFFT = nFFT
             audio.mfcc.winLength = win
