@@ -5,28 +5,41 @@ import ERICore
 /// CNHW layout.
 struct ResNetBackbone {
     struct ConvLayer {
+        /// How a layer runs: stride-1 3×3 layers through Winograd (F(4×4, 3×3)
+        /// on maps of side ≥ 3, F(2×2, 3×3) on smaller ones), the rest
+        /// through im2col + GEMM (`conv2d`).
+        enum Method { case direct, winograd2, winograd4 }
+
         let shape: Conv2dShape
-        /// Folded weight, PyTorch layout; for Winograd layers its F(2×2, 3×3)
-        /// transform instead (`Winograd3x3.transformWeights`).
+        let method: Method
+        /// Folded weight, PyTorch layout; for Winograd layers its transform
+        /// instead (`Winograd3x3/Winograd4x4.transformWeights`).
         let weight: UnsafePointer<Float>
         let bias: UnsafePointer<Float>
-        var winograd: Bool { Winograd3x3.applies(shape) }
 
         /// Scratch floats `run` needs for `images` images of side `side`.
         func scratch(images: Int, side: Int) -> Int {
-            if winograd {
-                return Winograd3x3.scratchCount(inputs: shape.inputs, outputs: shape.outputs, images: images, height: side, width: side)
+            let (ci, co) = (shape.inputs, shape.outputs)
+            switch method {
+            case .winograd2: return Winograd3x3.scratchCount(inputs: ci, outputs: co, images: images, height: side, width: side)
+            case .winograd4: return Winograd4x4.scratchCount(inputs: ci, outputs: co, images: images, height: side, width: side)
+            case .direct:
+                let out = shape.outputSide(side)
+                return shape.kernel == 1 && shape.stride == 1 ? 0 : shape.patch * images * out * out
             }
-            let out = shape.outputSide(side)
-            return shape.kernel == 1 && shape.stride == 1 ? 0 : shape.patch * images * out * out
         }
 
         func run(_ x: UnsafePointer<Float>, images: Int, side: Int, residual: UnsafePointer<Float>? = nil, relu: Bool,
                  scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-            if winograd {
-                Winograd3x3.forward(x, inputs: shape.inputs, outputs: shape.outputs, images: images, height: side, width: side,
+            let (ci, co) = (shape.inputs, shape.outputs)
+            switch method {
+            case .winograd2:
+                Winograd3x3.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
                                     weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
-            } else {
+            case .winograd4:
+                Winograd4x4.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
+                                    weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
+            case .direct:
                 conv2d(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias,
                        residual: residual, relu: relu, columns: scratch, into: y)
             }
@@ -46,27 +59,39 @@ struct ResNetBackbone {
     let outputSide: Int
 
     init(_ r: WeightReader, config v: ERIConfig.Video) {
-        func conv(_ prefix: String, bn: String, _ s: Conv2dShape) -> ConvLayer {
+        /// `side`: the side of the maps the layer reads (fixed by the config).
+        func conv(_ prefix: String, bn: String, _ s: Conv2dShape, side: Int) -> ConvLayer {
             let folded = foldBatchNorm(weight: r.values(prefix + ".weight"), outputs: s.outputs,
                                        gamma: r.values(bn + ".weight"), beta: r.values(bn + ".bias"),
                                        mean: r.values(bn + ".running_mean"), variance: r.values(bn + ".running_var"))
-            // Stride-1 3×3 layers keep only their Winograd transform (16/9 of the plain weight's size).
-            let weight = Winograd3x3.applies(s)
-                ? Winograd3x3.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs) : folded.weight
-            return ConvLayer(shape: s, weight: r.store.put(weight), bias: r.store.put(folded.bias))
+            // Winograd layers keep only the transformed weight (36/9 or 16/9 of the plain one's size).
+            let method: ConvLayer.Method = Winograd4x4.applies(s, side: side) ? .winograd4 : Winograd3x3.applies(s) ? .winograd2 : .direct
+            let weight: [Float]
+            switch method {
+            case .winograd4: weight = Winograd4x4.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
+            case .winograd2: weight = Winograd3x3.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
+            case .direct: weight = folded.weight
+            }
+            return ConvLayer(shape: s, method: method, weight: r.store.put(weight), bias: r.store.put(folded.bias))
         }
         channels = v.channels
         imageSize = v.imageSize
         let b = v.backbone
-        stem = conv("video.backbone.stem.conv", bn: "video.backbone.stem.bn",
-                    Conv2dShape(inputs: v.channels, outputs: b.stemChannels, kernel: 3, stride: 2, padding: 1))
+        let stemShape = Conv2dShape(inputs: v.channels, outputs: b.stemChannels, kernel: 3, stride: 2, padding: 1)
+        stem = conv("video.backbone.stem.conv", bn: "video.backbone.stem.bn", stemShape, side: v.imageSize)
+        var side = (stemShape.outputSide(v.imageSize) - 1) / 2 + 1  // after the max-pool
         blocks = v.backboneBlocks.map { k in
             let p = k.prefix
+            let s1 = Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 3, stride: k.stride, padding: 1)
+            let inSide = side
+            side = s1.outputSide(inSide)
             return Block(
-                conv1: conv("\(p).conv1", bn: "\(p).bn1", Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 3, stride: k.stride, padding: 1)),
-                conv2: conv("\(p).conv2", bn: "\(p).bn2", Conv2dShape(inputs: k.outputs, outputs: k.outputs, kernel: 3, stride: 1, padding: 1)),
+                conv1: conv("\(p).conv1", bn: "\(p).bn1", s1, side: inSide),
+                conv2: conv("\(p).conv2", bn: "\(p).bn2", Conv2dShape(inputs: k.outputs, outputs: k.outputs, kernel: 3, stride: 1, padding: 1),
+                            side: side),
                 down: k.hasShortcutConv
-                    ? conv("\(p).down.conv", bn: "\(p).down.bn", Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 1, stride: k.stride, padding: 0))
+                    ? conv("\(p).down.conv", bn: "\(p).down.bn",
+                           Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 1, stride: k.stride, padding: 0), side: inSide)
                     : nil)
         }
         outputWidth = b.widths.last!

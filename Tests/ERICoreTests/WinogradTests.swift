@@ -43,7 +43,8 @@ import Testing
         // Odd and even sides (odd ones have half-empty border tiles), 1 and several images, with and without a residual.
         for (threads, inputs, outputs, images, side, useResidual, relu) in
             [(1, 3, 5, 1, 7, false, false), (2, 8, 4, 3, 4, true, true), (2, 16, 16, 2, 9, true, false),
-             (1, 4, 6, 2, 1, false, true), (2, 64, 32, 2, 14, true, true)] {
+             (1, 4, 6, 2, 1, false, true), (2, 64, 32, 2, 14, true, true), (2, 32, 32, 3, 7, true, true),
+             (1, 16, 8, 2, 5, false, false), (2, 64, 32, 1, 28, true, true)] {
             setComputeThreads(threads)
             let s = Conv2dShape(inputs: inputs, outputs: outputs, kernel: 3, stride: 1, padding: 1)
             #expect(Winograd3x3.applies(s))
@@ -52,22 +53,35 @@ import Testing
             let b = Self.values(outputs, seed: 3)
             let r = useResidual ? Self.values(outputs * images * side * side, seed: 4) : nil
             let expected = Self.reference(x, w, b, residual: r, relu: relu, shape: s, images: images, side: side)
-            let u = Winograd3x3.transformWeights(w, outputs: outputs, inputs: inputs)
-            var scratch = [Float](repeating: .nan, count: Winograd3x3.scratchCount(inputs: inputs, outputs: outputs, images: images,
-                                                                                  height: side, width: side))
-            var y = [Float](repeating: .nan, count: outputs * images * side * side)
-            x.withUnsafeBufferPointer { xp in u.withUnsafeBufferPointer { up in b.withUnsafeBufferPointer { bp in
-                scratch.withUnsafeMutableBufferPointer { sp in y.withUnsafeMutableBufferPointer { yp in
-                    func run(_ rp: UnsafePointer<Float>?) {
-                        Winograd3x3.forward(xp.baseAddress!, inputs: inputs, outputs: outputs, images: images, height: side, width: side,
-                                            weight: up.baseAddress!, bias: bp.baseAddress!, residual: rp, relu: relu,
-                                            scratch: sp.baseAddress!, into: yp.baseAddress!)
-                    }
-                    if let r { r.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
-                } }
-            } } }
-            let error = Self.maxError(y, expected)
-            #expect(error < 2e-6, "inputs \(inputs) outputs \(outputs) images \(images) side \(side): max error \(error)")
+            for tile in [2, 4] {
+                let u = tile == 2 ? Winograd3x3.transformWeights(w, outputs: outputs, inputs: inputs)
+                                  : Winograd4x4.transformWeights(w, outputs: outputs, inputs: inputs)
+                let count = tile == 2
+                    ? Winograd3x3.scratchCount(inputs: inputs, outputs: outputs, images: images, height: side, width: side)
+                    : Winograd4x4.scratchCount(inputs: inputs, outputs: outputs, images: images, height: side, width: side)
+                var scratch = [Float](repeating: .nan, count: count)
+                var y = [Float](repeating: .nan, count: outputs * images * side * side)
+                x.withUnsafeBufferPointer { xp in u.withUnsafeBufferPointer { up in b.withUnsafeBufferPointer { bp in
+                    scratch.withUnsafeMutableBufferPointer { sp in y.withUnsafeMutableBufferPointer { yp in
+                        func run(_ rp: UnsafePointer<Float>?) {
+                            if tile == 2 {
+                                Winograd3x3.forward(xp.baseAddress!, inputs: inputs, outputs: outputs, images: images, height: side,
+                                                    width: side, weight: up.baseAddress!, bias: bp.baseAddress!, residual: rp,
+                                                    relu: relu, scratch: sp.baseAddress!, into: yp.baseAddress!)
+                            } else {
+                                Winograd4x4.forward(xp.baseAddress!, inputs: inputs, outputs: outputs, images: images, height: side,
+                                                    width: side, weight: up.baseAddress!, bias: bp.baseAddress!, residual: rp,
+                                                    relu: relu, scratch: sp.baseAddress!, into: yp.baseAddress!)
+                            }
+                        }
+                        if let r { r.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    } }
+                } } }
+                let error = Self.maxError(y, expected)
+                // F(4×4) amplifies float32 rounding more (its transforms have entries up to 8 and 1/24).
+                #expect(error < (tile == 2 ? 2e-6 : 5e-6),
+                        "F(\(tile)×\(tile)) inputs \(inputs) outputs \(outputs) images \(images) side \(side): max error \(error)")
+            }
         }
     }
 

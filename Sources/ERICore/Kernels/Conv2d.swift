@@ -75,6 +75,9 @@ private func im2colPlane(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images
                 let line = src + iy * w - s.padding + kx
                 if s.stride == 1 {
                     (row + oxLo).update(from: line + oxLo, count: oxHi - oxLo)
+                } else if s.stride == 2 {
+                    // A constant stride (every downsampling layer) vectorises as shuffles.
+                    for ox in oxLo..<oxHi { row[ox] = line[2 * ox] }
                 } else {
                     for ox in oxLo..<oxHi { row[ox] = line[ox * s.stride] }
                 }
