@@ -78,8 +78,9 @@ func col2im(_ columns: UnsafeMutablePointer<Float>, shape s: Conv2dShape, images
 }
 
 /// Floats of Wᵀ·dY that conv2dBackward computes and scatters at a time, so
-/// that col2im reads them from cache rather than memory.
-let col2imChunkFloats = 1 << 18
+/// that col2im reads them from the last-level cache rather than memory, in
+/// chunks big enough that waking the other threads for each one pays off.
+let col2imChunkFloats = 1 << 21
 
 /// Training-mode convolution without bias: y = W · im2col(x), the im2col
 /// matrix written to `columns` (patch × images·H_out·W_out floats; a 1×1

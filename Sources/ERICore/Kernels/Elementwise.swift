@@ -154,12 +154,15 @@ public func softmaxRowsBackward(_ y: UnsafePointer<Float>, _ dy: UnsafeMutablePo
 }
 
 /// GELU backward: dy · (Φ(x) + x·φ(x)), with `x` the GELU input; writes into dy.
+/// Split with `parallelRanges` (element-wise, so the result is the same at any thread count).
 public func geluBackward(_ x: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, _ n: Int) {
     let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
-    for i in 0..<n {
-        let v = x[i]
-        let cdf = 0.5 * (1 + erff(v * invSqrt2))
-        dy[i] *= cdf + v * invSqrt2Pi * expf(-0.5 * v * v)
+    parallelRanges(n, grain: 1 << 14) { r in
+        for i in r {
+            let v = x[i]
+            let cdf = 0.5 * (1 + erff(v * invSqrt2))
+            dy[i] *= cdf + v * invSqrt2Pi * expf(-0.5 * v * v)
+        }
     }
 }
 

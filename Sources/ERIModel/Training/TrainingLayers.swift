@@ -136,8 +136,12 @@ struct TrainEncoder {
             let preActivation = arena.floats(rows * ff).baseAddress!
             layer.ff1.forward(normed2, rows: rows, into: preActivation)
             let activated = arena.floats(rows * ff).baseAddress!
-            activated.update(from: preActivation, count: rows * ff)
-            gelu(activated, rows * ff)
+            // GELU (erf per element) split over the threads: element-wise, the same at any count.
+            let pre = UnsafePointer(preActivation)
+            parallelRanges(rows * ff, grain: 1 << 14) { r in
+                (activated + r.lowerBound).update(from: pre + r.lowerBound, count: r.count)
+                gelu(activated + r.lowerBound, r.count)
+            }
             let dropHidden = dropout.forward(activated, rows * ff, arena: arena, rng: &rng)
             let next = arena.floats(rows * d).baseAddress!
             layer.ff2.forward(activated, rows: rows, into: next)
