@@ -235,6 +235,22 @@ public final class MFCCExtractor: Sendable {
     /// own samples and its index, never on which other frames are computed
     /// with it. `frames` may be empty (0 × n_mfcc).
     ///
+    /// Streaming: frame t reads samples up to
+    /// `sampleRange(frame: t, signalLength: .max).upperBound` (t·hop − ⌊n_fft/2⌋
+    /// + windowOffset + win_length). Once the stream holds that many samples,
+    /// frame t can be computed with `signalLength` = the samples so far: its
+    /// values do not depend on the length beyond its own window, so they are
+    /// final. Only the last frames, whose windows cross the end, wait for the
+    /// stream's true length. Samples before
+    /// `sampleRange(frame: next, signalLength:).lowerBound` of the next frame
+    /// to compute may be dropped:
+    ///
+    ///     // `pending` holds the stream's samples [pendingStart, pendingStart + pending.count).
+    ///     let rows = try pending.withUnsafeBufferPointer {
+    ///         try extractor.compute($0, frames: next..<ready, signalStart: pendingStart,
+    ///                               signalLength: pendingStart + pending.count)
+    ///     }
+    ///
     /// Throws `invalidArgument` when `frames` is not within
     /// 0 ..< frameCount(samples: signalLength), when `mono` does not lie within
     /// the signal or misses a sample the frames read, or when the signal has no

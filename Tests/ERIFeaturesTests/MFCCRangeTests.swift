@@ -90,6 +90,41 @@ import ERIFeatures
         }
     }
 
+    /// The streaming recipe of the documentation: frames computed as soon as
+    /// their windows are complete, with the length so far, then the tail with
+    /// the true length, from a buffer that drops what no later frame reads.
+    @Test func streamingWithTheLengthSoFar() throws {
+        for (name, audio) in Self.configs() {
+            let extractor = try MFCCExtractor(config: audio)
+            let signal = Signal.speech(16000 * 2 + 123, seed: 9)
+            let full = try extractor.compute(signal)
+            var rows: [Float] = [], pending: [Float] = [], pendingStart = 0, next = 0
+            func emit(_ frames: Range<Int>, length: Int) throws {
+                guard !frames.isEmpty else { return }
+                let got = try pending.withUnsafeBufferPointer {
+                    try extractor.compute($0, frames: frames, signalStart: pendingStart, signalLength: length)
+                }
+                rows += got.data
+                next = frames.upperBound
+                // Keep only what the next frame reads.
+                let keep = extractor.sampleRange(frame: next, signalLength: .max).lowerBound
+                let drop = min(pending.count, max(0, keep - pendingStart))
+                pending.removeFirst(drop)
+                pendingStart += drop
+            }
+            for chunk in stride(from: 0, to: signal.count, by: 777) {
+                pending += signal[chunk..<min(signal.count, chunk + 777)]
+                let have = pendingStart + pending.count
+                var ready = next
+                while extractor.sampleRange(frame: ready, signalLength: .max).upperBound <= have { ready += 1 }
+                try emit(next..<ready, length: have)
+            }
+            try emit(next..<full.shape[0], length: signal.count)
+            let same = rows == full.data  // a Bool, so that a failure does not print every value
+            #expect(same, "\(name): streamed \(rows.count / audio.mfcc.nMFCC) rows differ from the \(full.shape[0]) of the whole signal")
+        }
+    }
+
     @Test func sampleRangesAndTheEmptySignal() throws {
         // dbn-base: n_fft 512, win 400 (centred: offset 56), so frame t reads t·hop − 200 ..< t·hop + 200.
         var audio = ERIConfig.preset(named: "dbn-base")!.audio!
