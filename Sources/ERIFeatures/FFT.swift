@@ -133,11 +133,20 @@ final class SpectrumWorkspace {
     private let transform: AVTransform
     private let complexIn: AlignedFloats
     private let complexOut: AlignedFloats
+    /// The packed real FFT's twiddles, copied out of the plan so that the
+    /// frame loop reads them without retaining an array (empty otherwise).
+    private let twiddles: AlignedFloats
 
     init(size: Int, plan: SpectrumPlan) throws {
         self.size = size
         self.plan = plan
         input = AlignedFloats(count: size)
+        if case .packedReal(let table) = plan {
+            twiddles = AlignedFloats(count: table.count)
+            twiddles.pointer.update(from: table, count: table.count)
+        } else {
+            twiddles = AlignedFloats(count: 0)
+        }
         switch plan {
         case .packedReal:
             transform = try AVTransform(type: AV_TX_FLOAT_FFT, size: size / 2)
@@ -168,10 +177,10 @@ final class SpectrumWorkspace {
         let n = size, bins = n / 2 + 1
         let x = input.pointer
         switch plan {
-        case .packedReal(let twiddles):
+        case .packedReal:
             let out = complexOut.pointer
             transform.run(output: out, input: x, stride: 8)  // x as n/2 complex (x₂ⱼ + i·x₂ⱼ₊₁); x is not written
-            twiddles.withUnsafeBufferPointer { packedRealPower(out, twiddles: $0.baseAddress!, into: power) }
+            packedRealPower(out, twiddles: twiddles.pointer, into: power)
         case .complexFFT:
             let z = complexIn.pointer, out = complexOut.pointer
             for i in 0..<n {
