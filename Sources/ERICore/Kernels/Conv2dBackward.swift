@@ -169,7 +169,7 @@ let statisticsBlock = 512
         store8(v, normalised + i)
         var y = v * vg + vb
         if hasResidual { y += load8(residual! + i) }
-        if relu { y.replace(with: 0, where: y .< 0) }  // max(y, 0) as the scalar tail computes it
+        if relu { y.replace(with: 0, where: y .< 0) }  // max(y, 0) (a −0 may keep its sign)
         store8(y, x + i)
         i += 8
     }
