@@ -6,8 +6,8 @@ import ERICore
 struct ResNetBackbone {
     struct ConvLayer {
         /// How a layer runs: stride-1 3×3 layers through Winograd (F(4×4, 3×3)
-        /// on maps of side ≥ 3, F(2×2, 3×3) on smaller ones), the rest
-        /// through im2col + GEMM (`conv2d`).
+        /// on maps of side ≥ 5, F(2×2, 3×3) on smaller ones, see
+        /// `Winograd4x4.applies`), the rest through im2col + GEMM (`conv2d`).
         enum Method { case direct, winograd2, winograd4 }
 
         let shape: Conv2dShape
@@ -137,25 +137,26 @@ struct ResNetBackbone {
         return max(1, (1 << 22) / max(1, 3 * p.activation + p.scratch))
     }
 
-    /// Frames per pass through the deep part, a multiple of `wideChunk`. The
-    /// deep layers have few tiles per frame (4 in dbn-base's last stage) but
-    /// large weights, which OpenBLAS packs again on every GEMM call: with a
-    /// few frames per pass, packing 512×512 weights took longer than the
-    /// multiply-adds. So it runs on as many frames as fit in twice the wide
-    /// part's buffers (all 32 in dbn-base).
+    /// Frames per pass through the deep part. The deep layers have few tiles
+    /// per frame (1 to 4 in dbn-base's last stages) but large weights, which
+    /// OpenBLAS packs again on every GEMM call: with a few frames per pass,
+    /// packing 512×512 weights took longer than the multiply-adds. So it runs
+    /// on as many frames as fit in twice the wide part's buffers (all 32 in
+    /// dbn-base), split evenly when they do not all fit.
     func deepChunk(images: Int) -> Int {
         let wide = perImage(stem: true, blocks: 0..<wideBlocks), deep = perImage(stem: false, blocks: wideBlocks..<blocks.count)
         let budget = 2 * wideChunk * (3 * wide.activation + wide.scratch)
-        let frames = max(1, budget / max(1, 4 * deep.activation + deep.scratch))
-        let rounded = max(wideChunk, frames / wideChunk * wideChunk)
-        return min(rounded, (images + wideChunk - 1) / wideChunk * wideChunk)
+        let most = max(1, budget / max(1, 4 * deep.activation + deep.scratch))
+        let passes = (images + most - 1) / most
+        return max(1, (images + passes - 1) / max(1, passes))
     }
 
     /// frames: images × C × S × S (NCHW, as preprocessing writes them).
     /// Writes tokens: images × (h·w) × C_out, token n = y·w + x (SPEC §5 step 2).
     ///
     /// Runs the wide part `wideChunk` frames at a time, gathering its output
-    /// for `deepChunk` frames, then the deep part on those all at once.
+    /// for `deepChunk` frames (not necessarily a multiple), then the deep
+    /// part on those all at once.
     func forward(_ frames: UnsafePointer<Float>, images: Int, arena: Arena, tokens: UnsafeMutablePointer<Float>) {
         let s = imageSize
         let plane = s * s

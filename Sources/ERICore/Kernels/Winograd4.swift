@@ -5,8 +5,16 @@
 /// shrink likewise. Its transforms use the points 0, ±1, ±2 (Lavin & Gray
 /// 2015), which amplify float32 rounding more than F(2×2)'s: on ResNet
 /// weights the outputs stay within a few 1e-7 of a float64 convolution (see
-/// WinogradTests), far inside the parity tolerances. The backbone uses it for
-/// maps of side ≥ 3; on 1×1 and 2×2 maps most of a 6×6 tile would be padding.
+/// WinogradTests), far inside the parity tolerances.
+///
+/// Its transformed weights are 36/9 the size of the plain ones (F(2×2)'s:
+/// 16/9), and each GEMM streams all of U_ξ for few tiles on small maps. So
+/// `applies` keeps it to maps of side ≥ 5: there it saves the most work and
+/// the weights are small (dbn-base: stages 1–3). On dbn-base's 4×4 maps
+/// with 512 channels, streaming F(4×4)'s 38 MB of U per layer and pass
+/// costs about what its saved multiply-adds gain (an estimate, not a
+/// measurement), so F(2×2) runs there with 9/4 less weight memory (about
+/// 60 MB for that stage); on 2×2 maps most of a 6×6 tile would be padding.
 ///
 ///     Bᵀ = | 4  0 −5  0  1  0 |   G = |  ¼     0    0  |   Aᵀ = | 1  1  1  1  1  0 |
 ///          | 0 −4 −4  1  1  0 |       | −⅙   −⅙   −⅙  |        | 0  1 −1  2 −2  0 |
@@ -17,7 +25,7 @@
 public enum Winograd4x4 {
     /// Whether a convolution on maps of side `side` should take this path.
     public static func applies(_ s: Conv2dShape, side: Int) -> Bool {
-        Winograd3x3.applies(s) && side >= 3
+        Winograd3x3.applies(s) && side >= 5
     }
 
     /// U = G g Gᵀ for every (output, input) pair, in float64, stored [ξ][o][c]
