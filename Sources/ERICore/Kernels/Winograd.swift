@@ -9,8 +9,8 @@
 /// M_ξ (C_out × tiles) = U_ξ (C_out × C_in) · V_ξ (C_in × tiles).
 /// F(2×2, 3×3) only adds and subtracts inputs and outputs (G has halves,
 /// exact in binary), so its float32 error stays at the direct convolution's
-/// level; the larger F(4×4, 3×3) would save more but amplifies rounding by
-/// an order of magnitude.
+/// level. The backbone uses it on small maps (side < 5) and the larger
+/// `Winograd4x4` (2.25 products per output, a little more rounding) on the rest.
 ///
 /// Layouts: x and y CNHW (as `conv2d`), U [ξ][o][c], V [ξ][c][t], M [ξ][o][t]
 /// (see `scratchCount` for where V and M live),
