@@ -136,8 +136,15 @@ final class InferenceNetwork: @unchecked Sendable {
     /// (SPEC §5 video steps 1–4), images × dim. Each image is independent of
     /// the others (BatchNorm is folded), which is what lets a stream compute
     /// a frame's vector once and reuse it in every window that holds it.
-    func frameVectors(images: Int, _ frames: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) throws {
-        guard let v = video else { throw ERIError(.missingModality, "this model has no video branch") }
+    ///
+    /// Not `throws`, on purpose: Swift 6.3's optimiser miscompiled the
+    /// throwing form (a non-throwing closure passed to the `rethrows`
+    /// `withArena`, inside a throwing function) so that it returned a
+    /// register it had used for a pointer as the error: release builds
+    /// crashed on a thrown-error check after a successful call. The caller
+    /// checks that the model has a video branch.
+    func frameVectors(images: Int, _ frames: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        guard let v = video else { preconditionFailure("frameVectors needs a video branch") }
         arenas.withArena { arena in
             let projected = projectedFrames(v, frames, images: images, arena: arena, trace: nil)
             out.update(from: projected, count: images * v.dim)

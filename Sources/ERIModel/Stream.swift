@@ -163,19 +163,6 @@ public final class ModelStream {
             throw ERIError.invalidArgument("frame timestamp \(ts) s is not after the previous frame's \(last) s; the frame is dropped")
         }
         let current = Candidate(timestamp: ts)
-        let plane = vc.channels * vc.imageSize * vc.imageSize
-        func ensureVector(_ c: Candidate) throws {
-            if c.vector != nil { return }
-            if c.pixels == nil && c === current {
-                var pixels = [Float](repeating: 0, count: plane)
-                try pixels.withUnsafeMutableBufferPointer { try preprocessFrame(image, config: vc, into: $0) }
-                c.pixels = pixels
-            }
-            guard let pixels = c.pixels else { throw ERIError(.internal, "stream: frame at \(c.timestamp) s was dropped but is needed") }
-            c.vector = try model.frameVector(pixels)
-            c.pixels = nil
-        }
-
         var m = nextCell ?? firstCell(atOrAfter: ts - maxFrameGap)
         while midpoint(m) <= ts {
             let s = midpoint(m), dc = ts - s
@@ -186,7 +173,7 @@ public final class ModelStream {
                 chosen = current
             }
             if let chosen {
-                try ensureVector(chosen)
+                try computeVector(chosen, image: chosen === current ? image : nil, config: vc)
                 cells[m] = chosen
                 oldestCell = min(oldestCell, m)
                 m += 1
@@ -200,9 +187,7 @@ public final class ModelStream {
         lastFrameTime = ts
         // The current frame may be the nearest to the next sample time; keep its pixels if so.
         if midpoint(m) - ts <= maxFrameGap && current.vector == nil {
-            var pixels = [Float](repeating: 0, count: plane)
-            try pixels.withUnsafeMutableBufferPointer { try preprocessFrame(image, config: vc, into: $0) }
-            current.pixels = pixels
+            current.pixels = try preprocessed(image, config: vc)
         }
         previous = current
         clock = max(clock ?? ts, ts)
@@ -215,16 +200,29 @@ public final class ModelStream {
         }
     }
 
+    /// SPEC §4.1 steps 2–5 for one frame: C × S × S floats.
+    private func preprocessed(_ image: ImageView, config vc: ERIConfig.Video) throws -> [Float] {
+        var pixels = [Float](repeating: 0, count: vc.channels * vc.imageSize * vc.imageSize)
+        try pixels.withUnsafeMutableBufferPointer { try preprocessFrame(image, config: vc, into: $0) }
+        return pixels
+    }
+
+    /// Gives `c` its per-frame vector (once), from its kept pixels or from `image`, the frame itself.
+    private func computeVector(_ c: Candidate, image: ImageView?, config vc: ERIConfig.Video) throws {
+        if c.vector != nil { return }
+        if c.pixels == nil, let image { c.pixels = try preprocessed(image, config: vc) }
+        guard let pixels = c.pixels else { throw ERIError(.internal, "stream: frame at \(c.timestamp) s was dropped but is needed") }
+        c.vector = model.frameVector(pixels)
+        c.pixels = nil
+    }
+
     /// The frame for sample time m at a read: its settled frame, or for a
     /// sample time not yet settled, the last frame if it lies within the gap.
     private func frameForRead(_ m: Int) throws -> Candidate? {
         if let c = cells[m] { return c }
         guard let next = nextCell, m >= next, let p = previous, midpoint(m) - p.timestamp <= maxFrameGap else { return nil }
-        if p.vector == nil {
-            guard let pixels = p.pixels else { return nil }
-            p.vector = try model.frameVector(pixels)
-            p.pixels = nil
-        }
+        if p.vector == nil && p.pixels == nil { return nil }
+        try computeVector(p, image: nil, config: model.config.video!)
         return p
     }
 
@@ -444,11 +442,12 @@ extension Optional where Wrapped == [Float] {
 extension Model {
     /// The per-frame vector (backbone, spatial attention, projection) of one
     /// preprocessed C × S × S frame: a row of the video branch's temporal input.
-    func frameVector(_ pixels: [Float]) throws -> [Float] {
-        guard let v = config.video else { throw ERIError(.missingModality, "this model has no video branch") }
+    /// Not `throws` (see `InferenceNetwork.frameVectors`); the caller checks for a video branch.
+    func frameVector(_ pixels: [Float]) -> [Float] {
+        guard let v = config.video else { preconditionFailure("frameVector needs a video branch") }
         var out = [Float](repeating: 0, count: v.dim)
-        try pixels.withUnsafeBufferPointer { p in
-            try out.withUnsafeMutableBufferPointer { try network.frameVectors(images: 1, p.baseAddress!, into: $0.baseAddress!) }
+        pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { network.frameVectors(images: 1, p.baseAddress!, into: $0.baseAddress!) }
         }
         return out
     }

@@ -66,6 +66,21 @@ public final class ArenaPool: @unchecked Sendable {
 
     public init() {}
 
+    /// The non-throwing form, chosen for closures that cannot throw. It is not
+    /// only a convenience: with Swift 6.3 in release builds, a non-throwing
+    /// closure passed to the `rethrows` form came back through a thunk that
+    /// left a pointer in the error register (r12 on x86-64), which a throwing
+    /// caller further up then took for a thrown error and crashed on
+    /// (the streaming path hit it; see ModelStream).
+    public func withArena<R>(_ body: (Arena) -> R) -> R {
+        let arena = lock.withLock { free.popLast() } ?? Arena()
+        defer {
+            arena.reset()
+            lock.withLock { free.append(arena) }
+        }
+        return body(arena)
+    }
+
     public func withArena<R>(_ body: (Arena) throws -> R) rethrows -> R {
         let arena = lock.withLock { free.popLast() } ?? Arena()
         defer {
