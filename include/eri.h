@@ -165,6 +165,99 @@ eri_status eri_predict_av(const eri_model *model, const eri_image *frames, size_
    the message names the file. */
 eri_status eri_predict_file(const eri_model *model, const char *media_path, float out[ERI_NUM_EMOTIONS]);
 
+/* ---- Streaming (driver monitoring) -------------------------------------------------------
+ *
+ * A stream keeps a sliding window of W seconds over live frames and PCM and answers at any
+ * moment. One clock (seconds, any origin, e.g. the camera's) stamps both modalities.
+ *
+ *     eri_stream *s = NULL;
+ *     eri_stream_open(model, NULL, &s);          // W = the model's training clip length, else 10 s
+ *     for (;;) {
+ *         eri_stream_push_frame(s, &frame, t_frame);        // as frames arrive
+ *         eri_stream_push_pcm(s, pcm, n, 48000, 2, t_pcm);  // as audio arrives
+ *         if (time_to_report && eri_stream_read(s, out, &t_end) == ERI_OK) { ... }
+ *     }
+ *     eri_stream_close(s);
+ *
+ * How a read is made (API.md): window ends lie on a grid of W/F seconds (F = the model's
+ * frames; W/F = 0.3125 s for dbn-base with W = 10 s). A read covers [t - W, t), t the last grid
+ * point at or before the newest timestamp pushed. The window's F sample times are the middles of
+ * its F cells, t - W + (j + 0.5)·W/F, and each is represented by the pushed frame nearest to it
+ * (within max_frame_gap_s; a sample time without one takes the nearest sample time's frame; no
+ * frame at all means no video in this window). Each chosen frame's per-frame network part runs
+ * once, when the frame arrives, and is reused by every window holding it; other frames cost a
+ * timestamp check. The audio is mixed to mono, resampled to the model's rate as it arrives, and
+ * its MFCC frames are computed once; a window uses W·rate samples (or fewer, what has arrived)
+ * starting at t - W rounded down to hop × pool samples. A read runs only the temporal layers.
+ *
+ * Which span a read covered: eri_stream_last_span() gives the window, the timestamps of the F
+ * frames used, and the audio span; eri_stream_copy_audio() gives those audio samples (mono, at
+ * the model's rate). eri_predict_av() on exactly those frames and samples equals the read
+ * (to 1e-5; tested).
+ *
+ * Timestamps: frame timestamps must increase (else ERI_ERR_INVALID_ARGUMENT and the frame is
+ * dropped). A PCM chunk starting within 30 ms of the previous chunk's end continues it; a later
+ * start is a gap filled with silence (a gap longer than W + 1 s restarts the audio); an earlier
+ * start is ERI_ERR_INVALID_ARGUMENT (dropped). Camera dropouts are handled as above; a modality
+ * that never arrives leaves reads to the other one. Memory stays flat however long the stream.
+ *
+ * A stream belongs to one thread at a time (different streams on one model may run in
+ * parallel). It keeps its model alive: closing the model before the stream is allowed.
+ */
+typedef struct eri_stream eri_stream;
+
+/* Options for eri_stream_open. Fill with eri_stream_options_init before changing fields. */
+typedef struct eri_stream_options {
+    uint32_t struct_size;   /* sizeof(eri_stream_options), set by eri_stream_options_init */
+    double window_s;        /* W in seconds, 0.1…3600; 0 = the model's training clip length, else 10 */
+    double max_frame_gap_s; /* how far a frame may be from a sample time, >= 0; < 0 = W / (2F), the default */
+} eri_stream_options;
+
+/* What the last eri_stream_read used. Set struct_size = sizeof(eri_stream_span) first. */
+typedef struct eri_stream_span {
+    uint32_t struct_size;
+    double window_start_s, window_end_s;  /* [start, end) on the stream's clock */
+    int32_t n_frames;                     /* F, or 0 when the window held no frame */
+    const double *frame_timestamps_s;     /* n_frames timestamps (sample time order, repeats possible);
+                                             valid until the next call on this stream */
+    double audio_start_s;                 /* time of the first audio sample used */
+    uint64_t audio_first_sample;          /* its index on the stream's audio clock (model rate) */
+    uint64_t n_audio_samples;             /* samples used, 0 when the window held no audio */
+    int32_t audio_sample_rate;            /* the model's rate (0 without an audio branch) */
+} eri_stream_span;
+
+/* Fills *options with defaults. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL). */
+eri_status eri_stream_options_init(eri_stream_options *options);
+/* Opens a stream on model (options may be NULL). Returns ERI_OK and sets *out, or
+   ERI_ERR_INVALID_ARGUMENT (NULL, bad options) and sets *out = NULL. */
+eri_status eri_stream_open(const eri_model *model, const eri_stream_options *options, eri_stream **out);
+/* Adds a frame taken at timestamp_s. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, a bad image,
+   a timestamp not after the previous frame's or not finite: the frame is dropped) or
+   ERI_ERR_MISSING_MODALITY (an audio-only model). */
+eri_status eri_stream_push_frame(eri_stream *s, const eri_image *frame, double timestamp_s);
+/* Adds interleaved PCM whose first sample was taken at timestamp_s (n_per_channel may be 0).
+   Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, NaN/Inf samples, rate or channels out of range,
+   a timestamp before the previous chunk's end: the chunk is dropped) or ERI_ERR_MISSING_MODALITY
+   (a video-only model). */
+eri_status eri_stream_push_pcm(eri_stream *s, const float *samples, size_t n_per_channel,
+                               int32_t sample_rate, int32_t channels, double timestamp_s);
+/* Estimates the latest window: writes ERI_NUM_EMOTIONS intensities to out and, if
+   out_window_end_s is not NULL, the window's end. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL)
+   or ERI_ERR_MISSING_MODALITY (nothing pushed yet, or no frame and no audio in the window). */
+eri_status eri_stream_read(eri_stream *s, float out[ERI_NUM_EMOTIONS], double *out_window_end_s);
+/* Describes what the last successful read used. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL,
+   struct_size too small) or ERI_ERR_MISSING_MODALITY (no read yet). */
+eri_status eri_stream_last_span(eri_stream *s, eri_stream_span *out_span);
+/* Copies the last read's audio (mono, model rate; n_audio_samples of them) to out, which holds
+   capacity floats; *out_count gets the number copied. Valid until the next push.
+   Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, capacity too small: *out_count says how many
+   are needed) or ERI_ERR_MISSING_MODALITY (no read yet, or a push dropped those samples). */
+eri_status eri_stream_copy_audio(eri_stream *s, float *out, size_t capacity, size_t *out_count);
+/* Forgets all input; the stream is as new. NULL is allowed. */
+void eri_stream_reset(eri_stream *s);
+/* Frees a stream; NULL is allowed. */
+void eri_stream_close(eri_stream *s);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

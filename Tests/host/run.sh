@@ -134,6 +134,19 @@ else
     not_ok "test_predict" "not built"
 fi
 
+# -- C host: streaming
+build_stream() {
+    # shellcheck disable=SC2046
+    $CC -std=c99 -Wall -Wextra -pedantic -Werror "$HERE/test_stream.c" -o "$WORK/test_stream" $(pkg-config --cflags --libs eri) -lm
+}
+check "test_stream.c builds (C99, -Wall -Wextra -pedantic -Werror)" build_stream
+if [ -x "$WORK/test_stream" ]; then
+    check "test_stream (eri_stream_*: reads = eri_predict_av on what they used, gaps, bad input, missing modality)" \
+        env -u LD_LIBRARY_PATH "$WORK/test_stream" "${MODELS[@]}"
+else
+    not_ok "test_stream" "not built"
+fi
+
 # -- media: examples and the CLI on real files (generated with ffmpeg)
 make_media() {
     mkdir -p "$WORK/media/sub" &&
