@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-__all__ = ["Model", "Error", "EMOTIONS", "version", "load_library"]
+__all__ = ["Model", "Stream", "Error", "EMOTIONS", "version", "load_library"]
 
 NUM_EMOTIONS = 7
 
@@ -45,6 +45,17 @@ class _ModelInfo(ctypes.Structure):
                 ("n_frames", ctypes.c_int32), ("image_size", ctypes.c_int32), ("n_channels", ctypes.c_int32),
                 ("sample_rate", ctypes.c_int32), ("n_parameters", ctypes.c_uint64), ("preset", ctypes.c_char_p),
                 ("config_json", ctypes.c_char_p), ("provenance", ctypes.c_char_p), ("metrics", ctypes.c_char_p)]
+
+
+class _StreamOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("window_s", ctypes.c_double), ("max_frame_gap_s", ctypes.c_double)]
+
+
+class _StreamSpan(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("window_start_s", ctypes.c_double), ("window_end_s", ctypes.c_double),
+                ("n_frames", ctypes.c_int32), ("frame_timestamps_s", ctypes.POINTER(ctypes.c_double)),
+                ("audio_start_s", ctypes.c_double), ("audio_first_sample", ctypes.c_uint64),
+                ("n_audio_samples", ctypes.c_uint64), ("audio_sample_rate", ctypes.c_int32)]
 
 
 _lib = None
@@ -96,6 +107,25 @@ def load_library(path=None):
     if hasattr(lib, "eri_predict_file"):
         lib.eri_predict_file.restype = status
         lib.eri_predict_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p, floats]
+    lib.eri_stream_options_init.restype = status
+    lib.eri_stream_options_init.argtypes = [P(_StreamOptions)]
+    lib.eri_stream_open.restype = status
+    lib.eri_stream_open.argtypes = [ctypes.c_void_p, P(_StreamOptions), P(ctypes.c_void_p)]
+    lib.eri_stream_push_frame.restype = status
+    lib.eri_stream_push_frame.argtypes = [ctypes.c_void_p, P(_Image), ctypes.c_double]
+    lib.eri_stream_push_pcm.restype = status
+    lib.eri_stream_push_pcm.argtypes = [ctypes.c_void_p, floats, ctypes.c_size_t, ctypes.c_int32, ctypes.c_int32,
+                                        ctypes.c_double]
+    lib.eri_stream_read.restype = status
+    lib.eri_stream_read.argtypes = [ctypes.c_void_p, floats, P(ctypes.c_double)]
+    lib.eri_stream_last_span.restype = status
+    lib.eri_stream_last_span.argtypes = [ctypes.c_void_p, P(_StreamSpan)]
+    lib.eri_stream_copy_audio.restype = status
+    lib.eri_stream_copy_audio.argtypes = [ctypes.c_void_p, floats, ctypes.c_size_t, P(ctypes.c_size_t)]
+    lib.eri_stream_reset.restype = None
+    lib.eri_stream_reset.argtypes = [ctypes.c_void_p]
+    lib.eri_stream_close.restype = None
+    lib.eri_stream_close.argtypes = [ctypes.c_void_p]
     if path is None:
         _lib = lib
     return lib
@@ -218,3 +248,96 @@ class Model:
         out = (ctypes.c_float * NUM_EMOTIONS)()
         _check(self._lib, self._lib.eri_predict_file(self._handle, os.fsencode(path), out))
         return dict(zip(EMOTIONS, (float(v) for v in out)))
+
+
+def _pcm_array(pcm, channels):
+    pcm = np.asarray(pcm)
+    if pcm.dtype == np.int16:
+        pcm = pcm.astype(np.float32) / 32768.0  # SPEC §4.2: int16 / 32768
+    pcm = np.ascontiguousarray(pcm, dtype=np.float32)
+    ch = channels or (pcm.shape[1] if pcm.ndim == 2 else 1)
+    return pcm, ch
+
+
+class Stream:
+    """A sliding window over live frames and audio (eri_stream_*): push as data arrives, read at any time.
+
+        with eri.Stream(model, window=10) as s:
+            s.push_frame(rgb_frame, t)               # (H, W, 3|4|1) uint8, timestamp in seconds
+            s.push_pcm(chunk, 48000, t_audio)        # float32 (n,) or (n, channels)
+            values, window_end = s.read()            # np.float32 (7,), seconds
+
+    A stream belongs to one thread at a time; it keeps its model alive."""
+
+    def __init__(self, model, window=None, max_frame_gap=None):
+        self._lib = model._lib
+        opts = _StreamOptions()
+        _check(self._lib, self._lib.eri_stream_options_init(ctypes.byref(opts)))
+        if window is not None:
+            opts.window_s = float(window)
+        if max_frame_gap is not None:
+            opts.max_frame_gap_s = float(max_frame_gap)
+        handle = ctypes.c_void_p()
+        _check(self._lib, self._lib.eri_stream_open(model._handle, ctypes.byref(opts), ctypes.byref(handle)))
+        self._handle = handle
+
+    def close(self):
+        if getattr(self, "_handle", None):
+            self._lib.eri_stream_close(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def push_frame(self, frame, timestamp, box=None, pixel_format=None):
+        """Adds one (H, W, C) uint8 frame taken at `timestamp` seconds; box = (x, y, w, h) of the face or None."""
+        frame = np.asarray(frame)
+        keep, images, _ = Model._images(frame[None, ...], None if box is None else [box], pixel_format)
+        status = self._lib.eri_stream_push_frame(self._handle, images, float(timestamp))
+        del keep
+        _check(self._lib, status)
+
+    def push_pcm(self, pcm, sample_rate, timestamp, channels=None):
+        """Adds PCM (float32 in [-1, 1] or int16; (n,) or (n, channels)) whose first sample is at `timestamp`."""
+        pcm, ch = _pcm_array(pcm, channels)
+        n = pcm.size // ch
+        _check(self._lib, self._lib.eri_stream_push_pcm(self._handle, pcm.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                                        n, int(sample_rate), int(ch), float(timestamp)))
+
+    def read(self):
+        """The estimate over the latest window: (np.float32 array of 7 intensities, window end in seconds)."""
+        out = (ctypes.c_float * NUM_EMOTIONS)()
+        end = ctypes.c_double()
+        _check(self._lib, self._lib.eri_stream_read(self._handle, out, ctypes.byref(end)))
+        return np.array(out, dtype=np.float32), end.value
+
+    def span(self):
+        """What the last read used: a dict with the window, the frames' timestamps and the audio span."""
+        sp = _StreamSpan()
+        sp.struct_size = ctypes.sizeof(_StreamSpan)
+        _check(self._lib, self._lib.eri_stream_last_span(self._handle, ctypes.byref(sp)))
+        return {"window": (sp.window_start_s, sp.window_end_s),
+                "frame_timestamps": [sp.frame_timestamps_s[i] for i in range(sp.n_frames)],
+                "audio_start": sp.audio_start_s, "audio_first_sample": sp.audio_first_sample,
+                "audio_samples": sp.n_audio_samples, "sample_rate": sp.audio_sample_rate}
+
+    def window_audio(self):
+        """The last read's audio: float32 mono at the model's rate (valid until the next push)."""
+        needed = ctypes.c_size_t()
+        status = self._lib.eri_stream_copy_audio(self._handle, None, 0, ctypes.byref(needed))
+        if status not in (OK, INVALID_ARGUMENT):
+            _check(self._lib, status)
+        buf = np.zeros(needed.value, dtype=np.float32)
+        _check(self._lib, self._lib.eri_stream_copy_audio(self._handle, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                                          buf.size, ctypes.byref(needed)))
+        return buf
+
+    def reset(self):
+        """Forgets all input."""
+        self._lib.eri_stream_reset(self._handle)
