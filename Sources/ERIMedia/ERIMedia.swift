@@ -259,3 +259,30 @@ public func decodeAllFrames(path: String, maxFrames: Int) throws -> [DecodedFram
     guard !frames.isEmpty else { throw ERIError(.decode, "\(path): decoded no video frame") }
     return frames
 }
+
+/// Decodes a file as a live source would deliver it: the audio first (all of
+/// it, resampled to `audioRate`; nil without an audio track or when
+/// `audioRate` is nil), then every video frame in presentation order, each
+/// handed to `eachFrame` and dropped (one full-size frame in memory at a
+/// time). A frame without a timestamp gets index / frame rate (25 fps if the
+/// rate is unknown). For tools that replay media into a stream
+/// (`eri stream`, `eri timeline`).
+public func replayMedia(path: String, audioRate: Int?, video wantVideo: Bool = true,
+                        eachFrame body: (DecodedFrame) throws -> Void) throws -> DecodedAudio? {
+    let probe = try probeMedia(path: path)
+    var audio: DecodedAudio? = nil
+    if let audioRate, probe.hasAudio {
+        audio = try decodeMedia(path: path, frames: nil, audioRate: audioRate) { _, _ in }
+    }
+    if wantVideo && probe.hasVideo {
+        let demuxer = try Demuxer(path: path)
+        guard let video = demuxer.bestVideoStream() else { throw ERIError(.format, "\(path): no video stream") }
+        let rate = probe.frameRate.flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? 25
+        _ = try decodePass(demuxer: demuxer, video: video, wanted: nil, audio: nil, audioRate: nil) { frame in
+            var f = frame
+            if f.timestamp == nil { f.timestamp = Double(f.index) / rate }
+            try body(f)
+        }
+    }
+    return audio
+}
