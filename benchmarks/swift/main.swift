@@ -20,6 +20,16 @@
 //                          TrainingNetwork on the batch of 8 of `trainingBatch`; dropout and modality
 //                          dropout 0; replies ms= and loss=
 //   rss                    peak resident set size of this process (getrusage ru_maxrss)
+//   raw FILE W H N X,Y,W,H N raw RGB24 frames of W × H (uint8, as numpy's tofile) and their face box
+//   predict-raw            one timed Model.predict(frames:audio:) on the raw frames and the PCM
+//                          (preprocessing included); replies ms= and y=
+//   preprocess-raw         the same preprocessing alone (preprocessClip, AudioPreprocessor.features);
+//                          replies video_ms= audio_ms= ms=
+//   stream-bench SECONDS READ_EVERY [WARMUP]
+//                          ModelStream on a synthetic live source (Stream.swift); replies rtf=, read and
+//                          push percentiles
+//   stream-memory SECONDS EVERY [READ_EVERY]
+//                          the current RSS (/proc/self/statm) every EVERY media seconds of a stream
 //   blas                   OpenBLAS's build config and the kernel set it chose for this CPU
 //   quit
 //
@@ -27,6 +37,7 @@
 
 import CBLAS  // only to ask OpenBLAS which kernels it picked (the `blas` command)
 import ERICore
+import ERIFeatures
 import ERIModel
 
 #if canImport(Glibc)
@@ -138,6 +149,8 @@ final class BenchState {
     var mfcc: Tensor?
     var pcm: [Float] = []
     var gemmWorkspace: GEMMWorkspace?
+    var rawClip: RawClip?
+    var audioPreprocessor: AudioPreprocessor?
     /// Built on the first `train-step` (from the loaded model's file, dropout 0) and kept.
     var training: (network: TrainingNetwork, batch: TrainingBatch)?
 
@@ -254,6 +267,32 @@ final class BenchState {
 
         case "rss":
             return "ok maxrss_kib=\(peakRSSKiB())"
+
+        case "raw":
+            let b = words.count == 6 ? words[5].split(separator: ",").compactMap { Float($0) } : []
+            guard words.count == 6, let w = Int(words[2]), let h = Int(words[3]), let n = Int(words[4]), b.count == 4 else {
+                throw ERIError.invalidArgument("usage: raw FILE W H N X,Y,W,H")
+            }
+            rawClip = try RawClip(path: words[1], width: w, height: h, count: n, box: FaceBox(x: b[0], y: b[1], w: b[2], h: b[3]))
+            return "ok frames=\(n)"
+
+        case "predict-raw", "preprocess-raw":
+            let m = try requireModel()
+            guard let clip = rawClip, !pcm.isEmpty else { throw ERIError.invalidArgument("send `raw …` and `pcm FILE` first") }
+            guard let a = m.config.audio, m.config.video != nil else { throw ERIError.invalidArgument("the model needs both branches") }
+            if words[0] == "predict-raw" {
+                let (ms, y) = try timePredictRaw(model: m, clip: clip, pcm: pcm)
+                return "ok ms=\(ms) y=" + y.map { "\($0)" }.joined(separator: ",")
+            }
+            if audioPreprocessor?.config != a { audioPreprocessor = try AudioPreprocessor(config: a) }
+            let t = try timePreprocessRaw(model: m, preprocessor: audioPreprocessor!, clip: clip, pcm: pcm)
+            return "ok video_ms=\(t.video) audio_ms=\(t.audio) ms=\(t.video + t.audio)"
+
+        case "stream-bench":
+            return try streamBenchReply(model: try requireModel(), pcm: pcm, words: words)
+
+        case "stream-memory":
+            return try streamMemoryReply(model: try requireModel(), pcm: pcm, words: words)
 
         default:
             throw ERIError.invalidArgument("unknown command \"\(words[0])\"")
