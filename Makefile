@@ -24,7 +24,7 @@ CLI := $(RELEASE_DIR)/eri-cli
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-dev libswscale-dev \
-	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv
+	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv librsvg2-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 

@@ -106,7 +106,7 @@ struct StreamCommand: ParsableCommand {
         try reportingErrors {
             let m = try Model(path: try resolveModelPath(model), threads: threads)
             let stream = try ModelStream(model: m, options: StreamOptions(window: window))
-            print("# \(path): window \(stream.window) s, reads every \(every) s")
+            printError("eri stream: \(path): window \(stream.window) s, reads every \(every) s")
             print((["window_end_s"] + ERIConfig.emotionNames).joined(separator: "\t"))
             try replay(path, into: stream, every: every, realTime: !fast) { e in
                 let values = e.intensities.map { formatValue(Double($0)) }

@@ -174,6 +174,40 @@ check "examples/python/predict.py with the installed package, liberi.so found vi
 check "examples/python/predict.py with ERI_LIBRARY" seven_lines \
     env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 
+# -- streaming: the Python stream against predict, the replay examples, eri stream, eri timeline
+check "test_stream.py (eri.Stream: struct layout, reads = Model.predict on what they used)" \
+    env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_stream.py" "$WORK/tiny.eri"
+# estimates FILE LINES: a header of 8 columns, then at least LINES rows of a time and 7 values in [0, 1]
+estimates() {
+    awk -F'\t' -v want="$2" 'NR == 1 { if (NF != 8 || $2 != "Adoration") bad = 1; next }
+        NF == 8 { n++; for (i = 2; i <= 8; i++) if ($i < 0 || $i > 1) bad = 1 }
+        END { print n " estimates"; exit (bad || n < want) }' "$1"
+}
+replay() {
+    local out=$WORK/replay.txt
+    "$@" >"$out" && head -n 3 "$out" && estimates "$out" 4
+}
+check "examples/c/stream replays an MP4 as a live source (--fast)" replay env -u LD_LIBRARY_PATH "$WORK/examples/stream" "$WORK/tiny.eri" "$WORK/media/clip.mp4" --fast
+check "examples/cpp/stream_cpp (RAII eri::stream)" replay env -u LD_LIBRARY_PATH "$WORK/examples/stream_cpp" "$WORK/tiny.eri" "$WORK/media/clip.mp4" --fast
+check "examples/python/stream.py" replay env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/stream.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4" --fast
+real_time() {
+    local start end
+    start=$(date +%s.%N)
+    replay env -u LD_LIBRARY_PATH "$WORK/examples/stream" "$WORK/tiny.eri" "$WORK/media/clip.mp4" || return 1
+    end=$(date +%s.%N)
+    awk -v s="$start" -v e="$end" 'BEGIN { printf "took %.2f s for a 2 s clip\n", e - s; exit !(e - s >= 1.8) }'
+}
+check "examples/c/stream paces a 2 s clip at its real rate" real_time
+check "eri stream (the Swift replay)" replay "$ERI" stream --model "$WORK/tiny.eri" --window 1 --fast "$WORK/media/clip.mp4"
+timeline() {
+    "$ERI" timeline --model "$WORK/tiny.eri" --window 1 --hop 0.1 "$WORK/media/clip.mp4" -o "$WORK/timeline.svg" --csv "$WORK/timeline.csv" &&
+        head -n 2 "$WORK/timeline.csv" &&
+        [ "$(wc -l <"$WORK/timeline.csv")" -ge 15 ] &&
+        rsvg-convert "$WORK/timeline.svg" -o "$WORK/timeline.png" &&
+        "$PYTHON" "$HERE/check_png.py" "$WORK/timeline.png" 980 440
+}
+check "eri timeline writes an SVG that renders (rsvg-convert) to a readable PNG, and a CSV" timeline
+
 cli_predict_folder() {
     local rc=0
     "$ERI" predict --model "$WORK/tiny.eri" "$WORK/media" >"$WORK/cli.out" 2>"$WORK/cli.err" || rc=$?

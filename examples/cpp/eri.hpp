@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace eri {
@@ -65,6 +66,45 @@ public:
 
 private:
     std::unique_ptr<eri_model, decltype(&eri_model_close)> handle_;
+};
+
+/// A sliding window over live frames and audio; belongs to one thread at a time.
+class stream {
+public:
+    explicit stream(const model &m, double window_s = 0) : handle_(nullptr, &eri_stream_close) {
+        eri_stream_options options;
+        check(eri_stream_options_init(&options));
+        options.window_s = window_s;
+        eri_stream *raw = nullptr;
+        check(eri_stream_open(m.get(), &options, &raw));
+        handle_.reset(raw);
+    }
+
+    void push_frame(const eri_image &frame, double timestamp_s) { check(eri_stream_push_frame(handle_.get(), &frame, timestamp_s)); }
+
+    void push_pcm(const float *interleaved, size_t per_channel, int sample_rate, int channels, double timestamp_s) {
+        check(eri_stream_push_pcm(handle_.get(), interleaved, per_channel, sample_rate, channels, timestamp_s));
+    }
+
+    /// The estimate over the latest window and that window's end (seconds).
+    std::pair<intensities, double> read() {
+        std::pair<intensities, double> r{};
+        check(eri_stream_read(handle_.get(), r.first.data(), &r.second));
+        return r;
+    }
+
+    /// What the last read used (frame timestamps, audio span).
+    eri_stream_span span() {
+        eri_stream_span s{};
+        s.struct_size = sizeof s;
+        check(eri_stream_last_span(handle_.get(), &s));
+        return s;
+    }
+
+    void reset() noexcept { eri_stream_reset(handle_.get()); }
+
+private:
+    std::unique_ptr<eri_stream, decltype(&eri_stream_close)> handle_;
 };
 
 inline const char *emotion_name(int i) { return eri_emotion_name(i); }

@@ -1,0 +1,111 @@
+"""The Python eri.Stream against the installed liberi: its ctypes structs match
+the C header, and every read equals Model.predict on exactly the frames and
+audio the read reports it used.
+
+    ERI_LIBRARY=.../liberi.so ERI_PREFIX=... PYTHONPATH=site python test_stream.py TINY.eri
+"""
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+import eri
+from eri import _StreamOptions, _StreamSpan
+
+failures = 0
+
+
+def check(ok, name, why=""):
+    global failures
+    print(("ok - " if ok else "not ok - ") + name + ("" if ok else f": {why}"))
+    failures += 0 if ok else 1
+
+
+def c_layout():
+    prefix, cc = os.environ.get("ERI_PREFIX"), shutil.which("cc")
+    if not prefix or not cc:
+        return None
+    src = "#include <eri.h>\n#include <stddef.h>\n#include <stdio.h>\nint main(void) {\n"
+    for struct, cls in (("eri_stream_options", _StreamOptions), ("eri_stream_span", _StreamSpan)):
+        src += f'    printf("{struct} sizeof %zu\\n", sizeof({struct}));\n'
+        for f, _ in cls._fields_:
+            src += f'    printf("{struct} {f} %zu\\n", offsetof({struct}, {f}));\n'
+    src += "    return 0;\n}\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        c, exe = os.path.join(tmp, "layout.c"), os.path.join(tmp, "layout")
+        with open(c, "w") as fh:
+            fh.write(src)
+        subprocess.run([cc, "-std=c99", "-I", os.path.join(prefix, "include"), c, "-o", exe], check=True)
+        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+    return {(a, b): int(v) for a, b, v in (line.split() for line in out.splitlines())}
+
+
+def main():
+    model = eri.Model(sys.argv[1])
+    layout = c_layout()
+    if layout is not None:
+        bad = []
+        for struct, cls in (("eri_stream_options", _StreamOptions), ("eri_stream_span", _StreamSpan)):
+            if layout[(struct, "sizeof")] != ctypes.sizeof(cls):
+                bad.append(f"sizeof {struct}")
+            bad += [f"{struct}.{f}" for f, _ in cls._fields_ if getattr(cls, f).offset != layout[(struct, f)]]
+        check(not bad, "eri_stream_options and eri_stream_span match the C header", ", ".join(bad))
+
+    rng = np.random.default_rng(3)
+    fps, rate = 25, 16000
+    frames = rng.integers(0, 256, (6 * fps, 60, 80, 3), dtype=np.uint8)
+    t = np.arange(6 * rate) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * (0.5 + 0.5 * np.sin(t))).astype(np.float32)
+    worst, reads = 0.0, 0
+    with eri.Stream(model, window=2) as s:
+        try:
+            s.read()
+            check(False, "read before any push raises")
+        except eri.Error as e:
+            check(e.status == eri.MISSING_MODALITY, "read before any push raises MISSING_MODALITY", e.message)
+        f = a = 0
+        next_read = 0.5
+        while f < len(frames) or a < len(pcm):
+            tf, ta = (f / fps if f < len(frames) else 1e9), (a / rate if a < len(pcm) else 1e9)
+            if tf <= ta:
+                s.push_frame(frames[f], tf)
+                f += 1
+            else:
+                s.push_pcm(pcm[a:a + 320], rate, ta)
+                a += 320
+            if min(tf, ta) >= next_read:
+                next_read += 0.5
+                values, end = s.read()
+                span = s.span()
+                used = [frames[round(ts * fps)] for ts in span["frame_timestamps"]]
+                audio = s.window_audio()
+                if len(audio) != span["audio_samples"] or audio.tolist() != pcm[span["audio_first_sample"]:][:len(audio)].tolist():
+                    check(False, f"window audio at {end} s is the source's samples")
+                ref = model.predict(frames=np.stack(used) if used else None, pcm=audio if len(audio) else None,
+                                    sample_rate=span["sample_rate"])
+                worst = max(worst, float(np.max(np.abs(np.array(list(ref.values()), dtype=np.float32) - values))))
+                reads += 1
+        check(reads >= 11 and worst <= 1e-5, f"{reads} reads equal Model.predict on the frames and audio they used (max diff {worst:.2g})")
+        check(abs(span["window"][1] - span["window"][0] - 2) < 1e-9 and len(span["frame_timestamps"]) == 8,
+              "span: a 2 s window of 8 frames")
+        try:
+            s.push_frame(frames[0], 1.0)
+            check(False, "an old frame timestamp raises")
+        except eri.Error as e:
+            check(e.status == eri.INVALID_ARGUMENT and "not after" in e.message, "an old frame timestamp raises INVALID_ARGUMENT")
+        s.reset()
+        try:
+            s.read()
+            check(False, "read after reset raises")
+        except eri.Error as e:
+            check(e.status == eri.MISSING_MODALITY, "read after reset raises MISSING_MODALITY")
+    print(f"stream.py: {failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
