@@ -2,11 +2,12 @@
 import Glibc
 #endif
 
-/// Splits 0..<count into at most `computeThreads()` contiguous ranges (of at
-/// least `grain` items each) and runs `body` on them in parallel, the calling
-/// thread taking the first range. The split depends only on `count`, `grain`
-/// and the thread count, so a kernel that writes disjoint outputs per range
-/// is deterministic.
+/// Splits 0..<count into contiguous ranges of at least `grain` items — up to
+/// four per thread, so that a thread that finishes early (or a worker that
+/// wakes late) takes more of them — and runs `body` on them on up to
+/// `computeThreads()` threads, the caller included. The split depends only
+/// on `count`, `grain` and the thread count, so a kernel that writes
+/// disjoint outputs per range is deterministic.
 ///
 /// The kernels outside OpenBLAS (im2col, col2im, pooling, norms) use this so
 /// that they scale with the same thread setting as the GEMMs. One parallel
@@ -15,10 +16,11 @@ import Glibc
 /// which keeps concurrent predictions on one model safe and never deadlocks.
 public func parallelRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     guard count > 0 else { return }
-    let parts = min(computeThreads(), max(1, count / max(grain, 1)), WorkerPool.maxThreads)
-    if parts <= 1 { body(0..<count); return }
+    let threads = min(computeThreads(), WorkerPool.maxThreads)
+    let parts = min(4 * threads, max(1, count / max(grain, 1)))
+    if threads <= 1 || parts <= 1 { body(0..<count); return }
     let ranges = (0..<parts).map { p in (count * p / parts)..<(count * (p + 1) / parts) }
-    WorkerPool.shared.run(ranges, body)
+    WorkerPool.shared.run(ranges, threads: threads, body)
 }
 
 /// `parallelRanges` one index at a time.
@@ -41,6 +43,10 @@ final class WorkerPool: @unchecked Sendable {
     private var ranges: [Range<Int>] = []
     private var nextRange = 0
     private var pending = 0
+    /// Workers that may still join the current job (threads − 1 at its start).
+    private var openSeats = 0
+    /// Counts jobs, so that a worker joins each job at most once.
+    private var generation = 0
 
     private init() {
         pthread_mutex_init(&mutex, nil)
@@ -48,7 +54,8 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_init(&finished, nil)
     }
 
-    func run(_ work: [Range<Int>], _ body: (Range<Int>) -> Void) {
+    /// Runs `body` on every range, on the caller and up to `threads − 1` workers.
+    func run(_ work: [Range<Int>], threads: Int, _ body: (Range<Int>) -> Void) {
         pthread_mutex_lock(&mutex)
         if busy {
             pthread_mutex_unlock(&mutex)
@@ -56,12 +63,14 @@ final class WorkerPool: @unchecked Sendable {
             return
         }
         busy = true
-        while workers < work.count - 1 && spawnWorker() { workers += 1 }
+        while workers < min(work.count, threads) - 1 && spawnWorker() { workers += 1 }
         withoutActuallyEscaping(body) { escaping in
             job = escaping
             ranges = work
             nextRange = 1          // the caller takes range 0
             pending = work.count
+            openSeats = threads - 1
+            generation &+= 1
             pthread_cond_broadcast(&wake)
             pthread_mutex_unlock(&mutex)
 
@@ -95,17 +104,27 @@ final class WorkerPool: @unchecked Sendable {
         }, context) == 0 && pthread_detach(thread) == 0
     }
 
+    /// A worker joins a job if a seat is open (so a job for n threads never
+    /// runs on more, however many workers earlier jobs started), then takes
+    /// ranges until none is left.
     private func workerLoop() {
         pthread_mutex_lock(&mutex)
+        var joined = 0
         while true {
-            while job == nil || nextRange >= ranges.count { pthread_cond_wait(&wake, &mutex) }
-            let r = ranges[nextRange]
-            nextRange += 1
+            while job == nil || nextRange >= ranges.count || joined == generation || openSeats == 0 {
+                pthread_cond_wait(&wake, &mutex)
+            }
+            joined = generation
+            openSeats -= 1
             let body = job!
-            pthread_mutex_unlock(&mutex)
-            body(r)
-            pthread_mutex_lock(&mutex)
-            pending -= 1
+            while nextRange < ranges.count {
+                let r = ranges[nextRange]
+                nextRange += 1
+                pthread_mutex_unlock(&mutex)
+                body(r)
+                pthread_mutex_lock(&mutex)
+                pending -= 1
+            }
             if pending == 0 { pthread_cond_signal(&finished) }
         }
     }
