@@ -49,6 +49,11 @@ MFCC_TOLERANCE = 1e-3     # SPEC preamble: max abs diff on MFCC values
 TRAIN_BATCH = 8           # the training-step rows: one step on a batch of 8 clips
 TRAIN_PRESETS = ("dbn-small",)
 TRAIN_LOSS_TOLERANCE = 1e-4  # relative difference of the two training losses
+RAW_SIZE = (240, 320)     # the end-to-end rows: raw RGB24 frames, H × W
+RAW_BOX = (90, 40, 140, 150)  # their face box (x, y, w, h): a 150-pixel square, downscaled to S
+STREAM_PRESET = "dbn-base"    # the streaming rows (one thread)
+HOUR_PRESET = "dbn-small"     # the memory-over-an-hour row
+MEMORY_GROWTH_LIMIT = 1_000_000  # bytes of RSS growth after the warm-up that fail the run (1 MB)
 
 
 # ---------------------------------------------------------------- inputs and models (subprocess)
@@ -97,7 +102,11 @@ def prepare(out):
         _, mfcc = features.preprocess_audio(pcm, a)
         mfcc = mfcc.astype(np.float32)                                           # (T, n_mfcc)
         mfcc.tofile(os.path.join(d, "mfcc.f32"))
-        json.dump({"frames": list(frames.shape), "mfcc": list(mfcc.shape)}, open(os.path.join(d, "inputs.json"), "w"))
+        # The end-to-end rows: F raw RGB24 frames of 320 × 240 (own generator: the inputs above stay as they were).
+        raw = synthetic_frames(np.random.default_rng(500 + seed), v["frames"], *RAW_SIZE)   # (F, H, W, 3) uint8
+        raw.tofile(os.path.join(d, "raw_frames.u8"))
+        json.dump({"frames": list(frames.shape), "mfcc": list(mfcc.shape), "raw": list(raw.shape), "box": list(RAW_BOX)},
+                  open(os.path.join(d, "inputs.json"), "w"))
 
         fr = torch.from_numpy(frames)[None]                                      # (1, F, C, S, S)
         mf = torch.from_numpy(mfcc)[None]                                        # (1, T, n_mfcc)
@@ -235,7 +244,7 @@ class PythonWorker(Process):
 
 def worker_main(kind, data):
     """The loop of one Python contender process (`--worker torch|ort|librosa`)."""
-    handlers = {"torch": TorchWorker, "ort": ORTWorker, "librosa": LibrosaWorker}[kind](data)
+    handlers = {"torch": TorchWorker, "ort": ORTWorker, "librosa": LibrosaWorker, "e2e": EndToEndWorker}[kind](data)
     for line in sys.stdin:
         request = json.loads(line)
         if request["cmd"] == "quit":
@@ -374,6 +383,48 @@ class ORTWorker:
         return {"ms": ms, "y": y.flatten()[:7].tolist()} | ({"full": y.flatten().tolist()} if dump else {})
 
 
+class EndToEndWorker(ORTWorker):
+    """The Python pipeline of one clip: the reference's preprocessing (eri_ref.features: frames through
+    its F.interpolate path, MFCC through librosa, float64 as it computes) then ONNX Runtime on the
+    whole network. n threads: torch.set_num_threads(n), every BLAS/OpenMP pool limited to n
+    (threadpoolctl), ORT intra-op n."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        sys.path.insert(0, REFERENCE)
+        import torch
+        from eri_ref import features
+        from threadpoolctl import threadpool_limits
+        self.torch, self.features, self.threadpool_limits = torch, features, threadpool_limits
+
+    def load(self, preset):
+        super().load(preset)
+        shapes = json.load(open(os.path.join(self.dir, "inputs.json")))
+        self.raw = np.fromfile(os.path.join(self.dir, "raw_frames.u8"), dtype=np.uint8).reshape(shapes["raw"])
+        self.box = shapes["box"]
+        self.pcm = np.fromfile(os.path.join(self.data, f"pcm{AUDIO_SECONDS}.f32"), dtype=np.float32)
+        self.cfg = json.load(open(os.path.join(self.dir, "config.json")))
+        return {}
+
+    def threads(self, n):
+        self.limits = self.threadpool_limits(limits=n)
+        self.torch.set_num_threads(n)
+        return super().threads(n)
+
+    def e2e(self):
+        f, v, a = self.features, self.cfg["video"], self.cfg["audio"]
+        t0 = time.perf_counter()
+        frames = f.preprocess_video(self.raw, v, boxes=self.box).astype(np.float32)[None]   # (1, F, C, S, S)
+        t1 = time.perf_counter()
+        _, mfcc = f.preprocess_audio(self.pcm, a)
+        mfcc = mfcc.astype(np.float32)[None]                                             # (1, T, n_mfcc)
+        t2 = time.perf_counter()
+        y = self.session("both").run(["y"], {"frames": frames, "mfcc": mfcc})[0]
+        t3 = time.perf_counter()
+        return {"video_ms": (t1 - t0) * 1e3, "audio_ms": (t2 - t1) * 1e3, "net_ms": (t3 - t2) * 1e3,
+                "ms": (t3 - t0) * 1e3, "y": y.flatten()[:7].tolist()}
+
+
 class LibrosaWorker:
     """librosa 0.11 with the SPEC §4.2 step 2 arguments, on float32 PCM (librosa's usual use)."""
 
@@ -452,7 +503,23 @@ def main(argv=None):
     ap.add_argument("--openblas-coretype", metavar="NAME",
                     help="run liberi with OPENBLAS_CORETYPE=NAME (default: OpenBLAS's own choice, as users get it)")
     ap.add_argument("--keep", help="keep models and inputs in this folder (default: a temporary one)")
-    ap.add_argument("--worker", choices=["torch", "ort", "librosa"], help=argparse.SUPPRESS)
+    ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end rows (raw frames + PCM → outputs)")
+    ap.add_argument("--no-fma", action="store_true", help="skip the FMA peak (benchmarks/fma_peak.c)")
+    ap.add_argument("--stream-seconds", type=float, default=120,
+                    help=f"media seconds per streaming run ({STREAM_PRESET}, 1 thread) after the warm-up; 0 skips "
+                         "(default %(default)s)")
+    ap.add_argument("--stream-reps", type=int, default=3, help="streaming runs; medians (default %(default)s)")
+    ap.add_argument("--stream-warmup", type=float, default=15,
+                    help="media seconds streamed before the timing starts (default %(default)s)")
+    ap.add_argument("--stream-read-every", type=float, default=0.5,
+                    help="the host reads every this many media seconds (default %(default)s)")
+    ap.add_argument("--hour-seconds", type=float, default=3600,
+                    help=f"media seconds of the memory row ({HOUR_PRESET}); 0 skips (default %(default)s)")
+    ap.add_argument("--hour-warmup", type=float, default=300,
+                    help="RSS growth is counted from this media second (default %(default)s)")
+    ap.add_argument("--hour-every", type=float, default=60, help="RSS sample every this many media seconds "
+                    "(default %(default)s)")
+    ap.add_argument("--worker", choices=["torch", "ort", "librosa", "e2e"], help=argparse.SUPPRESS)
     ap.add_argument("--prepare", metavar="DIR", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -587,6 +654,7 @@ def run(args, data, command, started):
         liberi_env["OPENBLAS_CORETYPE"] = args.openblas_coretype
     blas = blas_report(args, liberi_env)
     ceiling = blas["ceiling"]
+    fma = None if args.no_fma else fma_peak(args, data)
 
     me = [sys.executable, os.path.abspath(__file__), "--data", data, "--worker"]
     # librosa (numpy's BLAS) on one thread, like liberi's MFCC row.
@@ -600,15 +668,22 @@ def run(args, data, command, started):
         tables[preset] = table
         all_ok &= ok
 
+    stream = stream_benchmark(args, data, liberi_env) if args.stream_seconds > 0 else None
+    memory = None
+    if args.hour_seconds > 0:
+        memory, ok = memory_benchmark(args, data, liberi_env)
+        all_ok &= ok
+
     busy["during the run"] = account.others_fraction()
-    text = render(tables, mfcc_rows, blas, busy, args, command, started)
+    text = render(tables, mfcc_rows, blas, busy, args, command, started, fma=fma, stream=stream, memory=memory)
     print(text["console"])
     with open(args.markdown, "w") as f:
         f.write(text["markdown"])
     print(f"\nwrote {os.path.relpath(args.markdown, os.getcwd())}; total {time.time() - started:.0f} s")
     if not all_ok:
-        print(f"FAILED: outputs disagree beyond {NETWORK_TOLERANCE:g} (network), {MFCC_TOLERANCE:g} (MFCC) "
-              f"or {TRAIN_LOSS_TOLERANCE:g} relative (training loss)")
+        print(f"FAILED: outputs disagree beyond {NETWORK_TOLERANCE:g} (network, end to end), {MFCC_TOLERANCE:g} (MFCC) "
+              f"or {TRAIN_LOSS_TOLERANCE:g} relative (training loss), or the stream's RSS grew by "
+              f"{MEMORY_GROWTH_LIMIT / 1e6:g} MB or more")
     return all_ok
 
 
@@ -680,6 +755,54 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
     row("backbone alone, 1 thread", "backbone", 1)
     row("backbone alone, 2 threads", "backbone", 2)
 
+    def e2e_row(n, ref):
+        """liberi's Model.predict(frames:audio:) from raw inputs, its preprocessing alone, and the Python
+        pipeline (reference preprocessing + ORT), interleaved; outputs must agree to 1e-4."""
+        nonlocal ok
+        liberi.call(f"threads {n}")
+        ref.call(cmd="threads", n=n)
+        parts = {k: [] for k in ("liberi video", "liberi audio", "ref video", "ref audio", "ref net")}
+
+        def run_liberi():
+            r = liberi.call("predict-raw")
+            return float(r["ms"]), np.array([float(x) for x in r["y"].split(",")], dtype=np.float32)
+
+        def run_liberi_pre():
+            r = liberi.call("preprocess-raw")
+            parts["liberi video"].append(float(r["video_ms"]))
+            parts["liberi audio"].append(float(r["audio_ms"]))
+            return float(r["ms"]), None
+
+        def run_ref():
+            r = ref.call(cmd="e2e")
+            for k in ("video", "audio", "net"):
+                parts[f"ref {k}"].append(r[f"{k}_ms"])
+            return r["ms"], np.array(r["y"], dtype=np.float32)
+
+        times, outs = interleaved({"liberi": run_liberi, "liberi preprocessing": run_liberi_pre, "reference": run_ref},
+                                  warm, reps, settle)
+        med = {k: statistics.median(t) for k, t in times.items()}
+        med |= {k: statistics.median(v[-reps:]) for k, v in parts.items()}  # the timed runs, not the warm-ups
+        diff = max_diff(outs["liberi"], outs["reference"])
+        ok &= diff <= NETWORK_TOLERANCE
+        e2e.append({"threads": n, "ms": med, "diff": diff, "raw": shapes["raw"]})
+        print(f"  end to end, {n} thread{'s' if n > 1 else ''}: liberi {med['liberi']:.1f} ms (preprocessing "
+              f"{med['liberi preprocessing']:.1f}), ORT {med['ref net']:.1f} + reference preprocessing "
+              f"{med['ref video'] + med['ref audio']:.1f} = {med['reference']:.1f} ms → "
+              f"{med['liberi'] / med['reference']:.2f}×   max diff {diff:.2g}", flush=True)
+
+    e2e = []
+    if not args.no_e2e:
+        shapes = json.load(open(os.path.join(d, "inputs.json")))
+        n_raw, h, w, _ = shapes["raw"]
+        liberi.call(f"raw {d}/raw_frames.u8 {w} {h} {n_raw} " + ",".join(str(x) for x in shapes["box"]))
+        liberi.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
+        ref = PythonWorker("ORT + reference preprocessing", me + ["e2e"])
+        ref.call(cmd="load", preset=preset)
+        e2e_row(1, ref)
+        e2e_row(2, ref)
+        ref.close()
+
     def train_row(n):
         """One training step (batch 8) in liberi and PyTorch; the losses must agree to 1e-4 relative."""
         nonlocal ok
@@ -727,7 +850,7 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
             report(r)
         liberi.close()
     print(flush=True)
-    return (cfg, steps, flops, rows, rss), ok
+    return (cfg, steps, flops, rows, rss, e2e), ok
 
 
 def mfcc_benchmark(args, data, me, one_thread, preset, liberi_env):
@@ -772,6 +895,89 @@ def mfcc_benchmark(args, data, me, one_thread, preset, liberi_env):
         r.rss = rss
     print(flush=True)
     return rows, ok
+
+
+def fma_peak(args, data):
+    """This CPU's FP32 FMA peak at 1 and 2 threads: benchmarks/fma_peak.c built with the system cc
+    (-O2 -mavx2 -mfma, plus -mavx512f when the CPU has AVX-512). → {"per_core", 1, 2, "flags", …} or None."""
+    flags = cpu_flags()
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if not cc or not {"avx2", "fma"} <= flags:
+        print("FMA peak: skipped (needs cc and an x86-64 CPU with AVX2 and FMA)\n", flush=True)
+        return None
+    cflags = ["-O2", "-mavx2", "-mfma"] + (["-mavx512f"] if "avx512f" in flags else [])
+    exe = os.path.join(data, "fma_peak")
+    subprocess.run([cc] + cflags + ["-pthread", os.path.join(HERE, "fma_peak.c"), "-o", exe], check=True)
+    peak = {"flags": " ".join(cflags), "cc": os.path.basename(cc), "widths": {}}
+    for n in (1, 2):
+        out = subprocess.run([exe, str(n)], check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            f = dict(kv.split("=") for kv in line.split())
+            peak["widths"].setdefault(int(f["width"]), {})[n] = float(f["gflops"])
+        peak[n] = max(w[n] for w in peak["widths"].values())
+        time.sleep(args.settle)
+    best = max(peak["widths"], key=lambda w: peak["widths"][w][1])
+    peak["best_width"] = best
+    peak["line"] = (f"FP32 FMA peak (benchmarks/fma_peak.c, {peak['cc']} {peak['flags']}, 12 independent FMA chains, "
+                    f"best of 5): {peak[1]:.1f} GFLOP/s on 1 core ({best}-bit, {best // 32} lanes"
+                    + "".join(f"; {w}-bit {v[1]:.1f}" for w, v in sorted(peak["widths"].items()) if w != best)
+                    + f"), {peak[2]:.1f} GFLOP/s on 2 threads")
+    print(peak["line"] + "\n", flush=True)
+    return peak
+
+
+def stream_benchmark(args, data, liberi_env):
+    """ModelStream (STREAM_PRESET, 1 thread) on a synthetic live source, fed as fast as it goes: `stream-reps`
+    runs of `stream-seconds` media seconds after `stream-warmup`; medians over the runs (max: the largest)."""
+    d = os.path.join(data, STREAM_PRESET)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    liberi = Liberi("eri-bench", [args.liberi_bench], env=liberi_env)
+    liberi.call(f"load {d}/model.eri")
+    liberi.call("threads 1")
+    liberi.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
+    runs = []
+    for i in range(args.stream_reps):
+        r = {k: float(v) for k, v in liberi.call(
+            f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+        runs.append(r)
+        print(f"  stream {STREAM_PRESET} run {i + 1}: {r['media_s']:.0f} s of media in {r['cpu_s']:.2f} s CPU → RTF "
+              f"{r['rtf']:.4f}; read p50 {r['read_p50_ms']:.1f} / p99 {r['read_p99_ms']:.1f} / max "
+              f"{r['read_max_ms']:.1f} ms; frame push mean {r['frame_mean_ms']:.2f} ms, max {r['frame_max_ms']:.1f} ms",
+              flush=True)
+        time.sleep(args.settle)
+    liberi.close()
+    med = {k: (max if k.endswith("max_ms") else statistics.median)(r[k] for r in runs) for k in runs[0]}
+    print(flush=True)
+    return {"preset": STREAM_PRESET, "frames": cfg["video"]["frames"], "image_size": cfg["video"]["image_size"],
+            "runs": runs, "median": med}
+
+
+def memory_benchmark(args, data, liberi_env):
+    """The current RSS of eri-bench (/proc/self/statm) every `hour-every` media seconds over a stream of
+    `hour-seconds` (HOUR_PRESET, 1 thread); fails when it grew by MEMORY_GROWTH_LIMIT or more between
+    the warm-up point and the end. → (result, ok)."""
+    d = os.path.join(data, HOUR_PRESET)
+    liberi = Liberi("eri-bench", [args.liberi_bench], env=liberi_env)
+    liberi.call(f"load {d}/model.eri")
+    liberi.call("threads 1")
+    liberi.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
+    r = liberi.call(f"stream-memory {args.hour_seconds:g} {args.hour_every:g} {args.stream_read_every:g}")
+    liberi.close()
+    samples = [(float(t), int(k)) for t, k in (x.split(":") for x in r["rss"].split(","))]
+    warm_at = min(args.hour_warmup, args.hour_seconds / 2)
+    warm = next(x for x in samples if x[0] >= warm_at)
+    end = samples[-1]
+    growth = (end[1] - warm[1]) * 1024
+    after = [k for t, k in samples if t >= warm[0]]
+    ok = growth < MEMORY_GROWTH_LIMIT
+    result = {"preset": HOUR_PRESET, "samples": samples, "start": samples[0], "warm": warm, "end": end,
+              "growth": growth, "max_after": max(after), "min_after": min(after), "ok": ok,
+              "rtf": float(r["rtf"]), "wall_s": float(r["wall_s"])}
+    print(f"  memory, {HOUR_PRESET} stream of {end[0]:.0f} s: RSS {samples[0][1] / 1024:.1f} MiB at 0 s, "
+          f"{warm[1] / 1024:.1f} MiB at {warm[0]:.0f} s, {end[1] / 1024:.1f} MiB at {end[0]:.0f} s: growth "
+          f"{growth / 1e6:+.3f} MB{'' if ok else '  FAIL (≥ 1 MB)'} (RTF {result['rtf']:.4f}, {result['wall_s']:.0f} s)\n",
+          flush=True)
+    return result, ok
 
 
 # ---------------------------------------------------------------- tables
@@ -823,12 +1029,85 @@ def table_rows(rows, ceiling):
     return header, out
 
 
-def render(tables, mfcc_rows, blas, busy, args, command, started):
+def md_table(header, cells):
+    return (["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["--:"] * (len(header) - 1)) + "|"]
+            + ["| " + " | ".join(c) + " |" for c in cells])
+
+
+def console_table(header, cells):
+    widths = [max(len(str(c[i])) for c in [header] + cells) for i in range(len(header))]
+    return ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+            for row in [header] + cells]
+
+
+def e2e_cells(e2e):
+    """The end-to-end table of one preset."""
+    header = ["end to end, one clip", "liberi ms", "liberi preprocessing ms (video + audio)", "ORT network ms",
+              "reference preprocessing ms (video + audio)", "ORT + reference ms", "liberi ÷ (ORT + reference)",
+              "liberi preprocessing ÷ reference's", "max diff"]
+    cells = []
+    for e in e2e:
+        m, n = e["ms"], e["threads"]
+        ref_pre = m["ref video"] + m["ref audio"]
+        cells.append([f"{n} thread{'s' if n > 1 else ''}", fmt_ms(m["liberi"]),
+                      f"{fmt_ms(m['liberi preprocessing'])} ({fmt_ms(m['liberi video'])} + {fmt_ms(m['liberi audio'])})",
+                      fmt_ms(m["ref net"]), f"{fmt_ms(ref_pre)} ({fmt_ms(m['ref video'])} + {fmt_ms(m['ref audio'])})",
+                      fmt_ms(m["reference"]), f"**{m['liberi'] / m['reference']:.2f}×**",
+                      f"{m['liberi preprocessing'] / ref_pre:.2f}×", f"{e['diff']:.1e}"])
+    return header, cells
+
+
+def peak_cells(rows, fma):
+    """The backbone rows' real-tap GFLOP/s as a share of the FMA peak at the same thread count."""
+    header = ["backbone, real taps", "FMA peak GFLOP/s", "liberi GFLOP/s", "liberi % of peak", "ORT GFLOP/s",
+              "ORT % of peak"]
+    cells = []
+    for r in rows:
+        if not r.label.startswith("backbone alone") or not r.real_flops:
+            continue
+        peak = fma[r.threads]
+        cell = []
+        for name in ("liberi", "ORT"):
+            ms = r.ms.get(name)
+            g = r.real_flops / (ms * 1e6) if ms else None
+            cell += ["n/a", ""] if g is None else [f"{g:.1f}", f"{100 * g / peak:.0f} %"]
+        cells.append([f"{r.threads} thread{'s' if r.threads > 1 else ''}", f"{peak:.1f}"] + cell)
+    return header, cells
+
+
+def stream_cells(stream, args):
+    m = stream["median"]
+    per_s = lambda k: f"{1e3 * m[k] / m['media_s']:.1f}"  # noqa: E731 — ms of CPU per media second
+    header = ["streaming, 1 thread", "value", "target"]
+    cells = [
+        ["real-time factor: process CPU (user + sys) ÷ media seconds", f"**{m['rtf']:.4f}**", "≤ 0.05"],
+        ["read latency p50 / p99 / max", f"{m['read_p50_ms']:.1f} / {m['read_p99_ms']:.1f} / {m['read_max_ms']:.1f} ms", ""],
+        ["frame push (pushFrame) mean / p50 / p99 / max",
+         f"{m['frame_mean_ms']:.2f} / {m['frame_p50_ms']:.2f} / {m['frame_p99_ms']:.1f} / {m['frame_max_ms']:.1f} ms", ""],
+        ["PCM push (pushPCM, 20 ms chunk) mean / p99", f"{m['pcm_mean_ms']:.3f} / {m['pcm_p99_ms']:.3f} ms", ""],
+        ["where the time goes, ms per media second: frames / reads / PCM",
+         f"{per_s('frame_total_s')} / {per_s('read_total_s')} / {per_s('pcm_total_s')}", "≤ 50 in all"],
+    ]
+    return header, cells
+
+
+def memory_cells(memory):
+    header = ["memory over a long stream", "RSS MiB"]
+    mib = lambda k: f"{k / 1024:.1f}"  # noqa: E731
+    cells = [[f"at {t:.0f} s of media", mib(k)] for t, k in (memory["start"], memory["warm"], memory["end"])]
+    cells += [[f"largest / smallest from {memory['warm'][0]:.0f} s on", f"{mib(memory['max_after'])} / {mib(memory['min_after'])}"],
+              [f"growth from {memory['warm'][0]:.0f} s to {memory['end'][0]:.0f} s (fails at ≥ 1 MB)",
+               f"**{memory['growth'] / 1e6:+.3f} MB** ({'ok' if memory['ok'] else 'FAIL'})"]]
+    return header, cells
+
+
+def render(tables, mfcc_rows, blas, busy, args, command, started, fma=None, stream=None, memory=None):
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     busy_text = ", ".join(f"{k} {100 * v:.0f} %" for k, v in busy.items() if v is not None)
     head = [
         f"{date} · {machine()}",
         blas["line"] + " (through ERICore `gemm`).",
+    ] + ([fma["line"] + "."] if fma else []) + [
         f"Command: `{command}` — median of {args.reps} interleaved runs after {args.warmup} warm-up per row, "
         f"{args.settle:g} s settle after each run; random weights; batch 1 (training rows: batch {TRAIN_BATCH}).",
         f"Share of the CPUs that other processes used (should be ≈ 0 %): {busy_text}.",
@@ -842,7 +1121,7 @@ def render(tables, mfcc_rows, blas, busy, args, command, started):
         "come from the row with the same thread count above.")
     lines_md = ["# liberi benchmark", ""] + [h + "  " for h in head] + ["", legend, ""]
     console = head + [""]
-    for preset, (cfg, steps, flops, rows, rss) in tables.items():
+    for preset, (cfg, steps, flops, rows, rss, e2e) in tables.items():
         v = cfg["video"]
         title = (f"{preset}: {v['frames']} frames × {v['image_size']}², {steps} MFCC steps (10 s) · "
                  f"network {flops['both'] / 1e9:.2f} GFLOP, backbone {flops['backbone'] / 1e9:.2f} GFLOP dense "
@@ -866,6 +1145,34 @@ def render(tables, mfcc_rows, blas, busy, args, command, started):
         console += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
                     for row in cells]
         console += [rss_line, ""]
+        extra = []
+        if e2e:
+            n_raw, h, w, _ = e2e[0]["raw"]
+            extra.append((f"End to end, {preset}: `Model.predict(frames:audio:)` on {n_raw} raw RGB24 frames of "
+                          f"{w}×{h} with a face box {tuple(RAW_BOX)} + {AUDIO_SECONDS} s of {cfg['audio']['sample_rate'] // 1000} kHz "
+                          "mono float PCM, against the reference's preprocessing (eri_ref.features) + ORT", e2e_cells(e2e)))
+        if fma and any(r.label.startswith("backbone alone") and r.real_flops for r in rows):
+            extra.append((f"Backbone against the FMA peak, {preset} (real-tap GFLOP/s: "
+                          f"{flops['backbone_real'] / 1e9:.2f} GFLOP over the median time)", peak_cells(rows, fma)))
+        for sub, (header, cells) in extra:
+            lines_md += [f"### {sub}", ""] + md_table(header, cells) + [""]
+            console += [sub] + console_table(header, [[c.replace("**", "") for c in row] for row in cells]) + [""]
+    if stream:
+        m = stream["median"]
+        sub = (f"Streaming: ModelStream, {stream['preset']} ({stream['frames']} frames × {stream['image_size']}², "
+               f"window 10 s), 1 thread — a synthetic 25 fps 320×240 RGB24 + 16 kHz mono source in 20 ms chunks, "
+               f"fed as fast as it goes, a read every {args.stream_read_every:g} s of media; {m['media_s']:.0f} s of media "
+               f"after {args.stream_warmup:g} s of warm-up, median of {len(stream['runs'])} run{'s' if len(stream['runs']) > 1 else ''}")
+        header, cells = stream_cells(stream, args)
+        lines_md += [f"## {sub}", ""] + md_table(header, cells) + [""]
+        console += [sub] + console_table(header, [[c.replace("**", "") for c in row] for row in cells]) + [""]
+    if memory:
+        sub = (f"Memory over a {memory['end'][0] / 60:.0f}-minute stream: ModelStream, {memory['preset']} (not dbn-base, "
+               f"to keep `make bench` short), 1 thread, the source above, current RSS of the process every "
+               f"{args.hour_every:g} s of media")
+        header, cells = memory_cells(memory)
+        lines_md += [f"## {sub}", ""] + md_table(header, cells) + [""]
+        console += [sub] + console_table(header, [[c.replace("**", "") for c in row] for row in cells]) + [""]
     notes = [
         "† liberi's backbone (`ResNetBackbone`) is internal to ERIModel; until a public hook exists, the "
         "video-branch row bounds it from above (backbone ≤ video branch), and the backbone row shows "
@@ -882,6 +1189,32 @@ def render(tables, mfcc_rows, blas, busy, args, command, started):
         "`eri_loss` (pcc_weight from the config, 1) + `backward`, float32, dropout and modality dropout 0 on both "
         "sides; no optimiser update. Their GFLOP/s count 3× the forward's multiply-adds (forward + backward, an "
         "estimate).",
+    ]
+    if any(t[5] for t in tables.values()):
+        notes.append(
+            "End-to-end rows: liberi's time is one `Model.predict(frames:audio:)` from the raw frames and PCM (SPEC §4 "
+            "preprocessing, then the network); its preprocessing alone is `preprocessClip` + `AudioPreprocessor.features`, "
+            "timed in separate calls. The other side is one Python call: `eri_ref.features.preprocess_video` (crop, "
+            "F.interpolate, colour, normalisation, float64 as the reference computes), `preprocess_audio` (librosa MFCC, "
+            "pooling), then ORT on the whole network; ORT + reference = their sum. n threads there: torch and every "
+            "BLAS/OpenMP pool (threadpoolctl) limited to n, ORT intra-op n. max diff: |liberi − ORT| on the 7 outputs.")
+    if fma:
+        notes.append("Backbone against the FMA peak: the backbone rows' FLOPs on taps touching real pixels over each "
+                     "side's median time, as a share of the FMA peak measured with the same number of threads.")
+    if stream:
+        notes.append(
+            "Streaming: one eri-bench process feeds `ModelStream` frames (`pushFrame`, views into a panning texture "
+            "with a drifting face box, so making a frame costs nothing) and 20 ms PCM chunks (`pushPCM`) in timestamp "
+            "order, and calls `read()` every 0.5 s of media time. Real-time factor: the process's user + system CPU "
+            "time (getrusage) over the timed media seconds; latencies are the wall time of each call. The `pushFrame` "
+            "that settles a sample time computes that frame's vector (backbone, spatial attention, projection), so "
+            "its cost is in the p99/max; most pushes only check the timestamp or keep the pixels.")
+    if memory:
+        notes.append(
+            f"Memory: the same source and reads; RSS is /proc/self/statm's resident pages (current, not the peak). "
+            f"The run fails (exit status 1) when it grows by {MEMORY_GROWTH_LIMIT / 1e6:g} MB or more between "
+            f"{memory['warm'][0]:.0f} s and the end.")
+    notes += [
         f"Total wall time {time.time() - started:.0f} s.",
     ]
     lines_md += notes + [""]
