@@ -1,4 +1,5 @@
 import ERICore
+import ERIMedia
 import ERIModel
 
 #if canImport(Glibc)
@@ -112,6 +113,7 @@ public final class Trainer {
         let loader = try ClipLoader(config: o.config, cacheDirectory: o.cacheDirectory ?? o.dataDirectory + "/.eri-cache")
         let trainClips = prepare(records.filter { $0.split == .train }, loader: loader, training: true)
         let valClips = prepare(records.filter { $0.split == .val }, loader: loader, training: false)
+        clipSeconds = medianDuration(trainClips.map(\.record))
         guard !trainClips.isEmpty else { throw ERIError.invalidArgument("\(o.dataDirectory): no usable training clips") }
         log("clips: \(trainClips.count) train, \(valClips.count) val")
 
@@ -215,16 +217,34 @@ public final class Trainer {
         return (mean.map(Float.init), std)
     }
 
+    /// The median length of the training clips (from their headers; up to 256
+    /// of them), saved as `clip_seconds` in the provenance: a stream on the
+    /// model uses it as its default window.
+    var clipSeconds: Double?
+
+    func medianDuration(_ records: [ClipRecord]) -> Double? {
+        let stride = max(1, records.count / 256)
+        var durations: [Double] = []
+        for r in Swift.stride(from: 0, to: records.count, by: stride).map({ records[$0] }) {
+            guard let path = r.video ?? r.audio, let d = try? probeMedia(path: path).duration, d.isFinite, d > 0 else { continue }
+            durations.append(d)
+        }
+        guard !durations.isEmpty else { return nil }
+        durations.sort()
+        return durations[durations.count / 2]
+    }
+
     func saveModel(_ snapshot: ModelFile, evaluation: Evaluation?, trainCount: Int, valCount: Int, epoch: Int) throws {
         var m = snapshot
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
-        let provenance: JSONValue = .object([
+        var members: [(String, JSONValue)] = [
             ("data", .string(options.dataDirectory)), ("train_clips", .number(Double(trainCount))), ("val_clips", .number(Double(valCount))),
             ("recipe", .string(options.recipe)), ("seed", .number(Double(options.seed))), ("epoch", .number(Double(epoch))),
             ("unix_time", .number(Double(time.tv_sec))), ("trainer", .string("liberi \(ERIVersion.major).\(ERIVersion.minor).\(ERIVersion.patch) eri train")),
-        ])
-        m.provenance = provenance.serialized
+        ]
+        if let clipSeconds { members.append(("clip_seconds", .number((clipSeconds * 1000).rounded() / 1000))) }
+        m.provenance = JSONValue.object(members).serialized
         m.metrics = evaluation.map { e -> String in
             var j = e.json
             if case var .object(members) = j { members.insert(("split", .string("val")), at: 0); j = .object(members) }

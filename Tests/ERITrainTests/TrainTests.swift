@@ -74,6 +74,11 @@ func ffmpegRun(_ arguments: [String]) throws {
         #expect(model.provenance?.contains("\"train_clips\":8") == true)
         #expect(model.metrics?.contains("mean_pcc") == true)
         #expect(FileManager.default.fileExists(atPath: dir + "/straight.eri.svg"))
+        // The training clips' length is recorded; a stream on the model uses it as its default window.
+        let trained = try Model(file: model)
+        let seconds = try #require(trained.trainedClipSeconds)
+        #expect(seconds >= 1 && seconds <= 7, "clip_seconds \(seconds)")
+        #expect(try ModelStream(model: trained).window == seconds)
     }
 
     @Test func sameSeedSameWeights() throws {
