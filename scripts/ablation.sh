@@ -5,13 +5,14 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ERI=${ERI:-$REPO/.build/release/eri-cli}
-OUT=${ABLATION_OUT:-$REPO/build/ablation}
+OUT=${ABLATION_OUT:-$REPO/build/ablation-lr5e-4}
 EPOCHS=${EPOCHS:-12}
+LR=${LR:-5e-4}
 mkdir -p "$OUT"
 [ -f "$OUT/data/data_info.csv" ] || "$ERI" synth --out "$OUT/data" --clips 320 --seed 1
 train() { # NAME ARGS…
     local name=$1; shift
-    [ -f "$OUT/$name.eri" ] || "$ERI" train --preset dbn-small --data "$OUT/data" --epochs "$EPOCHS" --batch 8 --lr 2e-3 --seed 1 \
+    [ -f "$OUT/$name.eri" ] || "$ERI" train --preset dbn-small --data "$OUT/data" --epochs "$EPOCHS" --batch 8 --lr "$LR" --seed 1 \
         --out "$OUT/$name.eri" "$@" >"$OUT/$name.log" 2>&1
 }
 pcc() { # MODEL [--drop M]

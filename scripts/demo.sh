@@ -26,7 +26,7 @@ mkdir -p "$OUT"
 
 step "train a two-branch dbn-small ($EPOCHS epochs)"
 start=$(date +%s)
-"$ERI" train --preset dbn-small --data "$OUT/data" --epochs "$EPOCHS" --batch 8 --lr 2e-3 --seed 1 --out "$OUT/model.eri"
+"$ERI" train --preset dbn-small --data "$OUT/data" --epochs "$EPOCHS" --batch 8 --lr 5e-4 --seed 1 --out "$OUT/model.eri"
 echo "training took $(( $(date +%s) - start )) s (including decoding the clips once)"
 
 step "evaluate on the held-out test split"

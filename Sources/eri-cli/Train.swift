@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
     @Option(help: "both, audio or video.") var modality: String = "both"
     @Option(help: "Epochs.") var epochs: Int = 10
     @Option(help: "Clips per batch.") var batch: Int = 8
-    @Option(help: "Peak learning rate (AdamW, warm-up + cosine).") var lr: Float = 1e-3
+    @Option(help: "Peak learning rate (AdamW, warm-up + cosine).") var lr: Float = 5e-4
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Modality dropout probability (overrides the config's train section).") var modalityDropout: Double?
