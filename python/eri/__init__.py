@@ -151,21 +151,13 @@ def _check(lib, status):
 _FORMATS = {3: PIXEL_RGB24, 4: PIXEL_RGBA32, 1: PIXEL_GRAY8}
 
 
-class Model:
-    """An opened .eri model; safe to share between threads for prediction."""
-
-    def __init__(self, path, threads=0):
-        self._lib = load_library()
-        opts = _ModelOptions()
-        _check(self._lib, self._lib.eri_model_options_init(ctypes.byref(opts)))
-        opts.n_threads = threads
-        handle = ctypes.c_void_p()
-        _check(self._lib, self._lib.eri_model_open(os.fsencode(path), ctypes.byref(opts), ctypes.byref(handle)))
-        self._handle = handle
+class _Owned:
+    """A liberi handle freed by the C function named `_closer`; usable as a context manager."""
+    _closer = None
 
     def close(self):
         if getattr(self, "_handle", None):
-            self._lib.eri_model_close(self._handle)
+            getattr(self._lib, self._closer)(self._handle)
             self._handle = None
 
     def __del__(self):
@@ -176,6 +168,21 @@ class Model:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class Model(_Owned):
+    """An opened .eri model; safe to share between threads for prediction."""
+    _closer = "eri_model_close"
+
+    def __init__(self, path, threads=0):
+        self._lib = load_library()
+        opts = _ModelOptions()
+        _check(self._lib, self._lib.eri_model_options_init(ctypes.byref(opts)))
+        opts.n_threads = threads
+        handle = ctypes.c_void_p()
+        _check(self._lib, self._lib.eri_model_open(os.fsencode(path), ctypes.byref(opts), ctypes.byref(handle)))
+        self._handle = handle
+
 
     @property
     def info(self):
@@ -226,11 +233,7 @@ class Model:
             keep, images, n_frames = self._images(frames, boxes, pixel_format)
         samples, n_samples, ch = None, 0, 0
         if pcm is not None:
-            pcm = np.asarray(pcm)
-            if pcm.dtype == np.int16:
-                pcm = pcm.astype(np.float32) / 32768.0  # SPEC §4.2: int16 / 32768
-            pcm = np.ascontiguousarray(pcm, dtype=np.float32)
-            ch = channels or (pcm.shape[1] if pcm.ndim == 2 else 1)
+            pcm, ch = _pcm_array(pcm, channels)
             if sample_rate is None:
                 raise ValueError("pcm needs sample_rate")
             n_samples = pcm.size // ch
@@ -259,7 +262,7 @@ def _pcm_array(pcm, channels):
     return pcm, ch
 
 
-class Stream:
+class Stream(_Owned):
     """A sliding window over live frames and audio (eri_stream_*): push as data arrives, read at any time.
 
         with eri.Stream(model, window=10) as s:
@@ -268,6 +271,7 @@ class Stream:
             values, window_end = s.read()            # np.float32 (7,), seconds
 
     A stream belongs to one thread at a time; it keeps its model alive."""
+    _closer = "eri_stream_close"
 
     def __init__(self, model, window=None, max_frame_gap=None):
         self._lib = model._lib
@@ -281,19 +285,6 @@ class Stream:
         _check(self._lib, self._lib.eri_stream_open(model._handle, ctypes.byref(opts), ctypes.byref(handle)))
         self._handle = handle
 
-    def close(self):
-        if getattr(self, "_handle", None):
-            self._lib.eri_stream_close(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def push_frame(self, frame, timestamp, box=None, pixel_format=None):
         """Adds one (H, W, C) uint8 frame taken at `timestamp` seconds; box = (x, y, w, h) of the face or None."""
