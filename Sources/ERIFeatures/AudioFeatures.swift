@@ -55,68 +55,25 @@ public func resample(_ mono: [Float], from: Int, to: Int) throws -> [Float] {
     return out
 }
 
-/// One swresample pass over `mono`, then either a flush (`target` nil) or
-/// zeros until at least `target` samples came out.
+/// One swresample pass over `mono` (a `StreamResampler` fed the whole
+/// signal), then either a flush (`target` nil) or zeros until at least
+/// `target` samples came out.
 private func swresample(_ mono: [Float], zerosUntil target: Int?, from: Int, to: Int) throws -> [Float] {
-    var context: OpaquePointer? = nil
-    var inputLayout = AVChannelLayout(), outputLayout = AVChannelLayout()
-    av_channel_layout_default(&inputLayout, 1)
-    av_channel_layout_default(&outputLayout, 1)
-    defer {
-        swr_free(&context)
-        av_channel_layout_uninit(&inputLayout)
-        av_channel_layout_uninit(&outputLayout)
-    }
-    var status = swr_alloc_set_opts2(&context, &outputLayout, AV_SAMPLE_FMT_FLT, Int32(to),
-                                     &inputLayout, AV_SAMPLE_FMT_FLT, Int32(from), 0, nil)
-    if status >= 0 { status = swr_init(context) }
-    guard status >= 0, context != nil else {
-        throw ERIError(.internal, "resample: swresample cannot convert \(from) Hz to \(to) Hz (error \(status))")
-    }
+    let resampler = try StreamResampler(from: from, to: to)
     var result = [Float]()
     result.reserveCapacity(target ?? Int(Double(mono.count) * Double(to) / Double(from)) + 1024)
-
-    /// Feeds `count` samples (nil: flush) and appends what comes out.
-    func convert(_ input: UnsafePointer<Float>?, count: Int) throws -> Int {
-        let capacity = max(Int(swr_get_out_samples(context, Int32(count))), 0) + 16
-        let before = result.count
-        result.append(contentsOf: repeatElement(0, count: capacity))
-        let produced: Int32 = result.withUnsafeMutableBufferPointer { buffer in
-            var outPlane: UnsafeMutablePointer<UInt8>? = UnsafeMutableRawPointer(buffer.baseAddress! + before)
-                .assumingMemoryBound(to: UInt8.self)
-            var inPlane: UnsafePointer<UInt8>? = input.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }
-            return withUnsafeMutablePointer(to: &outPlane) { outPlanes in
-                withUnsafeMutablePointer(to: &inPlane) { inPlanes in
-                    swr_convert(context, outPlanes, Int32(capacity), input == nil ? nil : inPlanes, Int32(count))
-                }
-            }
-        }
-        guard produced >= 0 else { throw ERIError(.internal, "resample: swresample failed (error \(produced))") }
-        result.removeLast(capacity - Int(produced))
-        return Int(produced)
-    }
-
-    let chunk = 1 << 20  // keeps swr_convert's Int32 counts far from overflow
-    try mono.withUnsafeBufferPointer { samples in
-        var offset = 0
-        while offset < samples.count {
-            let count = min(chunk, samples.count - offset)
-            _ = try convert(samples.baseAddress! + offset, count: count)
-            offset += count
-        }
-    }
+    try mono.withUnsafeBufferPointer { try resampler.push($0, into: &result) }
     if let target {
         // Zeros in steps of about the filter's half-length in input samples
         // (16 taps at the lower rate), until the output reaches `target`.
         let zeros = [Float](repeating: 0, count: 16 * ((from + to - 1) / to) + 16)
         var steps = 0
         while result.count < target && steps < 1000 {
-            _ = try zeros.withUnsafeBufferPointer { try convert($0.baseAddress!, count: $0.count) }
+            try zeros.withUnsafeBufferPointer { try resampler.push($0, into: &result) }
             steps += 1
         }
     } else {
-        var calls = 0
-        while try convert(nil, count: 0) > 0 && calls < 64 { calls += 1 }  // flush: a few calls at most
+        try resampler.flush(into: &result)
     }
     return result
 }
