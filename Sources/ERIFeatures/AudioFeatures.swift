@@ -141,19 +141,8 @@ public struct AudioPreprocessor: Sendable {
     /// 1…768000 Hz, a sample count that is not a multiple of `channels`, and
     /// any NaN or infinite sample.
     public func features(interleaved: UnsafeBufferPointer<Float>, sampleRate: Int, channels: Int) throws -> Tensor {
-        guard (1...8).contains(channels) else {
-            throw ERIError.invalidArgument("audio: \(channels) channels is outside 1…8")
-        }
-        guard (1...768_000).contains(sampleRate) else {
-            throw ERIError.invalidArgument("audio: sample rate \(sampleRate) Hz is outside 1…768000")
-        }
         guard !interleaved.isEmpty else { throw ERIError.invalidArgument("audio: no samples") }
-        guard interleaved.count % channels == 0 else {
-            throw ERIError.invalidArgument("audio: \(interleaved.count) interleaved values is not a multiple of \(channels) channels")
-        }
-        if let bad = firstNonFinite(interleaved) {
-            throw ERIError.invalidArgument("audio: sample \(bad / channels) of channel \(bad % channels) is \(interleaved[bad]) (NaN or infinite)")
-        }
+        try checkPCM(interleaved, sampleRate: sampleRate, channels: channels)
         var mono = downmix(interleaved: interleaved, channels: channels)             // SPEC §4.2 step 1
         if sampleRate != config.sampleRate {
             mono = try resample(mono, from: sampleRate, to: config.sampleRate)
@@ -165,6 +154,24 @@ public struct AudioPreprocessor: Sendable {
     /// Array convenience for `features(interleaved:sampleRate:channels:)`.
     public func features(interleaved: [Float], sampleRate: Int, channels: Int) throws -> Tensor {
         try interleaved.withUnsafeBufferPointer { try features(interleaved: $0, sampleRate: sampleRate, channels: channels) }
+    }
+}
+
+/// The checks every PCM input gets (SPEC §4.2 input): channels in 1…8, a rate
+/// in 1…768000 Hz, whole frames of `channels` values, no NaN or infinity.
+/// Throws `invalidArgument` naming the problem. An empty buffer passes.
+public func checkPCM(_ interleaved: UnsafeBufferPointer<Float>, sampleRate: Int, channels: Int) throws {
+    guard (1...8).contains(channels) else {
+        throw ERIError.invalidArgument("audio: \(channels) channels is outside 1…8")
+    }
+    guard (1...768_000).contains(sampleRate) else {
+        throw ERIError.invalidArgument("audio: sample rate \(sampleRate) Hz is outside 1…768000")
+    }
+    guard interleaved.count % channels == 0 else {
+        throw ERIError.invalidArgument("audio: \(interleaved.count) interleaved values is not a multiple of \(channels) channels")
+    }
+    if let bad = firstNonFinite(interleaved) {
+        throw ERIError.invalidArgument("audio: sample \(bad / channels) of channel \(bad % channels) is \(interleaved[bad]) (NaN or infinite)")
     }
 }
 

@@ -238,16 +238,7 @@ public final class ModelStream {
             throw ERIError(.missingModality, "this model has no audio branch (\(model.presetName)); it cannot use PCM")
         }
         try checkTimestamp(ts, what: "PCM")
-        guard (1...8).contains(pcm.channels) else { throw ERIError.invalidArgument("audio: \(pcm.channels) channels is outside 1…8") }
-        guard (1...768_000).contains(pcm.sampleRate) else {
-            throw ERIError.invalidArgument("audio: sample rate \(pcm.sampleRate) Hz is outside 1…768000")
-        }
-        guard pcm.samples.count % pcm.channels == 0 else {
-            throw ERIError.invalidArgument("audio: \(pcm.samples.count) interleaved values is not a multiple of \(pcm.channels) channels")
-        }
-        if let bad = pcm.samples.firstIndex(where: { !$0.isFinite }) {
-            throw ERIError.invalidArgument("audio: sample \(bad / pcm.channels) of channel \(bad % pcm.channels) is \(pcm.samples[bad]) (NaN or infinite)")
-        }
+        try checkPCM(pcm.samples, sampleRate: pcm.sampleRate, channels: pcm.channels)
         let rate = ac.sampleRate
         if let track = audio {
             let lag = ts - track.inputEnd
@@ -289,7 +280,7 @@ public final class ModelStream {
     /// Computes the MFCC frames whose analysis window has fully arrived.
     private func extendMFCC(_ track: AudioTrack, _ ac: ERIConfig.Audio) throws {
         let m = ac.mfcc, n = m.nMFCC
-        let lead = m.nFFT / 2 - (m.nFFT - m.winLength) / 2   // window start = j·hop − lead
+        let lead = analysisLead(m)   // frame j reads [j·hop − lead, j·hop − lead + win_length)
         let first = track.mfccBase + track.mfcc.count / n
         // Frame j is complete when j·hop − lead + win_length ≤ produced.
         let available = track.produced - m.winLength + lead
@@ -313,7 +304,7 @@ public final class ModelStream {
         guard drop > max(retain / 2, 4096) else { return }
         track.samples.removeFirst(drop)
         track.sampleBase += drop
-        let lead = m.nFFT / 2 - (m.nFFT - m.winLength) / 2
+        let lead = analysisLead(m)
         // Keep frames whose analysis window starts at or after the first kept sample.
         let firstFrame = (track.sampleBase + lead + m.hopLength - 1) / m.hopLength
         let dropFrames = min(max(0, firstFrame - track.mfccBase), track.mfcc.count / m.nMFCC)
@@ -329,7 +320,7 @@ public final class ModelStream {
         guard let count = extractor.frameCount(samples: length) else {
             throw ERIError(.internal, "stream: \(length) samples give no MFCC frame")
         }
-        let lead = m.nFFT / 2 - (m.nFFT - m.winLength) / 2
+        let lead = analysisLead(m)
         // Clip frame k reads clip samples [k·hop − lead, k·hop − lead + win_length): it is
         // the stream's frame a/hop + k unless that range leaves [0, length).
         let head = min(count, (lead + hop - 1) / hop)
@@ -422,6 +413,10 @@ public final class ModelStream {
         guard from >= 0, to <= track.samples.count else { return [] }
         return Array(track.samples[from..<to])
     }
+
+    /// How far before its centre j·hop an MFCC frame's window starts (librosa's
+    /// centred frame, the window centred in n_fft).
+    private func analysisLead(_ m: ERIConfig.MFCC) -> Int { m.nFFT / 2 - (m.nFFT - m.winLength) / 2 }
 
     private func checkTimestamp(_ ts: Double, what: String) throws {
         guard ts.isFinite, abs(ts) <= 1e9 else {
