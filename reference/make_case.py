@@ -10,6 +10,7 @@ values stored in model.eri), so it is more exact than the float32 code under tes
 """
 
 import argparse
+import math
 import copy
 import json
 import os
@@ -92,6 +93,9 @@ def main(argv=None):
     ap.add_argument("--pcm-input", help="raw float32 mono PCM at the model's rate, default: synthetic")
     ap.add_argument("--seconds", type=float, default=2.7, help="length of the synthetic PCM")
     ap.add_argument("--no-grads", action="store_true", help="skip the training-step gradient oracle")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="also K optimiser steps on the training batch (AdamW, clipping, schedule): the loss trajectory")
+    ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the --steps trajectory")
     args = ap.parse_args(argv)
 
     cfg = C.preset(args.preset)
@@ -159,6 +163,8 @@ def main(argv=None):
     # -- one training step's gradients (llm.c style): batch of 2, train mode, no dropout
     if not args.no_grads:
         tensors.update(training_oracle(model, fr, mf, rng, info))
+        if args.steps > 0:
+            tensors.update(trajectory_oracle(model, tensors, args.steps, args.lr, info))
 
     save_file(tensors, os.path.join(args.out, "case.safetensors"),
               metadata={"format": "eri-case", "eri.config": C.to_json(cfg)})
@@ -223,6 +229,58 @@ def training_oracle(model, fr, mf, rng, info):
             out[f"after.{name}"] = as_f32(b)
     info["train"] = {"batch": B, "lengths": None if lengths is None else lengths.tolist(),
                      "loss": loss.item(), "mode": "train, dropout 0, modality_dropout 0"}
+    return out
+
+
+def trajectory_oracle(model, tensors, steps, peak, info):
+    """K steps of the whole training recipe on the training batch: forward and loss
+    (BatchNorm on batch statistics, dropout and modality dropout off), backward, global-norm
+    clipping to 1, AdamW (β 0.9/0.999, ε 1e-8, weight decay 0.01 on tensors of 2+
+    dimensions only) at the learning rate of liberi's schedule (warm-up 2 steps, cosine to
+    5 % of the peak over K). In float64: `steps.loss` (the loss before each step) and
+    `steps.after.<name>` (every parameter and BatchNorm statistic after K steps); in float32:
+    `steps.loss32`, how far float32 arithmetic alone drifts from it (the parity test allows
+    liberi a multiple of that)."""
+    get = lambda k: torch.from_numpy(tensors[k]).double() if k in tensors else None
+    frames, mfcc, target = get("train.frames"), get("train.mfcc"), get("train.target")
+    lengths = None if "train.lengths" not in tensors else torch.from_numpy(tensors["train.lengths"]).long()
+    warm, floor = 2, 0.05
+
+    def run(dtype):
+        m = copy.deepcopy(model).to(dtype).train()
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.p = 0.0
+        m.modality_dropout = 0.0
+        cast = lambda t: None if t is None else t.to(dtype)
+        params = [p for _, p in m.named_parameters()]
+        opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": 0.01},
+                                 {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}],
+                                lr=peak, betas=(0.9, 0.999), eps=1e-8)
+        losses = []
+        for k in range(steps):
+            if k < warm:
+                lr = peak * (k + 1) / warm
+            else:
+                progress = min((k - warm) / max(1, steps - warm), 1.0)
+                lr = peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            opt.zero_grad()
+            y = m(frames=cast(frames), mfcc=cast(mfcc), audio_lengths=lengths)
+            loss = eri_loss(y, cast(target), C.train_params(m.cfg)["pcc_weight"])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            losses.append(loss.item())
+        return m, losses
+
+    m, losses = run(torch.float64)
+    _, losses32 = run(torch.float32)
+    out = {"steps.loss": as_f32(losses), "steps.loss32": as_f32(losses32)}
+    for name, t in eri_state_dict(m).items():
+        out[f"steps.after.{name}"] = as_f32(t)
+    info["steps"] = {"count": steps, "peak_lr": peak, "warmup": warm, "floor": floor, "losses": losses, "losses32": losses32}
     return out
 
 

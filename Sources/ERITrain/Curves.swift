@@ -19,24 +19,39 @@ func curvesSVG(_ history: [EpochRecord]) -> String {
         }
         svg += #"<text x="\#(left + panel / 2)" y="\#(top + plotH + 30)" text-anchor="middle">epoch (1…\#(epochs))</text>"#
     }
-    func line(_ values: [Double], _ left: Double, _ low: Double, _ high: Double, _ color: String, _ width: Double) {
+    func line(_ values: [Double], _ left: Double, _ low: Double, _ high: Double, _ color: String, _ width: Double, dash: String? = nil) {
         guard !values.isEmpty else { return }
         let points = values.enumerated().map { i, v in "\(x(i, left)),\(top + plotH - plotH * (v - low) / max(high - low, 1e-9))" }
-        svg += #"<polyline fill="none" stroke="\#(color)" stroke-width="\#(width)" points="\#(points.joined(separator: " "))"/>"#
+        let dashing = dash.map { #" stroke-dasharray="\#($0)""# } ?? ""
+        svg += #"<polyline fill="none" stroke="\#(color)" stroke-width="\#(width)"\#(dashing) points="\#(points.joined(separator: " "))"/>"#
     }
     let losses = history.map { Double($0.trainLoss) }
     let lossHigh = (losses.max() ?? 1) * 1.05, lossLow = min(0, losses.min() ?? 0)
     axes(60, "train loss", lossLow, lossHigh)
     line(losses, 60, lossLow, lossHigh, "black", 2)
+    // A two-branch run also records the mean with each modality withheld (dashed: video withheld, dotted: audio withheld).
+    let withheld = history.allSatisfy { $0.withoutVideo != nil && $0.withoutAudio != nil } && !history.isEmpty
     let pccs = history.flatMap { $0.validation.map(Double.init) }
+        + (withheld ? history.flatMap { [Double($0.withoutVideo!), Double($0.withoutAudio!)] } : [])
     let pLow = min(-0.1, pccs.min() ?? 0), pHigh = max(0.5, pccs.max() ?? 0.5)
     axes(500, "validation PCC", pLow, pHigh)
     for e in 0..<7 { line(history.map { Double($0.validation[e]) }, 500, pLow, pHigh, colors[e], 1.2) }
     line(history.map { Double($0.meanValidation) }, 500, pLow, pHigh, "black", 2.5)
+    if withheld {
+        line(history.map { Double($0.withoutVideo!) }, 500, pLow, pHigh, "black", 1.5, dash: "8,4")
+        line(history.map { Double($0.withoutAudio!) }, 500, pLow, pHigh, "black", 1.5, dash: "2,3")
+    }
     for (e, name) in (ERIConfig.emotionNames + ["mean"]).enumerated() {
         let lx = 60 + Double(e) * 105
         svg += #"<rect x="\#(lx)" y="\#(h - 22)" width="12" height="12" fill="\#(e < 7 ? colors[e] : "black")"/>"#
         svg += #"<text x="\#(lx + 16)" y="\#(h - 12)">\#(name)</text>"#
+    }
+    if withheld {
+        for (k, (name, dash)) in [("mean, video withheld", "8,4"), ("mean, audio withheld", "2,3")].enumerated() {
+            let lx = 610 + Double(k) * 145
+            svg += #"<line x1="\#(lx)" y1="\#(top - 8)" x2="\#(lx + 24)" y2="\#(top - 8)" stroke="black" stroke-width="1.5" stroke-dasharray="\#(dash)"/>"#
+            svg += #"<text x="\#(lx + 28)" y="\#(top - 4)" font-size="11">\#(name)</text>"#
+        }
     }
     return svg + "</svg>\n"
 }

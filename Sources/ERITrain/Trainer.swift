@@ -74,7 +74,14 @@ public struct TrainProgress: Sendable {
 
 public struct EpochRecord: Sendable {
     public var epoch: Int, trainLoss: Float, validation: [Float]  // per emotion
+    /// For a two-branch model: validation mean PCC with the video / the audio withheld
+    /// (a zero vector in its place, SPEC §5), to watch robustness to a failed camera or microphone.
+    public var withoutVideo: Float? = nil, withoutAudio: Float? = nil
     public var meanValidation: Float { validation.reduce(0, +) / Float(max(1, validation.count)) }
+    public init(epoch: Int, trainLoss: Float, validation: [Float], withoutVideo: Float? = nil, withoutAudio: Float? = nil) {
+        self.epoch = epoch; self.trainLoss = trainLoss; self.validation = validation
+        self.withoutVideo = withoutVideo; self.withoutAudio = withoutAudio
+    }
 }
 
 /// The training loop: AdamW with warm-up + cosine, global-norm clipping,
@@ -176,15 +183,23 @@ public final class Trainer {
             let snapshot = parameters.modelFile()
             var validation = [Float](repeating: 0, count: 7)
             var evaluation: Evaluation? = nil
+            var withoutVideo: Float? = nil, withoutAudio: Float? = nil
             if !valClips.isEmpty {
-                let e = try evaluate(model: try Model(file: snapshot, threads: o.threads), clips: valClips)
+                let model = try Model(file: snapshot, threads: o.threads)
+                let e = try evaluate(model: model, clips: valClips)
                 validation = e.pearson
                 evaluation = e
+                if o.config.video != nil && o.config.audio != nil {
+                    withoutVideo = try evaluate(model: model, clips: valClips, withoutVideo: true).meanPearson
+                    withoutAudio = try evaluate(model: model, clips: valClips, withoutAudio: true).meanPearson
+                }
             }
-            let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Float(stepsPerEpoch), validation: validation)
+            let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Float(stepsPerEpoch), validation: validation,
+                                     withoutVideo: withoutVideo, withoutAudio: withoutAudio)
             history.append(record)
+            let withheld = withoutVideo.map { v in "; without video \(format(v)), without audio \(format(withoutAudio ?? 0))" } ?? ""
             log("epoch \(epoch + 1)/\(o.epochs): train loss \(format(record.trainLoss)), val mean PCC \(format(record.meanValidation)) ("
-                + zip(ERIConfig.emotionNames, validation).map { "\($0) \(format($1))" }.joined(separator: ", ") + ")")
+                + zip(ERIConfig.emotionNames, validation).map { "\($0) \(format($1))" }.joined(separator: ", ") + ")" + withheld)
             if record.meanValidation > bestMean || bestFile == nil && o.resume == nil && epoch == startEpoch {
                 bestMean = max(bestMean, record.meanValidation)
                 best = evaluation
@@ -257,8 +272,11 @@ public final class Trainer {
         var tensors = parameters.all.map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) }
         tensors += optimiser.stateTensors()
         let history = JSONValue.array(self.history.map { r in
-            .object([("epoch", .number(Double(r.epoch))), ("loss", .number(Double(r.trainLoss))),
-                     ("val", .array(r.validation.map { .number(Double($0)) }))])
+            var members: [(String, JSONValue)] = [("epoch", .number(Double(r.epoch))), ("loss", .number(Double(r.trainLoss))),
+                                                  ("val", .array(r.validation.map { .number(Double($0)) }))]
+            if let v = r.withoutVideo { members.append(("val_without_video", .number(Double(v)))) }
+            if let a = r.withoutAudio { members.append(("val_without_audio", .number(Double(a)))) }
+            return .object(members)
         }).serialized
         try writeSafetensors(path: options.output + ".ckpt", tensors: tensors, metadata: [
             ("format", "eri-checkpoint"), ("eri.config", options.config.json.serialized), ("epoch", "\(epoch)"),
@@ -271,7 +289,9 @@ public final class Trainer {
         return items.compactMap { item in
             guard let e = item["epoch"]?.numberValue, let l = item["loss"]?.numberValue,
                   let v = item["val"]?.arrayValue?.compactMap({ $0.numberValue }) else { return nil }
-            return EpochRecord(epoch: Int(e), trainLoss: Float(l), validation: v.map(Float.init))
+            return EpochRecord(epoch: Int(e), trainLoss: Float(l), validation: v.map(Float.init),
+                               withoutVideo: item["val_without_video"]?.numberValue.map(Float.init),
+                               withoutAudio: item["val_without_audio"]?.numberValue.map(Float.init))
         }
     }
 }

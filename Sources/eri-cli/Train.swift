@@ -93,7 +93,7 @@ struct Eval: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "The .eri model.") var model: String
     @Option(help: "The data folder.") var data: String
-    @Option(help: "train, val or test.") var split: String = "val"
+    @Option(help: "train, val, test, or all (every clip: for a corpus held out from training altogether).") var split: String = "val"
     @Option(help: "Write per-clip predictions as CSV here (default: MODEL.SPLIT.csv).") var predictions: String?
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Cache folder (default DATA/.eri-cache).") var cache: String?
@@ -105,13 +105,12 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let s = ClipRecord.Split.allCases.first(where: { $0.folder == split.lowercased() }) else {
-                throw ERIError.invalidArgument("--split is train, val or test")
-            }
+            let splits = split.lowercased() == "all" ? ClipRecord.Split.allCases : ClipRecord.Split.allCases.filter { $0.folder == split.lowercased() }
+            guard !splits.isEmpty else { throw ERIError.invalidArgument("--split is train, val, test or all") }
             let m = try Model(path: model, threads: threads)
             let loader = try ClipLoader(config: m.config, cacheDirectory: cache ?? data + "/.eri-cache")
             var clips: [PreparedClip] = []
-            for r in try readDataInfo(dataDirectory: data) where r.split == s {
+            for r in try readDataInfo(dataDirectory: data) where splits.contains(r.split) {
                 do { clips.append(try loader.load(r, training: false)) } catch let e as ERIError {
                     printError("eri: skipping clip \(r.id): \(e.message)")
                 }

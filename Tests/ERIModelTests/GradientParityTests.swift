@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ERICore
 @testable import ERIModel
+import ERITrain
 
 /// Training-mode forward + backward against PyTorch autograd (llm.c style):
 /// a batch of 4 with audio of different lengths, dropout 0; the loss to 1e-5
@@ -58,6 +59,63 @@ import ERICore
         print("  worst gradient: \(worst.0) \(worst.1)")
         for p in parameters.all where p.name.contains("running_") {
             check("after." + p.name, p.values, try caseTensor(ref, "after." + p.name).data, tolerance: 1e-4, relative: true)
+        }
+    }
+
+    /// The whole recipe over several steps (llm.c's loss trajectory): forward, loss, backward,
+    /// clipping, AdamW with the warm-up + cosine schedule, BatchNorm statistics, 8 times on one
+    /// batch, against the same steps in float64 PyTorch. Catches what one step's gradients
+    /// cannot: state carried between steps (optimiser moments, weights read through stale
+    /// copies, running statistics). The loss falls several-fold, so a broken step shows.
+    @Test(arguments: [("dbn-small", "video", 46), ("dbn-tiny", "both", 47)])
+    func trajectoryMatchesReference(_ preset: String, _ mode: String, _ seed: Int) throws {
+        let steps = 8
+        var args = ["--preset", preset, "--seed", String(seed), "--steps", String(steps), "--lr", "1e-3"]
+        if mode == "video" { args.append("--video-only") }
+        let dir = try Oracle.makeCase(args)
+        var file = try ModelFile.load(path: dir + "/model.eri")
+        file.config.train.dropout = 0
+        file.config.train.modalityDropout = 0
+        let ref = try SafetensorsFile(path: dir + "/case.safetensors")
+        var input = NetworkInput()
+        if file.config.video != nil { input.frames = try caseTensor(ref, "train.frames") }
+        if file.config.audio != nil {
+            input.mfcc = try caseTensor(ref, "train.mfcc")
+            input.audioLengths = try caseTensor(ref, "train.lengths").data.map { Int($0) }
+        }
+        let batch = TrainingBatch(input: input, targets: try caseTensor(ref, "train.target"))
+        let parameters = Parameters(file: file)
+        let network = TrainingNetwork(parameters: parameters)
+        let optimiser = AdamW(parameters: parameters.all, learningRate: 1e-3, weightDecay: 0.01)
+        let schedule = LearningRateSchedule(peak: 1e-3, warmupSteps: 2, totalSteps: steps)
+        var rng = SeededGenerator(seed: 1)
+        var losses: [Float] = []
+        for _ in 0..<steps {
+            parameters.zeroGradients()
+            losses.append(try network.step(batch, rng: &rng).loss)
+            optimiser.clipGradients(maxNorm: 1)
+            optimiser.learningRate = schedule.rate(at: optimiser.step)
+            optimiser.update()
+        }
+        let want = try caseTensor(ref, "steps.loss").data, torch32 = try caseTensor(ref, "steps.loss32").data
+        print("\(preset) \(mode) loss trajectory (liberi / PyTorch float64 / PyTorch float32):")
+        for k in 0..<steps { print("  step \(k + 1): \(losses[k]) / \(want[k]) / \(torch32[k])") }
+        #expect(want.last! < 0.5 * want.first!, "the reference's loss did not fall: the test would not see a broken step")
+        // Per step: within 1e-4 relative, or 3 × the distance float32 PyTorch itself drifts by then.
+        var drift: Float = 0
+        for k in 0..<steps {
+            drift = max(drift, abs(torch32[k] - want[k]) / abs(want[k]))
+            let tolerance = max(1e-4, 3 * drift)
+            #expect(abs(losses[k] - want[k]) <= tolerance * abs(want[k]), "step \(k + 1): loss \(losses[k]), reference \(want[k]), allowed \(tolerance) relative")
+        }
+        // The weights after the last step: Adam's sign-like steps let float32 rounding flip a few
+        // near-zero gradients, so judge each tensor by its mean difference against the distance travelled.
+        for p in parameters.all {
+            let after = try caseTensor(ref, "steps.after." + p.name).data
+            let initial = try #require(file.tensors[p.name]).data
+            let moved = zip(after, initial).map { abs($0 - $1) }.reduce(0, +)
+            let off = zip(p.values, after).map { abs($0 - $1) }.reduce(0, +)
+            if moved > 0 { #expect(off <= 0.05 * moved, "\(p.name): off by \(off / Float(after.count)) per value, moved \(moved / Float(after.count))") }
         }
     }
 

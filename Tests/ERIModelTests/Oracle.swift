@@ -36,10 +36,11 @@ enum Oracle {
         }
     }
 
-    /// Cases are cached per process run in one temporary folder.
+    /// Cases are cached per process run in one temporary folder, removed when the test process exits.
     static let scratch: String = {
         let p = NSTemporaryDirectory() + "eri-oracle-" + UUID().uuidString
         try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: Oracle.scratch) }
         return p
     }()
     nonisolated(unsafe) static var cases: [String: String] = [:]

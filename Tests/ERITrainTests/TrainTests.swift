@@ -36,7 +36,12 @@ func ffmpegRun(_ arguments: [String]) throws {
 }
 
 @Suite(.serialized) struct TrainTests {
-    static let data: String = try! makeDataset(clips: 10, seed: 3)
+    /// Made once per test process; removed when it exits.
+    static let data: String = {
+        let dir = try! makeDataset(clips: 10, seed: 3)
+        atexit { try? FileManager.default.removeItem(atPath: TrainTests.data) }
+        return dir
+    }()
 
     func options(_ out: String, epochs: Int) -> TrainOptions {
         var c = ERIConfig.tiny
@@ -55,11 +60,19 @@ func ffmpegRun(_ arguments: [String]) throws {
         let dir = NSTemporaryDirectory() + "eri-train-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        _ = try Trainer(options: options(dir + "/straight.eri", epochs: 2)).run()
+        let straight = Trainer(options: options(dir + "/straight.eri", epochs: 2))
+        _ = try straight.run()
         _ = try Trainer(options: options(dir + "/split.eri", epochs: 1)).run()
         var resumed = options(dir + "/split.eri", epochs: 2)
         resumed.resume = dir + "/split.eri.ckpt"
-        _ = try Trainer(options: resumed).run()
+        let continued = Trainer(options: resumed)
+        _ = try continued.run()
+        // The history (with the withheld-modality validation of a two-branch model) survives the checkpoint.
+        #expect(continued.history.count == 2)
+        for (x, y) in zip(straight.history, continued.history) {
+            #expect(x.validation == y.validation && x.withoutVideo == y.withoutVideo && x.withoutAudio == y.withoutAudio)
+            #expect(x.withoutVideo != nil && x.withoutAudio != nil)
+        }
         let a = try SafetensorsFile(path: dir + "/straight.eri.ckpt"), b = try SafetensorsFile(path: dir + "/split.eri.ckpt")
         #expect(a.metadata["epoch"] == "2" && b.metadata["epoch"] == "2")
         var compared = 0
@@ -73,7 +86,17 @@ func ffmpegRun(_ arguments: [String]) throws {
         let model = try ModelFile.load(path: dir + "/straight.eri")
         #expect(model.provenance?.contains("\"train_clips\":8") == true)
         #expect(model.metrics?.contains("mean_pcc") == true)
-        #expect(FileManager.default.fileExists(atPath: dir + "/straight.eri.svg"))
+        let curves = try String(contentsOfFile: dir + "/straight.eri.svg", encoding: .utf8)
+        #expect(curves.contains("audio withheld") && curves.contains("stroke-dasharray"))
+        // Each epoch's withheld-modality validation is what evaluate() gives the saved model without that modality.
+        let epoch = try #require(model.provenance.flatMap { try? JSONValue.parse($0) }?["epoch"]?.numberValue)
+        let record = straight.history[Int(epoch) - 1]
+        let loader = try ClipLoader(config: model.config, cacheDirectory: Self.data + "/.eri-cache")
+        let val = straight.prepare(try readDataInfo(dataDirectory: Self.data).filter { $0.split == .val }, loader: loader, training: false)
+        let best = try Model(file: model, threads: 1)
+        #expect(try evaluate(model: best, clips: val).meanPearson == record.meanValidation)
+        #expect(try evaluate(model: best, clips: val, withoutVideo: true).meanPearson == record.withoutVideo)
+        #expect(try evaluate(model: best, clips: val, withoutAudio: true).meanPearson == record.withoutAudio)
         // The training clips' length is recorded; a stream on the model uses it as its default window.
         let trained = try Model(file: model)
         let seconds = try #require(trained.trainedClipSeconds)

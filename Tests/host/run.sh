@@ -223,6 +223,17 @@ cli_predict_folder() {
 }
 check "eri predict: a folder of good and bad files, --json, --csv, ERI_MODEL, no model" cli_predict_folder
 
+cli_eval() {
+    "$ERI" synth --out "$WORK/corpus" --clips 12 --seed 5 &&
+        "$ERI" eval --model "$WORK/tiny.eri" --data "$WORK/corpus" --split all --predictions "$WORK/eval-all.csv" | tee "$WORK/eval.out" &&
+        "$ERI" eval --model "$WORK/tiny.eri" --data "$WORK/corpus" --split all --drop audio --predictions "$WORK/eval-video.csv" | tee -a "$WORK/eval.out" &&
+        grep -q "^all: 12 clips, mean PCC" "$WORK/eval.out" && grep -q "^all without audio: 12 clips" "$WORK/eval.out" &&
+        [ "$(wc -l <"$WORK/eval-all.csv")" = 13 ] && ! cmp -s "$WORK/eval-all.csv" "$WORK/eval-video.csv" || return 1
+    if "$ERI" eval --model "$WORK/tiny.eri" --data "$WORK/corpus" --split every 2>"$WORK/cli.err"; then echo "--split every accepted"; return 1; fi
+    grep -q "train, val, test or all" "$WORK/cli.err"
+}
+check "eri synth + eri eval --split all, --drop audio (a changed prediction CSV), a bad --split refused" cli_eval
+
 # -- C++ host
 build_cpp() {
     # shellcheck disable=SC2046
