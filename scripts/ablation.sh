@@ -23,8 +23,10 @@ LR=${LR:-5e-4}
 MDROP=${MDROP:-0.5}
 SEEDS=${SEEDS:-1 2 3}
 mkdir -p "$OUT"
-[ -f "$OUT/data/data_info.csv" ] || "$ERI" synth --out "$OUT/data" --clips 320 --seed 1
-[ -f "$OUT/heldout/data_info.csv" ] || "$ERI" synth --out "$OUT/heldout" --clips 240 --seed 101
+# Always (re)synthesised: a few seconds, byte-identical for a seed (so the decode cache still
+# hits), and an interrupted earlier run cannot leave a partial corpus behind.
+"$ERI" synth --out "$OUT/data" --clips 320 --seed 1 >/dev/null
+"$ERI" synth --out "$OUT/heldout" --clips 240 --seed 101 >/dev/null
 train() { # NAME SEED ARGS…
     local name=$1 seed=$2; shift 2
     [ -f "$OUT/$name.eri" ] || "$ERI" train --preset dbn-small --data "$OUT/data" --epochs "$EPOCHS" --batch 8 --lr "$LR" --seed "$seed" \

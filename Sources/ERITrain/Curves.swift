@@ -48,9 +48,9 @@ func curvesSVG(_ history: [EpochRecord]) -> String {
     }
     if withheld {
         for (k, (name, dash)) in [("mean, video withheld", "8,4"), ("mean, audio withheld", "2,3")].enumerated() {
-            let lx = 610 + Double(k) * 145
-            svg += #"<line x1="\#(lx)" y1="\#(top - 8)" x2="\#(lx + 24)" y2="\#(top - 8)" stroke="black" stroke-width="1.5" stroke-dasharray="\#(dash)"/>"#
-            svg += #"<text x="\#(lx + 28)" y="\#(top - 4)" font-size="11">\#(name)</text>"#
+            let ly = 12 + Double(k) * 15
+            svg += #"<line x1="640" y1="\#(ly)" x2="664" y2="\#(ly)" stroke="black" stroke-width="1.5" stroke-dasharray="\#(dash)"/>"#
+            svg += #"<text x="670" y="\#(ly + 4)" font-size="11">\#(name)</text>"#
         }
     }
     return svg + "</svg>\n"

@@ -15,7 +15,8 @@ struct Train: ParsableCommand {
         discussion: """
         Keeps the best model by validation mean PCC in --out (with eri.provenance and eri.metrics), a checkpoint \
         with the optimiser state in OUT.ckpt after every epoch (--resume continues it exactly), and training \
-        curves in OUT.svg. Decoded clips are cached in DATA/.eri-cache (safe to delete).
+        curves in OUT.svg. A two-branch model is also validated with each modality withheld (as when a camera \
+        or microphone fails), in the log and the curves. Decoded clips are cached in DATA/.eri-cache (safe to delete).
         """)
 
     @Option(help: "dbn-base, dbn-small or dbn-tiny (default dbn-small).") var preset: String?
