@@ -34,6 +34,13 @@ public final class Model: @unchecked Sendable {
         try network.forward(input, trace: trace)
     }
 
+    /// A two-branch model on a batch with both modalities, scored three ways in one pass:
+    /// both, the video withheld and the audio withheld (as `predict` without that input).
+    /// Throws `.missingModality` for a single-branch model or an input lacking a modality.
+    public func predictWithheld(_ input: NetworkInput) throws -> (both: Tensor, withoutVideo: Tensor, withoutAudio: Tensor) {
+        try network.forwardWithheld(input)
+    }
+
     /// The preset this model's config equals ("dbn-small", "dbn-tiny-video", …), or "custom".
     public var presetName: String {
         for name in ERIConfig.presetNames {

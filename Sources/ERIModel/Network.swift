@@ -151,9 +151,40 @@ final class InferenceNetwork: @unchecked Sendable {
         }
     }
 
+    /// One pass that scores a two-branch batch three ways: with both modalities, with the
+    /// video withheld and with the audio withheld (that branch's part of z zeroed, SPEC §5).
+    /// Each branch runs once; each result equals `forward` on the input without that modality.
+    func forwardWithheld(_ input: NetworkInput) throws -> (both: Tensor, withoutVideo: Tensor, withoutAudio: Tensor) {
+        guard let v = video, audio != nil, let frames = input.frames, let mfcc = input.mfcc else {
+            throw ERIError(.missingModality, "scoring with a modality withheld needs a two-branch model and both inputs")
+        }
+        let batch = frames.shape[0]
+        guard mfcc.shape[0] == batch else { throw ERIError.invalidArgument("frames batch \(batch) and audio batch \(mfcc.shape[0]) differ") }
+        return try arenas.withArena { arena in
+            let vectors = try frameVectors(v, frames, arena: arena, trace: nil)
+            let z = try fusedInput(batch: batch, videoVectors: vectors, mfcc: mfcc, audioLengths: input.audioLengths, arena: arena, trace: nil)
+            let zWidth = config.fusedWidth
+            let both = head(z, batch: batch, arena: arena, trace: nil)
+            let withheld = arena.floats(batch * zWidth).baseAddress!
+            withheld.update(from: z, count: batch * zWidth)
+            for b in 0..<batch { (withheld + b * zWidth).update(repeating: 0, count: v.dim) }
+            let withoutVideo = head(withheld, batch: batch, arena: arena, trace: nil)
+            withheld.update(from: z, count: batch * zWidth)
+            for b in 0..<batch { (withheld + b * zWidth + v.dim).update(repeating: 0, count: zWidth - v.dim) }
+            return (both, withoutVideo, head(withheld, batch: batch, arena: arena, trace: nil))
+        }
+    }
+
     /// z = [u_video, u_audio] (an absent modality stays zero, SPEC §5), then the head.
     private func fuse(batch: Int, videoVectors: UnsafeMutablePointer<Float>?, mfcc: Tensor?, audioLengths: [Int]?,
                       arena: Arena, trace: ForwardTrace?) throws -> Tensor {
+        let z = try fusedInput(batch: batch, videoVectors: videoVectors, mfcc: mfcc, audioLengths: audioLengths, arena: arena, trace: trace)
+        return head(z, batch: batch, arena: arena, trace: trace)
+    }
+
+    /// z = [u_video, u_audio], B × |z|; an absent modality stays zero (SPEC §5).
+    private func fusedInput(batch: Int, videoVectors: UnsafeMutablePointer<Float>?, mfcc: Tensor?, audioLengths: [Int]?,
+                            arena: Arena, trace: ForwardTrace?) throws -> UnsafeMutablePointer<Float> {
         let zWidth = config.fusedWidth
         let z = arena.zeros(batch * zWidth).baseAddress!
         var offset = 0
@@ -170,7 +201,11 @@ final class InferenceNetwork: @unchecked Sendable {
             for b in 0..<batch { (z + b * zWidth + offset).update(from: u + b * a.dim, count: a.dim) }
         }
         trace?.record("z", z, shape: [batch, zWidth])
-        // y = sigmoid(fc2(ReLU(fc1(z))))
+        return z
+    }
+
+    /// y = sigmoid(fc2(ReLU(fc1(z)))), B × 7.
+    private func head(_ z: UnsafePointer<Float>, batch: Int, arena: Arena, trace: ForwardTrace?) -> Tensor {
         let hidden = arena.floats(batch * fc1.outputs).baseAddress!
         fc1(z, rows: batch, into: hidden)
         relu(hidden, batch * fc1.outputs)

@@ -46,19 +46,44 @@ public struct Evaluation: Sendable {
 /// (the model then sees a zero vector for it, SPEC §5).
 public func evaluate(model: Model, clips: [PreparedClip], batchSize: Int = 16,
                      withoutVideo: Bool = false, withoutAudio: Bool = false) throws -> Evaluation {
+    var predictions: [[Float]] = []
+    try forEachBatch(model: model, clips: clips, batchSize: batchSize) { input in
+        var input = input
+        if withoutVideo { input.frames = nil }
+        if withoutAudio { input.mfcc = nil; input.audioLengths = nil }
+        predictions += rows(try model.predict(input))
+    }
+    return scored(predictions, clips)
+}
+
+/// A two-branch model scored with both modalities, with the video withheld and with the audio
+/// withheld, in one pass over the clips (each branch runs once): the three `evaluate` results.
+public func evaluateWithheld(model: Model, clips: [PreparedClip], batchSize: Int = 16) throws
+    -> (both: Evaluation, withoutVideo: Evaluation, withoutAudio: Evaluation) {
+    var both: [[Float]] = [], noVideo: [[Float]] = [], noAudio: [[Float]] = []
+    try forEachBatch(model: model, clips: clips, batchSize: batchSize) { input in
+        let y = try model.predictWithheld(input)
+        both += rows(y.both); noVideo += rows(y.withoutVideo); noAudio += rows(y.withoutAudio)
+    }
+    return (scored(both, clips), scored(noVideo, clips), scored(noAudio, clips))
+}
+
+private func forEachBatch(model: Model, clips: [PreparedClip], batchSize: Int, _ body: (NetworkInput) throws -> Void) throws {
     let batcher = Batcher(config: model.config)
     var rng = SeededGenerator(seed: 0)
-    var predictions: [[Float]] = []
     var start = 0
     while start < clips.count {
         let part = Array(clips[start..<min(clips.count, start + batchSize)])
-        var input = batcher.batch(part, training: false, rng: &rng).input
-        if withoutVideo { input.frames = nil }
-        if withoutAudio { input.mfcc = nil; input.audioLengths = nil }
-        let y = try model.predict(input)
-        for i in 0..<part.count { predictions.append(Array(y.data[(i * 7)..<(i * 7 + 7)])) }
+        try body(batcher.batch(part, training: false, rng: &rng).input)
         start += batchSize
     }
+}
+
+private func rows(_ y: Tensor) -> [[Float]] {
+    (0..<y.shape[0]).map { i in Array(y.data[(i * 7)..<(i * 7 + 7)]) }
+}
+
+private func scored(_ predictions: [[Float]], _ clips: [PreparedClip]) -> Evaluation {
     let flat = predictions.flatMap { $0 }, labels = clips.flatMap { $0.record.labels }
     var mse: Float = 0
     for i in 0..<flat.count { mse += (flat[i] - labels[i]) * (flat[i] - labels[i]) }
@@ -186,13 +211,21 @@ public final class Trainer {
             var withoutVideo: Float? = nil, withoutAudio: Float? = nil
             if !valClips.isEmpty {
                 let model = try Model(file: snapshot, threads: o.threads)
-                let e = try evaluate(model: model, clips: valClips)
-                validation = e.pearson
-                evaluation = e
                 if o.config.video != nil && o.config.audio != nil {
-                    withoutVideo = try evaluate(model: model, clips: valClips, withoutVideo: true).meanPearson
-                    withoutAudio = try evaluate(model: model, clips: valClips, withoutAudio: true).meanPearson
+                    if valClips.allSatisfy({ $0.frames != nil && $0.mfcc != nil }) {  // one pass for the three
+                        let e = try evaluateWithheld(model: model, clips: valClips)
+                        evaluation = e.both
+                        withoutVideo = e.withoutVideo.meanPearson
+                        withoutAudio = e.withoutAudio.meanPearson
+                    } else {
+                        evaluation = try evaluate(model: model, clips: valClips)
+                        withoutVideo = try evaluate(model: model, clips: valClips, withoutVideo: true).meanPearson
+                        withoutAudio = try evaluate(model: model, clips: valClips, withoutAudio: true).meanPearson
+                    }
+                } else {
+                    evaluation = try evaluate(model: model, clips: valClips)
                 }
+                validation = evaluation!.pearson
             }
             let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Float(stepsPerEpoch), validation: validation,
                                      withoutVideo: withoutVideo, withoutAudio: withoutAudio)

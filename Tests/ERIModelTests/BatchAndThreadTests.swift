@@ -42,6 +42,29 @@ import ERICore
         }
     }
 
+    /// One pass scoring both / video withheld / audio withheld equals `predict` with both inputs,
+    /// with the audio alone and with the frames alone, exactly (a padded batch of 3).
+    @Test func withheldScoringEqualsPredictWithoutThatInput() throws {
+        let config = ERIConfig.tiny
+        let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 24))
+        let v = config.video!
+        var rng = SeededGenerator(seed: 8)
+        var frames = Tensor(zeros: [3, v.frames, v.channels, v.imageSize, v.imageSize])
+        for i in 0..<frames.count { frames.data[i] = rng.uniform(-1, 1) }
+        var mfcc = Tensor(zeros: [3, 30, 13])
+        for i in 0..<mfcc.count { mfcc.data[i] = rng.normal() * 10 }
+        let lengths = [30, 12, 5]
+        let y = try model.predictWithheld(NetworkInput(frames: frames, mfcc: mfcc, audioLengths: lengths))
+        #expect(y.both.data == (try model.predict(NetworkInput(frames: frames, mfcc: mfcc, audioLengths: lengths))).data)
+        #expect(y.withoutVideo.data == (try model.predict(NetworkInput(mfcc: mfcc, audioLengths: lengths))).data)
+        #expect(y.withoutAudio.data == (try model.predict(NetworkInput(frames: frames))).data)
+        #expect(y.both.data != y.withoutVideo.data && y.both.data != y.withoutAudio.data)
+        // It needs a two-branch model and both inputs.
+        #expect(throws: ERIError.self) { try model.predictWithheld(NetworkInput(frames: frames)) }
+        let audioOnly = try Model(file: ModelFile.randomlyInitialised(config: config.audioOnly, seed: 24))
+        #expect(throws: ERIError.self) { try audioOnly.predictWithheld(NetworkInput(frames: frames, mfcc: mfcc)) }
+    }
+
     /// API.md rule 5: one model, many threads at once, results bit-identical to serial.
     @Test func concurrentPredictionsAreBitIdentical() throws {
         let config = ERIConfig.tiny
