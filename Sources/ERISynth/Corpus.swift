@@ -103,7 +103,10 @@ public let corpusCSVHeader = "File_ID,Split,Adoration,Amusement,Anxiety,Disgust,
 /// The folder is created if needed. An existing folder must be empty or hold a
 /// data_info.csv (a corpus written before, which is then replaced: its clips
 /// that the new corpus does not have are removed). data_info.csv is written
-/// first, so an interrupted run leaves a folder that the next run may reuse.
+/// first with its header alone, so an interrupted run leaves a folder that the
+/// next run may reuse, and its rows last (atomically), once every clip is
+/// rendered: an interrupted or failed corpus lists no clips rather than
+/// passing for a whole one.
 /// Clips render in parallel, one per core; `progress(done, total)` is called
 /// after each clip, from the worker threads, one call at a time.
 /// Throws .invalidArgument for a bad count or a folder it must not touch,
@@ -144,9 +147,9 @@ public func synthesizeCorpus(outputDirectory: String, clips: Int, seed: UInt64,
         files.append(relativePath(clip, kind: "mp4"))
         files.append(relativePath(clip, kind: "wav"))
     }
-    try Files.writeText(csv(plan), to: csvPath)
-
+    try Files.writeText(corpusCSVHeader + "\n", to: csvPath)
     try renderAll(plan, outputDirectory: outputDirectory, progress: progress)
+    try Files.writeText(csv(plan), to: csvPath)
 
     var clipCounts = CorpusSummary.SplitCounts(train: 0, val: 0, test: 0)
     var subjectCounts = clipCounts

@@ -163,6 +163,24 @@ import ERIMedia
         #expect(rows.count == 2 && Set(rows.map(\.split)) == ["Train", "Val"])
     }
 
+    /// data_info.csv lists the clips only once all are rendered: a run that fails (or is
+    /// killed) part way leaves the header alone, never a corpus that looks whole; the next run
+    /// reuses the folder.
+    @Test func aFailedRunListsNoClips() throws {
+        let folder = TemporaryFolder()
+        _ = try synthesizeCorpus(outputDirectory: folder.path, clips: 3, seed: 2)
+        let clip = CorpusPlan.make(clips: 3, seed: 2).clips[2]
+        let blocked = folder.file("raw/\(clip.split.folder)/mp4/\(clip.fileStem).mp4")
+        try FileManager.default.removeItem(atPath: blocked)
+        try FileManager.default.createDirectory(atPath: blocked + "/in-the-way", withIntermediateDirectories: true)
+        #expect(throws: ERIError.self) { try synthesizeCorpus(outputDirectory: folder.path, clips: 3, seed: 2) }
+        let (header, rows) = try readCorpusCSV(folder.file("data_info.csv"))
+        #expect(header.hasPrefix("File_ID,Split,") && rows.isEmpty)
+        try FileManager.default.removeItem(atPath: blocked)
+        _ = try synthesizeCorpus(outputDirectory: folder.path, clips: 3, seed: 2)
+        #expect(try readCorpusCSV(folder.file("data_info.csv")).1.count == 3)
+    }
+
     @Test func splitsAreAboutSeventyFifteenFifteenBySubject() {
         let plan = CorpusPlan.make(clips: 1000, seed: 11)
         var clips = [0, 0, 0]
