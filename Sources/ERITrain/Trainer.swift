@@ -237,7 +237,8 @@ public final class Trainer {
                 bestMean = max(bestMean, record.meanValidation)
                 best = evaluation
                 bestFile = snapshot
-                try saveModel(snapshot, evaluation: evaluation, trainCount: trainClips.count, valCount: valClips.count, epoch: epoch + 1)
+                try saveModel(snapshot, evaluation: evaluation, withheld: withoutVideo.map { ($0, withoutAudio ?? 0) },
+                              trainCount: trainClips.count, valCount: valClips.count, epoch: epoch + 1)
             }
             try saveCheckpoint(parameters: parameters, optimiser: optimiser, epoch: epoch + 1, bestMean: bestMean)
         }
@@ -282,7 +283,10 @@ public final class Trainer {
         return durations[durations.count / 2]
     }
 
-    func saveModel(_ snapshot: ModelFile, evaluation: Evaluation?, trainCount: Int, valCount: Int, epoch: Int) throws {
+    /// `withheld`: validation mean PCC with the video / the audio withheld (two-branch models),
+    /// kept in eri.metrics as `mean_pcc_without_video` / `mean_pcc_without_audio`.
+    func saveModel(_ snapshot: ModelFile, evaluation: Evaluation?, withheld: (video: Float, audio: Float)? = nil,
+                   trainCount: Int, valCount: Int, epoch: Int) throws {
         var m = snapshot
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
@@ -295,7 +299,14 @@ public final class Trainer {
         m.provenance = JSONValue.object(members).serialized
         m.metrics = evaluation.map { e -> String in
             var j = e.json
-            if case var .object(members) = j { members.insert(("split", .string("val")), at: 0); j = .object(members) }
+            if case var .object(members) = j {
+                members.insert(("split", .string("val")), at: 0)
+                if let withheld {
+                    members.insert(("mean_pcc_without_audio", .number(Double(withheld.audio))), at: 2)
+                    members.insert(("mean_pcc_without_video", .number(Double(withheld.video))), at: 2)
+                }
+                j = .object(members)
+            }
             return j.serialized
         }
         try m.save(path: options.output)

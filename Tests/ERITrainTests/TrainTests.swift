@@ -97,6 +97,11 @@ func ffmpegRun(_ arguments: [String]) throws {
         #expect(try evaluate(model: best, clips: val).meanPearson == record.meanValidation)
         #expect(try evaluate(model: best, clips: val, withoutVideo: true).meanPearson == record.withoutVideo)
         #expect(try evaluate(model: best, clips: val, withoutAudio: true).meanPearson == record.withoutAudio)
+        // … and the saved model's eri.metrics carries them.
+        let metrics = try #require(model.metrics.flatMap { try? JSONValue.parse($0) })
+        #expect(metrics["mean_pcc_without_video"]?.numberValue.map(Float.init) == record.withoutVideo)
+        #expect(metrics["mean_pcc_without_audio"]?.numberValue.map(Float.init) == record.withoutAudio)
+        #expect(metrics["mean_pcc"]?.numberValue.map(Float.init) == record.meanValidation)
         // The training clips' length is recorded; a stream on the model uses it as its default window.
         let trained = try Model(file: model)
         let seconds = try #require(trained.trainedClipSeconds)
