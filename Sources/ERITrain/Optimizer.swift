@@ -85,6 +85,19 @@ public final class AdamW {
 }
 
 /// Linear warm-up to the peak rate, then cosine decay to `floor`·peak at the last step.
+/// One step of the training recipe, as `eri train` takes it: zero the gradients, forward and
+/// backward on `batch`, clip the global gradient norm to `clipNorm`, set the scheduled learning
+/// rate, update with AdamW. Returns the batch's loss.
+public func optimisationStep(_ network: TrainingNetwork, _ batch: TrainingBatch, optimiser: AdamW, schedule: LearningRateSchedule,
+                             clipNorm: Float, rng: inout SeededGenerator) throws -> Float {
+    network.parameters.zeroGradients()
+    let (loss, _) = try network.step(batch, rng: &rng)
+    optimiser.clipGradients(maxNorm: clipNorm)
+    optimiser.learningRate = schedule.rate(at: optimiser.step)
+    optimiser.update()
+    return loss
+}
+
 public struct LearningRateSchedule: Sendable {
     public var peak: Float, warmupSteps: Int, totalSteps: Int, floor: Float = 0.05
 

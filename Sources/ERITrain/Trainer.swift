@@ -193,12 +193,7 @@ public final class Trainer {
             for s in 0..<stepsPerEpoch {
                 let part = order[(s * o.batchSize)..<min(order.count, (s + 1) * o.batchSize)].map { trainClips[$0] }
                 let batch = batcher.batch(part, training: true, rng: &rng)
-                parameters.zeroGradients()
-                let (loss, _) = try network.step(batch, rng: &rng)
-                optimiser.clipGradients(maxNorm: o.clipNorm)
-                optimiser.learningRate = schedule.rate(at: optimiser.step)
-                optimiser.update()
-                lossSum += loss
+                lossSum += try optimisationStep(network, batch, optimiser: optimiser, schedule: schedule, clipNorm: o.clipNorm, rng: &rng)
                 let elapsed = Trainer.now() - started
                 let done = min((s + 1) * o.batchSize, trainClips.count)
                 onProgress(TrainProgress(epoch: epoch + 1, epochs: o.epochs, step: s + 1, stepsPerEpoch: stepsPerEpoch,
@@ -208,36 +203,29 @@ public final class Trainer {
             let snapshot = parameters.modelFile()
             var validation = [Float](repeating: 0, count: 7)
             var evaluation: Evaluation? = nil
-            var withoutVideo: Float? = nil, withoutAudio: Float? = nil
+            var withheld: (video: Float, audio: Float)? = nil
             if !valClips.isEmpty {
                 let model = try Model(file: snapshot, threads: o.threads)
-                if o.config.video != nil && o.config.audio != nil {
-                    if valClips.allSatisfy({ $0.frames != nil && $0.mfcc != nil }) {  // one pass for the three
-                        let e = try evaluateWithheld(model: model, clips: valClips)
-                        evaluation = e.both
-                        withoutVideo = e.withoutVideo.meanPearson
-                        withoutAudio = e.withoutAudio.meanPearson
-                    } else {
-                        evaluation = try evaluate(model: model, clips: valClips)
-                        withoutVideo = try evaluate(model: model, clips: valClips, withoutVideo: true).meanPearson
-                        withoutAudio = try evaluate(model: model, clips: valClips, withoutAudio: true).meanPearson
-                    }
+                if o.config.video != nil && o.config.audio != nil {  // the loader gives every clip both modalities
+                    let e = try evaluateWithheld(model: model, clips: valClips)
+                    evaluation = e.both
+                    withheld = (e.withoutVideo.meanPearson, e.withoutAudio.meanPearson)
                 } else {
                     evaluation = try evaluate(model: model, clips: valClips)
                 }
                 validation = evaluation!.pearson
             }
             let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Float(stepsPerEpoch), validation: validation,
-                                     withoutVideo: withoutVideo, withoutAudio: withoutAudio)
+                                     withoutVideo: withheld?.video, withoutAudio: withheld?.audio)
             history.append(record)
-            let withheld = withoutVideo.map { v in "; without video \(format(v)), without audio \(format(withoutAudio ?? 0))" } ?? ""
+            let withheldText = withheld.map { "; without video \(format($0.video)), without audio \(format($0.audio))" } ?? ""
             log("epoch \(epoch + 1)/\(o.epochs): train loss \(format(record.trainLoss)), val mean PCC \(format(record.meanValidation)) ("
-                + zip(ERIConfig.emotionNames, validation).map { "\($0) \(format($1))" }.joined(separator: ", ") + ")" + withheld)
+                + zip(ERIConfig.emotionNames, validation).map { "\($0) \(format($1))" }.joined(separator: ", ") + ")" + withheldText)
             if record.meanValidation > bestMean || bestFile == nil && o.resume == nil && epoch == startEpoch {
                 bestMean = max(bestMean, record.meanValidation)
                 best = evaluation
                 bestFile = snapshot
-                try saveModel(snapshot, evaluation: evaluation, withheld: withoutVideo.map { ($0, withoutAudio ?? 0) },
+                try saveModel(snapshot, evaluation: evaluation, withheld: withheld,
                               trainCount: trainClips.count, valCount: valClips.count, epoch: epoch + 1)
             }
             try saveCheckpoint(parameters: parameters, optimiser: optimiser, epoch: epoch + 1, bestMean: bestMean)
