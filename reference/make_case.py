@@ -176,16 +176,23 @@ def main(argv=None):
             print(k, np.array2string(tensors[k], precision=6))
 
 
+def training_copy(model, dtype):
+    """A copy of the model in training mode (BatchNorm on batch statistics) and `dtype`,
+    with dropout and modality dropout off, so that a step is deterministic."""
+    m = copy.deepcopy(model).to(dtype).train()
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+    m.modality_dropout = 0.0
+    return m
+
+
 def training_oracle(model, fr, mf, rng, info):
     """Batch of 4 (clip 0 = the case input; 1 = mirrored frames, audio cut to 2/3 and padded;
     2 = frames scaled by 0.8, audio cut to 1/3; 3 = frames time-reversed, audio cut to 1 step),
     BatchNorm on batch statistics, dropout and modality dropout off, loss = eri_loss.
     Returns `train.*`, `grad.<param>` and `after.<buffer>` (BN running stats after the step)."""
-    m = copy.deepcopy(model).double().train()
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.Dropout):
-            mod.p = 0.0
-    m.modality_dropout = 0.0
+    m = training_copy(model, torch.float64)
     out = {}
     frames = mfcc = lengths = None
     B = 4
@@ -214,11 +221,7 @@ def training_oracle(model, fr, mf, rng, info):
     # The same step in float32 PyTorch: how far float32 arithmetic alone moves each
     # gradient (ReLU/max-pool decisions at near-ties, batch statistics over few values).
     # The parity test allows liberi (float32) the same distance from the float64 oracle.
-    m32 = copy.deepcopy(model).float().train()
-    for mod in m32.modules():
-        if isinstance(mod, torch.nn.Dropout):
-            mod.p = 0.0
-    m32.modality_dropout = 0.0
+    m32 = training_copy(model, torch.float32)
     y32 = m32(frames=None if frames is None else frames.float(), mfcc=None if mfcc is None else mfcc.float(),
               audio_lengths=lengths)
     eri_loss(y32, target.float(), C.train_params(m32.cfg)["pcc_weight"]).backward()
@@ -247,11 +250,7 @@ def trajectory_oracle(model, tensors, steps, peak, info):
     warm, floor = 2, 0.05
 
     def run(dtype):
-        m = copy.deepcopy(model).to(dtype).train()
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.Dropout):
-                mod.p = 0.0
-        m.modality_dropout = 0.0
+        m = training_copy(model, dtype)
         cast = lambda t: None if t is None else t.to(dtype)
         params = [p for _, p in m.named_parameters()]
         opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": 0.01},

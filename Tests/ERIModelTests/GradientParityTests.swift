@@ -20,22 +20,12 @@ import ERITrain
         var args = ["--preset", c.preset, "--seed", String(c.seed)]
         if c.mode == "video" { args.append("--video-only") }
         if c.mode == "audio" { args.append("--audio-only") }
-        let dir = try Oracle.makeCase(args)
         print("\(c.preset) \(c.mode):")
-        var file = try ModelFile.load(path: dir + "/model.eri")
-        file.config.train.dropout = 0
-        file.config.train.modalityDropout = 0
-        let ref = try SafetensorsFile(path: dir + "/case.safetensors")
-        var input = NetworkInput()
-        if file.config.video != nil { input.frames = try caseTensor(ref, "train.frames") }
-        if file.config.audio != nil {
-            input.mfcc = try caseTensor(ref, "train.mfcc")
-            input.audioLengths = try caseTensor(ref, "train.lengths").data.map { Int($0) }
-        }
+        let (file, ref, batch) = try Self.trainingCase(args)
         let parameters = Parameters(file: file)
         let network = TrainingNetwork(parameters: parameters)
         var rng = SeededGenerator(seed: 1)
-        let (loss, y) = try network.step(TrainingBatch(input: input, targets: try caseTensor(ref, "train.target")), rng: &rng)
+        let (loss, y) = try network.step(batch, rng: &rng)
         check("y", y.data, try caseTensor(ref, "train.y").data, tolerance: 1e-5)
         let refLoss = try caseTensor(ref, "train.loss").data[0]
         check("loss", [loss / refLoss], [1], tolerance: 1e-5)
@@ -72,30 +62,15 @@ import ERITrain
         let steps = 8
         var args = ["--preset", preset, "--seed", String(seed), "--steps", String(steps), "--lr", "1e-3"]
         if mode == "video" { args.append("--video-only") }
-        let dir = try Oracle.makeCase(args)
-        var file = try ModelFile.load(path: dir + "/model.eri")
-        file.config.train.dropout = 0
-        file.config.train.modalityDropout = 0
-        let ref = try SafetensorsFile(path: dir + "/case.safetensors")
-        var input = NetworkInput()
-        if file.config.video != nil { input.frames = try caseTensor(ref, "train.frames") }
-        if file.config.audio != nil {
-            input.mfcc = try caseTensor(ref, "train.mfcc")
-            input.audioLengths = try caseTensor(ref, "train.lengths").data.map { Int($0) }
-        }
-        let batch = TrainingBatch(input: input, targets: try caseTensor(ref, "train.target"))
+        let (file, ref, batch) = try Self.trainingCase(args)
         let parameters = Parameters(file: file)
         let network = TrainingNetwork(parameters: parameters)
         let optimiser = AdamW(parameters: parameters.all, learningRate: 1e-3, weightDecay: 0.01)
         let schedule = LearningRateSchedule(peak: 1e-3, warmupSteps: 2, totalSteps: steps)
         var rng = SeededGenerator(seed: 1)
         var losses: [Float] = []
-        for _ in 0..<steps {
-            parameters.zeroGradients()
-            losses.append(try network.step(batch, rng: &rng).loss)
-            optimiser.clipGradients(maxNorm: 1)
-            optimiser.learningRate = schedule.rate(at: optimiser.step)
-            optimiser.update()
+        for _ in 0..<steps {  // the step `eri train` takes
+            losses.append(try optimisationStep(network, batch, optimiser: optimiser, schedule: schedule, clipNorm: 1, rng: &rng))
         }
         let want = try caseTensor(ref, "steps.loss").data, torch32 = try caseTensor(ref, "steps.loss32").data
         print("\(preset) \(mode) loss trajectory (liberi / PyTorch float64 / PyTorch float32):")
@@ -117,6 +92,23 @@ import ERITrain
             let off = zip(p.values, after).map { abs($0 - $1) }.reduce(0, +)
             if moved > 0 { #expect(off <= 0.05 * moved, "\(p.name): off by \(off / Float(after.count)) per value, moved \(moved / Float(after.count))") }
         }
+    }
+
+    /// A reference case's model (dropout and modality dropout off, as in the oracle),
+    /// the case file, and its training batch.
+    static func trainingCase(_ arguments: [String]) throws -> (ModelFile, SafetensorsFile, TrainingBatch) {
+        let dir = try Oracle.makeCase(arguments)
+        var file = try ModelFile.load(path: dir + "/model.eri")
+        file.config.train.dropout = 0
+        file.config.train.modalityDropout = 0
+        let ref = try SafetensorsFile(path: dir + "/case.safetensors")
+        var input = NetworkInput()
+        if file.config.video != nil { input.frames = try caseTensor(ref, "train.frames") }
+        if file.config.audio != nil {
+            input.mfcc = try caseTensor(ref, "train.mfcc")
+            input.audioLengths = try caseTensor(ref, "train.lengths").data.map { Int($0) }
+        }
+        return (file, ref, TrainingBatch(input: input, targets: try caseTensor(ref, "train.target")))
     }
 
     /// The loss's own gradient against central differences in double precision.
