@@ -108,44 +108,24 @@ pkgconfig_example() {
 }
 check "cc main.c \$(pkg-config --cflags --libs eri) runs without LD_LIBRARY_PATH" pkgconfig_example
 
-# -- C host
-build_c() {
-    # shellcheck disable=SC2046
-    $CC -std=c99 -Wall -Wextra -pedantic -Werror "$HERE/test_c.c" -o "$WORK/test_c" $(pkg-config --cflags --libs eri) -lpthread
+# -- C hosts
+# c_host NAME "WHAT IT CHECKS" "EXTRA LIBS" ARGS…: builds Tests/host/NAME.c (C99, warnings
+# as errors, pkg-config) as one check, then runs it without LD_LIBRARY_PATH as another.
+c_host() {
+    local name=$1 what=$2 libs=$3
+    shift 3
+    # shellcheck disable=SC2046,SC2086  # pkg-config output and the libs are meant to split
+    check "$name.c builds (C99, -Wall -Wextra -pedantic -Werror)" \
+        $CC -std=c99 -Wall -Wextra -pedantic -Werror "$HERE/$name.c" -o "$WORK/$name" $(pkg-config --cflags --libs eri) $libs
+    if [ -x "$WORK/$name" ]; then
+        check "$name ($what)" env -u LD_LIBRARY_PATH "$WORK/$name" "$@"
+    else
+        not_ok "$name" "not built"
+    fi
 }
-check "test_c.c builds (C99, -Wall -Wextra -pedantic -Werror)" build_c
-if [ -x "$WORK/test_c" ]; then
-    check "test_c (C API: versions, arguments, info, rejections, errno, threads, log, leaks)" \
-        env -u LD_LIBRARY_PATH "$WORK/test_c" "$WORK/bad" "${MODELS[@]}"
-else
-    not_ok "test_c" "not built"
-fi
-
-# -- C host: prediction
-build_predict() {
-    # shellcheck disable=SC2046
-    $CC -std=c99 -Wall -Wextra -pedantic -Werror "$HERE/test_predict.c" -o "$WORK/test_predict" $(pkg-config --cflags --libs eri) -lpthread -lm
-}
-check "test_predict.c builds (C99, -Wall -Wextra -pedantic -Werror)" build_predict
-if [ -x "$WORK/test_predict" ]; then
-    check "test_predict (eri_predict_frames/pcm/av: results, consistency, argument errors, 4 threads)" \
-        env -u LD_LIBRARY_PATH "$WORK/test_predict" "${MODELS[@]}"
-else
-    not_ok "test_predict" "not built"
-fi
-
-# -- C host: streaming
-build_stream() {
-    # shellcheck disable=SC2046
-    $CC -std=c99 -Wall -Wextra -pedantic -Werror "$HERE/test_stream.c" -o "$WORK/test_stream" $(pkg-config --cflags --libs eri) -lm
-}
-check "test_stream.c builds (C99, -Wall -Wextra -pedantic -Werror)" build_stream
-if [ -x "$WORK/test_stream" ]; then
-    check "test_stream (eri_stream_*: reads = eri_predict_av on what they used, gaps, bad input, missing modality)" \
-        env -u LD_LIBRARY_PATH "$WORK/test_stream" "${MODELS[@]}"
-else
-    not_ok "test_stream" "not built"
-fi
+c_host test_c "C API: versions, arguments, info, rejections, errno, threads, log, leaks" -lpthread "$WORK/bad" "${MODELS[@]}"
+c_host test_predict "eri_predict_frames/pcm/av: results, consistency, argument errors, 4 threads" "-lpthread -lm" "${MODELS[@]}"
+c_host test_stream "eri_stream_*: reads = eri_predict_av on what they used, gaps, bad input, missing modality" -lm "${MODELS[@]}"
 
 # -- media: examples and the CLI on real files (generated with ffmpeg)
 make_media() {
