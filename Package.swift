@@ -24,34 +24,39 @@ let package = Package(
         // and the thread-local error buffer, which Swift cannot declare.
         .target(name: "CERISupport"),
 
+        // The data flow: media → features → pipeline → network → façade. The
+        // network (ERIModel) is tensors in, seven numbers out, on ERICore alone;
+        // the pipeline turns frames, PCM and files into its tensors and runs it.
+        // `make check-layers` keeps every import pointing down this list.
         .target(name: "ERICore", dependencies: ["CBLAS"]),
+        .target(name: "ERIMedia", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
         .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg"]),
-        .target(name: "ERIMedia", dependencies: ["ERICore", "ERIFeatures", "CFFmpeg", "CSndFile"]),
-        .target(name: "ERIModel", dependencies: ["ERICore", "ERIFeatures", "ERIMedia"]),
-        .target(name: "ERITrain", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel"]),
+        .target(name: "ERIModel", dependencies: ["ERICore"]),
+        .target(name: "ERIPipeline", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIModel"]),
+        .target(name: "ERITrain", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIModel", "ERIPipeline"]),
         // `eri synth`: a procedural reaction corpus (face video + voice) for tests and the demo.
         .target(name: "ERISynth", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
-        .target(name: "ERI", dependencies: ["ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "CERISupport"],
+        .target(name: "ERI", dependencies: ["ERICore", "ERIFeatures", "ERIPipeline", "CERISupport"],
                 exclude: ["exports.map"],
                 linkerSettings: [.unsafeFlags([
                     "-Xlinker", "-soname=liberi.so.0",
                     "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/ERI/exports.map",
                 ])]),
         .executableTarget(name: "eri-cli", dependencies: [
-            "ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "ERITrain", "ERISynth",
+            "ERICore", "ERIFeatures", "ERIMedia", "ERIModel", "ERIPipeline", "ERITrain", "ERISynth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // `make bench`: liberi's side of benchmarks/bench.py (not a test).
-        .executableTarget(name: "eri-bench", dependencies: ["CBLAS", "ERICore", "ERIFeatures", "ERIModel"], path: "benchmarks/swift",
+        .executableTarget(name: "eri-bench", dependencies: ["CBLAS", "ERICore", "ERIFeatures", "ERIModel", "ERIPipeline"], path: "benchmarks/swift",
                           swiftSettings: [.define("ERI_BENCH_BACKBONE")]),
 
         .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
         .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"], exclude: ["oracle_frames.py"]),
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore"]),
-        .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIModel", "ERICore"]),
-        .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERITrain", "ERIFeatures", "ERICore"]),
+        .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIPipeline", "ERIModel", "ERICore"]),
+        .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIPipeline", "ERITrain", "ERIFeatures", "ERICore"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,6 @@
 import CERISupport
 import ERICore
-import ERIModel
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc

@@ -1,19 +1,19 @@
 import CERISupport
 import ERICore
 import ERIFeatures
-import ERIModel
+import ERIPipeline
 
 // eri_predict_*: argument checks and conversion of the C structs into the
-// Swift views; the preprocessing and the network live in ERIFeatures/ERIModel.
+// pipeline's views, which validate themselves (ERIFeatures/Inputs.swift).
 
-/// Converts the caller's eri_image array; ImageView's own validation checks
-/// sizes, strides, formats and boxes.
+/// Converts the caller's eri_image array; making each `ImageView` checks
+/// sizes, strides and boxes.
 func imageViews(_ frames: UnsafePointer<eri_image>?, _ count: Int, function: String) throws -> [ImageView]? {
     if count == 0 {
         return nil
     }
     guard let frames else { throw ERIError.invalidArgument("\(function): frames is NULL but n_frames is \(count)") }
-    guard count <= 100_000_000 else { throw ERIError.invalidArgument("\(function): n_frames \(count) is absurd") }
+    guard count <= InputLimits.maxFrames else { throw ERIError.invalidArgument("\(function): n_frames \(count) is absurd") }
     var views: [ImageView] = []
     views.reserveCapacity(count)
     for i in 0..<count {
@@ -24,25 +24,31 @@ func imageViews(_ frames: UnsafePointer<eri_image>?, _ count: Int, function: Str
         }
         let box = f.has_box != 0 ? FaceBox(x: f.box_x, y: f.box_y, w: f.box_w, h: f.box_h) : nil
         let stride = f.stride == 0 ? Int(f.width) * format.bytesPerPixel : Int(f.stride)
-        let view = ImageView(data: UnsafeRawPointer(data), width: Int(f.width), height: Int(f.height),
-                             stride: stride, format: format, box: box)
-        do { try view.validate() } catch let e as ERIError {
+        do {
+            views.append(try ImageView(data: UnsafeRawPointer(data), width: Int(f.width), height: Int(f.height),
+                                       stride: stride, format: format, box: box))
+        } catch let e as ERIError {
             throw ERIError(e.code, "\(function): frames[\(i)]: \(e.message)")
         }
-        views.append(view)
     }
     return views
 }
 
+/// Converts the caller's PCM; making the `PCMView` checks rate, channels and samples.
+/// Nil for no samples at all (NULL and 0), where a call may take frames alone.
 func pcmView(_ samples: UnsafePointer<Float>?, _ count: Int, _ rate: Int32, _ channels: Int32, function: String) throws -> PCMView? {
     if count == 0 && samples == nil { return nil }
     guard let samples else { throw ERIError.invalidArgument("\(function): samples is NULL but n_samples_per_channel is \(count)") }
     guard count > 0 else { throw ERIError.invalidArgument("\(function): no samples (n_samples_per_channel is 0)") }
-    guard (1...8).contains(channels) else { throw ERIError.invalidArgument("\(function): channels \(channels) is outside 1…8") }
-    guard (1...768_000).contains(rate) else { throw ERIError.invalidArgument("\(function): sample_rate \(rate) is outside 1…768000 Hz") }
-    let (total, overflow) = count.multipliedReportingOverflow(by: Int(channels))
-    guard !overflow, total <= 1 << 40 else { throw ERIError.invalidArgument("\(function): \(count) samples × \(channels) channels is absurd") }
-    return PCMView(samples: UnsafeBufferPointer(start: samples, count: total), sampleRate: Int(rate), channels: Int(channels))
+    let (total, overflow) = count.multipliedReportingOverflow(by: max(1, Int(channels)))
+    guard !overflow, total <= InputLimits.maxSamples else {
+        throw ERIError.invalidArgument("\(function): \(count) samples × \(channels) channels is absurd")
+    }
+    do {
+        return try PCMView(samples: UnsafeBufferPointer(start: samples, count: total), sampleRate: Int(rate), channels: Int(channels))
+    } catch let e as ERIError {
+        throw ERIError(e.code, "\(function): \(e.message)")
+    }
 }
 
 func predict(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, function: String,
@@ -70,7 +76,6 @@ public func eri_predict_frames(_ model: OpaquePointer?, _ frames: UnsafePointer<
 public func eri_predict_pcm(_ model: OpaquePointer?, _ samples: UnsafePointer<Float>?, _ count: Int,
                             _ rate: Int32, _ channels: Int32, _ out: UnsafeMutablePointer<Float>?) -> eri_status {
     predict(model, out, function: "eri_predict_pcm") {
-        guard count > 0 else { throw ERIError.invalidArgument("eri_predict_pcm: no samples (n_samples_per_channel is 0)") }
         return (nil, try pcmView(samples, count, rate, channels, function: "eri_predict_pcm"))
     }
 }
@@ -81,11 +86,7 @@ public func eri_predict_av(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_
                            _ out: UnsafeMutablePointer<Float>?) -> eri_status {
     predict(model, out, function: "eri_predict_av") {
         let views = try imageViews(frames, frameCount, function: "eri_predict_av")
-        let pcm = try pcmView(samples, sampleCount, rate, channels, function: "eri_predict_av")
-        guard views != nil || pcm != nil else {
-            throw ERIError(.missingModality, "eri_predict_av: no input: give frames, samples or both")
-        }
-        return (views, pcm)
+        return (views, try pcmView(samples, sampleCount, rate, channels, function: "eri_predict_av"))
     }
 }
 

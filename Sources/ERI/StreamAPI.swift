@@ -1,9 +1,9 @@
 import CERISupport
 import ERICore
 import ERIFeatures
-import ERIModel
+import ERIPipeline
 
-// eri_stream_*: argument checks and error mapping around ERIModel.ModelStream.
+// eri_stream_*: argument checks and error mapping around ERIPipeline.ModelStream.
 
 /// What an `eri_stream *` points to. It holds the model handle, so closing
 /// the model first is safe, and the last span's timestamps for the C side.
@@ -88,13 +88,11 @@ public func eri_stream_push_pcm(_ s: OpaquePointer?, _ samples: UnsafePointer<Fl
     guarded {
         guard let s else { return invalid("eri_stream_push_pcm: stream is NULL") }
         let function = "eri_stream_push_pcm"
-        guard (1...8).contains(channels) else { return invalid("\(function): channels \(channels) is outside 1…8") }
-        guard (1...768_000).contains(rate) else { return invalid("\(function): sample_rate \(rate) is outside 1…768000 Hz") }
         let pcm: PCMView
-        if count == 0 {
-            pcm = PCMView(samples: UnsafeBufferPointer(start: nil, count: 0), sampleRate: Int(rate), channels: Int(channels))
+        if count == 0 {  // an empty chunk is allowed: it moves the audio clock
+            do { pcm = try PCMView(samples: UnsafeBufferPointer(start: nil, count: 0), sampleRate: Int(rate), channels: Int(channels)) }
+            catch let e as ERIError { throw ERIError(e.code, "\(function): \(e.message)") }
         } else {
-            guard samples != nil else { return invalid("\(function): samples is NULL but n_per_channel is \(count)") }
             pcm = try pcmView(samples, count, rate, channels, function: function)!
         }
         try StreamHandle.from(s).stream.pushPCM(pcm, timestamp: timestamp)

@@ -401,3 +401,34 @@ extension ERIConfig {
     /// This config without its video branch (an audio-only model).
     public var audioOnly: ERIConfig { var c = self; c.video = nil; return c }
 }
+
+// MARK: - What a model is, and what it takes
+
+extension ERIConfig {
+    /// The preset this config equals ("dbn-small", "dbn-tiny-video", …), or "custom".
+    /// Training settings do not change what a model is, so they are ignored.
+    public var presetName: String {
+        for name in ERIConfig.presetNames {
+            guard let p = ERIConfig.preset(named: name) else { continue }
+            var c = self
+            c.train = p.train
+            if c == p { return name }
+            if c == p.videoOnly { return name + "-video" }
+            if c == p.audioOnly { return name + "-audio" }
+        }
+        return "custom"
+    }
+
+    /// SPEC §7's modality rule, the one place it is written: an input needs
+    /// frames, audio or both, and none the model has no branch for (a branch
+    /// the input lacks is a zero vector, SPEC §5). Throws `missingModality`.
+    public func checkModalities(video hasVideo: Bool, audio hasAudio: Bool) throws {
+        guard hasVideo || hasAudio else { throw ERIError(.missingModality, "no input: give frames, audio or both") }
+        if hasVideo && video == nil {
+            throw ERIError(.missingModality, "this model is audio-only (\(presetName)); it cannot use video frames")
+        }
+        if hasAudio && audio == nil {
+            throw ERIError(.missingModality, "this model is video-only (\(presetName)); it cannot use audio")
+        }
+    }
+}

@@ -32,13 +32,13 @@ public func downmix(interleaved: UnsafeBufferPointer<Float>, channels: Int) -> [
 /// That is what swresample gives when it is flushed at the end of the signal;
 /// for a signal shorter than its filter, where the flush yields nothing, the
 /// signal is followed by zeros instead, so that even a few samples give the
-/// proportional count. Throws `invalidArgument` for rates outside 1…768000.
+/// proportional count. Throws `invalidArgument` for rates outside `InputLimits.sampleRate`.
 public func resample(_ mono: [Float], from: Int, to: Int) throws -> [Float] {
-    guard (1...768_000).contains(from), (1...768_000).contains(to) else {
-        throw ERIError.invalidArgument("resample: sample rates must be in 1…768000 Hz (got \(from) → \(to))")
+    guard InputLimits.sampleRate.contains(from), InputLimits.sampleRate.contains(to) else {
+        throw ERIError.invalidArgument("resample: sample rates must be in 1…\(InputLimits.sampleRate.upperBound) Hz (got \(from) → \(to))")
     }
     if from == to || mono.isEmpty { return mono }
-    guard mono.count <= 1 << 40 else { throw ERIError.invalidArgument("resample: \(mono.count) samples is absurd") }
+    guard mono.count <= InputLimits.maxSamples else { throw ERIError.invalidArgument("resample: \(mono.count) samples is absurd") }
     // SPEC ambiguity: SPEC §4.2 only says "resample to sample_rate"; the length
     // round(len·to/from) and swresample's default filter are our choice.
     let expected = (mono.count * to + from / 2) / from  // < 2^60: no overflow
@@ -105,19 +105,6 @@ public func pooledFeatures(_ mfcc: Tensor, pool: Int, maxSteps: Int) -> Tensor {
     return Tensor(shape: [kept.count, n], data: out)
 }
 
-/// SPEC §4.2 step 4 (and §4.1 step 1): ⌊(j + 0.5) · T / maxSteps⌋ in exact
-/// integer arithmetic, ((2j + 1) · T) / (2 · maxSteps); all of 0…T−1 when T ≤ maxSteps.
-func cappedIndices(steps: Int, maxSteps: Int) -> [Int] {
-    if steps <= maxSteps { return Array(0..<steps) }
-    return (0..<maxSteps).map { j in spreadIndex(j, available: steps, count: maxSteps) }
-}
-
-/// ⌊(j + 0.5) · n / f⌋ = ⌊(2j + 1) · n / (2f)⌋ without overflow for any Int inputs ≥ 0.
-func spreadIndex(_ j: Int, available n: Int, count f: Int) -> Int {
-    let product = (2 * j + 1).multipliedFullWidth(by: n)
-    return (2 * f).dividingFullWidth(product).quotient
-}
-
 /// The audio half of SPEC §4.2 up to, not including, normalisation: channel
 /// mean, resampling to the model's rate, MFCC, pooling and capping. It holds
 /// an `MFCCExtractor`, so it is cheap to copy and safe to use from many
@@ -134,61 +121,21 @@ public struct AudioPreprocessor: Sendable {
         extractor = try MFCCExtractor(config: config)
     }
 
-    /// Turns interleaved PCM of `channels` channels at `sampleRate` Hz into the
-    /// T × n_mfcc pooled and capped MFCC steps (T ≤ `max_steps`), not yet
-    /// normalised by `audio.norm` (the model does that). Throws
-    /// `invalidArgument` for no samples, channels outside 1…8, a rate outside
-    /// 1…768000 Hz, a sample count that is not a multiple of `channels`, and
-    /// any NaN or infinite sample.
-    public func features(interleaved: UnsafeBufferPointer<Float>, sampleRate: Int, channels: Int) throws -> Tensor {
-        guard !interleaved.isEmpty else { throw ERIError.invalidArgument("audio: no samples") }
-        try checkPCM(interleaved, sampleRate: sampleRate, channels: channels)
-        var mono = downmix(interleaved: interleaved, channels: channels)             // SPEC §4.2 step 1
-        if sampleRate != config.sampleRate {
-            mono = try resample(mono, from: sampleRate, to: config.sampleRate)
+    /// Turns PCM into the T × n_mfcc pooled and capped MFCC steps
+    /// (T ≤ `max_steps`, SPEC §4.2 steps 1–4), not yet normalised by
+    /// `audio.norm` (the network does that). Throws `invalidArgument` for no samples.
+    public func features(_ pcm: PCMView) throws -> Tensor {
+        guard !pcm.samples.isEmpty else { throw ERIError.invalidArgument("audio: no samples") }
+        var mono = downmix(interleaved: pcm.samples, channels: pcm.channels)         // SPEC §4.2 step 1
+        if pcm.sampleRate != config.sampleRate {
+            mono = try resample(mono, from: pcm.sampleRate, to: config.sampleRate)
         }
         let mfcc = try extractor.compute(mono)                                         // (T_a, n_mfcc), step 2
         return pooledFeatures(mfcc, pool: config.pool, maxSteps: config.maxSteps)     // (T, n_mfcc), steps 3–4
     }
 
-    /// Array convenience for `features(interleaved:sampleRate:channels:)`.
+    /// Interleaved floats in memory: validates them as a `PCMView`, then `features(_:)`.
     public func features(interleaved: [Float], sampleRate: Int, channels: Int) throws -> Tensor {
-        try interleaved.withUnsafeBufferPointer { try features(interleaved: $0, sampleRate: sampleRate, channels: channels) }
+        try interleaved.withUnsafeBufferPointer { try features(PCMView(samples: $0, sampleRate: sampleRate, channels: channels)) }
     }
-}
-
-/// The checks every PCM input gets (SPEC §4.2 input): channels in 1…8, a rate
-/// in 1…768000 Hz, whole frames of `channels` values, no NaN or infinity.
-/// Throws `invalidArgument` naming the problem. An empty buffer passes.
-public func checkPCM(_ interleaved: UnsafeBufferPointer<Float>, sampleRate: Int, channels: Int) throws {
-    guard (1...8).contains(channels) else {
-        throw ERIError.invalidArgument("audio: \(channels) channels is outside 1…8")
-    }
-    guard (1...768_000).contains(sampleRate) else {
-        throw ERIError.invalidArgument("audio: sample rate \(sampleRate) Hz is outside 1…768000")
-    }
-    guard interleaved.count % channels == 0 else {
-        throw ERIError.invalidArgument("audio: \(interleaved.count) interleaved values is not a multiple of \(channels) channels")
-    }
-    if let bad = firstNonFinite(interleaved) {
-        throw ERIError.invalidArgument("audio: sample \(bad / channels) of channel \(bad % channels) is \(interleaved[bad]) (NaN or infinite)")
-    }
-}
-
-/// Index of the first NaN or infinite value, checked eight at a time: a
-/// non-finite value poisons a SIMD sum, so only a block that fails is scanned.
-func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
-    guard let base = values.baseAddress else { return nil }
-    let raw = UnsafeRawPointer(base)
-    var i = 0
-    while i + 8 <= values.count {
-        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        // x − x is 0 for finite x and NaN for NaN or ±∞, and NaN ≠ 0.
-        if (v - v).sum() != 0 {
-            for k in i..<(i + 8) where !values[k].isFinite { return k }
-        }
-        i += 8
-    }
-    for k in i..<values.count where !values[k].isFinite { return k }
-    return nil
 }

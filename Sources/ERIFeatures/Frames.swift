@@ -1,100 +1,5 @@
 import ERICore
 
-/// Pixel layouts of `eri_image`, 8 bits per channel; the raw values are the
-/// C enum's (`include/eri.h`).
-public enum PixelFormat: Int32, Sendable, CaseIterable {
-    case rgb24 = 0, bgr24 = 1, rgba32 = 2, bgra32 = 3, gray8 = 4
-
-    /// Bytes of one pixel: 3, 3, 4, 4 and 1.
-    public var bytesPerPixel: Int {
-        switch self {
-        case .rgb24, .bgr24: return 3
-        case .rgba32, .bgra32: return 4
-        case .gray8: return 1
-        }
-    }
-
-    /// Byte offsets of R, G and B inside a pixel (all 0 for gray; alpha is never read).
-    var channelOffsets: (r: Int, g: Int, b: Int) {
-        switch self {
-        case .rgb24, .rgba32: return (0, 1, 2)
-        case .bgr24, .bgra32: return (2, 1, 0)
-        case .gray8: return (0, 0, 0)
-        }
-    }
-}
-
-/// A face box in pixels: (x, y) is its top-left corner, (w, h) its size
-/// (SPEC §4.1 step 2). It may reach past the image's edges.
-public struct FaceBox: Equatable, Sendable {
-    public var x: Float, y: Float, w: Float, h: Float
-    public init(x: Float, y: Float, w: Float, h: Float) { self.x = x; self.y = y; self.w = w; self.h = h }
-}
-
-/// One frame in the caller's memory, read in place: row r starts at
-/// `data + r · stride` and holds `width` pixels of `format`.
-public struct ImageView: @unchecked Sendable {
-    public var data: UnsafeRawPointer
-    public var width: Int
-    public var height: Int
-    /// Bytes from one row to the next, at least `width · format.bytesPerPixel`.
-    public var stride: Int
-    public var format: PixelFormat
-    /// The face to crop around; nil crops the centred square.
-    public var box: FaceBox?
-
-    /// Largest accepted width or height.
-    public static let maxSide = 65536
-    /// Largest accepted |coordinate| or size of a face box, in pixels: far
-    /// beyond any image, and small enough that every crop computation stays exact.
-    public static let maxBoxExtent: Float = 16_777_216  // 2^24
-
-    public init(data: UnsafeRawPointer, width: Int, height: Int, stride: Int, format: PixelFormat, box: FaceBox? = nil) {
-        self.data = data
-        self.width = width
-        self.height = height
-        self.stride = stride
-        self.format = format
-        self.box = box
-    }
-
-    /// Checks everything a read of the pixels relies on, before any is read:
-    /// width and height in 1…65536, a stride of at least one row's bytes,
-    /// a byte span (stride · (height − 1) + row) that fits in memory, and a box
-    /// of finite values, positive size, and a square of at least one whole
-    /// pixel. Throws `invalidArgument`.
-    public func validate() throws {
-        guard (1...ImageView.maxSide).contains(width), (1...ImageView.maxSide).contains(height) else {
-            throw ERIError.invalidArgument("image size \(width)×\(height) is outside 1…\(ImageView.maxSide) pixels per side")
-        }
-        let row = width * format.bytesPerPixel  // ≤ 2^18: no overflow
-        guard stride >= row else {
-            throw ERIError.invalidArgument("stride \(stride) is less than width × bytes per pixel (\(width) × \(format.bytesPerPixel) = \(row))")
-        }
-        let (rows, overflow) = stride.multipliedReportingOverflow(by: height - 1)
-        guard !overflow, rows <= (1 << 46) - row else {
-            throw ERIError.invalidArgument("image of \(height) rows of stride \(stride) bytes spans more memory than exists")
-        }
-        if let b = box {
-            guard b.x.isFinite, b.y.isFinite, b.w.isFinite, b.h.isFinite, b.w > 0, b.h > 0 else {
-                throw ERIError.invalidArgument("face box (x \(b.x), y \(b.y), w \(b.w), h \(b.h)) needs finite values and a positive size")
-            }
-            let limit = ImageView.maxBoxExtent
-            guard abs(b.x) <= limit, abs(b.y) <= limit, b.w <= limit, b.h <= limit else {
-                throw ERIError.invalidArgument("face box (x \(b.x), y \(b.y), w \(b.w), h \(b.h)) exceeds ±\(Int(limit)) pixels")
-            }
-        }
-        _ = try cropSquare(width: width, height: height, box: box)
-    }
-}
-
-/// SPEC §4.1 step 1: the F frame indices i_j = ⌊(j + 0.5) · N / F⌋, j = 0…F−1,
-/// computed exactly in integers; N < F repeats frames. Empty when N < 1 or F < 1.
-public func frameIndices(available n: Int, frames f: Int) -> [Int] {
-    guard n >= 1, f >= 1 else { return [] }
-    return (0..<f).map { j in spreadIndex(j, available: n, count: f) }
-}
-
 /// SPEC §4.1 step 2 in whole pixels: the crop square's top-left corner and
 /// side. With a box (x, y, w, h), the square of side max(w, h) centred on
 /// (x + w/2, y + h/2); without, the centred square of side min(W, H).
@@ -161,15 +66,14 @@ struct ResizeAxis {
 /// bilinear resize to S×S on the float pixel values, colour (rgb: v/255;
 /// gray: (0.299R + 0.587G + 0.114B)/255; GRAY8: v/255, copied to R = G = B
 /// for an rgb model; alpha ignored), normalisation (x − mean[c]) / std[c].
-/// Writes C × S × S floats to the front of `out`. Throws `invalidArgument`
-/// for an invalid image (see `ImageView.validate`), a config whose mean/std
-/// do not match its colour, or an `out` shorter than C·S·S.
+/// Writes C × S × S floats to the front of `out`. The image was validated
+/// when its view was made; throws `invalidArgument` for a config whose
+/// mean/std do not match its colour, or an `out` shorter than C·S·S.
 ///
 /// The crop is never materialised: each output pixel reads its four source
 /// pixels from the caller's image directly, since crop then resize is one
 /// bilinear map from image to output with zeros outside the image.
 public func preprocessFrame(_ image: ImageView, config: ERIConfig.Video, into out: UnsafeMutableBufferPointer<Float>) throws {
-    try image.validate()
     let size = config.imageSize, channels = config.channels
     guard size >= 1, size <= 1 << 14 else { throw ERIError.invalidArgument("image_size \(size) is outside 1…16384") }
     guard config.mean.count == channels, config.std.count == channels,
@@ -237,16 +141,10 @@ public func preprocessFrame(_ image: ImageView, config: ERIConfig.Video, into ou
 
 /// SPEC §4.1 for a clip: samples F = `config.frames` of the images with
 /// `frameIndices` and preprocesses each with `preprocessFrame`, giving the
-/// F × C × S × S tensor the video branch takes. Every image is validated
-/// first, so a bad frame is reported by its index whether or not it is
-/// sampled. Throws `invalidArgument` for no images or an invalid one.
+/// F × C × S × S tensor the video branch takes. Throws `invalidArgument`
+/// for no images.
 public func preprocessClip(_ images: [ImageView], config: ERIConfig.Video) throws -> Tensor {
     guard !images.isEmpty else { throw ERIError.invalidArgument("no frames: a clip needs at least one frame") }
-    for (i, image) in images.enumerated() {
-        do { try image.validate() } catch let e as ERIError {
-            throw ERIError(e.code, "frame \(i): \(e.message)")
-        }
-    }
     guard config.frames >= 1 else { throw ERIError.invalidArgument("video.frames \(config.frames) must be positive") }
     let perFrame = config.channels * config.imageSize * config.imageSize
     var clip = Tensor(zeros: [config.frames, config.channels, config.imageSize, config.imageSize])

@@ -210,12 +210,18 @@ public final class MFCCExtractor: Sendable {
         return try compute(mono, frames: 0..<frames, signalStart: 0, signalLength: mono.count)
     }
 
+    /// How far before its centre t·hop frame t's analysis window starts
+    /// (librosa's centred frame, the window centred in n_fft): frame t reads
+    /// samples [t·hop − lead, t·hop − lead + win_length). The stream's window
+    /// geometry comes from here.
+    public var analysisLead: Int { nFFT / 2 - windowOffset }
+
     /// The signal samples frame `t` reads: its window's span, clipped to the
     /// signal [0, `signalLength`). Frame t is centred on sample t·hop (librosa's
     /// center=True); its window starts ⌊n_fft/2⌋ − windowOffset samples earlier.
     /// Empty (lowerBound = upperBound) when the window lies wholly in the padding.
     public func sampleRange(frame t: Int, signalLength: Int) -> Range<Int> {
-        let start = t * hop - nFFT / 2 + windowOffset
+        let start = t * hop - analysisLead
         let lo = min(max(0, start), signalLength), hi = max(lo, min(signalLength, start + window.count))
         return lo..<hi
     }

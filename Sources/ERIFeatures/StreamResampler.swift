@@ -13,10 +13,10 @@ public final class StreamResampler {
     private var context: OpaquePointer?
     private var scratch: [Float] = []
 
-    /// Throws `invalidArgument` for rates outside 1…768000 Hz, `internal` if swresample refuses.
+    /// Throws `invalidArgument` for rates outside `InputLimits.sampleRate`, `internal` if swresample refuses.
     public init(from: Int, to: Int) throws {
-        guard (1...768_000).contains(from), (1...768_000).contains(to) else {
-            throw ERIError.invalidArgument("resample: sample rates must be in 1…768000 Hz (got \(from) → \(to))")
+        guard InputLimits.sampleRate.contains(from), InputLimits.sampleRate.contains(to) else {
+            throw ERIError.invalidArgument("resample: sample rates must be in 1…\(InputLimits.sampleRate.upperBound) Hz (got \(from) → \(to))")
         }
         inputRate = from
         outputRate = to

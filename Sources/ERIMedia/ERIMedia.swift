@@ -16,7 +16,6 @@
 
 import CFFmpeg
 import ERICore
-import ERIFeatures
 
 /// One video frame, converted to RGB24 at the stream's native size and turned
 /// upright as its rotation metadata says.

@@ -8,6 +8,9 @@ public final class ForwardTrace {
     func record(_ name: String, _ p: UnsafePointer<Float>, shape: [Int]) {
         tensors[name] = Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: p, count: shape.reduce(1, *))))
     }
+    func record(_ name: String, _ values: [Float], shape: [Int]) {
+        tensors[name] = Tensor(shape: shape, data: values)
+    }
 }
 
 /// Inputs of one batched forward pass, already preprocessed (SPEC §4).
@@ -26,87 +29,162 @@ public struct NetworkInput {
     }
 }
 
-/// The network of SPEC §5 for inference: weights prepared once (BatchNorm
-/// folded, conv taps rearranged), immutable afterwards, so one instance
-/// serves any number of threads; each call takes its own arena.
-final class InferenceNetwork: @unchecked Sendable {
-    struct VideoBranch {
-        let backbone: ResNetBackbone
-        let spatial: TransformerEncoder
-        let score: LinearLayer
-        let proj: LinearLayer
-        let tcn: TemporalConvNet
-        let temporal: TransformerEncoder
-        let dim: Int
-        let frames: Int
-    }
-    struct AudioBranch {
-        let mean: UnsafePointer<Float>
-        let std: UnsafePointer<Float>
-        let proj: LinearLayer
-        let tcn: TemporalConvNet
-        let temporal: TransformerEncoder
-        let dim: Int
-        let coefficients: Int
-        let maxSteps: Int
-    }
+/// A batch for one training step, preprocessed (SPEC §4).
+public struct TrainingBatch {
+    public var input: NetworkInput
+    /// B × 7 labels in [0, 1].
+    public var targets: Tensor
+    public init(input: NetworkInput, targets: Tensor) { self.input = input; self.targets = targets }
+}
 
-    let config: ERIConfig
-    let store = WeightStore()
+/// The network of SPEC §5: preprocessed tensors in, seven intensities out.
+///
+/// Made for inference (`init(file:)`), it folds every BatchNorm once and is
+/// immutable afterwards, so any number of threads may run it; each call
+/// takes its own arena. Made for training (`init(training:)`), it runs
+/// `step`: the forward pass with a tape (batch-statistics BatchNorm, dropout,
+/// modality dropout), the loss, and the backward pass into the parameters'
+/// gradients. Both run the same blocks.
+public final class Network: @unchecked Sendable {
+    public let parameters: Parameters
+    public let config: ERIConfig
     let video: VideoBranch?
     let audio: AudioBranch?
-    let fc1: LinearLayer
-    let fc2: LinearLayer
+    let head: Head
     let arenas = ArenaPool()
+    /// The training step's arena: after the first step it holds one block of the step's peak size.
+    private let stepArena = Arena(bytes: 16 << 20)
+    /// Bytes of im2col matrices the backbone's training forward may keep for
+    /// the backward pass instead of recomputing them there: in forward order,
+    /// each layer's is kept while it fits in what is left (dbn-small at batch 8
+    /// needs about 133 MiB for all). 0 recomputes all; the step is bit-identical either way.
+    public var columnMemoryBudget = 256 << 20
 
-    init(file: ModelFile) {
-        config = file.config
-        let r = WeightReader(file: file, store: store)
-        if let v = config.video {
-            let side = v.mapSide
-            video = VideoBranch(
-                backbone: ResNetBackbone(r, config: v),
-                spatial: TransformerEncoder(r, prefix: "video.spatial", width: v.tokenWidth, config: v.spatial, maxLength: side * side),
-                score: r.linear("video.spatial.score"),
-                proj: r.linear("video.proj"),
-                tcn: TemporalConvNet(r, prefix: "video.tcn", width: v.dim, config: v.tcn),
-                temporal: TransformerEncoder(r, prefix: "video.temporal", width: v.dim, config: v.temporal, maxLength: v.frames),
-                dim: v.dim, frames: v.frames)
-        } else {
-            video = nil
-        }
-        if let a = config.audio {
-            audio = AudioBranch(
-                mean: r.pointer("audio.norm.mean"), std: r.pointer("audio.norm.std"),
-                proj: r.linear("audio.proj"),
-                tcn: TemporalConvNet(r, prefix: "audio.tcn", width: a.dim, config: a.tcn),
-                temporal: TransformerEncoder(r, prefix: "audio.temporal", width: a.dim, config: a.temporal, maxLength: a.maxSteps),
-                dim: a.dim, coefficients: a.mfcc.nMFCC, maxSteps: a.maxSteps)
-        } else {
-            audio = nil
-        }
-        fc1 = r.linear("head.fc1")
-        fc2 = r.linear("head.fc2")
+    /// The network for inference on `file`'s weights (no gradient buffers).
+    public convenience init(file: ModelFile) {
+        self.init(parameters: Parameters(file: file, gradients: false), inference: true)
     }
 
-    /// Runs the network on a batch; returns B × 7 intensities.
-    func forward(_ input: NetworkInput, trace: ForwardTrace? = nil) throws -> Tensor {
-        guard input.frames != nil || input.mfcc != nil else {
-            throw ERIError(.missingModality, "no input: give frames, audio or both")
+    /// The network for training on `parameters`, which must have gradient buffers.
+    public convenience init(training parameters: Parameters) {
+        precondition(parameters.hasGradients, "a training network needs Parameters made with gradients")
+        self.init(parameters: parameters, inference: false)
+    }
+
+    private init(parameters p: Parameters, inference: Bool) {
+        BLASKernels.selectFastKernels()
+        parameters = p
+        config = p.config
+        video = config.video.map { VideoBranch(p, config: $0, inference: inference) }
+        audio = config.audio.map { AudioBranch(p, config: $0) }
+        head = Head(fc1: Linear(p, "head.fc1"), fc2: Linear(p, "head.fc2"))
+    }
+
+    // MARK: - The forward pass
+
+    struct Fused {
+        let z: UnsafeMutablePointer<Float>  // (B, |z|)
+        let batch: Int
+        let video: VideoBranch.Cache?, audio: AudioBranch.Cache?
+    }
+
+    /// The batch size of `input`, checking the modality rule of SPEC §7
+    /// (`ERIConfig.checkModalities`) and that the batches agree.
+    private func batchSize(_ input: NetworkInput) throws -> Int {
+        try config.checkModalities(video: input.frames != nil, audio: input.mfcc != nil)
+        if let f = input.frames, let m = input.mfcc, f.shape.first != m.shape.first {
+            throw ERIError.invalidArgument("frames batch \(f.shape.first ?? 0) and audio batch \(m.shape.first ?? 0) differ")
         }
-        if input.frames != nil && video == nil { throw ERIError(.missingModality, "this model has no video branch, but frames were given") }
-        if input.mfcc != nil && audio == nil { throw ERIError(.missingModality, "this model has no audio branch, but audio was given") }
-        let batch = input.frames?.shape[0] ?? input.mfcc!.shape[0]
-        if let f = input.frames, let m = input.mfcc, f.shape[0] != m.shape[0] {
-            throw ERIError.invalidArgument("frames batch \(f.shape[0]) and audio batch \(m.shape[0]) differ")
+        return input.frames?.shape.first ?? input.mfcc!.shape.first ?? 0
+    }
+
+    /// Both branches and z = [u_video ; u_audio] (SPEC §5); an absent modality stays zero.
+    private func fused(_ input: NetworkInput, batch: Int, arena: Arena, tape: Tape?, trace: ForwardTrace?) throws -> Fused {
+        let zWidth = config.fusedWidth, vDim = video?.dim ?? 0
+        let z = arena.zeros(batch * zWidth).baseAddress!   // (B, |z|)
+        var videoCache: VideoBranch.Cache? = nil, audioCache: AudioBranch.Cache? = nil
+        if let video, let frames = input.frames {
+            let (u, cache) = try video.forward(frames, config: config.video!, arena: arena, tape: tape, trace: trace)
+            for b in 0..<batch { (z + b * zWidth).update(from: u + b * vDim, count: vDim) }
+            videoCache = cache
         }
+        if let audio, let mfcc = input.mfcc {
+            let (u, cache) = try audio.forward(mfcc, lengths: input.audioLengths, arena: arena, tape: tape, trace: trace)
+            for b in 0..<batch { (z + b * zWidth + vDim).update(from: u + b * audio.dim, count: audio.dim) }
+            audioCache = cache
+        }
+        trace?.record("z", z, shape: [batch, zWidth])
+        return Fused(z: z, batch: batch, video: videoCache, audio: audioCache)
+    }
+
+    /// The head on z for inference: a B × 7 tensor.
+    private func predictions(_ z: UnsafePointer<Float>, batch: Int, arena: Arena, trace: ForwardTrace?) -> Tensor {
+        let (y, _) = head.forward(z, batch: batch, arena: arena, tape: nil)
+        let out = Tensor(shape: [batch, ERIConfig.emotionCount], data: Array(UnsafeBufferPointer(start: y, count: batch * ERIConfig.emotionCount)))
+        trace?.record("y", out.data, shape: out.shape)
+        return out
+    }
+
+    private func requireInference() throws {
+        guard video == nil || video!.folded != nil else {
+            throw ERIError(.internal, "this network was made for training; inference needs Network(file:)")
+        }
+    }
+
+    // MARK: - Inference
+
+    /// Runs the network on a batch (SPEC §4 already applied); returns B × 7
+    /// intensities in [0, 1]. A modality the model has but the input lacks is
+    /// a zero vector in z (SPEC §5).
+    public func forward(_ input: NetworkInput, trace: ForwardTrace? = nil) throws -> Tensor {
+        try requireInference()
+        let batch = try batchSize(input)
         return try arenas.withArena { arena in
-            var videoVectors: UnsafeMutablePointer<Float>?
-            if let v = video, let frames = input.frames {
-                videoVectors = try frameVectors(v, frames, arena: arena, trace: trace)
-            }
-            return try fuse(batch: batch, videoVectors: videoVectors, mfcc: input.mfcc, audioLengths: input.audioLengths,
-                            arena: arena, trace: trace)
+            let f = try fused(input, batch: batch, arena: arena, tape: nil, trace: trace)
+            return predictions(f.z, batch: batch, arena: arena, trace: trace)
+        }
+    }
+
+    /// One pass that scores a two-branch batch three ways: with both modalities, with the
+    /// video withheld and with the audio withheld (that branch's part of z zeroed, SPEC §5).
+    /// Each branch runs once; each result equals `forward` on the input without that modality.
+    public func forwardWithheld(_ input: NetworkInput) throws -> (both: Tensor, withoutVideo: Tensor, withoutAudio: Tensor) {
+        guard let video, audio != nil, input.frames != nil, input.mfcc != nil else {
+            throw ERIError(.missingModality, "scoring with a modality withheld needs a two-branch model and both inputs")
+        }
+        try requireInference()
+        let batch = try batchSize(input)
+        return try arenas.withArena { arena in
+            let z = try fused(input, batch: batch, arena: arena, tape: nil, trace: nil).z
+            let zWidth = config.fusedWidth
+            let both = predictions(z, batch: batch, arena: arena, trace: nil)
+            let withheld = arena.floats(batch * zWidth).baseAddress!   // (B, |z|)
+            withheld.update(from: z, count: batch * zWidth)
+            for b in 0..<batch { (withheld + b * zWidth).update(repeating: 0, count: video.dim) }
+            let withoutVideo = predictions(withheld, batch: batch, arena: arena, trace: nil)
+            withheld.update(from: z, count: batch * zWidth)
+            for b in 0..<batch { (withheld + b * zWidth + video.dim).update(repeating: 0, count: zWidth - video.dim) }
+            return (both, withoutVideo, predictions(withheld, batch: batch, arena: arena, trace: nil))
+        }
+    }
+
+    /// The per-frame vectors of `images` preprocessed C × S × S frames: the
+    /// backbone, spatial attention and `proj` (SPEC §5 video steps 1–4),
+    /// images × dim. Each image is independent of the others (BatchNorm is
+    /// folded), which is what lets a stream compute a frame's vector once and
+    /// reuse it in every window that holds it.
+    ///
+    /// Not `throws`, on purpose: Swift 6.3's optimiser miscompiled the
+    /// throwing form (a non-throwing closure passed to the `rethrows`
+    /// `withArena`, inside a throwing function) so that it returned a
+    /// register it had used for a pointer as the error: release builds
+    /// crashed on a thrown-error check after a successful call. The caller
+    /// checks that the model has a video branch and the network is for inference.
+    public func frameVectors(images: Int, _ pixels: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        guard let video, video.folded != nil else { preconditionFailure("frameVectors needs an inference network with a video branch") }
+        arenas.withArena { arena in
+            let (projected, _) = video.frameVectors(pixels, images: images, arena: arena, tape: nil, trace: nil)
+            out.update(from: projected, count: images * video.dim)
         }
     }
 
@@ -114,190 +192,91 @@ final class InferenceNetwork: @unchecked Sendable {
     /// are already known (the streaming path): `videoVectors` is F × dim, each
     /// row `frameVectors` of one frame; `mfcc` is 1 × T × n_mfcc, pooled, not
     /// normalised. Either may be nil, not both. Returns the 7 intensities.
-    func forward(videoVectors: UnsafePointer<Float>?, mfcc: Tensor?) throws -> [Float] {
-        guard videoVectors != nil || mfcc != nil else {
-            throw ERIError(.missingModality, "no input: give frames, audio or both")
-        }
-        if videoVectors != nil && video == nil { throw ERIError(.missingModality, "this model has no video branch") }
-        if mfcc != nil && audio == nil { throw ERIError(.missingModality, "this model has no audio branch") }
+    public func forward(videoVectors: UnsafePointer<Float>?, mfcc: Tensor?) throws -> [Float] {
+        try config.checkModalities(video: videoVectors != nil, audio: mfcc != nil)
+        try requireInference()
         return try arenas.withArena { arena in
-            var vectors: UnsafeMutablePointer<Float>?
-            if let v = video, let videoVectors {
-                let copy = arena.floats(v.frames * v.dim).baseAddress!  // the TCN works in place
-                copy.update(from: videoVectors, count: v.frames * v.dim)
-                vectors = copy
-            }
-            return try fuse(batch: 1, videoVectors: vectors, mfcc: mfcc, audioLengths: nil, arena: arena, trace: nil).data
-        }
-    }
-
-    /// Per-frame vectors of `images` preprocessed C × S × S frames: backbone,
-    /// spatial attention pooling and the projection to the temporal width
-    /// (SPEC §5 video steps 1–4), images × dim. Each image is independent of
-    /// the others (BatchNorm is folded), which is what lets a stream compute
-    /// a frame's vector once and reuse it in every window that holds it.
-    ///
-    /// Not `throws`, on purpose: Swift 6.3's optimiser miscompiled the
-    /// throwing form (a non-throwing closure passed to the `rethrows`
-    /// `withArena`, inside a throwing function) so that it returned a
-    /// register it had used for a pointer as the error: release builds
-    /// crashed on a thrown-error check after a successful call. The caller
-    /// checks that the model has a video branch.
-    func frameVectors(images: Int, _ frames: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        guard let v = video else { preconditionFailure("frameVectors needs a video branch") }
-        arenas.withArena { arena in
-            let projected = projectedFrames(v, frames, images: images, arena: arena, trace: nil)
-            out.update(from: projected, count: images * v.dim)
-        }
-    }
-
-    /// One pass that scores a two-branch batch three ways: with both modalities, with the
-    /// video withheld and with the audio withheld (that branch's part of z zeroed, SPEC §5).
-    /// Each branch runs once; each result equals `forward` on the input without that modality.
-    func forwardWithheld(_ input: NetworkInput) throws -> (both: Tensor, withoutVideo: Tensor, withoutAudio: Tensor) {
-        guard let v = video, audio != nil, let frames = input.frames, let mfcc = input.mfcc else {
-            throw ERIError(.missingModality, "scoring with a modality withheld needs a two-branch model and both inputs")
-        }
-        let batch = frames.shape[0]
-        guard mfcc.shape[0] == batch else { throw ERIError.invalidArgument("frames batch \(batch) and audio batch \(mfcc.shape[0]) differ") }
-        return try arenas.withArena { arena in
-            let vectors = try frameVectors(v, frames, arena: arena, trace: nil)
-            let z = try fusedInput(batch: batch, videoVectors: vectors, mfcc: mfcc, audioLengths: input.audioLengths, arena: arena, trace: nil)
             let zWidth = config.fusedWidth
-            let both = head(z, batch: batch, arena: arena, trace: nil)
-            let withheld = arena.floats(batch * zWidth).baseAddress!
-            withheld.update(from: z, count: batch * zWidth)
-            for b in 0..<batch { (withheld + b * zWidth).update(repeating: 0, count: v.dim) }
-            let withoutVideo = head(withheld, batch: batch, arena: arena, trace: nil)
-            withheld.update(from: z, count: batch * zWidth)
-            for b in 0..<batch { (withheld + b * zWidth + v.dim).update(repeating: 0, count: zWidth - v.dim) }
-            return (both, withoutVideo, head(withheld, batch: batch, arena: arena, trace: nil))
-        }
-    }
-
-    /// z = [u_video, u_audio] (an absent modality stays zero, SPEC §5), then the head.
-    private func fuse(batch: Int, videoVectors: UnsafeMutablePointer<Float>?, mfcc: Tensor?, audioLengths: [Int]?,
-                      arena: Arena, trace: ForwardTrace?) throws -> Tensor {
-        let z = try fusedInput(batch: batch, videoVectors: videoVectors, mfcc: mfcc, audioLengths: audioLengths, arena: arena, trace: trace)
-        return head(z, batch: batch, arena: arena, trace: trace)
-    }
-
-    /// z = [u_video, u_audio], B × |z|; an absent modality stays zero (SPEC §5).
-    private func fusedInput(batch: Int, videoVectors: UnsafeMutablePointer<Float>?, mfcc: Tensor?, audioLengths: [Int]?,
-                            arena: Arena, trace: ForwardTrace?) throws -> UnsafeMutablePointer<Float> {
-        let zWidth = config.fusedWidth
-        let z = arena.zeros(batch * zWidth).baseAddress!
-        var offset = 0
-        if let v = video {
-            if let videoVectors {
-                let u = temporalTail(tcn: v.tcn, encoder: v.temporal, videoVectors, batch: batch, steps: v.frames, lengths: nil,
-                                     width: v.dim, arena: arena, trace: trace, name: "video")
-                for b in 0..<batch { (z + b * zWidth).update(from: u + b * v.dim, count: v.dim) }
+            let z = arena.zeros(zWidth).baseAddress!   // (1, |z|)
+            if let video, let videoVectors { z.update(from: video.forward(vectors: videoVectors, batch: 1, arena: arena), count: video.dim) }
+            if let audio, let mfcc {
+                let (u, _) = try audio.forward(mfcc, lengths: nil, arena: arena, tape: nil, trace: nil)
+                (z + (video?.dim ?? 0)).update(from: u, count: audio.dim)
             }
-            offset = v.dim
+            return predictions(z, batch: 1, arena: arena, trace: nil).data
         }
-        if let a = audio, let mfcc {
-            let u = try audioForward(a, mfcc, lengths: audioLengths, arena: arena, trace: trace)
-            for b in 0..<batch { (z + b * zWidth + offset).update(from: u + b * a.dim, count: a.dim) }
-        }
-        trace?.record("z", z, shape: [batch, zWidth])
-        return z
     }
 
-    /// y = sigmoid(fc2(ReLU(fc1(z)))), B × 7.
-    private func head(_ z: UnsafePointer<Float>, batch: Int, arena: Arena, trace: ForwardTrace?) -> Tensor {
-        let hidden = arena.floats(batch * fc1.outputs).baseAddress!
-        fc1(z, rows: batch, into: hidden)
-        relu(hidden, batch * fc1.outputs)
-        var y = Tensor(zeros: [batch, ERIConfig.emotionCount])
-        y.data.withUnsafeMutableBufferPointer { out in
-            fc2(hidden, rows: batch, into: out.baseAddress!)
-            for i in 0..<out.count { out[i] = sigmoid(out[i]) }
-        }
-        trace?.record("y", y.data, shape: y.shape)
-        return y
-    }
-
-    /// B × F frames → B × F × dim projected frame vectors (checks the shape).
-    private func frameVectors(_ v: VideoBranch, _ frames: Tensor, arena: Arena, trace: ForwardTrace?) throws -> UnsafeMutablePointer<Float> {
-        let vc = config.video!
+    /// Runs the video backbone alone (SPEC §5 video step 1) on B × F × C × S × S
+    /// normalised frames and returns its token maps, (B·F) × (h·w) × C_out with
+    /// token n = y·w + x (step 2). For benchmarks and diagnostics.
+    public func backboneTokens(frames: Tensor) throws -> Tensor {
+        guard let video, let vc = config.video else { throw ERIError(.missingModality, "this model has no video branch") }
+        try requireInference()
         let expected = [frames.shape.first ?? 0, vc.frames, vc.channels, vc.imageSize, vc.imageSize]
-        guard frames.shape == expected else {
+        guard frames.shape == expected, expected[0] > 0 else {
             throw ERIError.invalidArgument("frames tensor has shape \(frames.shape); the model needs \(expected)")
         }
-        return frames.data.withUnsafeBufferPointer {
-            projectedFrames(v, $0.baseAddress!, images: frames.shape[0] * vc.frames, arena: arena, trace: trace)
-        }
-    }
-
-    private func projectedFrames(_ v: VideoBranch, _ frames: UnsafePointer<Float>, images: Int, arena: Arena,
-                                 trace: ForwardTrace?) -> UnsafeMutablePointer<Float> {
-        let c = v.backbone.outputWidth, n = v.backbone.outputSide * v.backbone.outputSide
-        let tokens = arena.floats(images * n * c).baseAddress!
-        v.backbone.forward(frames, images: images, arena: arena, tokens: tokens)
-        if let trace {
-            // The reference records the map as (images, C, h, w).
-            var map = [Float](repeating: 0, count: images * n * c)
-            for i in 0..<images { for t in 0..<n { for ch in 0..<c { map[(i * c + ch) * n + t] = tokens[(i * n + t) * c + ch] } } }
-            trace.record("video.backbone_map", map, shape: [images, c, v.backbone.outputSide, v.backbone.outputSide])
-        }
-        // Spatial attention: encode tokens, score, softmax over tokens, weighted sum.
-        let encoded = v.spatial.forward(tokens, sequences: images, length: n, validLengths: nil, arena: arena)
-        let scores = arena.floats(images * n).baseAddress!
-        v.score(encoded, rows: images * n, into: scores)
-        softmaxRows(scores, rows: images, width: n)
-        trace?.record("video.spatial_alpha", scores, shape: [images, n])
-        let vectors = arena.zeros(images * c).baseAddress!
-        for i in 0..<images {
-            for t in 0..<n {
-                let alpha = scores[i * n + t]
-                let e = encoded + (i * n + t) * c, out = vectors + i * c
-                for ch in 0..<c { out[ch] += alpha * e[ch] }
+        let images = expected[0] * vc.frames, positions = video.plan.outputSide * video.plan.outputSide
+        var tokens = Tensor(zeros: [images, positions, video.plan.outputWidth])   // (B·F, h·w, C)
+        arenas.withArena { arena in
+            frames.data.withUnsafeBufferPointer { f in
+                tokens.data.withUnsafeMutableBufferPointer { t in
+                    t.baseAddress!.update(from: video.backboneTokens(f.baseAddress!, images: images, arena: arena), count: t.count)
+                }
             }
         }
-        trace?.record("video.frame_vectors", vectors, shape: [images / v.frames, v.frames, c])
-        let projected = arena.floats(images * v.dim).baseAddress!
-        v.proj(vectors, rows: images, into: projected)
-        return projected
+        return tokens
     }
 
-    private func audioForward(_ a: AudioBranch, _ mfcc: Tensor, lengths: [Int]?, arena: Arena, trace: ForwardTrace?) throws -> UnsafeMutablePointer<Float> {
-        guard mfcc.shape.count == 3, mfcc.shape[2] == a.coefficients, mfcc.shape[1] >= 1, mfcc.shape[1] <= a.maxSteps else {
-            throw ERIError.invalidArgument("MFCC tensor has shape \(mfcc.shape); the model needs B × 1…\(a.maxSteps) × \(a.coefficients)")
-        }
-        let batch = mfcc.shape[0], t = mfcc.shape[1], n = a.coefficients
-        if let lengths {
-            guard lengths.count == batch, lengths.allSatisfy({ (1...t).contains($0) }) else {
-                throw ERIError.invalidArgument("audio lengths \(lengths) must be \(batch) values in 1…\(t)")
+    // MARK: - Training
+
+    /// One forward + backward pass: returns the loss and the predictions, and
+    /// ADDS the gradients to `parameters` (zero them between steps). BatchNorm
+    /// running statistics are updated as PyTorch's train mode does.
+    public func step(_ batch: TrainingBatch, rng: inout SeededGenerator) throws -> (loss: Float, predictions: Tensor) {
+        guard parameters.hasGradients else { throw ERIError(.internal, "this network was made for inference; training needs Network(training:)") }
+        let b = try batchSize(batch.input)
+        let k = ERIConfig.emotionCount
+        guard batch.targets.shape == [b, k] else { throw ERIError.invalidArgument("targets must be \(b) × \(k)") }
+        stepArena.reset()
+        let arena = stepArena
+        let tape = Tape(arena: arena, rng: rng, dropout: Float(config.train.dropout), columnBudget: columnMemoryBudget / 4)
+        defer { rng = tape.rng }
+        let f = try fused(batch.input, batch: b, arena: arena, tape: tape, trace: nil)
+        let zWidth = config.fusedWidth, vDim = video?.dim ?? 0
+        // Modality dropout (SPEC §5): per clip, with probability p zero u_v or u_a (½ each).
+        var keepVideo = [Bool](repeating: true, count: b), keepAudio = [Bool](repeating: true, count: b)
+        let modalityDropout = Float(config.train.modalityDropout)
+        if video != nil && audio != nil && modalityDropout > 0 {
+            for i in 0..<b where tape.rng.uniform(0, 1) < modalityDropout {
+                if tape.rng.uniform(0, 1) < 0.5 { keepVideo[i] = false } else { keepAudio[i] = false }
+            }
+            for i in 0..<b {
+                if !keepVideo[i] { (f.z + i * zWidth).update(repeating: 0, count: vDim) }
+                if !keepAudio[i] { (f.z + i * zWidth + vDim).update(repeating: 0, count: zWidth - vDim) }
             }
         }
-        // SPEC §4.2 step 5: (M − mean) / std, then proj.
-        let normalised = arena.floats(batch * t * n).baseAddress!
-        mfcc.data.withUnsafeBufferPointer { m in
-            for r in 0..<(batch * t) { for j in 0..<n { normalised[r * n + j] = (m[r * n + j] - a.mean[j]) / a.std[j] } }
+        let (y, headCache) = head.forward(f.z, batch: b, arena: arena, tape: tape)
+        let predictions = Tensor(shape: [b, k], data: Array(UnsafeBufferPointer(start: y, count: b * k)))
+        let (loss, dy) = eriLoss(predictions: predictions.data, targets: batch.targets.data, batch: b, pccWeight: Float(config.train.pccWeight))
+        let dz = arena.floats(b * zWidth).baseAddress!   // (B, |z|)
+        head.backward(dy, cache: headCache!, batch: b, arena: arena, into: dz)
+        if let video, let cache = f.video {
+            let du = arena.floats(b * vDim).baseAddress!   // (B, dim_v)
+            for i in 0..<b {
+                if keepVideo[i] { (du + i * vDim).update(from: dz + i * zWidth, count: vDim) } else { (du + i * vDim).update(repeating: 0, count: vDim) }
+            }
+            video.backward(du, cache: cache, arena: arena)
         }
-        let projected = arena.floats(batch * t * a.dim).baseAddress!
-        a.proj(normalised, rows: batch * t, into: projected)
-        return temporalTail(tcn: a.tcn, encoder: a.temporal, projected, batch: batch, steps: t, lengths: lengths,
-                            width: a.dim, arena: arena, trace: trace, name: "audio")
-    }
-
-    /// TCN → temporal encoder (key padding mask) → mean over valid steps.
-    private func temporalTail(tcn: TemporalConvNet, encoder: TransformerEncoder, _ x: UnsafeMutablePointer<Float>,
-                              batch: Int, steps: Int, lengths: [Int]?, width d: Int, arena: Arena,
-                              trace: ForwardTrace?, name: String) -> UnsafeMutablePointer<Float> {
-        tcn.forward(x, sequences: batch, length: steps, validLengths: lengths, arena: arena)
-        trace?.record("\(name).tcn", x, shape: [batch, steps, d])
-        let encoded = encoder.forward(x, sequences: batch, length: steps, validLengths: lengths, arena: arena)
-        trace?.record("\(name).temporal", encoded, shape: [batch, steps, d])
-        let u = arena.zeros(batch * d).baseAddress!
-        for b in 0..<batch {
-            let valid = lengths?[b] ?? steps
-            for s in 0..<valid { addInPlace(u + b * d, encoded + (b * steps + s) * d, d) }
-            let inv = 1 / Float(valid)
-            for j in 0..<d { u[b * d + j] *= inv }
+        if let audio, let cache = f.audio {
+            let du = arena.floats(b * audio.dim).baseAddress!   // (B, dim_a)
+            for i in 0..<b {
+                if keepAudio[i] { (du + i * audio.dim).update(from: dz + i * zWidth + vDim, count: audio.dim) }
+                else { (du + i * audio.dim).update(repeating: 0, count: audio.dim) }
+            }
+            audio.backward(du, cache: cache, arena: arena)
         }
-        trace?.record("\(name).u", u, shape: [batch, d])
-        return u
+        return (loss, predictions)
     }
 }

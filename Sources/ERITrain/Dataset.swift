@@ -189,7 +189,7 @@ public final class ClipLoader: @unchecked Sendable {
             var delivered = 0
             _ = try decodeMedia(path: path, frames: count, audioRate: nil) { frame, positions in
                 try frame.pixels.withUnsafeBytes { raw in
-                    let view = ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height, stride: 3 * frame.width, format: .rgb24)
+                    let view = try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height, stride: 3 * frame.width, format: .rgb24)
                     try frames.data.withUnsafeMutableBufferPointer { out in
                         for j in positions { try preprocessFrame(view, config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)])) }
                     }

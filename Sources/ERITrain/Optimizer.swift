@@ -33,11 +33,12 @@ public final class AdamW {
         step += 1
         let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
         for (k, p) in parameters.enumerated() {
+            let gradient = p.gradient!
             let decay = AdamW.decays(p) ? learningRate * weightDecay : 0
             firstMoments[k].withUnsafeMutableBufferPointer { m in
                 secondMoments[k].withUnsafeMutableBufferPointer { v in
                     for i in 0..<p.count {
-                        let g = p.gradient[i]
+                        let g = gradient[i]
                         m[i] = beta1 * m[i] + (1 - beta1) * g
                         v[i] = beta2 * v[i] + (1 - beta2) * g * g
                         let mHat = m[i] / c1, vHat = v[i] / c2
@@ -52,11 +53,11 @@ public final class AdamW {
     @discardableResult
     public func clipGradients(maxNorm: Float) -> Float {
         var total = 0.0
-        for p in parameters { for i in 0..<p.count { total += Double(p.gradient[i]) * Double(p.gradient[i]) } }
+        for p in parameters { let g = p.gradient!; for i in 0..<p.count { total += Double(g[i]) * Double(g[i]) } }
         let norm = Float(total.squareRoot())
         if norm > maxNorm && norm.isFinite {
             let scale = maxNorm / (norm + 1e-6)
-            for p in parameters { for i in 0..<p.count { p.gradient[i] *= scale } }
+            for p in parameters { let g = p.gradient!; for i in 0..<p.count { g[i] *= scale } }
         }
         return norm
     }
@@ -88,7 +89,7 @@ public final class AdamW {
 /// One step of the training recipe, as `eri train` takes it: zero the gradients, forward and
 /// backward on `batch`, clip the global gradient norm to `clipNorm`, set the scheduled learning
 /// rate, update with AdamW. Returns the batch's loss.
-public func optimisationStep(_ network: TrainingNetwork, _ batch: TrainingBatch, optimiser: AdamW, schedule: LearningRateSchedule,
+public func optimisationStep(_ network: Network, _ batch: TrainingBatch, optimiser: AdamW, schedule: LearningRateSchedule,
                              clipNorm: Float, rng: inout SeededGenerator) throws -> Float {
     network.parameters.zeroGradients()
     let (loss, _) = try network.step(batch, rng: &rng)

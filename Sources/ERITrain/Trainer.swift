@@ -1,6 +1,7 @@
 import ERICore
 import ERIMedia
 import ERIModel
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc
@@ -173,7 +174,7 @@ public final class Trainer {
             file.tensors["audio.norm.std"] = Tensor(shape: [std.count], data: std)
         }
         let parameters = Parameters(file: file)
-        let network = TrainingNetwork(parameters: parameters)
+        let network = Network(training: parameters)
         let optimiser = AdamW(parameters: parameters.all, learningRate: o.learningRate, weightDecay: o.weightDecay)
         let stepsPerEpoch = (trainClips.count + o.batchSize - 1) / o.batchSize
         let schedule = LearningRateSchedule(peak: o.learningRate, warmupSteps: max(1, stepsPerEpoch / 2), totalSteps: stepsPerEpoch * o.epochs)

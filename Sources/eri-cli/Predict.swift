@@ -2,6 +2,7 @@ import ArgumentParser
 import ERICore
 import ERIFeatures
 import ERIModel
+import ERIPipeline
 import Foundation
 
 #if canImport(Glibc)

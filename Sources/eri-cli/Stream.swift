@@ -3,6 +3,7 @@ import ERICore
 import ERIFeatures
 import ERIMedia
 import ERIModel
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc
@@ -40,7 +41,7 @@ func replay(_ path: String, into stream: ModelStream, every: Double, realTime: B
                 waitUntil(start + Double(n) / Double(a.sampleRate))
                 try a.samples.withUnsafeBufferPointer { all in
                     let view = UnsafeBufferPointer(rebasing: all[(audioCursor * a.channels)..<((audioCursor + n) * a.channels)])
-                    try stream.pushPCM(PCMView(samples: view, sampleRate: a.sampleRate, channels: a.channels), timestamp: start)
+                    try stream.pushPCM(try PCMView(samples: view, sampleRate: a.sampleRate, channels: a.channels), timestamp: start)
                 }
                 audioCursor += n
             }
@@ -60,9 +61,11 @@ func replay(_ path: String, into stream: ModelStream, every: Double, realTime: B
             try advance(to: t)
             waitUntil(t)
             try frame.pixels.withUnsafeBufferPointer { p in
-                let image = ImageView(data: UnsafeRawPointer(p.baseAddress!), width: frame.width, height: frame.height,
-                                      stride: frame.width * 3, format: .rgb24)
-                do { try stream.pushFrame(image, timestamp: t) } catch let e as ERIError where e.code == .invalidArgument {
+                do {
+                    let image = try ImageView(data: UnsafeRawPointer(p.baseAddress!), width: frame.width, height: frame.height,
+                                              stride: frame.width * 3, format: .rgb24)
+                    try stream.pushFrame(image, timestamp: t)
+                } catch let e as ERIError where e.code == .invalidArgument {
                     Log.emit(.warning, "\(path): frame \(frame.index) skipped: \(e.message)")
                 }
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ERICore
 import ERIModel
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc

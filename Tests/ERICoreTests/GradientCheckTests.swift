@@ -49,7 +49,7 @@ import Testing
             return y
         }
         var y = [Float](repeating: 0, count: rows * d), xhat = y, inv = [Float](repeating: 0, count: rows)
-        layerNormTraining(x, rows: rows, width: d, weight: g, bias: b, into: &y, normalised: &xhat, inverseStd: &inv)
+        layerNorm(x, rows: rows, width: d, weight: g, bias: b, into: &y, normalised: &xhat, inverseStd: &inv)
         var dx = [Float](repeating: 0, count: rows * d), dg = [Float](repeating: 0, count: d), dbeta = dg
         layerNormBackward(r, rows: rows, width: d, weight: g, normalised: xhat, inverseStd: inv, dx: &dx, accumulate: false, dWeight: &dg, dBias: &dbeta)
         checkGradient("layerNorm dx", x: x, analytic: dx, h: 1e-2, tolerance: 3e-2) { dot(ln($0), r) }
@@ -71,11 +71,13 @@ import Testing
         let valid = [5, 3]
         func forward(_ q: [Float]) -> [Float] {
             var out = [Float](repeating: 0, count: seqs * len * d), scores = [Float](repeating: 0, count: len * len)
-            multiHeadAttention(qkv: q, sequences: seqs, length: len, width: d, heads: heads, validLengths: valid, scores: &scores, into: &out)
+            multiHeadAttention(qkv: q, sequences: seqs, length: len, width: d, heads: heads, validLengths: valid,
+                               probabilities: &scores, keep: false, into: &out)
             return out
         }
         var probs = [Float](repeating: 0, count: seqs * heads * len * len), out = [Float](repeating: 0, count: seqs * len * d)
-        multiHeadAttentionTraining(qkv: qkv, sequences: seqs, length: len, width: d, heads: heads, validLengths: valid, probabilities: &probs, into: &out)
+        multiHeadAttention(qkv: qkv, sequences: seqs, length: len, width: d, heads: heads, validLengths: valid,
+                           probabilities: &probs, keep: true, into: &out)
         #expect(out == forward(qkv))
         var dqkv = [Float](repeating: 0, count: qkv.count), scratch = [Float](repeating: 0, count: len * len)
         multiHeadAttentionBackward(qkv: qkv, probabilities: probs, dOut: r, sequences: seqs, length: len, width: d, heads: heads,
@@ -84,18 +86,18 @@ import Testing
     }
 
     @Test mutating func conv1d() {
-        let t = 7, n = 3, m = 4, k = 3, dilation = 2
-        let x = random(t * n), w = random(m * n * k), b = random(m), r = random(t * m)
+        let sequences = 2, t = 7, n = 3, m = 4, k = 3, dilation = 2
+        let x = random(sequences * t * n), w = random(m * n * k), b = random(m), r = random(sequences * t * m)
+        var columns = [Float](repeating: 0, count: sequences * t * n * k)
         func forward(_ x: [Float], _ w: [Float]) -> [Float] {
-            let taps = conv1dTaps(w, outputs: m, inputs: n, kernel: k)
-            var y = [Float](repeating: 0, count: t * m)
-            conv1dSame(x, steps: t, inputs: n, taps: taps, kernel: k, dilation: dilation, bias: b, outputs: m, into: &y)
+            var y = [Float](repeating: 0, count: sequences * t * m), scratch = columns
+            ERICore.conv1d(x, sequences: sequences, steps: t, inputs: n, outputs: m, kernel: k, dilation: dilation,
+                           weight: w, bias: b, columns: &scratch, into: &y)
             return y
         }
-        let taps = conv1dTaps(w, outputs: m, inputs: n, kernel: k)
-        var dx = [Float](repeating: 0, count: t * n), dtaps = [Float](repeating: 0, count: w.count), db = [Float](repeating: 0, count: m)
-        conv1dSameBackward(r, x, steps: t, inputs: n, outputs: m, taps: taps, kernel: k, dilation: dilation, dx: &dx, dTaps: &dtaps, dBias: &db)
-        let dw = conv1dWeightFromTaps(dtaps, outputs: m, inputs: n, kernel: k)
+        var dx = [Float](repeating: 0, count: sequences * t * n), dw = [Float](repeating: 0, count: w.count), db = [Float](repeating: 0, count: m)
+        conv1dBackward(r, input: x, sequences: sequences, steps: t, inputs: n, outputs: m, kernel: k, dilation: dilation,
+                       weight: w, dWeight: &dw, dBias: &db, dx: &dx, columns: &columns)
         checkGradient("conv1d dx", x: x, analytic: dx) { dot(forward($0, w), r) }
         checkGradient("conv1d dW", x: w, analytic: dw) { dot(forward(x, $0), r) }
     }

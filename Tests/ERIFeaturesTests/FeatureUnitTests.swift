@@ -143,7 +143,7 @@ import ERIFeatures
 
     static func validate(width: Int, height: Int, stride: Int, format: PixelFormat = .rgb24, box: FaceBox? = nil) throws {
         try pixels.withUnsafeBytes { raw in
-            try ImageView(data: raw.baseAddress!, width: width, height: height, stride: stride, format: format, box: box).validate()
+            _ = try ImageView(data: raw.baseAddress!, width: width, height: height, stride: stride, format: format, box: box)
         }
     }
 
@@ -174,16 +174,16 @@ import ERIFeatures
         var out = [Float](repeating: 0, count: 48 * 48 - 1)
         expectInvalidArgument("output too small") {
             try Self.pixels.withUnsafeBytes { raw in
-                let view = ImageView(data: raw.baseAddress!, width: 4, height: 4, stride: 12, format: .rgb24)
+                let view = try ImageView(data: raw.baseAddress!, width: 4, height: 4, stride: 12, format: .rgb24)
                 try out.withUnsafeMutableBufferPointer { try preprocessFrame(view, config: video, into: $0) }
             }
         }
         expectInvalidArgument("a clip of no frames") { _ = try preprocessClip([], config: video) }
         expectInvalidArgument("a clip with a bad frame") {
             try Self.pixels.withUnsafeBytes { raw in
-                let good = ImageView(data: raw.baseAddress!, width: 4, height: 4, stride: 12, format: .rgb24)
-                var bad = good
-                bad.stride = 2
+                // A view validates itself when it is made: the bad frame never reaches the clip.
+                let good = try ImageView(data: raw.baseAddress!, width: 4, height: 4, stride: 12, format: .rgb24)
+                let bad = try ImageView(data: raw.baseAddress!, width: 4, height: 4, stride: 2, format: .rgb24)
                 _ = try preprocessClip([good, bad, good], config: video)
             }
         }

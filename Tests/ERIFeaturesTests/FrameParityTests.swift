@@ -91,7 +91,7 @@ import ERIFeatures
             let size = c.video.channels * c.video.imageSize * c.video.imageSize
             var got = [Float](repeating: .nan, count: size)
             try c.bytes.withUnsafeBytes { raw in
-                let view = ImageView(data: raw.baseAddress!, width: c.image.width, height: c.image.height,
+                let view = try ImageView(data: raw.baseAddress!, width: c.image.width, height: c.image.height,
                                      stride: c.stride, format: c.format, box: c.image.box)
                 try got.withUnsafeMutableBufferPointer { try preprocessFrame(view, config: c.video, into: $0) }
             }
@@ -112,7 +112,7 @@ import ERIFeatures
             return p
         }
         defer { pointers.forEach { $0.deallocate() } }
-        let views = pointers.map { ImageView(data: UnsafeRawPointer($0), width: 20, height: 16, stride: 60, format: .rgb24) }
+        let views = try pointers.map { try ImageView(data: UnsafeRawPointer($0), width: 20, height: 16, stride: 60, format: .rgb24) }
         let clip = try preprocessClip(views, config: video)
         #expect(clip.shape == [5, 1, 48, 48])
         let per = 48 * 48

@@ -1,5 +1,5 @@
 import Testing
-@testable import ERIFeatures
+import ERICore
 @testable import ERIMedia
 
 /// SPEC §4.1 step 1, against the formula evaluated in floating point.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ERICore
 import ERIFeatures
 @testable import ERIMedia
 

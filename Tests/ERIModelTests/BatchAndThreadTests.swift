@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ERICore
+import ERIPipeline
 @testable import ERIModel
 
 @Suite struct BatchAndThreadTests {
@@ -105,7 +106,7 @@ import ERICore
     @Test func rejectsWrongModalityAndShapes() throws {
         let audioOnly = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 1))
         let frames = Tensor(zeros: [1, 8, 1, 48, 48])
-        #expect(throws: ERIError(.missingModality, "this model has no video branch, but frames were given")) {
+        #expect(throws: ERIError(.missingModality, "this model is audio-only (dbn-tiny-audio); it cannot use video frames")) {
             try audioOnly.predict(NetworkInput(frames: frames))
         }
         #expect(throws: ERIError.self) { try audioOnly.predict(NetworkInput()) }

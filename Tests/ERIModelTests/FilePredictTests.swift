@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ERICore
+import ERIPipeline
 import ERIFeatures
 @testable import ERIModel
 
@@ -41,10 +42,10 @@ import ERIFeatures
         let box = FaceBox(x: 20, y: 5, w: 50, h: 45)
         let expected = try rgb.withUnsafeBytes { raw in
             try pcm.withUnsafeBufferPointer { samples in
-                let views = (0..<(rgb.count / frameBytes)).map {
-                    ImageView(data: raw.baseAddress! + $0 * frameBytes, width: 96, height: 60, stride: 96 * 3, format: .rgb24, box: box)
+                let views = try (0..<(rgb.count / frameBytes)).map {
+                    try ImageView(data: raw.baseAddress! + $0 * frameBytes, width: 96, height: 60, stride: 96 * 3, format: .rgb24, box: box)
                 }
-                return try model.predict(frames: views, audio: PCMView(samples: samples, sampleRate: 16000, channels: 2))
+                return try model.predict(frames: views, audio: try PCMView(samples: samples, sampleRate: 16000, channels: 2))
             }
         }
         let got = try model.predict(file: media, box: box)

@@ -23,7 +23,7 @@ import ERITrain
         print("\(c.preset) \(c.mode):")
         let (file, ref, batch) = try Self.trainingCase(args)
         let parameters = Parameters(file: file)
-        let network = TrainingNetwork(parameters: parameters)
+        let network = Network(training: parameters)
         var rng = SeededGenerator(seed: 1)
         let (loss, y) = try network.step(batch, rng: &rng)
         check("y", y.data, try caseTensor(ref, "train.y").data, tolerance: 1e-5)
@@ -64,7 +64,7 @@ import ERITrain
         if mode == "video" { args.append("--video-only") }
         let (file, ref, batch) = try Self.trainingCase(args)
         let parameters = Parameters(file: file)
-        let network = TrainingNetwork(parameters: parameters)
+        let network = Network(training: parameters)
         let optimiser = AdamW(parameters: parameters.all, learningRate: 1e-3, weightDecay: 0.01)
         let schedule = LearningRateSchedule(peak: 1e-3, warmupSteps: 2, totalSteps: steps)
         var rng = SeededGenerator(seed: 1)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ERICore
+import ERIPipeline
 @testable import ERIModel
 
 /// The network against the PyTorch reference on the reference's own

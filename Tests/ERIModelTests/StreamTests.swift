@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ERICore
+@testable import ERIPipeline
 import ERIFeatures
 @testable import ERIModel
 
@@ -33,7 +34,7 @@ struct LiveSource {
     }
 
     func image(_ pixels: UnsafeBufferPointer<UInt8>) -> ImageView {
-        ImageView(data: UnsafeRawPointer(pixels.baseAddress!), width: width, height: height, stride: width * 3, format: .rgb24)
+        try! ImageView(data: UnsafeRawPointer(pixels.baseAddress!), width: width, height: height, stride: width * 3, format: .rgb24)
     }
 }
 
@@ -278,8 +279,8 @@ struct LiveSource {
                 try pcm.withUnsafeBufferPointer { try stream.pushPCM(PCMView(samples: $0, sampleRate: 16000, channels: 1), timestamp: start + t + 0.1) }
             }
             if Int((t * 10).rounded()) % 50 == 0 { _ = try stream.read() }
-            maxSamples = max(maxSamples, stream.audio!.samples.count)
-            maxMFCC = max(maxMFCC, stream.audio!.mfcc.count)
+            maxSamples = max(maxSamples, stream.audio!.held.samples)
+            maxMFCC = max(maxMFCC, stream.audio!.held.mfccValues)
             maxCells = max(maxCells, stream.cells.count)
             t += 0.2
         }

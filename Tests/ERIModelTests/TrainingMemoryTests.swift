@@ -12,7 +12,7 @@ import ERICore
         setComputeThreads(threads)
         let config = ERIConfig.tiny
         let parameters = Parameters(file: ModelFile.randomlyInitialised(config: config, seed: 11))
-        let network = TrainingNetwork(parameters: parameters)
+        let network = Network(training: parameters)
         network.columnMemoryBudget = budget
         let v = config.video!, a = config.audio!
         let b = 3, steps = 20

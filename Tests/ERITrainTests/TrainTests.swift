@@ -4,6 +4,7 @@ import Testing
 
 @testable import ERITrain
 @testable import ERIModel
+import ERIPipeline
 
 /// A small Hume-Reaction-layout folder made with the ffmpeg CLI: moving test
 /// patterns with tones whose pitch follows the labels.
@@ -162,12 +163,12 @@ func ffmpegRun(_ arguments: [String]) throws {
     @Test func adamWMatchesTheUpdateRule() {
         // One parameter through two steps, against the formulas written out (PyTorch's AdamW).
         let spec = TensorSpec(name: "w", shape: [2, 1], kind: .weight(fanIn: 1))
-        let p = Parameter(spec: spec, values: [1, -2])
+        let p = Parameter(spec: spec, values: [1, -2], gradients: true)
         let adam = AdamW(parameters: [p], learningRate: 0.1, weightDecay: 0.01)
         var w: [Double] = [1, -2], m: [Double] = [0, 0], v: [Double] = [0, 0]
         for step in 1...2 {
             let g: [Double] = [0.5 * Double(step), -0.25]
-            p.gradient[0] = Float(g[0]); p.gradient[1] = Float(g[1])
+            p.gradient![0] = Float(g[0]); p.gradient![1] = Float(g[1])
             adam.update()
             for i in 0..<2 {
                 m[i] = 0.9 * m[i] + 0.1 * g[i]
@@ -179,9 +180,9 @@ func ffmpegRun(_ arguments: [String]) throws {
         let got = p.values
         #expect(abs(Double(got[0]) - w[0]) < 1e-6 && abs(Double(got[1]) - w[1]) < 1e-6)
         // Global-norm clipping.
-        p.gradient[0] = 3; p.gradient[1] = 4
+        p.gradient![0] = 3; p.gradient![1] = 4
         #expect(adam.clipGradients(maxNorm: 1) == 5)
-        #expect(abs(p.gradient[0] - 0.6) < 1e-4 && abs(p.gradient[1] - 0.8) < 1e-4)
+        #expect(abs(p.gradient![0] - 0.6) < 1e-4 && abs(p.gradient![1] - 0.8) < 1e-4)
     }
 
     @Test func scheduleWarmsUpThenDecays() {

@@ -8,6 +8,7 @@
 
 import ERICore
 import ERIModel
+import ERIPipeline
 
 #if ERI_BENCH_BACKBONE
 /// One timed backbone pass over `frames`: the milliseconds and the tokens.

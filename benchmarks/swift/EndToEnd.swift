@@ -6,6 +6,7 @@
 import ERICore
 import ERIFeatures
 import ERIModel
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc
@@ -31,7 +32,7 @@ final class RawClip {
 
     var views: [ImageView] {
         (0..<count).map { i in
-            ImageView(data: UnsafeRawPointer(bytes.baseAddress! + i * width * height * 3), width: width, height: height,
+            try! ImageView(data: UnsafeRawPointer(bytes.baseAddress! + i * width * height * 3), width: width, height: height,
                       stride: width * 3, format: .rgb24, box: box)
         }
     }
@@ -53,7 +54,7 @@ func readBytes(_ path: String) throws -> [UInt8] {
 func timePredictRaw(model: Model, clip: RawClip, pcm: [Float]) throws -> (ms: Double, y: [Float]) {
     let views = clip.views
     return try pcm.withUnsafeBufferPointer { samples in
-        let audio = PCMView(samples: samples, sampleRate: model.config.audio!.sampleRate, channels: 1)
+        let audio = try PCMView(samples: samples, sampleRate: model.config.audio!.sampleRate, channels: 1)
         let start = nowMilliseconds()
         let y = try model.predict(frames: views, audio: audio)
         return (nowMilliseconds() - start, y)
@@ -70,7 +71,7 @@ func timePreprocessRaw(model: Model, preprocessor: AudioPreprocessor, clip: RawC
     let frames = try preprocessClip(views, config: model.config.video!)
     let t1 = nowMilliseconds()
     let mfcc = try pcm.withUnsafeBufferPointer {
-        try preprocessor.features(interleaved: $0, sampleRate: model.config.audio!.sampleRate, channels: 1)
+        try preprocessor.features(PCMView(samples: $0, sampleRate: model.config.audio!.sampleRate, channels: 1))
     }
     let t2 = nowMilliseconds()
     if frames.data.isEmpty || mfcc.data.isEmpty { throw ERIError(.internal, "empty preprocessing output") }

@@ -12,6 +12,7 @@
 import ERICore
 import ERIFeatures
 import ERIModel
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc
@@ -105,16 +106,16 @@ final class LiveSource {
         let dx = bounce(i / 2, pan), dy = bounce(i / 4, pan / 2)
         let t = Double(i) / Double(LiveSource.fps)
         let box = FaceBox(x: Float(90 + 30 * sin(0.4 * t)), y: Float(40 + 15 * sin(0.25 * t)), w: 140, h: 150)
-        return ImageView(data: UnsafeRawPointer(texture.baseAddress! + (dy * textureWidth + dx) * 3),
+        return try! ImageView(data: UnsafeRawPointer(texture.baseAddress! + (dy * textureWidth + dx) * 3),
                          width: width, height: height, stride: textureWidth * 3, format: .rgb24, box: box)
     }
 
     /// PCM chunk k (20 ms), repeating the loaded signal.
-    func withChunk<R>(_ k: Int, _ body: (PCMView) throws -> R) rethrows -> R {
+    func withChunk<R>(_ k: Int, _ body: (PCMView) throws -> R) throws -> R {
         let n = pcm.count / chunk
         let start = (k % n) * chunk
         return try pcm.withUnsafeBufferPointer {
-            try body(PCMView(samples: UnsafeBufferPointer(rebasing: $0[start..<(start + chunk)]), sampleRate: rate, channels: 1))
+            try body(try PCMView(samples: UnsafeBufferPointer(rebasing: $0[start..<(start + chunk)]), sampleRate: rate, channels: 1))
         }
     }
 }

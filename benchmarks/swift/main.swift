@@ -17,7 +17,7 @@
 //   pcm FILE               raw float32 mono PCM at the model's sample rate
 //   mfcc-features [OUT]    one timed MFCC of the PCM (ERIFeatures); writes it to OUT as raw float32 (T_a × n_mfcc)
 //   train-step             one timed training step (zero the gradients, forward, loss, backward) of
-//                          TrainingNetwork on the batch of 8 of `trainingBatch`; dropout and modality
+//                          Network(training:) on the batch of 8 of `trainingBatch`; dropout and modality
 //                          dropout 0; replies ms= and loss=
 //   rss                    peak resident set size of this process (getrusage ru_maxrss)
 //   raw FILE W H N X,Y,W,H N raw RGB24 frames of W × H (uint8, as numpy's tofile) and their face box
@@ -39,6 +39,7 @@ import CBLAS  // only to ask OpenBLAS which kernels it picked (the `blas` comman
 import ERICore
 import ERIFeatures
 import ERIModel
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc
@@ -152,7 +153,7 @@ final class BenchState {
     var rawClip: RawClip?
     var audioPreprocessor: AudioPreprocessor?
     /// Built on the first `train-step` (from the loaded model's file, dropout 0) and kept.
-    var training: (network: TrainingNetwork, batch: TrainingBatch)?
+    var training: (network: Network, batch: TrainingBatch)?
 
     func requireModel() throws -> Model {
         guard let model else { throw ERIError.invalidArgument("no model: send `load MODEL.eri` first") }
@@ -221,7 +222,7 @@ final class BenchState {
                 var file = m.file
                 file.config.train.dropout = 0           // the PyTorch worker sets every nn.Dropout to p = 0
                 file.config.train.modalityDropout = 0
-                training = (TrainingNetwork(parameters: Parameters(file: file)), trainingBatch(frames: frames, mfcc: mfcc))
+                training = (Network(training: Parameters(file: file)), trainingBatch(frames: frames, mfcc: mfcc))
             }
             let (network, batch) = training!
             var rng = SeededGenerator(seed: 1)  // unused with dropout 0

@@ -3,43 +3,23 @@
 /// `qkv` holds, for each of `sequences` × `length` rows, [Q K V] of width 3d
 /// (the in_proj output). Head h reads columns h·d/heads …; keys at or past a
 /// sequence's valid length are masked (−∞). The concatenated heads are
-/// written to `out` (rows × d). `scores` is scratch of length × length.
+/// written to `out` (rows × d).
+///
+/// `probabilities` receives each head's softmax. With `keep`, it holds
+/// sequences × heads × length × length floats and every head keeps its own
+/// (the backward pass reads them); without, it is length × length scratch
+/// that each head overwrites (inference).
 public func multiHeadAttention(qkv: UnsafePointer<Float>, sequences: Int, length: Int, width d: Int, heads: Int,
-                               validLengths: [Int]?, scores: UnsafeMutablePointer<Float>,
+                               validLengths: [Int]?, probabilities: UnsafeMutablePointer<Float>, keep: Bool,
                                into out: UnsafeMutablePointer<Float>) {
-    let dh = d / heads
-    let scale = 1 / Float(dh).squareRoot()
-    let ld = 3 * d
-    for s in 0..<sequences {
-        let base = qkv + s * length * ld
-        let valid = validLengths?[s] ?? length
-        for h in 0..<heads {
-            let q = base + h * dh, k = base + d + h * dh, v = base + 2 * d + h * dh
-            // scores = Q Kᵀ / √dh, length × length
-            gemm(transposeB: true, m: length, n: length, k: dh, alpha: scale, a: q, lda: ld, b: k, ldb: ld,
-                 c: scores, ldc: length)
-            if valid < length {
-                for i in 0..<length { for j in valid..<length { scores[i * length + j] = -.infinity } }
-            }
-            softmaxRows(scores, rows: length, width: length)
-            gemm(m: length, n: dh, k: length, a: scores, lda: length, b: v, ldb: ld,
-                 c: out + s * length * d + h * dh, ldc: d)
-        }
-    }
-}
-
-/// Forward that also keeps the attention probabilities (sequences × heads ×
-/// length × length) for the backward pass.
-public func multiHeadAttentionTraining(qkv: UnsafePointer<Float>, sequences: Int, length: Int, width d: Int, heads: Int,
-                                       validLengths: [Int]?, probabilities: UnsafeMutablePointer<Float>,
-                                       into out: UnsafeMutablePointer<Float>) {
     let dh = d / heads, ld = 3 * d
     let scale = 1 / Float(dh).squareRoot()
     for s in 0..<sequences {
         let base = qkv + s * length * ld
         let valid = validLengths?[s] ?? length
         for h in 0..<heads {
-            let p = probabilities + (s * heads + h) * length * length
+            let p = keep ? probabilities + (s * heads + h) * length * length : probabilities  // (length, length)
+            // P = softmax(Q Kᵀ / √dh) over the valid keys
             gemm(transposeB: true, m: length, n: length, k: dh, alpha: scale, a: base + h * dh, lda: ld, b: base + d + h * dh, ldb: ld,
                  c: p, ldc: length)
             if valid < length { for i in 0..<length { for j in valid..<length { p[i * length + j] = -.infinity } } }
@@ -50,7 +30,8 @@ public func multiHeadAttentionTraining(qkv: UnsafePointer<Float>, sequences: Int
 }
 
 /// Gradient of attention w.r.t. [Q K V]: dV = Pᵀ·dO, dP = dO·Vᵀ, dS = softmax'(dP),
-/// dQ = dS·K·scale, dK = dSᵀ·Q·scale. `scratch` holds length × length floats.
+/// dQ = dS·K·scale, dK = dSᵀ·Q·scale. `probabilities` are those `multiHeadAttention`
+/// kept; `scratch` holds length × length floats; dQKV (rows × 3d) is overwritten.
 public func multiHeadAttentionBackward(qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                                        sequences: Int, length: Int, width d: Int, heads: Int,
                                        scratch: UnsafeMutablePointer<Float>, dQKV: UnsafeMutablePointer<Float>) {

@@ -1,59 +1,75 @@
-/// Dilated 1-D convolution over time, "same" zero padding δ(k−1)/2 (SPEC §5
-/// TCNBlock), on a row-major sequence x (T × d_in) → y (T × d_out).
+/// Dilated 1-D convolution over time with "same" zero padding δ(k−1)/2 on both
+/// sides (SPEC §5 TCNBlock), on `sequences` row-major sequences of `steps`
+/// rows (rows × channels each); taps never reach across sequences.
 ///
-/// `taps` holds the weight rearranged tap-major, taps[k] = W[:, :, k]
-/// (d_out × d_in), so each tap is one GEMM on the rows it shifts onto.
-public func conv1dSame(_ x: UnsafePointer<Float>, steps t: Int, inputs: Int, taps: UnsafePointer<Float>, kernel: Int,
-                       dilation: Int, bias: UnsafePointer<Float>, outputs: Int, into y: UnsafeMutablePointer<Float>) {
-    for r in 0..<t { (y + r * outputs).update(from: bias, count: outputs) }
-    let half = (kernel - 1) / 2
-    for k in 0..<kernel {
-        let shift = (k - half) * dilation      // y[t] reads x[t + shift]
-        let first = max(0, -shift), last = min(t, t - shift)
-        guard last > first else { continue }
-        gemm(transposeB: true, m: last - first, n: outputs, k: inputs,
-             a: x + (first + shift) * inputs, lda: inputs,
-             b: taps + k * outputs * inputs, ldb: inputs,
-             beta: 1, c: y + first * outputs, ldc: outputs)
-    }
-}
+/// It runs as im2col + one GEMM. Row (s, t) of the column matrix holds
+/// x[s][t + (j − half)·δ][i] at column i·k + j — the order of PyTorch's
+/// weight (d_out × d_in × k) — so the weight is used as stored, and its
+/// gradient lands in its own layout: no rearranged copy of either exists.
 
-/// Rearranges a PyTorch Conv1d weight (d_out × d_in × k) tap-major (k × d_out × d_in).
-public func conv1dTaps(_ w: [Float], outputs: Int, inputs: Int, kernel: Int) -> [Float] {
-    var taps = [Float](repeating: 0, count: w.count)
-    for o in 0..<outputs { for i in 0..<inputs { for k in 0..<kernel {
-        taps[(k * outputs + o) * inputs + i] = w[(o * inputs + i) * kernel + k]
-    } } }
-    return taps
-}
-
-/// Gradient of `conv1dSame`: dx (accumulated), d taps (tap-major, accumulated), d bias.
-public func conv1dSameBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, steps t: Int, inputs: Int, outputs: Int,
-                               taps: UnsafePointer<Float>, kernel: Int, dilation: Int,
-                               dx: UnsafeMutablePointer<Float>?, dTaps: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>) {
-    for r in 0..<t { addInPlace(dBias, dy + r * outputs, outputs) }
-    let half = (kernel - 1) / 2
-    for k in 0..<kernel {
-        let shift = (k - half) * dilation
-        let first = max(0, -shift), last = min(t, t - shift)
-        guard last > first else { continue }
-        let rows = last - first
-        // dW_k += dy[first..<last]ᵀ · x[first+shift ..< last+shift]
-        gemm(transposeA: true, m: outputs, n: inputs, k: rows, a: dy + first * outputs, lda: outputs,
-             b: x + (first + shift) * inputs, ldb: inputs, beta: 1, c: dTaps + k * outputs * inputs, ldc: inputs)
-        if let dx {
-            // dx[first+shift ..< last+shift] += dy[first..<last] · W_k
-            gemm(m: rows, n: inputs, k: outputs, a: dy + first * outputs, lda: outputs, b: taps + k * outputs * inputs, ldb: inputs,
-                 beta: 1, c: dx + (first + shift) * inputs, ldc: inputs)
+/// Writes the column matrix of `x` ((sequences·steps) × (channels·kernel)),
+/// zeros where a tap falls outside its sequence. Split over rows.
+public func conv1dColumns(_ x: UnsafePointer<Float>, sequences: Int, steps t: Int, channels c: Int, kernel k: Int, dilation: Int,
+                          into columns: UnsafeMutablePointer<Float>) {
+    let half = (k - 1) / 2, width = c * k
+    parallelRanges(sequences * t, grain: max(1, 16_384 / max(1, width))) { rows in
+        for row in rows {
+            let s = row / t, r = row % t
+            let out = columns + row * width
+            for j in 0..<k {
+                let source = r + (j - half) * dilation
+                if source < 0 || source >= t {
+                    for i in 0..<c { out[i * k + j] = 0 }
+                } else {
+                    let from = x + (s * t + source) * c
+                    for i in 0..<c { out[i * k + j] = from[i] }
+                }
+            }
         }
     }
 }
 
-/// The inverse of `conv1dTaps`: a tap-major gradient back to PyTorch's d_out × d_in × k.
-public func conv1dWeightFromTaps(_ taps: UnsafePointer<Float>, outputs: Int, inputs: Int, kernel: Int) -> [Float] {
-    var w = [Float](repeating: 0, count: outputs * inputs * kernel)
-    for o in 0..<outputs { for i in 0..<inputs { for k in 0..<kernel {
-        w[(o * inputs + i) * kernel + k] = taps[(k * outputs + o) * inputs + i]
-    } } }
-    return w
+/// The adjoint of `conv1dColumns`: adds each column-matrix entry to the input
+/// element it was read from. Split over sequences (their inputs are disjoint).
+public func conv1dColumnsAdjoint(_ columns: UnsafePointer<Float>, sequences: Int, steps t: Int, channels c: Int, kernel k: Int,
+                                 dilation: Int, into dx: UnsafeMutablePointer<Float>) {
+    let half = (k - 1) / 2, width = c * k
+    parallelRanges(sequences) { range in
+        for s in range {
+            for r in 0..<t {
+                let row = columns + (s * t + r) * width
+                for j in 0..<k {
+                    let target = r + (j - half) * dilation
+                    guard target >= 0 && target < t else { continue }
+                    let to = dx + (s * t + target) * c
+                    for i in 0..<c { to[i] += row[i * k + j] }
+                }
+            }
+        }
+    }
+}
+
+/// y = conv1d(x) + bias: (sequences·steps) × outputs. `weight` is PyTorch's
+/// (outputs × inputs × kernel); `columns` is scratch of
+/// sequences·steps·inputs·kernel floats.
+public func conv1d(_ x: UnsafePointer<Float>, sequences: Int, steps: Int, inputs: Int, outputs: Int, kernel: Int, dilation: Int,
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
+                   into y: UnsafeMutablePointer<Float>) {
+    conv1dColumns(x, sequences: sequences, steps: steps, channels: inputs, kernel: kernel, dilation: dilation, into: columns)
+    linear(columns, rows: sequences * steps, inputs: inputs * kernel, weight: weight, bias: bias, outputs: outputs, into: y)
+}
+
+/// Gradient of `conv1d`: dW += dyᵀ·columns(x), db += Σ dy, and, when `dx` is
+/// given, dx += the adjoint of dy·W. `x` is the forward's input; `columns`
+/// is scratch of the forward's size.
+public func conv1dBackward(_ dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, sequences: Int, steps: Int, inputs: Int,
+                           outputs: Int, kernel: Int, dilation: Int, weight: UnsafePointer<Float>,
+                           dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>,
+                           dx: UnsafeMutablePointer<Float>?, columns: UnsafeMutablePointer<Float>) {
+    let rows = sequences * steps, width = inputs * kernel
+    conv1dColumns(x, sequences: sequences, steps: steps, channels: inputs, kernel: kernel, dilation: dilation, into: columns)
+    linearBackward(dy, columns, rows: rows, inputs: width, outputs: outputs, weight: weight, dx: nil, dWeight: dWeight, dBias: dBias)
+    guard let dx else { return }
+    gemm(m: rows, n: width, k: outputs, a: dy, lda: outputs, b: weight, ldb: width, c: columns, ldc: width)  // d columns
+    conv1dColumnsAdjoint(columns, sequences: sequences, steps: steps, channels: inputs, kernel: kernel, dilation: dilation, into: dx)
 }

@@ -37,15 +37,27 @@ func simdSquaredDeviation(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> F
     return s
 }
 
-/// LayerNorm over the last axis (PyTorch semantics, eps 1e-5, biased variance).
+/// LayerNorm over the last axis (PyTorch semantics, eps 1e-5, biased
+/// variance). When `normalised` and `inverseStd` are given (training), it
+/// also keeps x̂ (rows × d) and 1/σ per row for `layerNormBackward`.
 public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width d: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                      into y: UnsafeMutablePointer<Float>, eps: Float = 1e-5) {
+                      into y: UnsafeMutablePointer<Float>, normalised: UnsafeMutablePointer<Float>? = nil,
+                      inverseStd: UnsafeMutablePointer<Float>? = nil, eps: Float = 1e-5) {
     for r in 0..<rows {
         let xr = x + r * d, yr = y + r * d
         let mean = simdSum(xr, d) / Float(d)
         let variance = simdSquaredDeviation(xr, d, mean: mean) / Float(d)
         let inv = 1 / (variance + eps).squareRoot()
-        for i in 0..<d { yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }
+        if let normalised, let inverseStd {
+            let nr = normalised + r * d
+            inverseStd[r] = inv
+            for i in 0..<d {
+                nr[i] = (xr[i] - mean) * inv
+                yr[i] = nr[i] * weight[i] + bias[i]
+            }
+        } else {
+            for i in 0..<d { yr[i] = (xr[i] - mean) * inv * weight[i] + bias[i] }
+        }
     }
 }
 
@@ -100,23 +112,6 @@ public func positionalEncoding(rows: Int, width d: Int) -> [Float] {
 }
 
 // MARK: - Gradients
-
-/// LayerNorm forward that keeps what the backward pass needs: the normalised
-/// rows x̂ (rows × d) and 1/σ per row.
-public func layerNormTraining(_ x: UnsafePointer<Float>, rows: Int, width d: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                              into y: UnsafeMutablePointer<Float>, normalised: UnsafeMutablePointer<Float>,
-                              inverseStd: UnsafeMutablePointer<Float>, eps: Float = 1e-5) {
-    for r in 0..<rows {
-        let xr = x + r * d, yr = y + r * d, nr = normalised + r * d
-        let mean = simdSum(xr, d) / Float(d)
-        let inv = 1 / (simdSquaredDeviation(xr, d, mean: mean) / Float(d) + eps).squareRoot()
-        inverseStd[r] = inv
-        for i in 0..<d {
-            nr[i] = (xr[i] - mean) * inv
-            yr[i] = nr[i] * weight[i] + bias[i]
-        }
-    }
-}
 
 /// dx = (1/σ)·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·γ; dγ += Σ dy·x̂, dβ += Σ dy.
 public func layerNormBackward(_ dy: UnsafePointer<Float>, rows: Int, width d: Int, weight: UnsafePointer<Float>,

@@ -1,6 +1,7 @@
 import ERICore
 import ERIFeatures
 import ERIMedia
+import ERIModel
 
 extension Model {
     /// Predicts a media file: any container/codec FFmpeg reads (video and/or
@@ -21,22 +22,22 @@ extension NetworkInput {
     init(file path: String, config: ERIConfig, audioPreprocessor: AudioPreprocessor?, box: FaceBox?) throws {
         self.init()
         let v = config.video
-        var clip: Tensor? = v.map { Tensor(zeros: [1, $0.frames, $0.channels, $0.imageSize, $0.imageSize]) }
+        var clip: Tensor? = v.map { Tensor(zeros: [1, $0.frames, $0.channels, $0.imageSize, $0.imageSize]) }  // (1, F, C, S, S)
         var delivered = 0
         let audio = try decodeMedia(path: path, frames: v?.frames, audioRate: config.audio?.sampleRate) { frame, positions in
             guard let v else { return }
             let per = v.channels * v.imageSize * v.imageSize
             try frame.pixels.withUnsafeBytes { raw in
-                let view = ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height, stride: 3 * frame.width,
-                                     format: .rgb24, box: box)
-                try clip!.data.withUnsafeMutableBufferPointer { out in
-                    for j in positions {
-                        do {
+                do {
+                    let view = try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height, stride: 3 * frame.width,
+                                             format: .rgb24, box: box)
+                    try clip!.data.withUnsafeMutableBufferPointer { out in
+                        for j in positions {
                             try preprocessFrame(view, config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)]))
-                        } catch let e as ERIError {
-                            throw ERIError(e.code, "\(path): \(e.message)")
                         }
                     }
+                } catch let e as ERIError {
+                    throw ERIError(e.code, "\(path): \(e.message)")
                 }
             }
             delivered += 1
@@ -44,7 +45,7 @@ extension NetworkInput {
         if delivered > 0 { frames = clip }
         if let audio, let audioPreprocessor, audio.frameCount > 0 {
             mfcc = try audio.samples.withUnsafeBufferPointer { samples in
-                var m = try audioPreprocessor.features(interleaved: samples, sampleRate: audio.sampleRate, channels: audio.channels)
+                var m = try audioPreprocessor.features(PCMView(samples: samples, sampleRate: audio.sampleRate, channels: audio.channels))
                 m.shape.insert(1, at: 0)
                 return m
             }

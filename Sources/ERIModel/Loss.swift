@@ -1,9 +1,11 @@
+import ERICore
+
 /// The training loss of SPEC §5: MSE(y, t) over all B·7 values plus
 /// pcc_weight · (1 − mean over emotions of Pearson's r across the batch).
 /// A column with zero variance has r = 0 and no gradient (as the metric of SPEC §1).
 /// Returns the loss and dL/dy (B × 7).
 public func eriLoss(predictions y: [Float], targets t: [Float], batch: Int, pccWeight: Float) -> (loss: Float, gradient: [Float]) {
-    let k = 7
+    let k = ERIConfig.emotionCount
     precondition(y.count == batch * k && t.count == batch * k)
     var gradient = [Float](repeating: 0, count: batch * k)
     var mse = 0.0
@@ -37,15 +39,16 @@ public func eriLoss(predictions y: [Float], targets t: [Float], batch: Int, pccW
 }
 
 /// Pearson's r per emotion between predictions and labels across clips
-/// (N × 7 each); a column with zero variance scores 0 (SPEC §1).
+/// (N × 7 each, `ERIConfig.emotionCount`); a column with zero variance scores 0 (SPEC §1).
 public func pearsonPerEmotion(predictions y: [Float], labels t: [Float], count n: Int) -> [Float] {
-    (0..<7).map { e in
+    let k = ERIConfig.emotionCount
+    return (0..<k).map { e in
         var my = 0.0, mt = 0.0
-        for i in 0..<n { my += Double(y[i * 7 + e]); mt += Double(t[i * 7 + e]) }
+        for i in 0..<n { my += Double(y[i * k + e]); mt += Double(t[i * k + e]) }
         my /= Double(max(n, 1)); mt /= Double(max(n, 1))
         var num = 0.0, sy = 0.0, st = 0.0
         for i in 0..<n {
-            let a = Double(y[i * 7 + e]) - my, b = Double(t[i * 7 + e]) - mt
+            let a = Double(y[i * k + e]) - my, b = Double(t[i * k + e]) - mt
             num += a * b; sy += a * a; st += b * b
         }
         return sy * st > 0 ? Float(num / (sy * st).squareRoot()) : 0

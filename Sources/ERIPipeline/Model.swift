@@ -1,28 +1,32 @@
 import ERICore
 import ERIFeatures
+import ERIModel
 
-/// A model ready for prediction: the validated file and (once built) the
-/// inference engine. Immutable after `init`, so any number of threads may
-/// predict with one instance at once.
+/// A model ready for prediction: the validated file, the network built for
+/// inference, and the audio preprocessing its config asks for. Immutable
+/// after `init`, so any number of threads may predict with one instance at once.
+///
+/// This is the pipeline's front: raw frames, PCM or a media file go in
+/// (`predict(frames:audio:)`, `predict(file:box:)`, `ModelStream`), are
+/// prepared as SPEC §4 says, and reach the network as tensors.
 public final class Model: @unchecked Sendable {
     public let file: ModelFile
     public var config: ERIConfig { file.config }
     /// Compute threads requested at open (0 = all cores).
     public let threads: Int
 
-    let network: InferenceNetwork
+    public let network: Network
     /// MFCC extraction for the audio branch (window, mel bank and DCT built once).
-    let audioPreprocessor: AudioPreprocessor?
+    public let audioPreprocessor: AudioPreprocessor?
 
     public convenience init(path: String, threads: Int = 0) throws {
         try self.init(file: try ModelFile.load(path: path), threads: threads)
     }
 
     public init(file: ModelFile, threads: Int = 0) throws {
-        BLASKernels.selectFastKernels()
         self.file = file
         self.threads = threads
-        network = InferenceNetwork(file: file)
+        network = Network(file: file)
         audioPreprocessor = try file.config.audio.map { try AudioPreprocessor(config: $0) }
         if threads > 0 { setComputeThreads(threads) }
     }
@@ -42,15 +46,14 @@ public final class Model: @unchecked Sendable {
     }
 
     /// The preset this model's config equals ("dbn-small", "dbn-tiny-video", …), or "custom".
-    public var presetName: String {
-        for name in ERIConfig.presetNames {
-            guard let p = ERIConfig.preset(named: name) else { continue }
-            var c = config
-            c.train = p.train  // training settings do not change what a model is
-            if c == p { return name }
-            if c == p.videoOnly { return name + "-video" }
-            if c == p.audioOnly { return name + "-audio" }
-        }
-        return "custom"
+    public var presetName: String { config.presetName }
+
+    /// The clip length the model was trained on: `clip_seconds` in its provenance, if there.
+    public var trainedClipSeconds: Double? {
+        guard let text = file.provenance, let json = try? JSONValue.parse(text),
+              case .object(let members) = json,
+              let value = members.first(where: { $0.0 == "clip_seconds" })?.1,
+              case .number(let seconds) = value, seconds.isFinite, seconds >= 0.1, seconds <= 3600 else { return nil }
+        return seconds
     }
 }
