@@ -3,6 +3,8 @@
     model = eri.Model("model.eri")
     model.predict(frames=np.uint8 array (N, H, W, 3), pcm=np.float32 array, sample_rate=16000)
     → {"Adoration": 0.41, …, "Surprise": 0.12}
+
+The C API itself (ctypes structs and signatures, loading, status codes) is in eri._capi.
 """
 import ctypes
 import os
