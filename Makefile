@@ -61,12 +61,12 @@ install: all
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/liberi.so.$(VERSION)
 	ln -sf liberi.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liberi.so.$(VERSION_MAJOR)
 	ln -sf liberi.so.$(VERSION_MAJOR) $(DESTDIR)$(PREFIX)/lib/liberi.so
-	install -m 644 include/eri.h $(DESTDIR)$(PREFIX)/include/eri.h
+	install -m 644 include/eri.h include/eri.hpp $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/eri.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eri.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/eri
 
 uninstall:
-	rm -f $(PREFIX)/lib/liberi.so* $(PREFIX)/include/eri.h $(PREFIX)/lib/pkgconfig/eri.pc $(PREFIX)/bin/eri
+	rm -f $(PREFIX)/lib/liberi.so* $(PREFIX)/include/eri.h $(PREFIX)/include/eri.hpp $(PREFIX)/lib/pkgconfig/eri.pc $(PREFIX)/bin/eri
 
 # The whole suite: Swift unit + parity tests, the reference's self-checks, then
 # the hosts (C, C++, Python ctypes) against an installed copy.

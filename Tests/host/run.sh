@@ -5,9 +5,9 @@
 #   ERI_PREFIX=/tmp/eri-prefix PYTHON=.venv/bin/python bash Tests/host/run.sh
 #
 # ERI_PREFIX is where `make install PREFIX=…` put lib/liberi.so, include/eri.h,
-# lib/pkgconfig/eri.pc and bin/eri. Prints one `ok - name` / `not ok - name: why`
-# line per check (the output of each host program indented below it), then
-# `host: N passed, M failed`; exits 1 if any check failed.
+# include/eri.hpp, lib/pkgconfig/eri.pc and bin/eri. Prints one `ok - name` /
+# `not ok - name: why` line per check (the output of each host program indented
+# below it), then `host: N passed, M failed`; exits 1 if any check failed.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,7 +51,7 @@ check() {
 # -- the installed files
 installed() {
     local f
-    for f in lib/liberi.so lib/liberi.so.0 include/eri.h lib/pkgconfig/eri.pc bin/eri; do
+    for f in lib/liberi.so lib/liberi.so.0 include/eri.h include/eri.hpp lib/pkgconfig/eri.pc bin/eri; do
         [ -e "$ERI_PREFIX/$f" ] || { echo "missing $ERI_PREFIX/$f"; return 1; }
     done
     local version
@@ -89,6 +89,10 @@ check "eri.h compiles alone: gcc -std=c99 -Wall -Wextra -pedantic -Werror" \
     gcc -std=c99 -Wall -Wextra -pedantic -Werror -c "$WORK/header_only.c" -o "$WORK/header_only_c.o" -I"$ERI_PREFIX/include"
 check "eri.h compiles alone: g++ -std=c++17 -Wall -Wextra -Werror" \
     g++ -std=c++17 -Wall -Wextra -Werror -c "$WORK/header_only.cpp" -o "$WORK/header_only_cpp.o" -I"$ERI_PREFIX/include"
+CXX_STRICT=(-std=c++17 -Wall -Wextra -Wshadow -pedantic -Werror)
+printf '#include <eri.hpp>\n#include <eri.hpp>\n' >"$WORK/hpp_only.cpp"
+check "eri.hpp compiles alone: g++ ${CXX_STRICT[*]}" \
+    g++ "${CXX_STRICT[@]}" -c "$WORK/hpp_only.cpp" -o "$WORK/hpp_only.o" -I"$ERI_PREFIX/include"
 
 # -- models: good ones from `eri init`, crafted bad ones
 make_models() {
@@ -146,17 +150,19 @@ seven_lines() { # COMMAND...: runs it, expects the 7 emotion names in its output
 }
 check "examples/c/predict_file on an MP4" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_file" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 check "examples/c/predict_frames (raw RGB + face box + 48 kHz stereo)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_frames" "$WORK/tiny.eri"
-check "examples/cpp/predict (RAII, exceptions)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_cpp" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+check "examples/cpp/predict (RAII, exceptions, <eri.hpp> from the install)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_cpp" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 pip_install() { "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "$REPO/python" && ls "$WORK/site/eri/__init__.py"; }
 check "pip install ./python (the pure-Python eri package)" pip_install
+check "test_layout.py (every struct of eri._capi, field by field, against cc's eri.h; every function declared)" \
+    env CC="$CC" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_layout.py"
 check "examples/python/predict.py with the installed package, liberi.so found via the system path given by LD_LIBRARY_PATH" seven_lines \
     env LD_LIBRARY_PATH="$ERI_PREFIX/lib" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 check "examples/python/predict.py with ERI_LIBRARY" seven_lines \
     env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 
 # -- streaming: the Python stream against predict, the replay examples, eri stream, eri timeline
-check "test_stream.py (eri.Stream: struct layout, reads = Model.predict on what they used)" \
-    env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_stream.py" "$WORK/tiny.eri"
+check "test_stream.py (eri.Stream: reads = Model.predict on what they used)" \
+    env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_stream.py" "$WORK/tiny.eri"
 # estimates FILE LINES: a header of 8 columns, then at least LINES rows of a time and 7 values in [0, 1]
 estimates() {
     awk -F'\t' -v want="$2" 'NR == 1 { if (NF != 8 || $2 != "Adoration") bad = 1; next }
@@ -217,18 +223,18 @@ check "eri synth + eri eval --split all, --drop audio (a changed prediction CSV)
 # -- C++ host
 build_cpp() {
     # shellcheck disable=SC2046
-    $CXX -std=c++17 -Wall -Wextra -Werror "$HERE/test_cpp.cpp" -o "$WORK/test_cpp" $(pkg-config --cflags --libs eri)
+    $CXX "${CXX_STRICT[@]}" "$HERE/test_cpp.cpp" -o "$WORK/test_cpp" $(pkg-config --cflags --libs eri)
 }
-check "test_cpp.cpp builds (C++17, -Wall -Wextra -Werror)" build_cpp
+check "test_cpp.cpp builds against the installed eri.hpp (${CXX_STRICT[*]})" build_cpp
 if [ -x "$WORK/test_cpp" ]; then
-    check "test_cpp (RAII, exceptions)" env -u LD_LIBRARY_PATH "$WORK/test_cpp" "$WORK/bad/wrong_shape.eri" "${MODELS[@]}"
+    check "test_cpp (eri.hpp: RAII model, stream and model_ptr, exceptions)" env -u LD_LIBRARY_PATH "$WORK/test_cpp" "$WORK/bad/wrong_shape.eri" "${MODELS[@]}"
 else
     not_ok "test_cpp" "not built"
 fi
 
 # -- Python ctypes host
-check "test_ctypes.py (ctypes, struct layout)" \
-    env ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" "$PYTHON" "$HERE/test_ctypes.py" "$WORK/bad" "${MODELS[@]}"
+check "test_ctypes.py (the C API called through eri._capi)" \
+    env ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_ctypes.py" "$WORK/bad" "${MODELS[@]}"
 
 # -- safetensors interop (liberi ↔ Python safetensors ↔ the PyTorch reference)
 check "pytest Tests/python (safetensors interop, reference oracle)" \

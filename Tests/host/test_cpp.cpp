@@ -1,53 +1,18 @@
-// Host test of liberi's C API from C++17 with RAII (built with -std=c++17 -Wall -Wextra -Werror).
+// Host test of liberi's C++ layer, the installed <eri.hpp> (RAII handles, exceptions), built with
+// -std=c++17 -Wall -Wextra -Wshadow -pedantic -Werror.
 //
 //     test_cpp BAD_FORMAT_FILE MODEL.eri...
 //
 // BAD_FORMAT_FILE is a crafted file that must be rejected with ERI_ERR_FORMAT
-// (make_bad_models.py's wrong_shape.eri); the MODEL files are good models.
-#include <eri.h>
+// (make_bad_models.py's wrong_shape.eri); the MODEL files are good models, the
+// first with both branches.
+#include <eri.hpp>
 
 #include <cstdio>
 #include <cstring>
-#include <memory>
-#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
-
-namespace eri {
-
-// A liberi failure: the status and eri_last_error() at the time.
-class error : public std::runtime_error {
-public:
-    error(eri_status status, const std::string &message) : std::runtime_error(message), status_(status) {}
-    eri_status status() const noexcept { return status_; }
-
-private:
-    eri_status status_;
-};
-
-inline void check(eri_status status) {
-    if (status != ERI_OK) throw error(status, std::string(eri_status_string(status)) + ": " + eri_last_error());
-}
-
-using model_ptr = std::unique_ptr<eri_model, decltype(&eri_model_close)>;
-
-inline model_ptr open(const std::string &path, int threads = 0) {
-    eri_model_options options;
-    check(eri_model_options_init(&options));
-    options.n_threads = threads;
-    eri_model *raw = nullptr;
-    check(eri_model_open(path.c_str(), &options, &raw));
-    return model_ptr(raw, &eri_model_close);
-}
-
-inline struct eri_model_info info(const model_ptr &model) {
-    struct eri_model_info out {};
-    out.struct_size = sizeof out;
-    check(eri_model_info(model.get(), &out));
-    return out;
-}
-
-}  // namespace eri
 
 static int n_pass = 0, n_fail = 0;
 
@@ -93,34 +58,56 @@ int main(int argc, char **argv) {
 
     for (const auto &path : models) {
         try {
-            eri::model_ptr model = eri::open(path, 1);
-            const struct eri_model_info i = eri::info(model);
+            eri::model model(path, 1);
+            const struct eri_model_info i = model.info();
             std::printf("# %s: %s, video %d (%d frames, %d px, %d ch), audio %d (%d Hz), %llu parameters, provenance \"%s\"\n",
                         path.c_str(), i.preset, i.has_video, i.n_frames, i.image_size, i.n_channels, i.has_audio,
                         i.sample_rate, static_cast<unsigned long long>(i.n_parameters), i.provenance ? i.provenance : "");
             check(i.preset != nullptr && std::strncmp(i.preset, "dbn-", 4) == 0 && i.n_parameters > 0 &&
                       (i.has_video || i.has_audio) && i.config_json != nullptr && i.config_json[0] == '{',
                   "open and describe " + path);
-            eri::model_ptr moved = std::move(model);  // ownership moves; closed once at scope end
-            check(model == nullptr && moved != nullptr, "unique_ptr moves the model");
+            eri::model moved = std::move(model);  // ownership moves; closed once at scope end
+            check(model.get() == nullptr && moved.get() != nullptr, "eri::model moves its handle");
         } catch (const std::exception &e) {
             check(false, "open and describe " + path, e.what());
         }
     }
 
     const std::string missing = bad + ".does-not-exist";
-    expect_error("a missing file throws ERI_ERR_IO", ERI_ERR_IO, missing + ": no such file", [&] { eri::open(missing); });
-    expect_error("a malformed file throws ERI_ERR_FORMAT", ERI_ERR_FORMAT, bad, [&] { eri::open(bad); });
+    expect_error("a missing file throws ERI_ERR_IO", ERI_ERR_IO, missing + ": no such file", [&] { eri::model m(missing); });
+    expect_error("a malformed file throws ERI_ERR_FORMAT", ERI_ERR_FORMAT, bad, [&] { eri::model m(bad); });
     expect_error("NULL info arguments throw ERI_ERR_INVALID_ARGUMENT", ERI_ERR_INVALID_ARGUMENT, "NULL",
                  [&] { eri::check(eri_model_info(nullptr, nullptr)); });
 
-    try {  // An empty unique_ptr calls nothing; a reset one closes exactly once.
+    try {  // An empty model_ptr calls nothing; a reset one closes exactly once.
         eri::model_ptr empty(nullptr, &eri_model_close);
-        eri::model_ptr m = eri::open(models[0]);
-        m.reset();
-        check(m == nullptr, "unique_ptr reset closes the model");
+        eri::model_ptr raw(nullptr, &eri_model_close);
+        eri_model *handle = nullptr;
+        eri::check(eri_model_open(models[0].c_str(), nullptr, &handle));
+        raw.reset(handle);
+        raw.reset();
+        check(empty == nullptr && raw == nullptr, "eri::model_ptr reset closes the model");
     } catch (const std::exception &e) {
-        check(false, "unique_ptr reset closes the model", e.what());
+        check(false, "eri::model_ptr reset closes the model", e.what());
+    }
+
+    try {  // The two-branch model: a frame through predict, a stream that refuses to read before input.
+        eri::model model(models[0]);
+        std::vector<uint8_t> pixels(32 * 24 * 3, 128);
+        const eri_image frame{pixels.data(), 32, 24, 0, ERI_PIXEL_RGB24, 0, 0.0f, 0.0f, 0.0f, 0.0f};
+        const eri::intensities y = model.predict({frame});
+        bool in_range = true;
+        for (float v : y) in_range = in_range && v >= 0.0f && v <= 1.0f;
+        check(in_range, "eri::model::predict gives 7 values in [0, 1]");
+        eri::stream live(model, 2.0);
+        expect_error("eri::stream::read before any push throws ERI_ERR_MISSING_MODALITY", ERI_ERR_MISSING_MODALITY, "",
+                     [&] { live.read(); });
+        live.push_frame(frame, 0.0);
+        live.push_frame(frame, 0.5);
+        const std::pair<eri::intensities, double> r = live.read();
+        check(r.second >= 0.0 && live.span().n_frames > 0, "eri::stream reads after a push and reports its span");
+    } catch (const std::exception &e) {
+        check(false, "eri::model::predict and eri::stream", e.what());
     }
 
     std::printf("1..%d\n# test_cpp: %d passed, %d failed\n", n_pass + n_fail, n_pass, n_fail);

@@ -1,76 +1,31 @@
 #!/usr/bin/env python3
-"""Host test of liberi's C API from Python with ctypes only (no package needed).
+"""Host test of liberi's C API from Python, calling the C functions directly
+through the eri package's C-API module (eri._capi: its ctypes structs and
+signatures; Tests/host/test_layout.py checks them against the header).
 
-    ERI_LIBRARY=/prefix/lib/liberi.so python Tests/host/test_ctypes.py BAD_DIR MODEL.eri...
+    ERI_LIBRARY=/prefix/lib/liberi.so ERI_PREFIX=/prefix PYTHONPATH=site \
+        python Tests/host/test_ctypes.py BAD_DIR MODEL.eri...
 
-BAD_DIR holds make_bad_models.py's files and manifest.txt. With ERI_PREFIX set
-(and a C compiler), the ctypes struct layout is compared with the C compiler's
-offsetof() of the installed header. Prints TAP lines; exits 1 on a failure.
+BAD_DIR holds make_bad_models.py's files and manifest.txt. With ERI_PREFIX set,
+the library's version is compared with the installed header's. Prints TAP
+lines; exits 1 on a failure.
 """
 
 import ctypes
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 
-ERI_OK, ERI_ERR_INVALID_ARGUMENT, ERI_ERR_IO, ERI_ERR_FORMAT, ERI_ERR_UNSUPPORTED = 0, 1, 2, 3, 4
+from eri import _capi
+from eri._capi import FORMAT, INVALID_ARGUMENT, IO, OK, UNSUPPORTED, LogCallback, ModelInfo, ModelOptions
+
 EMOTIONS = ["Adoration", "Amusement", "Anxiety", "Disgust", "Empathic-Pain", "Fear", "Surprise"]
-
-
-class ModelOptions(ctypes.Structure):
-    """eri_model_options"""
-    _fields_ = [("struct_size", ctypes.c_uint32), ("n_threads", ctypes.c_int32)]
-
-
-class ModelInfo(ctypes.Structure):
-    """struct eri_model_info, field for field as in eri.h."""
-    _fields_ = [
-        ("struct_size", ctypes.c_uint32),
-        ("has_video", ctypes.c_int32),
-        ("has_audio", ctypes.c_int32),
-        ("n_frames", ctypes.c_int32),
-        ("image_size", ctypes.c_int32),
-        ("n_channels", ctypes.c_int32),
-        ("sample_rate", ctypes.c_int32),
-        ("n_parameters", ctypes.c_uint64),
-        ("preset", ctypes.c_char_p),
-        ("config_json", ctypes.c_char_p),
-        ("provenance", ctypes.c_char_p),
-        ("metrics", ctypes.c_char_p),
-    ]
-
-
-LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 
 
 def load_library():
     path = os.environ.get("ERI_LIBRARY")
     if not path:
         sys.exit("test_ctypes: set ERI_LIBRARY to the installed liberi.so")
-    lib = ctypes.CDLL(path)
-    lib.eri_version.restype = ctypes.c_char_p
-    lib.eri_version.argtypes = []
-    lib.eri_version_number.restype = ctypes.c_uint32
-    lib.eri_version_number.argtypes = []
-    lib.eri_status_string.restype = ctypes.c_char_p
-    lib.eri_status_string.argtypes = [ctypes.c_int]
-    lib.eri_last_error.restype = ctypes.c_char_p
-    lib.eri_last_error.argtypes = []
-    lib.eri_emotion_name.restype = ctypes.c_char_p
-    lib.eri_emotion_name.argtypes = [ctypes.c_int32]
-    lib.eri_set_log_callback.restype = None
-    lib.eri_set_log_callback.argtypes = [LOG_CALLBACK, ctypes.c_void_p]
-    lib.eri_model_options_init.restype = ctypes.c_int
-    lib.eri_model_options_init.argtypes = [ctypes.POINTER(ModelOptions)]
-    lib.eri_model_open.restype = ctypes.c_int
-    lib.eri_model_open.argtypes = [ctypes.c_char_p, ctypes.POINTER(ModelOptions), ctypes.POINTER(ctypes.c_void_p)]
-    lib.eri_model_close.restype = None
-    lib.eri_model_close.argtypes = [ctypes.c_void_p]
-    lib.eri_model_info.restype = ctypes.c_int
-    lib.eri_model_info.argtypes = [ctypes.c_void_p, ctypes.POINTER(ModelInfo)]
-    return lib
+    return _capi.load_library(path)
 
 
 class TAP:
@@ -88,46 +43,12 @@ class TAP:
         return ok
 
 
-def c_layout():
-    """{field: offset} and sizeof from the C compiler, or None without ERI_PREFIX / cc."""
-    prefix, cc = os.environ.get("ERI_PREFIX"), shutil.which("cc") or shutil.which("gcc")
-    if not prefix or not cc:
-        return None
-    fields = [f for f, _ in ModelInfo._fields_]
-    src = "#include <eri.h>\n#include <stddef.h>\n#include <stdio.h>\nint main(void) {\n"
-    src += '    printf("sizeof %zu\\n", sizeof(struct eri_model_info));\n'
-    src += '    printf("options %zu\\n", sizeof(eri_model_options));\n'
-    for f in fields:
-        src += f'    printf("{f} %zu\\n", offsetof(struct eri_model_info, {f}));\n'
-    src += "    return 0;\n}\n"
-    with tempfile.TemporaryDirectory() as tmp:
-        c, exe = os.path.join(tmp, "layout.c"), os.path.join(tmp, "layout")
-        with open(c, "w") as fh:
-            fh.write(src)
-        subprocess.run([cc, "-std=c99", "-I", os.path.join(prefix, "include"), c, "-o", exe], check=True)
-        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
-    return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
-
-
 def main(argv):
     if len(argv) < 3:
         sys.exit(__doc__)
     bad_dir, models = argv[1], argv[2:]
     lib = load_library()
     t = TAP()
-
-    # -- struct layout against the header
-    layout = c_layout()
-    if layout is None:
-        print("# no ERI_PREFIX or C compiler: struct layout not compared with C")
-    else:
-        mismatches = [f"{f}: ctypes {getattr(ModelInfo, f).offset}, C {layout[f]}"
-                      for f, _ in ModelInfo._fields_ if getattr(ModelInfo, f).offset != layout[f]]
-        if ctypes.sizeof(ModelInfo) != layout["sizeof"]:
-            mismatches.append(f"sizeof: ctypes {ctypes.sizeof(ModelInfo)}, C {layout['sizeof']}")
-        if ctypes.sizeof(ModelOptions) != layout["options"]:
-            mismatches.append(f"eri_model_options: ctypes {ctypes.sizeof(ModelOptions)}, C {layout['options']}")
-        t.check(not mismatches, "ctypes structs match the C header's layout", "; ".join(mismatches))
 
     # -- version and names
     header_version = None
@@ -144,23 +65,23 @@ def main(argv):
     names = [lib.eri_emotion_name(i) for i in range(7)]
     t.check([n.decode() if n else None for n in names] == EMOTIONS, "eri_emotion_name(0…6)", repr(names))
     t.check(lib.eri_emotion_name(-1) is None and lib.eri_emotion_name(7) is None, "eri_emotion_name(-1), (7) are NULL")
-    t.check(lib.eri_status_string(ERI_ERR_FORMAT) and lib.eri_status_string(12345) == b"unknown status",
+    t.check(lib.eri_status_string(FORMAT) and lib.eri_status_string(12345) == b"unknown status",
             "eri_status_string", repr(lib.eri_status_string(12345)))
 
     # -- good models
     for path in models:
         handle = ctypes.c_void_p()
         status = lib.eri_model_open(path.encode(), None, ctypes.byref(handle))
-        if not t.check(status == ERI_OK and handle.value, f"open {path}", f"status {status}: {lib.eri_last_error()!r}"):
+        if not t.check(status == OK and handle.value, f"open {path}", f"status {status}: {lib.eri_last_error()!r}"):
             continue
         try:
             info = ModelInfo()
             status = lib.eri_model_info(handle, ctypes.byref(info))
-            t.check(status == ERI_ERR_INVALID_ARGUMENT,
+            t.check(status == INVALID_ARGUMENT,
                     "eri_model_info with struct_size 0 is INVALID_ARGUMENT", f"status {status}")
             info.struct_size = ctypes.sizeof(ModelInfo)
             status = lib.eri_model_info(handle, ctypes.byref(info))
-            if t.check(status == ERI_OK, f"eri_model_info {path}", f"status {status}: {lib.eri_last_error()!r}"):
+            if t.check(status == OK, f"eri_model_info {path}", f"status {status}: {lib.eri_last_error()!r}"):
                 preset = info.preset.decode()
                 print(f"# {path}: preset {preset}, video {info.has_video} ({info.n_frames} frames, {info.image_size} px, "
                       f"{info.n_channels} ch), audio {info.has_audio} ({info.sample_rate} Hz), "
@@ -184,8 +105,8 @@ def main(argv):
     missing = os.path.join(bad_dir, "ctypes-missing.eri")
     status = lib.eri_model_open(missing.encode(), None, ctypes.byref(handle))
     message = lib.eri_last_error().decode()
-    t.check(status == ERI_ERR_IO and handle.value is None and missing in message and "no such file" in message,
-            "a missing file is ERI_ERR_IO", f"status {status}, handle {handle.value}, message {message!r}")
+    t.check(status == IO and handle.value is None and missing in message and "no such file" in message,
+            "a missing file is IO", f"status {status}, handle {handle.value}, message {message!r}")
     manifest = [line.rstrip("\n").split("\t") for line in open(os.path.join(bad_dir, "manifest.txt"))]
     failures = []
     for name, code, needle in manifest:
@@ -197,7 +118,7 @@ def main(argv):
             failures.append(f"{name}: status {status} (expected {code}), message {message!r}")
     t.check(not failures and len(manifest) >= 20, f"all {len(manifest)} crafted files are rejected with their status and message",
             "; ".join(failures))
-    for name, code in (("wrong_shape.eri", ERI_ERR_FORMAT), ("dtype_i32.eri", ERI_ERR_UNSUPPORTED)):
+    for name, code in (("wrong_shape.eri", FORMAT), ("dtype_i32.eri", UNSUPPORTED)):
         path = os.path.join(bad_dir, name)
         handle = ctypes.c_void_p()
         status = lib.eri_model_open(path.encode(), None, ctypes.byref(handle))
@@ -205,27 +126,27 @@ def main(argv):
         t.check(status == code and message.startswith(path), f"{name} is {lib.eri_status_string(code).decode()!r}",
                 f"status {status}, message {message!r}")
     options = ModelOptions()
-    t.check(lib.eri_model_options_init(ctypes.byref(options)) == ERI_OK and options.struct_size == ctypes.sizeof(options),
+    t.check(lib.eri_model_options_init(ctypes.byref(options)) == OK and options.struct_size == ctypes.sizeof(options),
             "eri_model_options_init", f"struct_size {options.struct_size}")
     options.n_threads = -5
     handle = ctypes.c_void_p()
     status = lib.eri_model_open(models[0].encode(), ctypes.byref(options), ctypes.byref(handle))
-    t.check(status == ERI_ERR_INVALID_ARGUMENT and b"n_threads" in lib.eri_last_error(), "n_threads -5 is INVALID_ARGUMENT",
+    t.check(status == INVALID_ARGUMENT and b"n_threads" in lib.eri_last_error(), "n_threads -5 is INVALID_ARGUMENT",
             f"status {status}, {lib.eri_last_error()!r}")
 
     # -- log callback from Python
     calls = []
-    callback = LOG_CALLBACK(lambda level, message, user: calls.append((level, message.decode(), user)))
+    callback = LogCallback(lambda level, message, user: calls.append((level, message.decode(), user)))
     lib.eri_set_log_callback(callback, ctypes.c_void_p(0x1234))
     handle = ctypes.c_void_p()
-    ok = lib.eri_model_open(models[0].encode(), None, ctypes.byref(handle)) == ERI_OK
+    ok = lib.eri_model_open(models[0].encode(), None, ctypes.byref(handle)) == OK
     lib.eri_model_close(handle)
     t.check(ok and not calls, "a successful open logs nothing", repr(calls))
     lib.eri_model_open(missing.encode(), None, ctypes.byref(handle))
     print(f"# a failed open with a callback set logged {calls!r}")
     t.check(all(c[2] == 0x1234 and 0 <= c[0] <= 3 for c in calls), "log callbacks get a level and user_data back", repr(calls))
     n = len(calls)
-    lib.eri_set_log_callback(LOG_CALLBACK(), None)  # a NULL function pointer turns logging off
+    lib.eri_set_log_callback(LogCallback(), None)  # a NULL function pointer turns logging off
     lib.eri_model_open(missing.encode(), None, ctypes.byref(handle))
     t.check(len(calls) == n, "eri_set_log_callback(NULL) turns logging off", repr(calls[n:]))
 

@@ -3,17 +3,13 @@
    bit-identical to serial. Usage: test_predict BOTH.eri VIDEO.eri AUDIO.eri */
 #include <eri.h>
 
+#include "host_check.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...) do { checks++; if (cond) { printf("ok - "); } else { failures++; printf("not ok - "); } \
-    printf(__VA_ARGS__); printf("\n"); } while (0)
-#define EXPECT_STATUS(call, want, what) do { eri_status s_ = (call); CHECK(s_ == (want), "%s -> %s (%d)%s%s", what, \
-    eri_status_string(s_), (int)s_, s_ != ERI_OK ? ": " : "", s_ != ERI_OK ? eri_last_error() : ""); } while (0)
 
 enum { N = 10, W = 90, H = 70, RATE = 16000, SAMPLES = 24000 };
 static uint8_t rgb[N][H][W * 3];
@@ -56,17 +52,12 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: %s BOTH.eri VIDEO.eri AUDIO.eri\n", argv[0]); return 2; }
+    eri_model *both = NULL, *video = NULL, *audio = NULL;
+    int opened = open_models(argc, argv, &both, &video, &audio);
+    if (opened != 0) return opened;
     for (int n = 0; n < N; n++) for (int y = 0; y < H; y++) for (int x = 0; x < W * 3; x++)
         rgb[n][y][x] = (uint8_t)((x * 7 + y * 3 + n * 11 + (x * y) % 13) & 0xFF);
-    for (int i = 0; i < SAMPLES; i++)
-        pcm[i] = 0.3f * sinf(2.0f * 3.14159265f * 220.0f * (float)i / RATE) * (0.6f + 0.4f * sinf((float)i / 900.0f));
-
-    eri_model *both = NULL, *video = NULL, *audio = NULL;
-    EXPECT_STATUS(eri_model_open(argv[1], NULL, &both), ERI_OK, "open two-branch model");
-    EXPECT_STATUS(eri_model_open(argv[2], NULL, &video), ERI_OK, "open video-only model");
-    EXPECT_STATUS(eri_model_open(argv[3], NULL, &audio), ERI_OK, "open audio-only model");
-    if (!both || !video || !audio) return 1;
+    fill_tone(pcm, SAMPLES, RATE, 220.0f, 0.6f, 0.4f, 900.0f);
 
     eri_image frames[N], padded[N], bgr[N];
     static uint8_t wide[N][H][W * 3 + 13], swapped[N][H][W * 3];
@@ -184,6 +175,5 @@ int main(int argc, char **argv) {
     eri_model_close(both);
     eri_model_close(video);
     eri_model_close(audio);
-    printf("predict: %d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return summary("predict");
 }

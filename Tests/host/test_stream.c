@@ -4,16 +4,12 @@
    error. Usage: test_stream BOTH.eri VIDEO.eri AUDIO.eri */
 #include <eri.h>
 
+#include "host_check.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...) do { checks++; if (cond) { printf("ok - "); } else { failures++; printf("not ok - "); } \
-    printf(__VA_ARGS__); printf("\n"); } while (0)
-#define EXPECT_STATUS(call, want, what) do { eri_status s_ = (call); CHECK(s_ == (want), "%s -> %s (%d)%s%s", what, \
-    eri_status_string(s_), (int)s_, s_ != ERI_OK ? ": " : "", s_ != ERI_OK ? eri_last_error() : ""); } while (0)
 
 enum { W = 64, H = 48, FPS = 25, RATE = 16000, SECONDS = 6, FRAMES = FPS * SECONDS, SAMPLES = RATE * SECONDS, CHUNK = RATE / 50 };
 static uint8_t rgb[FRAMES][H][W * 3];
@@ -61,17 +57,14 @@ static float check_read(eri_stream *s, const eri_model *model, const float *y) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: %s BOTH.eri VIDEO.eri AUDIO.eri\n", argv[0]); return 2; }
+    /* The live source: FRAMES frames at FPS and SECONDS of mono PCM at RATE. */
     for (int n = 0; n < FRAMES; n++) for (int y = 0; y < H; y++) for (int x = 0; x < W * 3; x++)
         rgb[n][y][x] = (uint8_t)((x * 5 + y * 3 + n * 7 + (x * y * (n % 5)) % 17) & 0xFF);
-    for (int i = 0; i < SAMPLES; i++)
-        pcm[i] = 0.3f * sinf(2.0f * 3.14159265f * 200.0f * (float)i / RATE) * (0.5f + 0.5f * sinf((float)i / 3000.0f));
+    fill_tone(pcm, SAMPLES, RATE, 200.0f, 0.5f, 0.5f, 3000.0f);
 
     eri_model *both = NULL, *video = NULL, *audio = NULL;
-    EXPECT_STATUS(eri_model_open(argv[1], NULL, &both), ERI_OK, "open two-branch model");
-    EXPECT_STATUS(eri_model_open(argv[2], NULL, &video), ERI_OK, "open video-only model");
-    EXPECT_STATUS(eri_model_open(argv[3], NULL, &audio), ERI_OK, "open audio-only model");
-    if (!both || !video || !audio) return 1;
+    int opened = open_models(argc, argv, &both, &video, &audio);
+    if (opened != 0) return opened;
 
     eri_stream_options opts;
     EXPECT_STATUS(eri_stream_options_init(&opts), ERI_OK, "eri_stream_options_init");
@@ -193,6 +186,5 @@ int main(int argc, char **argv) {
     eri_stream_close(NULL);
     eri_model_close(video);
     eri_model_close(audio);
-    printf("%d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return summary("stream");
 }

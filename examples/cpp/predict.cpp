@@ -1,7 +1,7 @@
-// Predicts a media file, then raw RGB frames with a face box, through eri.hpp.
+// Predicts a media file, then raw RGB frames with a face box, through <eri.hpp> (installed beside eri.h).
 // Build: c++ -std=c++17 predict.cpp $(pkg-config --cflags --libs eri) -o predict
 // Run:   ./predict model.eri clip.mp4
-#include "eri.hpp"
+#include <eri.hpp>
 
 #include <cstdio>
 #include <vector>

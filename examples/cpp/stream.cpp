@@ -5,7 +5,7 @@
 //
 // ffmpeg decodes the file into two pipes: 320x240 RGB24 frames at 25 fps and
 // 16 kHz mono float PCM in 20 ms chunks, pushed in timestamp order.
-#include "eri.hpp"
+#include <eri.hpp>
 
 #include <chrono>
 #include <cstdio>

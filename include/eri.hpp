@@ -1,7 +1,27 @@
-// eri.hpp — a small C++17 layer over liberi's C API: RAII handles
+// eri.hpp — a small C++17 layer over liberi's C API (eri.h): RAII handles
 // (std::unique_ptr with the close functions) and exceptions from status codes.
+//
+//     #include <eri.hpp>    // c++ -std=c++17 app.cpp $(pkg-config --cflags --libs eri)
+//
+//     eri::model model("model.eri");
+//     eri::intensities y = model.predict_file("clip.mp4");   // throws eri::error
+//     eri::stream live(model, 10.0);                         // a 10 s window
+//
+// Header-only; it adds no symbols to liberi.so. An eri::model may be shared by
+// threads for prediction; an eri::stream belongs to one thread at a time.
 #pragma once
+
+// eri.h declares both `struct eri_model_info` and the function eri_model_info (fixed API names;
+// C++ code writes `struct eri_model_info` for the type). g++ -Wshadow reports that the function
+// "hides the constructor" of the struct, which is the intent, so the warning is off for eri.h only.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 #include <eri.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #include <array>
 #include <memory>
@@ -27,6 +47,10 @@ inline void check(eri_status status) {
 }
 
 using intensities = std::array<float, ERI_NUM_EMOTIONS>;
+
+/// Owners of the C handles: each closes its handle once, with the C close function.
+using model_ptr = std::unique_ptr<eri_model, decltype(&eri_model_close)>;
+using stream_ptr = std::unique_ptr<eri_stream, decltype(&eri_stream_close)>;
 
 /// An opened model; share one between threads freely.
 class model {
@@ -65,7 +89,7 @@ public:
     const eri_model *get() const noexcept { return handle_.get(); }
 
 private:
-    std::unique_ptr<eri_model, decltype(&eri_model_close)> handle_;
+    model_ptr handle_;
 };
 
 /// A sliding window over live frames and audio; belongs to one thread at a time.
@@ -104,7 +128,7 @@ public:
     void reset() noexcept { eri_stream_reset(handle_.get()); }
 
 private:
-    std::unique_ptr<eri_stream, decltype(&eri_stream_close)> handle_;
+    stream_ptr handle_;
 };
 
 inline const char *emotion_name(int i) { return eri_emotion_name(i); }
