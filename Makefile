@@ -6,7 +6,8 @@
 #   make deps            Debian packages (apt-get; sudo when not root)
 #   make venv            Python venv (.venv) with the reference oracle's pinned packages
 #   make demo            synthesise a corpus, train, evaluate and predict end to end
-#   make bench           liberi vs ONNX Runtime, PyTorch, librosa (benchmarks/latest.md)
+#   make bench           liberi vs ONNX Runtime, PyTorch, librosa (benchmarks/latest.md);
+#                        BASELINE=path/to/eri-bench adds an earlier build's times to the same rows
 
 PREFIX ?= /usr/local
 VERSION_MAJOR := $(shell sed -n 's/^\#define ERI_VERSION_MAJOR \([0-9]*\)/\1/p' include/eri.h)
@@ -28,7 +29,7 @@ DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-de
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 
-.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports bench demo
+.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports check-layers bench demo
 
 all:
 	$(SWIFT_RELEASE)
@@ -70,7 +71,11 @@ uninstall:
 
 # The whole suite: Swift unit + parity tests, the reference's self-checks, then
 # the hosts (C, C++, Python ctypes) against an installed copy.
-test: deps venv all swift-test python-test host-test
+test: deps venv all check-layers swift-test python-test host-test
+
+# Fails when a module imports one that stands after it in the data flow (scripts/check_layers.py).
+check-layers:
+	@python3 scripts/check_layers.py
 
 swift-test: venv
 	ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test
@@ -94,7 +99,7 @@ demo: deps venv all
 # Run it on an otherwise idle machine; the header reports how much CPU other processes used.
 bench: venv
 	$(SWIFT_RELEASE) --product eri-bench
-	$(PYTHON) benchmarks/bench.py --liberi-bench $(RELEASE_DIR)/eri-bench
+	$(PYTHON) benchmarks/bench.py --liberi-bench $(RELEASE_DIR)/eri-bench $(if $(BASELINE),--baseline-bench $(BASELINE))
 
 clean:
 	rm -rf .build build

@@ -496,6 +496,10 @@ class Row:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--liberi-bench", help="the eri-bench executable (swift build -c release --product eri-bench)")
+    ap.add_argument("--baseline-bench", metavar="PATH",
+                    help="a second eri-bench (e.g. built from an earlier commit), timed interleaved with liberi in the "
+                         "network, branch, backbone, end-to-end, training, MFCC and streaming rows; the tables gain "
+                         "'baseline ms' and 'liberi÷baseline' columns")
     ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated (default: %(default)s)")
     ap.add_argument("--reps", type=int, default=7, help="timed runs per contender and row (default %(default)s)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs per contender and row (default %(default)s)")
@@ -701,14 +705,15 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
     v = cfg["video"]
     print(f"{preset}: {v['frames']} frames × {v['image_size']}² + {steps} MFCC steps", flush=True)
 
-    def open_liberi(env):
-        w = Liberi("eri-bench", [args.liberi_bench], env=env)
+    def open_liberi(env, binary=None):
+        w = Liberi("eri-bench", [binary or args.liberi_bench], env=env)
         for line in (f"load {d}/model.eri", f"frames {d}/frames.f32", f"mfcc {d}/mfcc.f32"):
             w.call(line)
         return w
 
     liberi = open_liberi(liberi_env)
     liberi_backbone = "unavailable" not in liberi.call("backbone")  # needs Model.backboneTokens (Backbone.swift)
+    baseline = open_liberi(liberi_env, args.baseline_bench) if args.baseline_bench else None
     ort = PythonWorker("onnxruntime", me + ["ort"])
     torch_ = PythonWorker("pytorch", me + ["torch"])
     ort.call(cmd="load", preset=preset)
@@ -723,6 +728,8 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
     def row(label, which, n):
         nonlocal ok
         liberi.call(f"threads {n}")
+        if baseline:
+            baseline.call(f"threads {n}")
         ort.call(cmd="threads", n=n)
         torch_.call(cmd="threads", n=n)
         contenders = {"ORT": lambda: ort.run(which), "PyTorch": lambda: torch_.run(which)}
@@ -730,6 +737,9 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
             contenders = {"liberi": lambda: liberi.run(which)} | contenders
         elif liberi_backbone:
             contenders = {"liberi": lambda: (float(liberi.call("backbone")["ms"]), None)} | contenders
+        if baseline:
+            contenders["baseline"] = ((lambda: baseline.run(which)) if which != "backbone"
+                                      else (lambda: (float(baseline.call("backbone")["ms"]), None)))
         times, outs = interleaved(contenders, warm, reps, settle)
         if which == "backbone":
             full = {name: np.array(w.call(cmd="run", which="backbone", dump=True)["full"])
@@ -765,6 +775,8 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
         nonlocal ok
         liberi.call(f"threads {n}")
         ref.call(cmd="threads", n=n)
+        if baseline:
+            baseline.call(f"threads {n}")
         parts = {k: [] for k in ("liberi video", "liberi audio", "ref video", "ref audio", "ref net")}
 
         def run_liberi():
@@ -783,8 +795,10 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
                 parts[f"ref {k}"].append(r[f"{k}_ms"])
             return r["ms"], np.array(r["y"], dtype=np.float32)
 
-        times, outs = interleaved({"liberi": run_liberi, "liberi preprocessing": run_liberi_pre, "reference": run_ref},
-                                  warm, reps, settle)
+        contenders = {"liberi": run_liberi, "liberi preprocessing": run_liberi_pre, "reference": run_ref}
+        if baseline:
+            contenders["baseline"] = lambda: (float(baseline.call("predict-raw")["ms"]), None)
+        times, outs = interleaved(contenders, warm, reps, settle)
         med = {k: statistics.median(t) for k, t in times.items()}
         med |= {k: statistics.median(v[-reps:]) for k, v in parts.items()}  # the timed runs, not the warm-ups
         diff = max_diff(outs["liberi"], outs["reference"])
@@ -799,8 +813,9 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
     if not args.no_e2e:
         shapes = json.load(open(os.path.join(d, "inputs.json")))
         n_raw, h, w, _ = shapes["raw"]
-        liberi.call(f"raw {d}/raw_frames.u8 {w} {h} {n_raw} " + ",".join(str(x) for x in shapes["box"]))
-        liberi.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
+        for lib in [liberi] + ([baseline] if baseline else []):
+            lib.call(f"raw {d}/raw_frames.u8 {w} {h} {n_raw} " + ",".join(str(x) for x in shapes["box"]))
+            lib.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
         ref = PythonWorker("ORT + reference preprocessing", me + ["e2e"])
         ref.call(cmd="load", preset=preset)
         e2e_row(1, ref)
@@ -812,6 +827,8 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
         nonlocal ok
         liberi.call(f"threads {n}")
         torch_.call(cmd="threads", n=n)
+        if baseline:
+            baseline.call(f"threads {n}")
         losses = {}
 
         def run_liberi():
@@ -822,7 +839,10 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
             r = torch_.call(cmd="train_step")
             return r["ms"], r["loss"]
 
-        times, losses = interleaved({"liberi": run_liberi, "PyTorch": run_torch}, warm, reps, settle)
+        contenders = {"liberi": run_liberi, "PyTorch": run_torch}
+        if baseline:
+            contenders["baseline"] = lambda: (float(baseline.call("train-step")["ms"]), None)
+        times, losses = interleaved(contenders, warm, reps, settle)
         diffs = {"liberi loss (rel.)": abs(losses["liberi"] - losses["PyTorch"]) / abs(losses["PyTorch"])}
         ok &= diffs["liberi loss (rel.)"] <= TRAIN_LOSS_TOLERANCE
         # FLOPs: the forward's multiply-adds for 8 clips, ×3 for forward + backward (an estimate).
@@ -837,7 +857,7 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
         train_row(2)
         rss["after training"] = {"liberi": int(liberi.call("rss")["maxrss_kib"]),
                                  "PyTorch": torch_.call(cmd="rss")["maxrss_kib"]}
-    for w in (liberi, ort, torch_):
+    for w in (liberi, ort, torch_) + ((baseline,) if baseline else ()):
         w.close()
 
     alt = blas["alternative"]
@@ -864,11 +884,14 @@ def mfcc_benchmark(args, data, me, one_thread, preset, liberi_env):
     audio = json.load(open(os.path.join(d, "config.json")))["audio"]
     liberi = Liberi("eri-bench", [args.liberi_bench], env=liberi_env)
     librosa = PythonWorker("librosa", me + ["librosa"], env=one_thread)
-    liberi.call(f"load {d}/model.eri")
-    liberi.call("threads 1")
+    baseline = Liberi("baseline eri-bench", [args.baseline_bench], env=liberi_env) if args.baseline_bench else None
+    for lib in [liberi] + ([baseline] if baseline else []):
+        lib.call(f"load {d}/model.eri")
+        lib.call("threads 1")
     rows, ok = [], True
     for seconds in MFCC_SECONDS:
-        liberi.call(f"pcm {data}/pcm{seconds}.f32")
+        for lib in [liberi] + ([baseline] if baseline else []):
+            lib.call(f"pcm {data}/pcm{seconds}.f32")
         shape = tuple(json.load(open(os.path.join(data, f"mfcc_oracle{seconds}.json")))["shape"])  # (T_a, n_mfcc)
         oracle = np.fromfile(os.path.join(data, f"mfcc_oracle{seconds}.f32"), dtype=np.float32).reshape(shape)
 
@@ -878,7 +901,10 @@ def mfcc_benchmark(args, data, me, one_thread, preset, liberi_env):
         def run_librosa():
             return librosa.call(cmd="mfcc", seconds=seconds, config=audio)["ms"], None
 
-        times, _ = interleaved({"liberi": run_liberi, "librosa": run_librosa}, args.warmup, args.reps, args.settle)
+        contenders = {"liberi": run_liberi, "librosa": run_librosa}
+        if baseline:
+            contenders["baseline"] = lambda: (float(baseline.call("mfcc-features")["ms"]), None)
+        times, _ = interleaved(contenders, args.warmup, args.reps, args.settle)
         reply = liberi.call(f"mfcc-features {data}/liberi{seconds}.f32")
         got_shape = tuple(int(x) for x in reply["shape"].split("x"))
         if got_shape != shape:
@@ -895,6 +921,8 @@ def mfcc_benchmark(args, data, me, one_thread, preset, liberi_env):
     rss = {"liberi": int(liberi.call("rss")["maxrss_kib"]), "librosa": librosa.call(cmd="rss")["maxrss_kib"]}
     liberi.close()
     librosa.close()
+    if baseline:
+        baseline.close()
     for r in rows:
         r.rss = rss
     print(flush=True)
@@ -932,28 +960,35 @@ def fma_peak(args, data):
 
 def stream_benchmark(args, data, liberi_env):
     """ModelStream (STREAM_PRESET, 1 thread) on a synthetic live source, fed as fast as it goes: `stream-reps`
-    runs of `stream-seconds` media seconds after `stream-warmup`; medians over the runs (max: the largest)."""
+    runs of `stream-seconds` media seconds after `stream-warmup`; medians over the runs (max: the largest).
+    With --baseline-bench, the baseline's runs alternate with liberi's and its medians come back as "baseline"."""
     d = os.path.join(data, STREAM_PRESET)
     cfg = json.load(open(os.path.join(d, "config.json")))
-    liberi = Liberi("eri-bench", [args.liberi_bench], env=liberi_env)
-    liberi.call(f"load {d}/model.eri")
-    liberi.call("threads 1")
-    liberi.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
-    runs = []
+    sides = {"liberi": args.liberi_bench} | ({"baseline": args.baseline_bench} if args.baseline_bench else {})
+    workers = {}
+    for name, binary in sides.items():
+        w = workers[name] = Liberi(f"{name} eri-bench", [binary], env=liberi_env)
+        w.call(f"load {d}/model.eri")
+        w.call("threads 1")
+        w.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
+    runs = {name: [] for name in sides}
     for i in range(args.stream_reps):
-        r = {k: float(v) for k, v in liberi.call(
-            f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
-        runs.append(r)
-        print(f"  stream {STREAM_PRESET} run {i + 1}: {r['media_s']:.0f} s of media in {r['cpu_s']:.2f} s CPU → RTF "
-              f"{r['rtf']:.4f}; read p50 {r['read_p50_ms']:.1f} / p99 {r['read_p99_ms']:.1f} / max "
-              f"{r['read_max_ms']:.1f} ms; frame push mean {r['frame_mean_ms']:.2f} ms, max {r['frame_max_ms']:.1f} ms",
-              flush=True)
-        time.sleep(args.settle)
-    liberi.close()
-    med = {k: (max if k.endswith("max_ms") else statistics.median)(r[k] for r in runs) for k in runs[0]}
+        for name, w in workers.items():
+            r = {k: float(v) for k, v in w.call(
+                f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+            runs[name].append(r)
+            print(f"  stream {STREAM_PRESET} {name} run {i + 1}: {r['media_s']:.0f} s of media in {r['cpu_s']:.2f} s CPU → RTF "
+                  f"{r['rtf']:.4f}; read p50 {r['read_p50_ms']:.1f} / p99 {r['read_p99_ms']:.1f} / max "
+                  f"{r['read_max_ms']:.1f} ms; frame push mean {r['frame_mean_ms']:.2f} ms, max {r['frame_max_ms']:.1f} ms",
+                  flush=True)
+            time.sleep(args.settle)
+    for w in workers.values():
+        w.close()
+    med = {name: {k: (max if k.endswith("max_ms") else statistics.median)(r[k] for r in rs) for k in rs[0]}
+           for name, rs in runs.items()}
     print(flush=True)
     return {"preset": STREAM_PRESET, "frames": cfg["video"]["frames"], "image_size": cfg["video"]["image_size"],
-            "runs": runs, "median": med}
+            "runs": runs["liberi"], "median": med["liberi"], "baseline": med.get("baseline")}
 
 
 def memory_benchmark(args, data, liberi_env):
@@ -1010,6 +1045,9 @@ def table_rows(rows, ceiling):
     """→ header, and one list of cells per row."""
     header = ["", "liberi ms", "ORT ms", "PyTorch / librosa ms", "liberi÷ORT", "liberi÷PyTorch",
               "liberi GFLOP/s", "% of sgemm", "max diff"]
+    with_baseline = any("baseline" in r.ms for r in rows)
+    if with_baseline:
+        header[4:4] = ["baseline ms", "liberi÷baseline"]
     out = []
     for r in rows:
         lib = r.ms.get("liberi")
@@ -1029,7 +1067,11 @@ def table_rows(rows, ceiling):
             ort_cell, pt_cell = f"({fmt_ms(ort)})", f"({fmt_ms(pt)})"
         else:
             ort_cell, pt_cell = (fmt_ms(ort) if "ORT" in r.ms else "—"), fmt_ms(pt)
-        out.append([r.label, lib_cell, ort_cell, pt_cell, fmt_ratio(lib, ort), fmt_ratio(lib, pt), gflops, pct, diff])
+        cells = [r.label, lib_cell, ort_cell, pt_cell, fmt_ratio(lib, ort), fmt_ratio(lib, pt), gflops, pct, diff]
+        if with_baseline:
+            base = r.ms.get("baseline")
+            cells[4:4] = [fmt_ms(base) if base is not None else "", fmt_ratio(lib, base)]
+        out.append(cells)
     return header, out
 
 
@@ -1053,11 +1095,14 @@ def e2e_cells(e2e):
     for e in e2e:
         m, n = e["ms"], e["threads"]
         ref_pre = m["ref video"] + m["ref audio"]
-        cells.append([f"{n} thread{'s' if n > 1 else ''}", fmt_ms(m["liberi"]),
+        base = [] if "baseline" not in m else [fmt_ms(m["baseline"]), fmt_ratio(m["liberi"], m["baseline"])]
+        cells.append([f"{n} thread{'s' if n > 1 else ''}", fmt_ms(m["liberi"])] + base + [
                       f"{fmt_ms(m['liberi preprocessing'])} ({fmt_ms(m['liberi video'])} + {fmt_ms(m['liberi audio'])})",
                       fmt_ms(m["ref net"]), f"{fmt_ms(ref_pre)} ({fmt_ms(m['ref video'])} + {fmt_ms(m['ref audio'])})",
                       fmt_ms(m["reference"]), f"**{m['liberi'] / m['reference']:.2f}×**",
                       f"{m['liberi preprocessing'] / ref_pre:.2f}×", f"{e['diff']:.1e}"])
+    if any("baseline" in e["ms"] for e in e2e):
+        header[2:2] = ["baseline ms", "liberi÷baseline"]
     return header, cells
 
 
@@ -1092,6 +1137,10 @@ def stream_cells(stream, args):
         ["where the time goes, ms per media second: frames / reads / PCM",
          f"{per_s('frame_total_s')} / {per_s('read_total_s')} / {per_s('pcm_total_s')}", "sum ≤ 50"],
     ]
+    b = stream.get("baseline")
+    if b:
+        cells.append(["baseline: real-time factor (liberi ÷ baseline); read p50 / p99",
+                      f"{b['rtf']:.4f} ({m['rtf'] / b['rtf']:.2f}×); {b['read_p50_ms']:.1f} / {b['read_p99_ms']:.1f} ms", ""])
     return header, cells
 
 
