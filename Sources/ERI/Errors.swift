@@ -26,6 +26,17 @@ func invalid(_ message: String) -> eri_status {
     fail(ERIError.invalidArgument(message))
 }
 
+/// Checks a versioned struct's `struct_size` (API.md rule 4): at least the
+/// size this library knows. `filled`: an options struct the host filled
+/// (`init` names its `*_options_init`), else an output struct the host sized.
+func checkStructSize(_ size: UInt32, atLeast known: UInt32, function: String, argument: String, filledBy initialiser: String? = nil,
+                     type: String) throws {
+    guard size >= known else {
+        let advice = initialiser.map { "call \($0) first" } ?? "set it to sizeof(\(type))"
+        throw ERIError.invalidArgument("\(function): \(argument)->struct_size is \(size); \(advice)")
+    }
+}
+
 /// Runs `body` with the thread's error cleared; maps what it throws.
 func guarded(_ body: () throws -> eri_status) -> eri_status {
     liberi_set_last_error(nil)

@@ -56,9 +56,8 @@ public func eri_model_open(_ path: UnsafePointer<CChar>?, _ options: UnsafePoint
         guard let path else { return invalid("eri_model_open: path is NULL") }
         var threads: Int32 = 0
         if let options {
-            guard options.pointee.struct_size >= modelOptionsV1Size else {
-                return invalid("eri_model_open: options->struct_size is \(options.pointee.struct_size); call eri_model_options_init first")
-            }
+            try checkStructSize(options.pointee.struct_size, atLeast: modelOptionsV1Size, function: "eri_model_open", argument: "options",
+                                filledBy: "eri_model_options_init", type: "eri_model_options")
             threads = options.pointee.n_threads
             guard (0...1024).contains(threads) else { return invalid("eri_model_open: n_threads \(threads) is outside 0…1024") }
         }
@@ -79,9 +78,8 @@ public func eri_model_info(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePoin
     guarded {
         guard let model else { return invalid("eri_model_info: model is NULL") }
         guard let outInfo else { return invalid("eri_model_info: out_info is NULL") }
-        guard outInfo.pointee.struct_size >= modelInfoV1Size else {
-            return invalid("eri_model_info: out_info->struct_size is \(outInfo.pointee.struct_size); set it to sizeof(struct eri_model_info)")
-        }
+        try checkStructSize(outInfo.pointee.struct_size, atLeast: modelInfoV1Size, function: "eri_model_info", argument: "out_info",
+                            type: "struct eri_model_info")
         let handle = ModelHandle.from(model)
         let c = handle.model.config
         outInfo.pointee = CERISupport.eri_model_info(

@@ -56,9 +56,8 @@ public func eri_stream_open(_ model: OpaquePointer?, _ options: UnsafePointer<er
         guard let model else { return invalid("eri_stream_open: model is NULL") }
         var settings = StreamOptions()
         if let options {
-            guard options.pointee.struct_size >= streamOptionsV1Size else {
-                return invalid("eri_stream_open: options->struct_size is \(options.pointee.struct_size); call eri_stream_options_init first")
-            }
+            try checkStructSize(options.pointee.struct_size, atLeast: streamOptionsV1Size, function: "eri_stream_open", argument: "options",
+                                filledBy: "eri_stream_options_init", type: "eri_stream_options")
             let o = options.pointee
             guard !o.window_s.isNaN, !o.max_frame_gap_s.isNaN else { return invalid("eri_stream_open: options hold NaN") }
             if o.window_s != 0 { settings.window = o.window_s }
@@ -119,9 +118,8 @@ public func eri_stream_last_span(_ s: OpaquePointer?, _ span: UnsafeMutablePoint
     guarded {
         guard let s else { return invalid("eri_stream_last_span: stream is NULL") }
         guard let span else { return invalid("eri_stream_last_span: out_span is NULL") }
-        guard span.pointee.struct_size >= streamSpanV1Size else {
-            return invalid("eri_stream_last_span: out_span->struct_size is \(span.pointee.struct_size); set it to sizeof(eri_stream_span)")
-        }
+        try checkStructSize(span.pointee.struct_size, atLeast: streamSpanV1Size, function: "eri_stream_last_span", argument: "out_span",
+                            type: "eri_stream_span")
         let handle = StreamHandle.from(s)
         guard let e = handle.stream.lastEstimate else {
             throw ERIError(.missingModality, "eri_stream_last_span: no read yet")

@@ -131,49 +131,44 @@ private struct JSONParser {
     }
 
     mutating func parseObject(depth: Int) throws -> JSONValue {
-        position += 1  // {
         var members: [(String, JSONValue)] = []
         var seen = Set<String>()
-        skipSpace()
-        if !atEnd && current == UInt8(ascii: "}") {
-            position += 1
-            return .object(members)
+        try parseList(close: "}", what: "object") {
+            guard !$0.atEnd, $0.current == UInt8(ascii: "\"") else { throw $0.error("expected a string key") }
+            let key = try $0.parseString()
+            guard seen.insert(key).inserted else { throw $0.error("duplicate key \"\(key)\"") }
+            $0.skipSpace()
+            guard !$0.atEnd, $0.current == UInt8(ascii: ":") else { throw $0.error("expected ':'") }
+            $0.position += 1
+            $0.skipSpace()
+            members.append((key, try $0.parseValue(depth: depth + 1)))
         }
-        while true {
-            skipSpace()
-            guard !atEnd, current == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let key = try parseString()
-            guard seen.insert(key).inserted else { throw error("duplicate key \"\(key)\"") }
-            skipSpace()
-            guard !atEnd, current == UInt8(ascii: ":") else { throw error("expected ':'") }
-            position += 1
-            skipSpace()
-            let value = try parseValue(depth: depth + 1)
-            members.append((key, value))
-            skipSpace()
-            guard !atEnd else { throw error("unterminated object") }
-            if current == UInt8(ascii: ",") { position += 1; continue }
-            if current == UInt8(ascii: "}") { position += 1; return .object(members) }
-            throw error("expected ',' or '}'")
-        }
+        return .object(members)
     }
 
     mutating func parseArray(depth: Int) throws -> JSONValue {
-        position += 1  // [
         var elements: [JSONValue] = []
+        try parseList(close: "]", what: "array") { elements.append(try $0.parseValue(depth: depth + 1)) }
+        return .array(elements)
+    }
+
+    /// The elements of an object or array from its opening bracket to `close`,
+    /// separated by commas; `element` parses one, starting at its first non-space byte.
+    mutating func parseList(close: Unicode.Scalar, what: String, element: (inout JSONParser) throws -> Void) throws {
+        position += 1  // the opening bracket
         skipSpace()
-        if !atEnd && current == UInt8(ascii: "]") {
+        if !atEnd && current == UInt8(ascii: close) {
             position += 1
-            return .array(elements)
+            return
         }
         while true {
             skipSpace()
-            elements.append(try parseValue(depth: depth + 1))
+            try element(&self)
             skipSpace()
-            guard !atEnd else { throw error("unterminated array") }
+            guard !atEnd else { throw error("unterminated \(what)") }
             if current == UInt8(ascii: ",") { position += 1; continue }
-            if current == UInt8(ascii: "]") { position += 1; return .array(elements) }
-            throw error("expected ',' or ']'")
+            if current == UInt8(ascii: close) { position += 1; return }
+            throw error("expected ',' or '\(close)'")
         }
     }
 

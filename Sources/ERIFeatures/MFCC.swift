@@ -23,10 +23,7 @@ import Musl
 public final class MFCCExtractor: Sendable {
     /// The parameters this extractor was built for.
     public let config: ERIConfig.Audio
-    let nFFT: Int
-    let hop: Int
-    let nMels: Int
-    let nMFCC: Int
+    let nFFT: Int, hop: Int, nMels: Int, nMFCC: Int
     /// Number of rfft bins, n_fft/2 + 1.
     let bins: Int
     /// The periodic Hann window of `win_length` points; within the n_fft frame

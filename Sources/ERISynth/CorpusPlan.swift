@@ -88,15 +88,11 @@ extension SeededGenerator {
 /// looks like a smile, a high voice like fear), independently of the labels.
 struct SubjectProfile: Sendable {
     /// 1-based; the `Subject` column is `S` and five digits.
-    var number: Int
-    var age: Int
-    var country: String
+    var number: Int, age: Int, country: String
 
     // Camera.
-    var width: Int
-    var height: Int
-    var background: RGB
-    var shirt: RGB
+    var width: Int, height: Int
+    var background: RGB, shirt: RGB
     /// Where the key light comes from, −1 (viewer's left) … 1 (right).
     var lightSide: Float
     /// Strength of the frame-wide lighting gradient.
@@ -105,41 +101,30 @@ struct SubjectProfile: Sendable {
     var sensorNoise: Float
 
     // Face, in head units: the head's half-width is 1, v grows downwards.
-    var skin: RGB
-    var hair: RGB
-    var lips: RGB
-    var iris: RGB
+    var skin: RGB, hair: RGB, lips: RGB, iris: RGB
     /// Head half-width as a fraction of the frame's shorter side.
     var headSize: Float
     /// Head half-height over half-width.
     var faceAspect: Float
     /// Head centre offset from the frame centre, as a fraction of the shorter side.
-    var framingX: Float
-    var framingY: Float
-    var eyeSpacing: Float
-    var eyeSize: Float
+    var framingX: Float, framingY: Float
+    var eyeSpacing: Float, eyeSize: Float
     /// Eye height over width at rest. Confound: wide eyes look surprised or afraid.
     var eyeOpenness: Float
     /// Brow height above the usual at rest. Confound: raised brows look surprised.
     var browHeight: Float
-    var browThickness: Float
-    var browArch: Float
+    var browThickness: Float, browArch: Float
     /// Mouth-corner lift at rest. Confound: > 0 looks amused, < 0 looks pained.
     var restingSmile: Float
     var mouthWidth: Float
     /// Blinks per second.
     var blinkRate: Float
     /// Head motion: sway (x) and nod (y) amplitudes as fractions of the frame, rates in Hz, roll in radians.
-    var sway: Float
-    var swayRate: Float
-    var nod: Float
-    var nodRate: Float
-    var roll: Float
+    var sway: Float, swayRate: Float, nod: Float, nodRate: Float, roll: Float
     /// How strongly this person shows what they feel (multiplies every cue).
     var expressiveness: Float
     /// Which side the disgust lip raise and the adoration tilt go to (±1).
-    var lipRaiseSide: Float
-    var tiltSide: Float
+    var lipRaiseSide: Float, tiltSide: Float
 
     // Voice.
     /// Fundamental frequency at rest, 90–250 Hz. Confound: a high voice sounds afraid or anxious.

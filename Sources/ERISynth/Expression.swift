@@ -12,10 +12,9 @@ import Musl
 
 /// One rise-hold-fall of an emotion, times in seconds.
 struct Episode: Sendable {
-    var onset: Float
-    var attack: Float
-    var hold: Float
-    var decay: Float
+    /// Start, then the durations of the rise, the plateau and the fall.
+    var onset: Float, attack: Float, hold: Float, decay: Float
+    /// The plateau's height.
     var strength: Float
 
     var end: Float { onset + attack + hold + decay }

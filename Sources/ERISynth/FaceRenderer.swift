@@ -13,9 +13,7 @@ import Musl
 /// The face's pose and expression in one frame.
 struct FaceState: Sendable {
     /// Head centre and half-width, in pixels.
-    var centerX: Float
-    var centerY: Float
-    var radius: Float
+    var centerX: Float, centerY: Float, radius: Float
     /// Head roll, radians (positive: clockwise on screen).
     var roll: Float
     /// Eye height over eye width (0: closed).
@@ -34,8 +32,8 @@ struct FaceState: Sendable {
     var lipRaise: Float
     /// Nose wrinkle, 0…1.
     var wrinkle: Float
-    var gazeX: Float
-    var gazeY: Float
+    /// Gaze offset in eye units.
+    var gazeX: Float, gazeY: Float
 }
 
 struct FaceRenderer {

@@ -47,12 +47,8 @@ enum Voice {
 
     /// The control tracks at 200 Hz, one value per 80 samples (plus one at the end).
     struct Score {
-        var voiced: [Float]
-        var aspiration: [Float]
-        var pitch: [Float]
-        var formant1: [Float]
-        var formant2: [Float]
-        var formant3: [Float]
+        var voiced: [Float], aspiration: [Float], pitch: [Float]
+        var formant1: [Float], formant2: [Float], formant3: [Float]
         var tremor: [Float]
         let count: Int
         let subject: SubjectProfile
