@@ -226,11 +226,11 @@ final class FoldedResNet: @unchecked Sendable {
         // The wide part's output for a deep pass, CNHW over deepChunk frames; the deep part's first input.
         let middle = plan.map(enteringBlock: split)
         let middleMap = arena.floats(middle.channels * middle.side * middle.side * deepChunk).baseAddress!  // (C_mid, deepChunk, h, w)
-        let bufferA = arena.floats(activation).baseAddress!    // (C, n, h, w), each
-        let bufferB = arena.floats(activation).baseAddress!
-        let bufferC = arena.floats(activation).baseAddress!
-        let shortcut = arena.floats(activation).baseAddress!
-        let scratch = arena.floats(max(1, wide.scratch * wideChunk, deep.scratch * deepChunk)).baseAddress!  // im2col / Winograd
+        let bufferA = arena.floats(activation).baseAddress!    // (C, n, h, w) of the largest layer
+        let bufferB = arena.floats(activation).baseAddress!    // (C, n, h, w)
+        let bufferC = arena.floats(activation).baseAddress!    // (C, n, h, w)
+        let shortcut = arena.floats(activation).baseAddress!   // (C, n, h, w)
+        let scratch = arena.floats(max(1, wide.scratch * wideChunk, deep.scratch * deepChunk)).baseAddress!  // (im2col or Winograd V/M, n)
 
         /// Blocks `range` on `n` frames starting in `x`; returns the buffer holding the output.
         func runBlocks(_ range: Range<Int>, _ x: UnsafeMutablePointer<Float>, n: Int) -> UnsafeMutablePointer<Float> {
@@ -370,14 +370,15 @@ struct TrainingResNet {
         let s = plan.imageSize
         let input = arena.floats(plan.channels * images * s * s).baseAddress!   // (C, images, S, S)
         cnhw(frames, channels: plan.channels, plane: s * s, first: 0, count: images, into: input)
-        let columns = arena.floats(columnsSize(images: images)).baseAddress!   // im2col scratch
+        let columns = arena.floats(columnsSize(images: images)).baseAddress!   // (C_in·k·k, images·h·w) of the largest layer
         var kept = 0
         let (stemOut, stemCache) = convBN(stem, input, images: images, columns: columns, columnBudget: columnBudget,
                                           keptFloats: &kept, relu: true, arena: arena)
         let stemSide = plan.stem.outputSide, pooledSide = plan.pooledSide
         let pooledCount = stem.shape.outputs * images * pooledSide * pooledSide
         var x = arena.floats(pooledCount).baseAddress!   // (C_stem, images, h, w)
-        let argmax = UnsafeMutableRawPointer(arena.floats(pooledCount).baseAddress!).bindMemory(to: Int32.self, capacity: pooledCount)
+        let argmax = UnsafeMutableRawPointer(arena.floats(pooledCount).baseAddress!)  // (C_stem, images, h, w) Int32
+            .bindMemory(to: Int32.self, capacity: pooledCount)
         maxPool3x3s2Training(stemOut, planes: stem.shape.outputs * images, height: stemSide, width: stemSide, into: x, argmax: argmax)
         var caches: [BlockCache] = []
         for b in blocks {
@@ -416,7 +417,7 @@ struct TrainingResNet {
     /// dMap (CNHW, overwritten) → parameter gradients.
     func backward(_ dMap: UnsafeMutablePointer<Float>, cache: Cache, arena: Arena) {
         let images = cache.images
-        let columns = arena.floats(columnsSize(images: images)).baseAddress!   // im2col scratch
+        let columns = arena.floats(columnsSize(images: images)).baseAddress!   // (C_in·k·k, images·h·w) of the largest layer
         var dy = dMap
         for (b, c) in zip(blocks, cache.blocks).reversed() {
             let side = b.conv1.conv.inputSide, out = b.conv1.conv.outputSide
@@ -429,7 +430,7 @@ struct TrainingResNet {
                 let dShort = arena.floats(n).baseAddress!   // (C_out, images, h, w)
                 convBNBackward(d, dy, into: dShort, reluOutput: c.output, cache: c.down!, images: images, columns: columns, dx: dx)
             } else {
-                dx = arena.floats(n).baseAddress!  // the identity shortcut: d(input) starts as the masked dy (C, images, h, w)
+                dx = arena.floats(n).baseAddress!  // (C, images, h, w): the identity shortcut, d(input) starts as the masked dy
                 let output = UnsafePointer(c.output), g = UnsafePointer(dy)
                 parallelRanges(n, grain: 1 << 15) { r in for i in r { dx[i] = output[i] > 0 ? g[i] : 0 } }
             }

@@ -69,7 +69,7 @@ struct TCNBlock {
     func backward(_ dy: UnsafePointer<Float>, cache c: Cache, sequences: Int, length: Int, columns: UnsafeMutablePointer<Float>,
                   arena: Arena, into dx: UnsafeMutablePointer<Float>) {
         let n = sequences * length * conv1.width
-        let dSum = arena.floats(n).baseAddress!   // d(x + Drop(b)) (rows, d)
+        let dSum = arena.floats(n).baseAddress!   // (rows, d) d(x + Drop(b))
         let dA = arena.zeros(n).baseAddress!      // (rows, d)
         for i in 0..<n { dSum[i] = c.output[i] > 0 ? dy[i] : 0 }
         dx.update(from: dSum, count: n)           // the residual path

@@ -333,7 +333,7 @@ struct CorpusPlan: Sendable {
     /// Hume-Reaction, and rounded to 4 decimals (units of 1/10000).
     /// Only uniform draws and arithmetic: the same on every machine.
     static func drawLabels(bias: [Float], _ g: inout SeededGenerator) -> [Int] {
-        var raw = [Float](repeating: 0, count: 7)
+        var raw = [Float](repeating: 0, count: ERIConfig.emotionCount)
         for e in 0..<7 {
             let u = g.unit()
             raw[e] = 0.2 * u * u

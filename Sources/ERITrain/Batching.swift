@@ -52,8 +52,9 @@ struct Batcher {
             input.audioLengths = steps.map { $0.shape[0] }
             steps.removeAll()
         }
-        var targets = Tensor(zeros: [b, 7])
-        for (i, clip) in clips.enumerated() { for e in 0..<7 { targets.data[i * 7 + e] = clip.record.labels[e] } }
+        let k = ERIConfig.emotionCount
+        var targets = Tensor(zeros: [b, k])   // (B, 7)
+        for (i, clip) in clips.enumerated() { for e in 0..<k { targets.data[i * k + e] = clip.record.labels[e] } }
         return TrainingBatch(input: input, targets: targets)
     }
 

@@ -35,7 +35,7 @@ func curvesSVG(_ history: [EpochRecord]) -> String {
         + (withheld ? history.flatMap { [Double($0.withoutVideo!), Double($0.withoutAudio!)] } : [])
     let pLow = min(-0.1, pccs.min() ?? 0), pHigh = max(0.5, pccs.max() ?? 0.5)
     axes(500, "validation PCC", pLow, pHigh)
-    for e in 0..<7 { line(history.map { Double($0.validation[e]) }, 500, pLow, pHigh, colors[e], 1.2) }
+    for e in 0..<ERIConfig.emotionCount { line(history.map { Double($0.validation[e]) }, 500, pLow, pHigh, colors[e], 1.2) }
     line(history.map { Double($0.meanValidation) }, 500, pLow, pHigh, "black", 2.5)
     if withheld {
         line(history.map { Double($0.withoutVideo!) }, 500, pLow, pHigh, "black", 1.5, dash: "8,4")
@@ -43,7 +43,7 @@ func curvesSVG(_ history: [EpochRecord]) -> String {
     }
     for (e, name) in (ERIConfig.emotionNames + ["mean"]).enumerated() {
         let lx = 60 + Double(e) * 105
-        svg += #"<rect x="\#(lx)" y="\#(h - 22)" width="12" height="12" fill="\#(e < 7 ? colors[e] : "black")"/>"#
+        svg += #"<rect x="\#(lx)" y="\#(h - 22)" width="12" height="12" fill="\#(e < ERIConfig.emotionCount ? colors[e] : "black")"/>"#
         svg += #"<text x="\#(lx + 16)" y="\#(h - 12)">\#(name)</text>"#
     }
     if withheld {

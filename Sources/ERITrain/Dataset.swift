@@ -14,7 +14,7 @@ public struct ClipRecord: Sendable {
     }
     public var id: String          // without brackets: "00017"
     public var split: Split
-    public var labels: [Float]     // 7, SPEC §1 order
+    public var labels: [Float]     // ERIConfig.emotionCount of them, SPEC §1 order
     public var line: Int           // in data_info.csv, for messages
     public var video: String?      // .../mp4/ID.mp4 when it exists
     public var audio: String?      // .../wav/ID.wav when it exists, else the video (its audio track)

@@ -85,7 +85,6 @@ public final class AdamW {
     }
 }
 
-/// Linear warm-up to the peak rate, then cosine decay to `floor`·peak at the last step.
 /// One step of the training recipe, as `eri train` takes it: zero the gradients, forward and
 /// backward on `batch`, clip the global gradient norm to `clipNorm`, set the scheduled learning
 /// rate, update with AdamW. Returns the batch's loss.
@@ -99,6 +98,7 @@ public func optimisationStep(_ network: Network, _ batch: TrainingBatch, optimis
     return loss
 }
 
+/// Linear warm-up to the peak rate, then cosine decay to `floor`·peak at the last step.
 public struct LearningRateSchedule: Sendable {
     public var peak: Float, warmupSteps: Int, totalSteps: Int, floor: Float = 0.05
 

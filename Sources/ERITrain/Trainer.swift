@@ -81,7 +81,8 @@ private func forEachBatch(model: Model, clips: [PreparedClip], batchSize: Int, _
 }
 
 private func rows(_ y: Tensor) -> [[Float]] {
-    (0..<y.shape[0]).map { i in Array(y.data[(i * 7)..<(i * 7 + 7)]) }
+    let k = ERIConfig.emotionCount
+    return (0..<y.shape[0]).map { i in Array(y.data[(i * k)..<(i * k + k)]) }
 }
 
 private func scored(_ predictions: [[Float]], _ clips: [PreparedClip]) -> Evaluation {
@@ -202,7 +203,7 @@ public final class Trainer {
                                          secondsLeft: elapsed / Double(s + 1) * Double(stepsPerEpoch * (o.epochs - epoch) - s - 1)))
             }
             let snapshot = parameters.modelFile()
-            var validation = [Float](repeating: 0, count: 7)
+            var validation = [Float](repeating: 0, count: ERIConfig.emotionCount)
             var evaluation: Evaluation? = nil
             var withheld: (video: Float, audio: Float)? = nil
             if !valClips.isEmpty {
