@@ -46,6 +46,10 @@ let package = Package(
         .executableTarget(name: "eri-bench", dependencies: ["CBLAS", "ERICore", "ERIFeatures", "ERIModel"], path: "benchmarks/swift",
                           swiftSettings: [.define("ERI_BENCH_BACKBONE")]),
 
+        // What every test target shares: the reference/ oracle runner, the llm.c-style
+        // `check`, TemporaryFolder, the process launcher, seeded test data. Only test
+        // targets depend on it, so neither liberi.so nor the CLI contains it.
+        .target(name: "ERITestSupport", dependencies: ["ERICore"], path: "Tests/ERITestSupport"),
         .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
         .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"], exclude: ["oracle_frames.py"]),
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
