@@ -51,7 +51,7 @@ let package = Package(
         // targets depend on it, so neither liberi.so nor the CLI contains it.
         .target(name: "ERITestSupport", dependencies: ["ERICore"], path: "Tests/ERITestSupport"),
         .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
-        .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"], exclude: ["oracle_frames.py"]),
+        .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore"]),
         .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIModel", "ERICore"]),
