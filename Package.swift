@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore"]),
         .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIModel", "ERICore"]),
-        .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERITrain", "ERIFeatures", "ERICore"]),
+        .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERITrain", "ERIFeatures", "ERICore", "ERITestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )
