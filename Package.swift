@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore"]),
-        .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIModel", "ERICore"]),
+        .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIModel", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERITrain", "ERIFeatures", "ERICore", "ERITestSupport"]),
     ],
     swiftLanguageModes: [.v5]
