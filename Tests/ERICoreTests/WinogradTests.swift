@@ -35,8 +35,8 @@ import ERITestSupport
     }
 
     @Test func winogradMatchesDirectConvolution() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         // Odd and even sides (odd ones have half-empty border tiles), 1 and several images, with and without a residual.
         for (threads, inputs, outputs, images, side, useResidual, relu) in
             [(1, 3, 5, 1, 7, false, false), (2, 8, 4, 3, 4, true, true), (2, 16, 16, 2, 9, true, false),
@@ -82,8 +82,8 @@ import ERITestSupport
     }
 
     @Test func threadedConv2dMatchesDirectConvolution() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         for threads in [1, 2] {
             setComputeThreads(threads)
             for (inputs, outputs, kernel, stride, padding, images, side) in
@@ -105,8 +105,8 @@ import ERITestSupport
     }
 
     @Test func threadedMaxPoolMatchesSerial() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         for side in [1, 2, 5, 8] {
             let planes = 7
             let x = Self.values(planes * side * side, seed: 9)

@@ -44,6 +44,8 @@ func makeDataset(in dir: String, clips: Int, seed: UInt64) throws -> String {
 
     /// Train 2 epochs = 1 epoch + resume + 1 epoch, bit for bit (one thread).
     @Test func resumeContinuesExactly() throws {
+        ComputeThreads.take()   // the trainer runs on 1 thread; no other test may change that meanwhile
+        defer { ComputeThreads.giveBack() }
         let folder = TemporaryFolder("eri-train"), dir = folder.path
         let straight = Trainer(options: options(dir + "/straight.eri", epochs: 2))
         _ = try straight.run()
@@ -95,6 +97,8 @@ func makeDataset(in dir: String, clips: Int, seed: UInt64) throws -> String {
     }
 
     @Test func sameSeedSameWeights() throws {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         let folder = TemporaryFolder("eri-train"), dir = folder.path
         _ = try Trainer(options: options(dir + "/a.eri", epochs: 1)).run()
         _ = try Trainer(options: options(dir + "/b.eri", epochs: 1)).run()
@@ -121,6 +125,8 @@ func makeDataset(in dir: String, clips: Int, seed: UInt64) throws -> String {
     }
 
     @Test func missingClipsAreSkippedNotFatal() throws {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         let folder = TemporaryFolder("eri-skip"), dir = folder.path
         // Copy the data set, then break one clip and remove another.
         try FileManager.default.copyItem(atPath: Self.data, toPath: dir + "/data")
