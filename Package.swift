@@ -51,12 +51,16 @@ let package = Package(
         .executableTarget(name: "eri-bench", dependencies: ["CBLAS", "ERICore", "ERIFeatures", "ERIModel", "ERIPipeline"], path: "benchmarks/swift",
                           swiftSettings: [.define("ERI_BENCH_BACKBONE")]),
 
-        .testTarget(name: "ERICoreTests", dependencies: ["ERICore"]),
-        .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore"], exclude: ["oracle_frames.py"]),
-        .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore"]),
-        .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore"]),
-        .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIPipeline", "ERIModel", "ERICore"]),
-        .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIPipeline", "ERITrain", "ERIFeatures", "ERICore"]),
+        // What every test target shares: the reference/ oracle runner, the llm.c-style
+        // `check`, TemporaryFolder, the process launcher, seeded test data. Only test
+        // targets depend on it, so neither liberi.so nor the CLI contains it.
+        .target(name: "ERITestSupport", dependencies: ["ERICore"], path: "Tests/ERITestSupport"),
+        .testTarget(name: "ERICoreTests", dependencies: ["ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIPipeline", "ERIModel", "ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIPipeline", "ERITrain", "ERIFeatures", "ERICore", "ERITestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,16 +4,20 @@
     python reference/dump_mfcc.py --input sig.f32 --out /tmp/mfcc --preset dbn-tiny
     python reference/dump_mfcc.py --input sig.s16 --dtype s16 --channels 2 --out /tmp/mfcc \
         --n-mfcc 40 --n-mels 64 --pool 4 --max-steps 512
+    python reference/dump_mfcc.py --batch MANIFEST.json
 
 Input: raw little-endian float32 (or int16 with --dtype s16) interleaved PCM at the model
 rate (no resampling in the reference). Writes OUT.f32 (T_a × n_mfcc, row-major float32),
 OUT.pooled.f32 (T × n_mfcc after pool + cap, not normalised) and OUT.json (shapes, params).
+--batch: MANIFEST is a JSON list of such argument lists, all run in this one process (librosa's
+import costs seconds); a case where librosa raises writes OUT.error instead.
 """
 
 import argparse
 import json
 import os
 import sys
+import traceback
 
 import numpy as np
 
@@ -61,5 +65,18 @@ def main(argv=None):
     print(f"MFCC {M_raw.shape} → pooled {M.shape}: {args.out}.f32, {args.out}.pooled.f32")
 
 
+def batch(manifest):
+    for argv in json.load(open(manifest)):
+        out = argv[argv.index("--out") + 1]
+        try:
+            main(argv)
+        except Exception:
+            with open(out + ".error", "w") as f:
+                f.write(traceback.format_exc())
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--batch"]:
+        batch(sys.argv[2])
+    else:
+        main()

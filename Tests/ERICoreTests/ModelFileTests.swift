@@ -1,17 +1,7 @@
 import Foundation
 import Testing
 @testable import ERICore
-
-/// A scratch folder per test, removed afterwards.
-final class ScratchDirectory {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "eri-test-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
-}
+import ERITestSupport
 
 /// Builds a safetensors file from header JSON text and data bytes, the way an
 /// attacker would: nothing here checks that the two agree.
@@ -26,7 +16,7 @@ struct ValidModel {
     var header: JSONValue
     var data: [UInt8]
 
-    init(config: ERIConfig = ERIConfig.tiny.audioOnly, in scratch: ScratchDirectory) throws {
+    init(config: ERIConfig = ERIConfig.tiny.audioOnly, in scratch: TemporaryFolder) throws {
         let path = scratch.file("valid-\(UUID().uuidString).eri")
         try ModelFile.randomlyInitialised(config: config, seed: 1).save(path: path)
         let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
@@ -58,7 +48,7 @@ struct ValidModel {
     }
 }
 
-func expectLoadError(_ bytes: [UInt8], _ code: ERIError.Code, _ needle: String, in scratch: ScratchDirectory,
+func expectLoadError(_ bytes: [UInt8], _ code: ERIError.Code, _ needle: String, in scratch: TemporaryFolder,
                      sourceLocation: SourceLocation = #_sourceLocation) {
     let path = scratch.file("case-\(UUID().uuidString).eri")
     FileManager.default.createFile(atPath: path, contents: Data(bytes))
@@ -81,7 +71,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
 @Suite struct ModelFileTests {
     @Test(arguments: ["dbn-tiny", "dbn-small"])
     func saveAndLoadRoundTrip(_ preset: String) throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         for config in [ERIConfig.preset(named: preset)!, ERIConfig.preset(named: preset)!.videoOnly, ERIConfig.preset(named: preset)!.audioOnly] {
             var m = ModelFile.randomlyInitialised(config: config, seed: 42)
             m.metrics = #"{"val_mean_pcc":0.25}"#
@@ -110,7 +100,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     }
 
     @Test func readsHalfAndBFloat16() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         // F16: 1, -2, 65504, smallest subnormal, -0, inf; BF16: 1, -3.5
         let f16: [UInt16] = [0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8000, 0x7C00]
         let bf16: [UInt16] = [0x3F80, 0xC060]
@@ -130,7 +120,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     // MARK: SPEC §2 rejections, one crafted file each.
 
     @Test func rejectsTruncatedAndEmptyFiles() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         expectLoadError([], .format, "truncated", in: scratch)
         expectLoadError([1, 0, 0], .format, "truncated", in: scratch)
         let valid = try ValidModel(in: scratch).bytes()
@@ -139,21 +129,21 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     }
 
     @Test func rejectsBadHeaderLengths() {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 1000), .format, "past the end", in: scratch)
         expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 200 << 20), .format, "100 MiB", in: scratch)
         expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: UInt64.max), .format, "100 MiB", in: scratch)
     }
 
     @Test func rejectsInvalidJSON() {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         expectLoadError(craftSafetensors(header: #"{"a":"#, data: []), .format, "not valid JSON", in: scratch)
         expectLoadError(craftSafetensors(header: "[1,2]", data: []), .format, "not an object", in: scratch)
         expectLoadError(craftSafetensors(header: "\u{0}\u{0}", data: []), .format, "not valid JSON", in: scratch)
     }
 
     @Test func rejectsBadOffsets() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         var m = try ValidModel(in: scratch)
         let name = "head.fc2.weight"  // 7 × 32 floats
         let original = m.member(name)
@@ -180,7 +170,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     }
 
     @Test func rejectsMissingExtraAndMisshapenTensors() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         var m = try ValidModel(in: scratch)
         let fc2 = m.member("head.fc2.bias")
         m.set("head.fc2.bias", nil)
@@ -203,7 +193,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     }
 
     @Test func rejectsUnknownDTypeAndVersion() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         var m = try ValidModel(in: scratch)
         let offsets = m.member("head.fc2.bias")["data_offsets"]!
         m.set("head.fc2.bias", .object([("dtype", .string("I32")), ("shape", .array([.number(7)])), ("data_offsets", offsets)]))
@@ -218,7 +208,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     }
 
     @Test func rejectsBadMetadataAndConfig() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         var m = try ValidModel(in: scratch)
         m.setMetadata("format", "pt")
         expectLoadError(m.bytes(), .format, "not an .eri model", in: scratch)
@@ -238,7 +228,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     }
 
     @Test func rejectsNonFiniteWeights() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         var m = try ValidModel(in: scratch)
         let begin = Int(m.member("head.fc2.bias")["data_offsets"]!.arrayValue![0].numberValue!)
         let nan = Float.nan.bitPattern
@@ -247,14 +237,14 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     }
 
     @Test func rejectsPathsThatAreNotModelFiles() {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         expectLoadError(path: scratch.file("missing.eri"), .io, "no such file")
         expectLoadError(path: scratch.path, .io, "is a directory")
         expectLoadError(path: "/dev/null", .io, "not a regular file")
     }
 
     @Test func randomCorruptionNeverCrashes() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         let valid = try ValidModel(in: scratch).bytes()
         var rng = SeededGenerator(seed: 11)
         let path = scratch.file("fuzz.eri")
@@ -275,7 +265,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
 @Suite struct AtomicWriteTests {
     /// A save over a device or a folder must fail, not rename over it (as root it would replace /dev/null).
     @Test func refusesToReplaceWhatIsNotARegularFile() throws {
-        let scratch = ScratchDirectory()
+        let scratch = TemporaryFolder()
         let model = ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 1)
         #expect(throws: ERIError.self) { try model.save(path: "/dev/null") }
         #expect(throws: ERIError.self) { try model.save(path: scratch.path) }

@@ -3,11 +3,12 @@ import Testing
 import Glibc
 #endif
 @testable import ERICore
+import ERITestSupport
 
 @Suite(.serialized) struct ParallelTests {
     @Test func coversEveryIndexOnce() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         for threads in [1, 2, 3, 8] {
             setComputeThreads(threads)
             for count in [0, 1, 2, 5, 1000] {
@@ -21,8 +22,8 @@ import Glibc
     }
 
     @Test func nestedAndConcurrentCallsFinish() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         setComputeThreads(2)
         let n = 64
         let out = UnsafeMutablePointer<Int>.allocate(capacity: n * n)

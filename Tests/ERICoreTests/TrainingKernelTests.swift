@@ -1,5 +1,6 @@
 import Testing
 @testable import ERICore
+import ERITestSupport
 
 /// The threaded training kernels of Conv2dBackward.swift: the same results
 /// whatever the thread count (each output element is computed by one range,
@@ -11,8 +12,8 @@ import Testing
     mutating func random(_ n: Int) -> [Float] { (0..<n).map { _ in rng.uniform(-1, 1) } }
 
     func withThreads<R>(_ n: Int, _ body: () -> R) -> R {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         setComputeThreads(n)
         return body()
     }

@@ -1,5 +1,6 @@
 import Testing
 @testable import ERICore
+import ERITestSupport
 
 /// The inference convolution kernels (Winograd F(2×2, 3×3), threaded im2col
 /// conv2d, max-pool) against a direct float64 convolution.
@@ -33,13 +34,9 @@ import Testing
         return y
     }
 
-    static func maxError(_ a: [Float], _ b: [Double]) -> Double {
-        zip(a, b).map { abs(Double($0) - $1) }.max() ?? 0
-    }
-
     @Test func winogradMatchesDirectConvolution() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         // Odd and even sides (odd ones have half-empty border tiles), 1 and several images, with and without a residual.
         for (threads, inputs, outputs, images, side, useResidual, relu) in
             [(1, 3, 5, 1, 7, false, false), (2, 8, 4, 3, 4, true, true), (2, 16, 16, 2, 9, true, false),
@@ -77,17 +74,16 @@ import Testing
                         if let r { r.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                     } }
                 } } }
-                let error = Self.maxError(y, expected)
                 // F(4×4) amplifies float32 rounding more (its transforms have entries up to 8 and 1/24).
-                #expect(error < (tile == 2 ? 2e-6 : 5e-6),
-                        "F(\(tile)×\(tile)) inputs \(inputs) outputs \(outputs) images \(images) side \(side): max error \(error)")
+                check("F(\(tile)×\(tile)) inputs \(inputs) outputs \(outputs) images \(images) side \(side)",
+                      y.map(Double.init), expected, tolerance: tile == 2 ? 2e-6 : 5e-6)
             }
         }
     }
 
     @Test func threadedConv2dMatchesDirectConvolution() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         for threads in [1, 2] {
             setComputeThreads(threads)
             for (inputs, outputs, kernel, stride, padding, images, side) in
@@ -103,15 +99,14 @@ import Testing
                 var y = [Float](repeating: .nan, count: outputs * images * o * o)
                 conv2d(x, shape: s, images: images, height: side, width: side, weight: w, bias: b, residual: r, relu: true,
                        columns: &columns, into: &y)
-                let error = Self.maxError(y, expected)
-                #expect(error < 2e-5, "threads \(threads) \(s) side \(side): max error \(error)")
+                check("threads \(threads) \(s) side \(side)", y.map(Double.init), expected, tolerance: 2e-5)
             }
         }
     }
 
     @Test func threadedMaxPoolMatchesSerial() {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         for side in [1, 2, 5, 8] {
             let planes = 7
             let x = Self.values(planes * side * side, seed: 9)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ERICore
 import ERIFeatures
+import ERITestSupport
 
 @Suite struct FrameIndexTests {
     /// SPEC §4.1 step 1, i_j = ⌊(j + 0.5)·N/F⌋, evaluated in Double as the oracle.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ERICore
 import ERIFeatures
+import ERITestSupport
 
 @Suite struct FrameParityTests {
     struct Geometry {
@@ -53,8 +54,7 @@ import ERIFeatures
     }
 
     @Test func framesMatchPyTorch() throws {
-        let folder = try Oracle.scratch("frames")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let folder = TemporaryFolder("eri-features-frames")
         struct Pending { var name: String; var bytes: [UInt8]; var image: Geometry; var format: PixelFormat; var stride: Int; var video: ERIConfig.Video; var output: String }
         var pending: [Pending] = []
         var manifest: [[String: Any]] = []
@@ -65,7 +65,7 @@ import ERIFeatures
                     let stride = geometry.width * format.bytesPerPixel + geometry.rowPadding
                     let bytes = (0..<(stride * geometry.height)).map { _ in random.byte() }
                     let i = pending.count
-                    let input = "\(folder)/\(i).u8", output = "\(folder)/\(i).f32"
+                    let input = folder.file("\(i).u8"), output = folder.file("\(i).f32")
                     try Data(bytes).write(to: URL(fileURLWithPath: input))
                     let name = "\(video.color.rawValue) S=\(video.imageSize) \(Self.formatName(format)) \(geometry.width)×\(geometry.height) \(geometry.name)"
                     pending.append(Pending(name: name, bytes: bytes, image: geometry, format: format, stride: stride, video: video, output: output))
@@ -78,9 +78,8 @@ import ERIFeatures
                 }
             }
         }
-        try Oracle.writeJSON(manifest, to: folder + "/manifest.json")
-        try Oracle.runPython([Oracle.repository + "/Tests/ERIFeaturesTests/oracle_frames.py", folder + "/manifest.json", Oracle.repository],
-                             in: folder)
+        try writeJSON(manifest, to: folder.file("manifest.json"))
+        try Oracle.run("dump_frames.py", [folder.file("manifest.json")])
         var worst: Float = 0
         for c in pending {
             if FileManager.default.fileExists(atPath: c.output + ".error") {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ERICore
 import ERIFeatures
+import ERITestSupport
 
 /// Test signals at 16 kHz.
 enum Signal {
@@ -93,50 +94,36 @@ enum Signal {
         return cases
     }
 
-    /// Runs reference/dump_mfcc.py's `main` on every case in one Python process
-    /// (librosa's import costs seconds); a case where librosa raises leaves
-    /// OUT.error instead of OUT.f32.
-    static let driver = """
-    import json, sys, traceback
-    sys.path.insert(0, sys.argv[2])
-    import dump_mfcc
-    for argv in json.load(open(sys.argv[1])):
-        out = argv[argv.index("--out") + 1]
-        try:
-            dump_mfcc.main(argv)
-        except Exception:
-            open(out + ".error", "w").write(traceback.format_exc())
-    """
-
     @Test func mfccMatchesLibrosa() throws {
-        let folder = try Oracle.scratch("mfcc")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let folder = TemporaryFolder("eri-features-mfcc")
         let cases = Self.cases()
         var manifest: [[String]] = []
         for (i, c) in cases.enumerated() {
-            try writeFloats(c.interleaved, to: "\(folder)/\(i).f32")
-            manifest.append(["--input", "\(folder)/\(i).f32", "--out", "\(folder)/\(i)", "--preset", c.preset,
+            try writeFloats(c.interleaved, to: folder.file("\(i).f32"))
+            manifest.append(["--input", folder.file("\(i).f32"), "--out", folder.file("\(i)"), "--preset", c.preset,
                              "--channels", "\(c.channels)"] + c.overrides)
         }
-        try Oracle.writeJSON(manifest, to: folder + "/manifest.json")
-        try Oracle.runPython(["-c", Self.driver, folder + "/manifest.json", Oracle.repository + "/reference"], in: folder)
+        // Every case in one Python process (librosa's import costs seconds); a
+        // case where librosa raises leaves OUT.error instead of OUT.f32.
+        try writeJSON(manifest, to: folder.file("manifest.json"))
+        try Oracle.run("dump_mfcc.py", ["--batch", folder.file("manifest.json")])
 
         for (i, c) in cases.enumerated() {
             let extractor = try MFCCExtractor(config: c.audio)
             let mono = c.interleaved.withUnsafeBufferPointer { downmix(interleaved: $0, channels: c.channels) }
-            if FileManager.default.fileExists(atPath: "\(folder)/\(i).error") {
+            if FileManager.default.fileExists(atPath: folder.file("\(i).error")) {
                 // librosa raises (odd n_fft, no samples): so must we, with invalidArgument.
                 print("\(c.name): librosa raises; expecting invalidArgument")
                 expectInvalidArgument("\(c.name)") { _ = try extractor.compute(mono) }
                 continue
             }
             let raw = try extractor.compute(mono)
-            let wantRaw = try readFloats("\(folder)/\(i).f32")
+            let wantRaw = try readFloats(folder.file("\(i).f32"))
             #expect(raw.shape[1] == c.audio.mfcc.nMFCC)
             #expect(raw.count == wantRaw.count, "\(c.name): \(raw.shape[0]) frames")
             check("\(c.name) MFCC \(raw.shape)", raw.data, wantRaw, tolerance: 1e-3)
 
-            let wantPooled = try readFloats("\(folder)/\(i).pooled.f32")
+            let wantPooled = try readFloats(folder.file("\(i).pooled.f32"))
             let pooled = pooledFeatures(raw, pool: c.audio.pool, maxSteps: c.audio.maxSteps)
             check("\(c.name) pooled \(pooled.shape)", pooled.data, wantPooled, tolerance: 1e-3)
             if !c.interleaved.isEmpty {

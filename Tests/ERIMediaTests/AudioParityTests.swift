@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ERIMedia
+import ERITestSupport
 
 /// Stereo with different content left and right, so a swapped or mixed
 /// channel cannot pass.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ERICore
 @testable import ERIMedia
+import ERITestSupport
 
 /// Some checks need a process of their own: dropping root to test a
 /// permission error (setuid is process-wide, and fork() from a multithreaded
@@ -16,33 +17,17 @@ enum ChildProcess {
     /// Runs `task` (with `argument`) in a child test process; returns its
     /// result line without the prefix, or nil if it printed none within `seconds`.
     static func run(_ task: String, _ argument: String, seconds: Double = 60) throws -> String? {
-        let folder = TemporaryFolder()
-        let output = folder.file("child.out")
-        let process = Process()
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--testing-library", "swift-testing", "--filter", "ERIMediaTests\\.ChildEntry"]
-        var environment = ProcessInfo.processInfo.environment
-        environment[taskVariable] = "\(task)\n\(argument)"
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let handle = FileHandle(forWritingAtPath: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        let child = try Command.run(binary, ["--testing-library", "swift-testing", "--filter", "ERIMediaTests\\.ChildEntry"],
+                                    environment: [taskVariable: "\(task)\n\(argument)"], timeLimit: seconds)
+        if child.timedOut {
             Issue.record("child task \(task) did not finish within \(seconds) s")
             return nil
         }
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        for line in text.split(separator: "\n") where line.hasPrefix(resultPrefix) {
+        for line in child.standardOutput.split(separator: "\n") where line.hasPrefix(resultPrefix) {
             return String(line.dropFirst(resultPrefix.count))
         }
-        Issue.record("child task \(task) printed no result; its output:\n\(text)")
+        Issue.record("child task \(task) printed no result; its output:\n\(child.standardOutput)\(child.standardError)")
         return nil
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ERICore
 @testable import ERIMedia
+import ERITestSupport
 
 /// Damaged and hostile inputs: each is an .io, .format or .decode error whose
 /// message names the file, returned within a time bound — never a crash or a hang.
@@ -11,6 +12,15 @@ import ERICore
         try ffmpeg(["-f", "lavfi", "-i", testPattern(width: 96, height: 64), "-f", "lavfi",
                     "-i", "sine=frequency=440:sample_rate=44100", "-t", seconds, "-c:v", "libx264", "-pix_fmt", "yuv420p",
                     "-c:a", "aac", "-shortest"] + (faststart ? ["-movflags", "+faststart"] : []) + [path])
+    }
+
+    /// `makeMP4`'s file as `.<ext>`, cut to its first 60 %; returns the cut file.
+    static func truncated(_ ext: String, faststart: Bool, in folder: TemporaryFolder) throws -> String {
+        let good = folder.file("good." + ext), bad = folder.file("truncated." + ext)
+        try makeMP4(good, faststart: faststart)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+        try bytes.prefix(bytes.count * 6 / 10).write(to: URL(fileURLWithPath: bad))
+        return bad
     }
 
     /// Expects every entry point to fail on `path` with one of `codes`, naming the file.
@@ -31,19 +41,12 @@ import ERICore
 
     @Test func truncatedMP4WithIndexAtTheEnd() throws {
         let folder = TemporaryFolder()
-        let good = folder.file("good.mp4"), bad = folder.file("truncated.mp4")
-        try Self.makeMP4(good, faststart: false)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
-        try bytes.prefix(bytes.count * 6 / 10).write(to: URL(fileURLWithPath: bad))
-        Self.expectFailure(bad, [.format], probeToo: true)   // no moov atom
+        Self.expectFailure(try Self.truncated("mp4", faststart: false, in: folder), [.format], probeToo: true)   // no moov atom
     }
 
     @Test func truncatedMP4WithIndexAtTheStart() throws {
         let folder = TemporaryFolder()
-        let good = folder.file("good.mp4"), bad = folder.file("truncated.mp4")
-        try Self.makeMP4(good, faststart: true)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
-        try bytes.prefix(bytes.count * 6 / 10).write(to: URL(fileURLWithPath: bad))
+        let bad = try Self.truncated("mp4", faststart: true, in: folder)
         Self.expectFailure(bad, [.decode])   // the index points past the end
         let error = expectMediaError { _ = try decodeAllFrames(path: bad, maxFrames: 1000) }
         #expect(error?.code == .decode)
@@ -52,17 +55,13 @@ import ERICore
     /// A Matroska file cut short: the demuxer only logs it ("File ended prematurely").
     @Test func truncatedMatroska() throws {
         let folder = TemporaryFolder()
-        let good = folder.file("good.mkv"), bad = folder.file("truncated.mkv")
-        try Self.makeMP4(good, faststart: false)
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
-        try bytes.prefix(bytes.count * 6 / 10).write(to: URL(fileURLWithPath: bad))
-        Self.expectFailure(bad, [.decode])
+        Self.expectFailure(try Self.truncated("mkv", faststart: false, in: folder), [.decode])
     }
 
     @Test func randomBytesNamedMP4() throws {
         let folder = TemporaryFolder()
         let path = folder.file("random.mp4")
-        var generator = SplitMix(seed: 42)
+        var generator = TestRandom(seed: 42)
         try Data((0..<65536).map { _ in UInt8(truncatingIfNeeded: generator.next()) }).write(to: URL(fileURLWithPath: path))
         Self.expectFailure(path, [.format, .decode])
     }
@@ -84,7 +83,7 @@ import ERICore
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", good])
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
         let mdat = try #require(findBox("mdat", in: bytes))
-        var generator = SplitMix(seed: 7)
+        var generator = TestRandom(seed: 7)
         let middle = mdat.lowerBound + mdat.count / 2
         for i in middle..<middle + min(4096, mdat.count / 4) { bytes[i] = UInt8(truncatingIfNeeded: generator.next()) }
         try Data(bytes).write(to: URL(fileURLWithPath: bad))
@@ -223,17 +222,4 @@ func findBytes(_ needle: [UInt8], in bytes: [UInt8], after start: Int) -> Int? {
         i += 1
     }
     return nil
-}
-
-/// A tiny deterministic generator for test bytes.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

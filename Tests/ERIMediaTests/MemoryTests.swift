@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ERIMedia
+import ERITestSupport
 
 /// The memory bound of decodeMedia on long 1080p H.264 (issue 4: a 10-minute
 /// file predicted in under ~250 MB peak RSS). Decoded frames are dropped

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ERICore
 @testable import ERIMedia
+import ERITestSupport
 
 /// Files with one kind of stream give that kind (SPEC §7: a video-only or
 /// audio-only prediction), and probeMedia reports what is there.

@@ -2,56 +2,7 @@ import Foundation
 import Testing
 import ERICore
 @testable import ERIMedia
-
-/// A fresh temporary folder, removed when the value goes away.
-final class TemporaryFolder {
-    let path: String
-
-    init() {
-        var template = Array((NSTemporaryDirectory() + "eri-media-XXXXXX").utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(cString: template)
-    }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    deinit {
-        // A test may leave a folder without permissions behind; give them back first.
-        _ = chmod(path, 0o755)
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
-
-struct ToolError: Error, CustomStringConvertible {
-    var description: String
-}
-
-/// Runs a program and returns its exit status; stdout/stderr go to files, so
-/// large outputs can never block on a full pipe.
-@discardableResult
-func run(_ program: String, _ arguments: [String], stdout: String? = nil) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    let errorFile = FileHandle(forWritingAtPath: "/dev/null")
-    process.standardError = errorFile
-    if let stdout {
-        _ = FileManager.default.createFile(atPath: stdout, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: stdout)
-    } else {
-        process.standardOutput = errorFile
-    }
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
-}
-
-/// `ffmpeg -v error -y ARGS`, failing the test when ffmpeg fails.
-func ffmpeg(_ arguments: [String]) throws {
-    let status = try run("/usr/bin/ffmpeg", ["-nostdin", "-v", "error", "-y"] + arguments)
-    if status != 0 { throw ToolError(description: "ffmpeg \(arguments.joined(separator: " ")) exited with \(status)") }
-}
+import ERITestSupport
 
 /// The oracle for frames: every frame the CLI decodes (`-vsync passthrough`:
 /// one output frame per decoded frame, no duplication or dropping), RGB24.
@@ -61,7 +12,7 @@ func cliFrames(_ file: String, width: Int, height: Int, in folder: TemporaryFold
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out)))
     let frameSize = width * height * 3
     guard frameSize > 0, bytes.count % frameSize == 0 else {
-        throw ToolError(description: "ffmpeg gave \(bytes.count) bytes, not a whole number of \(width)×\(height) frames")
+        throw OracleError("ffmpeg gave \(bytes.count) bytes, not a whole number of \(width)×\(height) frames")
     }
     return stride(from: 0, to: bytes.count, by: frameSize).map { Array(bytes[$0..<$0 + frameSize]) }
 }

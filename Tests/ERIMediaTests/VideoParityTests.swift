@@ -3,6 +3,7 @@ import Testing
 import ERICore
 import ERIFeatures
 @testable import ERIMedia
+import ERITestSupport
 
 /// A moving test pattern of any size (testsrc2 only makes even sizes, and
 /// cropping a subsampled format rounds down, hence rgb24 before the crop).

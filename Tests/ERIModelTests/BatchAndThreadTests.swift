@@ -3,8 +3,16 @@ import Testing
 import ERICore
 import ERIPipeline
 @testable import ERIModel
+import ERITestSupport
 
 @Suite struct BatchAndThreadTests {
+    /// Checks each clip's row of a batch's output against `predict` on that clip alone.
+    func checkRowsEqualAlone(_ model: Model, _ batched: Tensor, _ clips: [(name: String, input: NetworkInput)]) throws {
+        for (b, clip) in clips.enumerated() {
+            check(clip.name, Array(batched.data[(b * 7)..<(b * 7 + 7)]), try model.predict(clip.input).data, tolerance: 1e-5)
+        }
+    }
+
     /// SPEC §5: a padded batch gives the same numbers as each clip alone,
     /// whatever the padding holds.
     @Test func paddedAudioBatchEqualsClipByClip() throws {
@@ -15,16 +23,12 @@ import ERIPipeline
         var batch = Tensor(zeros: [lengths.count, t, n])
         var singles: [Tensor] = []
         for (b, length) in lengths.enumerated() {
-            var clip = Tensor(zeros: [1, length, n])
-            for i in 0..<(length * n) { clip.data[i] = rng.normal() * 20 - 5 }
+            let clip = randomTensor([1, length, n]) { rng.normal() * 20 - 5 }
             singles.append(clip)
             for i in 0..<(t * n) { batch.data[b * t * n + i] = i < length * n ? clip.data[i] : 1e3 + Float(i) }  // garbage padding
         }
         let batched = try model.predict(NetworkInput(mfcc: batch, audioLengths: lengths))
-        for (b, clip) in singles.enumerated() {
-            let alone = try model.predict(NetworkInput(mfcc: clip))
-            check("clip \(b) (length \(lengths[b]))", Array(batched.data[(b * 7)..<(b * 7 + 7)]), alone.data, tolerance: 1e-5)
-        }
+        try checkRowsEqualAlone(model, batched, singles.enumerated().map { ("clip \($0) (length \(lengths[$0]))", NetworkInput(mfcc: $1)) })
     }
 
     @Test func videoBatchEqualsClipByClip() throws {
@@ -33,14 +37,12 @@ import ERIPipeline
         let v = config.video!
         let per = v.frames * v.channels * v.imageSize * v.imageSize
         var rng = SeededGenerator(seed: 6)
-        var batch = Tensor(zeros: [3, v.frames, v.channels, v.imageSize, v.imageSize])
-        for i in 0..<batch.count { batch.data[i] = rng.uniform(-1, 1) }
+        let batch = randomTensor([3, v.frames, v.channels, v.imageSize, v.imageSize]) { rng.uniform(-1, 1) }
         let batched = try model.predict(NetworkInput(frames: batch))
-        for b in 0..<3 {
-            let clip = Tensor(shape: [1, v.frames, v.channels, v.imageSize, v.imageSize], data: Array(batch.data[(b * per)..<((b + 1) * per)]))
-            let alone = try model.predict(NetworkInput(frames: clip))
-            check("video clip \(b)", Array(batched.data[(b * 7)..<(b * 7 + 7)]), alone.data, tolerance: 1e-5)
-        }
+        try checkRowsEqualAlone(model, batched, (0..<3).map { b in
+            ("video clip \(b)", NetworkInput(frames: Tensor(shape: [1, v.frames, v.channels, v.imageSize, v.imageSize],
+                                                            data: Array(batch.data[(b * per)..<((b + 1) * per)]))))
+        })
     }
 
     /// One pass scoring both / video withheld / audio withheld equals `predict` with both inputs,
@@ -50,10 +52,8 @@ import ERIPipeline
         let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 24))
         let v = config.video!
         var rng = SeededGenerator(seed: 8)
-        var frames = Tensor(zeros: [3, v.frames, v.channels, v.imageSize, v.imageSize])
-        for i in 0..<frames.count { frames.data[i] = rng.uniform(-1, 1) }
-        var mfcc = Tensor(zeros: [3, 30, 13])
-        for i in 0..<mfcc.count { mfcc.data[i] = rng.normal() * 10 }
+        let frames = randomTensor([3, v.frames, v.channels, v.imageSize, v.imageSize]) { rng.uniform(-1, 1) }
+        let mfcc = randomTensor([3, 30, 13]) { rng.normal() * 10 }
         let lengths = [30, 12, 5]
         let y = try model.predictWithheld(NetworkInput(frames: frames, mfcc: mfcc, audioLengths: lengths))
         #expect(y.both.data == (try model.predict(NetworkInput(frames: frames, mfcc: mfcc, audioLengths: lengths))).data)
@@ -74,10 +74,8 @@ import ERIPipeline
         var inputs: [NetworkInput] = []
         var rng = SeededGenerator(seed: 7)
         for i in 0..<4 {
-            var frames = Tensor(zeros: [1, v.frames, v.channels, v.imageSize, v.imageSize])
-            for j in 0..<frames.count { frames.data[j] = rng.uniform(-1, 1) }
-            var mfcc = Tensor(zeros: [1, 10 + 13 * i, 13])
-            for j in 0..<mfcc.count { mfcc.data[j] = rng.normal() * 10 }
+            let frames = randomTensor([1, v.frames, v.channels, v.imageSize, v.imageSize]) { rng.uniform(-1, 1) }
+            let mfcc = randomTensor([1, 10 + 13 * i, 13]) { rng.normal() * 10 }
             inputs.append(NetworkInput(frames: frames, mfcc: mfcc))
         }
         let serial = try inputs.map { try model.predict($0).data }

@@ -4,36 +4,21 @@ import ERICore
 import ERIPipeline
 import ERIFeatures
 @testable import ERIModel
+import ERITestSupport
 
 /// `Model.predict(file:)` (behind eri_predict_file) against `predict(frames:audio:)`
 /// on exactly what the ffmpeg command line decodes from the same lossless file.
 @Suite struct FilePredictTests {
-    static func ffmpeg(_ arguments: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        p.arguments = ["-nostdin", "-v", "error", "-y"] + arguments
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw OracleError("ffmpeg \(arguments.joined(separator: " ")) failed") }
-    }
-
-    static func scratch() throws -> String {
-        let dir = NSTemporaryDirectory() + "eri-file-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
     @Test(arguments: ["dbn-tiny", "dbn-small"])
     func fileEqualsFramesAndSamplesTheCLIDecodes(_ preset: String) throws {
-        let dir = try Self.scratch()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let folder = TemporaryFolder("eri-file"), dir = folder.path
         // 2.2 s of 96×60 moving colour bars (FFV1, lossless) + stereo 44.1 kHz PCM with different channels.
         let media = dir + "/clip.mkv"
-        try Self.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x60:rate=25:duration=2.2",
-                         "-f", "lavfi", "-i", "aevalsrc=0.4*sin(2*PI*300*t)*sin(2*PI*2*t)|0.2*sin(2*PI*1200*t):s=44100:d=2.2",
-                         "-c:v", "ffv1", "-pix_fmt", "bgr0", "-c:a", "pcm_s16le", "-shortest", media])
-        try Self.ffmpeg(["-i", media, "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", dir + "/frames.rgb"])
-        try Self.ffmpeg(["-i", media, "-vn", "-ar", "16000", "-f", "f32le", "-acodec", "pcm_f32le", dir + "/audio.f32"])
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=96x60:rate=25:duration=2.2",
+                    "-f", "lavfi", "-i", "aevalsrc=0.4*sin(2*PI*300*t)*sin(2*PI*2*t)|0.2*sin(2*PI*1200*t):s=44100:d=2.2",
+                    "-c:v", "ffv1", "-pix_fmt", "bgr0", "-c:a", "pcm_s16le", "-shortest", media])
+        try ffmpeg(["-i", media, "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", dir + "/frames.rgb"])
+        try ffmpeg(["-i", media, "-vn", "-ar", "16000", "-f", "f32le", "-acodec", "pcm_f32le", dir + "/audio.f32"])
         let rgb = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/frames.rgb")))
         let pcm = try Data(contentsOf: URL(fileURLWithPath: dir + "/audio.f32")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let frameBytes = 96 * 60 * 3
@@ -53,10 +38,9 @@ import ERIFeatures
     }
 
     @Test func tracksAndModelsThatDoNotMatch() throws {
-        let dir = try Self.scratch()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Self.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1", "-c:v", "ffv1", dir + "/video.mkv"])
-        try Self.ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050:duration=1", dir + "/audio.wav"])
+        let folder = TemporaryFolder("eri-file"), dir = folder.path
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1", "-c:v", "ffv1", dir + "/video.mkv"])
+        try ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=22050:duration=1", dir + "/audio.wav"])
         let both = try Model(file: ModelFile.randomlyInitialised(config: .tiny, seed: 1))
         let audioOnly = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 1))
         let videoOnly = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.videoOnly, seed: 1))

@@ -3,6 +3,7 @@ import Testing
 import ERICore
 @testable import ERIModel
 import ERITrain
+import ERITestSupport
 
 /// Training-mode forward + backward against PyTorch autograd (llm.c style):
 /// a batch of 4 with audio of different lengths, dropout 0; the loss to 1e-5
@@ -39,16 +40,13 @@ import ERITrain
             let torch32 = try caseTensor(ref, "grad32." + p.name).data
             let floor = max(want.map(abs).max() ?? 0, 1e-4 * scale)
             let torchDistance = zip(torch32, want).map { abs($0 - $1) }.max()! / floor
-            let ours = zip(p.gradients, want).map { abs($0 - $1) }.max()! / floor
-            let tolerance = max(1e-3, 2 * torchDistance)
-            let first = (0..<min(3, want.count)).map { "\(p.gradients[$0])/\(want[$0])" }.joined(separator: " ")
-            print("  \(("grad." + p.name).padding(toLength: 52, withPad: " ", startingAt: 0)) \(ours)  (torch f32 \(torchDistance))  \(first)")
-            #expect(ours <= tolerance, "grad.\(p.name): \(ours) over \(tolerance)")
+            let ours = check("grad.\(p.name) (torch f32 \(torchDistance))", p.gradients, want,
+                             tolerance: max(1e-3, 2 * torchDistance), scale: .dividedBy(Double(floor)))
             if ours > worst.1 { worst = (p.name, ours) }
         }
         print("  worst gradient: \(worst.0) \(worst.1)")
         for p in parameters.all where p.name.contains("running_") {
-            check("after." + p.name, p.values, try caseTensor(ref, "after." + p.name).data, tolerance: 1e-4, relative: true)
+            check("after." + p.name, p.values, try caseTensor(ref, "after." + p.name).data, tolerance: 1e-4, scale: .relative)
         }
     }
 
@@ -97,7 +95,7 @@ import ERITrain
     /// A reference case's model (dropout and modality dropout off, as in the oracle),
     /// the case file, and its training batch.
     static func trainingCase(_ arguments: [String]) throws -> (ModelFile, SafetensorsFile, TrainingBatch) {
-        let dir = try Oracle.makeCase(arguments)
+        let dir = try Oracle.cachedCase("make_case.py", arguments)
         var file = try ModelFile.load(path: dir + "/model.eri")
         file.config.train.dropout = 0
         file.config.train.modalityDropout = 0

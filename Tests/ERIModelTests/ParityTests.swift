@@ -3,6 +3,7 @@ import Testing
 import ERICore
 import ERIPipeline
 @testable import ERIModel
+import ERITestSupport
 
 /// The network against the PyTorch reference on the reference's own
 /// preprocessed inputs: outputs to 1e-4 absolute, intermediates to 1e-3
@@ -19,12 +20,12 @@ import ERIPipeline
         var args = ["--preset", c.preset, "--seed", String(c.seed), "--no-grads"]
         if c.mode == "video" { args.append("--video-only") }
         if c.mode == "audio" { args.append("--audio-only") }
-        let dir = try Oracle.makeCase(args)
+        let dir = try Oracle.cachedCase("make_case.py", args)
         try compare(dir: dir, label: "\(c.preset) \(c.mode)")
     }
 
     @Test func baseMatchesReferenceOnce() throws {
-        let dir = try Oracle.makeCase(["--preset", "dbn-base", "--seed", "9", "--no-grads"])
+        let dir = try Oracle.cachedCase("make_case.py", ["--preset", "dbn-base", "--seed", "9", "--no-grads"])
         try compare(dir: dir, label: "dbn-base both")
     }
 
@@ -53,7 +54,7 @@ import ERIPipeline
         for name in ["video.backbone_map", "video.spatial_alpha", "video.frame_vectors", "video.tcn", "video.temporal", "video.u",
                      "audio.tcn", "audio.temporal", "audio.u", "z"] where trace.tensors[name] != nil {
             let want = try caseTensor(ref, name)
-            check(name, trace.tensors[name]!.data, want.data, tolerance: 1e-3, relative: true)
+            check(name, trace.tensors[name]!.data, want.data, tolerance: 1e-3, scale: .relative)
         }
         if hasVideo {
             let v = try model.predict(NetworkInput(frames: frames))

@@ -4,6 +4,7 @@ import ERICore
 @testable import ERIPipeline
 import ERIFeatures
 @testable import ERIModel
+import ERITestSupport
 
 /// A synthetic live source: RGB24 frames of a moving pattern at `fps`, and a
 /// 16 kHz tone with noise, both generated on demand from their timestamps.
@@ -57,8 +58,7 @@ struct LiveSource {
                                   audio: pcm.isEmpty ? nil : PCMView(samples: pcm, sampleRate: estimate.audioSampleRate, channels: 1))
             }
         }
-        let diff = zip(expected, estimate.intensities).map { abs($0 - $1) }.max()!
-        #expect(diff <= 1e-5, "read at \(estimate.windowEnd) s differs from predict by \(diff)", sourceLocation: sourceLocation)
+        check("read at \(estimate.windowEnd) s vs predict", estimate.intensities, expected, tolerance: 1e-5, sourceLocation: sourceLocation)
     }
 
     func withImages<R>(_ images: [[UInt8]], _ source: LiveSource, _ body: ([ImageView]) throws -> R) rethrows -> R {
@@ -101,6 +101,14 @@ struct LiveSource {
                 break
             }
         }
+    }
+
+    /// A new stream on the tiny model with a 4 s window, fed the source from 0 to `seconds`.
+    func tinyStream(fedUntil seconds: Double, _ source: LiveSource, frames: inout [Double: [UInt8]],
+                    video: Bool = true, audio: Bool = true, skipFrames: Range<Double>? = nil) throws -> ModelStream {
+        let stream = try ModelStream(model: Self.tiny, options: StreamOptions(window: 4))
+        try feed(stream, source, from: 0, to: seconds, frames: &frames, video: video, audio: audio, skipFrames: skipFrames)
+        return stream
     }
 
     @Test func readsEqualPredictOverWhatTheyUsed() throws {
@@ -177,11 +185,10 @@ struct LiveSource {
 
     @Test func cameraDropoutsAndAudioGaps() throws {
         let model = StreamTests.tiny
-        let stream = try ModelStream(model: model, options: StreamOptions(window: 4))
         let source = LiveSource()
         var frames: [Double: [UInt8]] = [:]
         // Frames stop between 2 s and 3.6 s; audio has a 0.8 s hole at 5 s.
-        try feed(stream, source, from: 0, to: 5, frames: &frames, skipFrames: 2.0..<3.6)
+        let stream = try tinyStream(fedUntil: 5, source, frames: &frames, skipFrames: 2.0..<3.6)
         try feed(stream, source, from: 5.8, to: 7, frames: &frames)
         let e = try stream.read()
         // Sample times 2.25 … 3.25 had no frame within a quarter second: they repeat neighbours.
@@ -205,14 +212,12 @@ struct LiveSource {
         let model = StreamTests.tiny
         let source = LiveSource()
         var frames: [Double: [UInt8]] = [:]
-        let videoOnly = try ModelStream(model: model, options: StreamOptions(window: 4))
-        try feed(videoOnly, source, from: 0, to: 6, frames: &frames, audio: false)
+        let videoOnly = try tinyStream(fedUntil: 6, source, frames: &frames, audio: false)
         let v = try videoOnly.read()
         #expect(v.audioSampleCount == 0 && v.frameTimestamps.count == 8)
         try checkEqualsPredict(model, videoOnly, v, frames: frames, source: source)
 
-        let audioOnly = try ModelStream(model: model, options: StreamOptions(window: 4))
-        try feed(audioOnly, source, from: 0, to: 6, frames: &frames, video: false)
+        let audioOnly = try tinyStream(fedUntil: 6, source, frames: &frames, video: false)
         let a = try audioOnly.read()
         #expect(a.frameTimestamps.isEmpty && a.audioSampleCount == 64000)
         try checkEqualsPredict(model, audioOnly, a, frames: frames, source: source)
@@ -220,10 +225,9 @@ struct LiveSource {
 
     @Test func badTimestampsAreRefusedAndChangeNothing() throws {
         let model = StreamTests.tiny
-        let stream = try ModelStream(model: model, options: StreamOptions(window: 4))
         let source = LiveSource()
         var frames: [Double: [UInt8]] = [:]
-        try feed(stream, source, from: 0, to: 5, frames: &frames)
+        let stream = try tinyStream(fedUntil: 5, source, frames: &frames)
         let before = try stream.read()
         let pixels = source.frame(0)
         try pixels.withUnsafeBufferPointer { p in

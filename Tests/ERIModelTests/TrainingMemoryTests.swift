@@ -1,14 +1,15 @@
 import Testing
 import ERICore
 @testable import ERIModel
+import ERITestSupport
 
 /// The training backbone keeps the forward's im2col matrices for the backward
 /// pass within `columnMemoryBudget`, else recomputes them: the step must not
 /// depend on which, bit for bit (loss, gradients, BatchNorm running statistics).
 @Suite(.serialized) struct TrainingMemoryTests {
     func step(budget: Int, threads: Int) throws -> (loss: Float, gradients: [[Float]], values: [[Float]]) {
-        let saved = computeThreads()
-        defer { setComputeThreads(saved) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         setComputeThreads(threads)
         let config = ERIConfig.tiny
         let parameters = Parameters(file: ModelFile.randomlyInitialised(config: config, seed: 11))

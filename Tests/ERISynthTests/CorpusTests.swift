@@ -3,6 +3,7 @@ import Testing
 import ERICore
 import ERIMedia
 @testable import ERISynth
+import ERITestSupport
 
 /// The corpus on disk: layout, CSV, media, against ERIMedia and the ffprobe CLI.
 @Suite struct CorpusTests {
@@ -82,7 +83,7 @@ import ERIMedia
         // An independent reader: the ffprobe command line, on the first clip.
         let first = rows[0]
         let clip = plan.clips[Int(first.fileID.dropFirst().dropLast())!]
-        let videoInfo = keyValues(try runTool("/usr/bin/ffprobe", [
+        let videoInfo = keyValues(try Command.output("/usr/bin/ffprobe", [
             "-v", "error", "-select_streams", "v:0", "-count_frames",
             "-show_entries", "stream=codec_name,pix_fmt,width,height,r_frame_rate,nb_read_frames",
             "-of", "default=nw=1", first.mediaPath(in: folder.path, kind: "mp4")]))
@@ -92,7 +93,7 @@ import ERIMedia
         #expect(videoInfo["nb_read_frames"] == String(clip.frames))
         #expect(videoInfo["width"] == String(plan.subjects[clip.subject].width))
         #expect(videoInfo["height"] == String(plan.subjects[clip.subject].height))
-        let audioInfo = keyValues(try runTool("/usr/bin/ffprobe", [
+        let audioInfo = keyValues(try Command.output("/usr/bin/ffprobe", [
             "-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels,duration_ts",
             "-of", "default=nw=1", first.mediaPath(in: folder.path, kind: "wav")]))
         #expect(audioInfo["codec_name"] == "pcm_s16le")

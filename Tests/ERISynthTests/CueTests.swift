@@ -3,6 +3,7 @@ import Testing
 import ERICore
 import ERIMedia
 @testable import ERISynth
+import ERITestSupport
 
 /// The cues of the table are in the decoded media: one subject, one clip seed
 /// (so the same head motion, blinks and timing), different labels.

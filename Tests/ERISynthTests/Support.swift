@@ -4,19 +4,6 @@ import ERICore
 import ERIMedia
 @testable import ERISynth
 
-/// A fresh folder under the system's temporary folder, removed when released.
-final class TemporaryFolder {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "eri-synth-\(UUID().uuidString)"
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// One row of data_info.csv, split into its columns.
 struct CorpusRow {
     var fileID: String
@@ -51,21 +38,6 @@ func readCorpusCSV(_ path: String) throws -> (header: String, rows: [CorpusRow])
                          labels: texts.map { Double($0) ?? .nan }, age: age, country: fields[10], subject: fields[11])
     }
     return (header, rows)
-}
-
-/// Runs a command line tool and returns its standard output.
-func runTool(_ executable: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(executable) \(arguments) failed")
-    return String(decoding: data, as: UTF8.self)
 }
 
 /// `key=value` lines (ffprobe's default writer with nw=1) as a dictionary.

@@ -5,11 +5,11 @@ import Testing
 @testable import ERITrain
 @testable import ERIModel
 import ERIPipeline
+import ERITestSupport
 
-/// A small Hume-Reaction-layout folder made with the ffmpeg CLI: moving test
-/// patterns with tones whose pitch follows the labels.
-func makeDataset(clips: Int, seed: UInt64) throws -> String {
-    let dir = NSTemporaryDirectory() + "eri-data-" + UUID().uuidString
+/// A small Hume-Reaction-layout folder made with the ffmpeg CLI in `dir`: moving
+/// test patterns with tones whose pitch follows the labels.
+func makeDataset(in dir: String, clips: Int, seed: UInt64) throws -> String {
     var rng = SeededGenerator(seed: seed)
     var csv = "File_ID,Split,Adoration,Amusement,Anxiety,Disgust,Empathic-Pain,Fear,Surprise,Age\n"
     for i in 0..<clips {
@@ -18,31 +18,18 @@ func makeDataset(clips: Int, seed: UInt64) throws -> String {
         let labels = (0..<7).map { _ in rng.uniform(0, 1) }
         let id = String(format: "%05d", i)
         let pitch = 200 + Int(labels[1] * 600)
-        try ffmpegRun(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1.2", "-vf", "hue=h=\(Int(labels[0] * 360))",
-                       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "\(dir)/raw/\(split)/mp4/\(id).mp4"])
-        try ffmpegRun(["-f", "lavfi", "-i", "sine=frequency=\(pitch):sample_rate=16000:duration=1.2", "\(dir)/raw/\(split)/wav/\(id).wav"])
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1.2", "-vf", "hue=h=\(Int(labels[0] * 360))",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "\(dir)/raw/\(split)/mp4/\(id).mp4"])
+        try ffmpeg(["-f", "lavfi", "-i", "sine=frequency=\(pitch):sample_rate=16000:duration=1.2", "\(dir)/raw/\(split)/wav/\(id).wav"])
         csv += "[\(id)],\(split == "val" ? "Val" : "Train")," + labels.map { String(format: "%.4f", $0) }.joined(separator: ",") + ",30\n"
     }
     try csv.write(toFile: dir + "/data_info.csv", atomically: true, encoding: .utf8)
     return dir
 }
 
-func ffmpegRun(_ arguments: [String]) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-    p.arguments = ["-nostdin", "-v", "error", "-y"] + arguments
-    try p.run()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw ERIError(.internal, "ffmpeg \(arguments) failed") }
-}
-
 @Suite(.serialized) struct TrainTests {
     /// Made once per test process; removed when it exits.
-    static let data: String = {
-        let dir = try! makeDataset(clips: 10, seed: 3)
-        atexit { try? FileManager.default.removeItem(atPath: TrainTests.data) }
-        return dir
-    }()
+    static let data = try! makeDataset(in: TemporaryFolder.untilExit("eri-data"), clips: 10, seed: 3)
 
     func options(_ out: String, epochs: Int) -> TrainOptions {
         var c = ERIConfig.tiny
@@ -58,9 +45,9 @@ func ffmpegRun(_ arguments: [String]) throws {
 
     /// Train 2 epochs = 1 epoch + resume + 1 epoch, bit for bit (one thread).
     @Test func resumeContinuesExactly() throws {
-        let dir = NSTemporaryDirectory() + "eri-train-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        ComputeThreads.take()   // the trainer runs on 1 thread; no other test may change that meanwhile
+        defer { ComputeThreads.giveBack() }
+        let folder = TemporaryFolder("eri-train"), dir = folder.path
         let straight = Trainer(options: options(dir + "/straight.eri", epochs: 2))
         _ = try straight.run()
         _ = try Trainer(options: options(dir + "/split.eri", epochs: 1)).run()
@@ -111,18 +98,16 @@ func ffmpegRun(_ arguments: [String]) throws {
     }
 
     @Test func sameSeedSameWeights() throws {
-        let dir = NSTemporaryDirectory() + "eri-train-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        let folder = TemporaryFolder("eri-train"), dir = folder.path
         _ = try Trainer(options: options(dir + "/a.eri", epochs: 1)).run()
         _ = try Trainer(options: options(dir + "/b.eri", epochs: 1)).run()
         #expect(try ModelFile.load(path: dir + "/a.eri").tensors == ModelFile.load(path: dir + "/b.eri").tensors)
     }
 
     @Test func malformedRowsNameTheirLine() throws {
-        let dir = NSTemporaryDirectory() + "eri-csv-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let folder = TemporaryFolder("eri-csv"), dir = folder.path
         let header = "File_ID,Split,Adoration,Amusement,Anxiety,Disgust,Empathic-Pain,Fear,Surprise\n"
         for (body, needle) in [("[1],Train,0,0,0,0,0,0\n", "line 2"), ("[1],Train,0,0,0,0,0,0,0\n[2],Tran,0,0,0,0,0,0,0\n", "line 3"),
                                ("[1],Train,0,0,x,0,0,0,0\n", "Anxiety"), ("[1],Train,0,0,0,0,0,0,1.5\n", "Surprise"),
@@ -141,9 +126,9 @@ func ffmpegRun(_ arguments: [String]) throws {
     }
 
     @Test func missingClipsAreSkippedNotFatal() throws {
-        let dir = NSTemporaryDirectory() + "eri-skip-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        let folder = TemporaryFolder("eri-skip"), dir = folder.path
         // Copy the data set, then break one clip and remove another.
         try FileManager.default.copyItem(atPath: Self.data, toPath: dir + "/data")
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/data/raw/train/mp4/00000.mp4"))

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Frame preprocessing oracle for ERIFeaturesTests (SPEC §4.1 steps 2–5).
+"""Frame preprocessing oracle for liberi's frame parity tests (SPEC §4.1 steps 2–5).
 
-    python oracle_frames.py MANIFEST.json REPO
+    python reference/dump_frames.py MANIFEST.json
 
 MANIFEST is a list of cases: {"input": raw bytes, "width", "height", "stride" (bytes per row),
 "format": rgb24|bgr24|rgba32|bgra32|gray8, "box": [x, y, w, h] or null, "video": {"image_size",
 "color", "mean", "std"}, "output": path}. Each image is read with its stride, handed to
-reference/eri_ref/features.py's preprocess_frame, and the (C, S, S) result written as
+eri_ref/features.py's preprocess_frame, and the (C, S, S) result written as
 little-endian float32. A case the reference rejects writes OUTPUT.error instead.
 """
 
@@ -17,7 +17,7 @@ import traceback
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(sys.argv[2], "reference"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eri_ref import features  # noqa: E402
 
 # liberi's names (include/eri.h) → the reference's names and bytes per pixel.
