@@ -79,7 +79,7 @@ struct ResNetBackbone {
         let b = v.backbone
         let stemShape = Conv2dShape(inputs: v.channels, outputs: b.stemChannels, kernel: 3, stride: 2, padding: 1)
         stem = conv("video.backbone.stem.conv", bn: "video.backbone.stem.bn", stemShape, side: v.imageSize)
-        var side = (stemShape.outputSide(v.imageSize) - 1) / 2 + 1  // after the max-pool
+        var side = MaxPool2dShape.outputSide(stemShape.outputSide(v.imageSize))
         blocks = v.backboneBlocks.map { k in
             let p = k.prefix
             let s1 = Conv2dShape(inputs: k.inputs, outputs: k.outputs, kernel: 3, stride: k.stride, padding: 1)
@@ -105,7 +105,7 @@ struct ResNetBackbone {
 
     /// Side of the map entering block `index` (`blocks.count`: the output map).
     func side(enteringBlock index: Int) -> Int {
-        var side = (stem.shape.outputSide(imageSize) - 1) / 2 + 1
+        var side = MaxPool2dShape.outputSide(stem.shape.outputSide(imageSize))
         for block in blocks[0..<index] { side = block.conv1.shape.outputSide(side) }
         return side
     }

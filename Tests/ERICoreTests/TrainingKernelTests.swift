@@ -83,7 +83,7 @@ import Testing
         #expect(bnSame, "BatchNorm depends on the thread count")
         #expect(bn1[0].allSatisfy { $0 >= 0 })
 
-        let planes = 7, ps = 11, pooled = (ps - 1) / 2 + 1
+        let planes = 7, ps = 11, pooled = MaxPool2dShape.outputSide(ps)
         let px = random(planes * ps * ps), pdy = random(planes * pooled * pooled)
         func pool(_ threads: Int) -> ([Float], [Int32], [Float]) {
             withThreads(threads) {

@@ -16,7 +16,16 @@ public struct Conv2dShape: Equatable, Sendable {
     public init(inputs: Int, outputs: Int, kernel: Int, stride: Int, padding: Int) {
         self.inputs = inputs; self.outputs = outputs; self.kernel = kernel; self.stride = stride; self.padding = padding
     }
-    public func outputSide(_ input: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
+    /// Side of the output map for an input map of side `input`.
+    public func outputSide(_ input: Int) -> Int {
+        Self.outputSide(input, kernel: kernel, stride: stride, padding: padding)
+    }
+    /// Side of the output of a `kernel`-wide window sliding by `stride` over
+    /// `input` values padded by `padding` on each side, PyTorch's floor rule:
+    /// the one formula for every convolution and pooling map of SPEC §5.
+    public static func outputSide(_ input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+        (input + 2 * padding - kernel) / stride + 1
+    }
     /// Rows of the im2col matrix.
     public var patch: Int { inputs * kernel * kernel }
 }

@@ -5,11 +5,22 @@
 // outputs are computed the same way whatever the split, so the results do
 // not depend on the thread count.
 
+/// The backbone's one pooling layer, SPEC §5 `MaxPool2d(3, stride 2, pad 1)`:
+/// its window, and the side of the map it writes, which every buffer size
+/// and map side after the stem derives from.
+public enum MaxPool2dShape {
+    public static let kernel = 3, stride = 2, padding = 1
+    /// Side of the pooled map for an input map of side `input`: (input − 1) / 2 + 1.
+    public static func outputSide(_ input: Int) -> Int {
+        Conv2dShape.outputSide(input, kernel: kernel, stride: stride, padding: padding)
+    }
+}
+
 /// MaxPool2d(3, stride 2, padding 1) with −∞ padding (SPEC §5), CNHW in and out.
 /// Separable: first the max of each horizontal window of 3 (stride 2) per
 /// input row, then of 3 such rows; the window clipped at the borders.
 public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
-    let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
+    let oh = MaxPool2dShape.outputSide(h), ow = MaxPool2dShape.outputSide(w)
     // Planes are independent: split them over threads, each with its own row scratch.
     parallelRanges(planes, grain: max(1, 16_384 / max(1, h * w))) { range in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)  // horizontal maxima, h × ow
@@ -48,7 +59,7 @@ public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, 
 /// Parallel over planes.
 public func maxPool3x3s2Training(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int,
                                  into y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
-    let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
+    let oh = MaxPool2dShape.outputSide(h), ow = MaxPool2dShape.outputSide(w)
     parallelRanges(planes, grain: max(1, 4096 / max(h * w, 1))) { range in
         for p in range {
             let src = x + p * h * w, base = Int32(p * h * w)

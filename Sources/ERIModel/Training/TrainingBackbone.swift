@@ -64,7 +64,7 @@ struct TrainBackbone {
     func columnsSize(images: Int) -> Int {
         var side = stem.shape.outputSide(imageSize)
         var size = stem.shape.patch * side * side
-        side = (side - 1) / 2 + 1
+        side = MaxPool2dShape.outputSide(side)
         for b in blocks {
             let out = b.conv1.shape.outputSide(side)
             size = max(size, b.conv1.shape.patch * out * out, b.conv2.shape.patch * out * out)
@@ -114,7 +114,7 @@ struct TrainBackbone {
         let (stemOut, stemCache) = convBN(stem, input, images: images, side: s, columns: columns, columnBudget: columnBudget,
                                           keptFloats: &kept, relu: true, arena: arena)
         var side = stem.shape.outputSide(s)
-        let pooledSide = (side - 1) / 2 + 1
+        let pooledSide = MaxPool2dShape.outputSide(side)
         let pooledCount = stem.shape.outputs * images * pooledSide * pooledSide
         var x = arena.floats(pooledCount).baseAddress!
         let argmax = UnsafeMutableRawPointer(arena.floats(pooledCount).baseAddress!).bindMemory(to: Int32.self, capacity: pooledCount)
