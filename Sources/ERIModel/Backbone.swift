@@ -7,13 +7,13 @@ struct ResNetBackbone {
     struct ConvLayer {
         /// How a layer runs: stride-1 3×3 layers through Winograd (F(4×4, 3×3)
         /// on maps of side ≥ 5, F(2×2, 3×3) on smaller ones, see
-        /// `Winograd4x4.applies`), the rest through im2col + GEMM (`conv2d`).
+        /// `Winograd.applies`), the rest through im2col + GEMM (`conv2d`).
         enum Method { case direct, winograd2, winograd4 }
 
         let shape: Conv2dShape
         let method: Method
         /// Folded weight, PyTorch layout; for Winograd layers its transform
-        /// instead (`Winograd3x3/Winograd4x4.transformWeights`).
+        /// instead (`Winograd.transformWeights`).
         let weight: UnsafePointer<Float>
         let bias: UnsafePointer<Float>
 
@@ -21,8 +21,8 @@ struct ResNetBackbone {
         func scratch(images: Int, side: Int) -> Int {
             let (ci, co) = (shape.inputs, shape.outputs)
             switch method {
-            case .winograd2: return Winograd3x3.scratchCount(inputs: ci, outputs: co, images: images, height: side, width: side)
-            case .winograd4: return Winograd4x4.scratchCount(inputs: ci, outputs: co, images: images, height: side, width: side)
+            case .winograd2: return Winograd.f2x2.scratchCount(inputs: ci, outputs: co, images: images, height: side, width: side)
+            case .winograd4: return Winograd.f4x4.scratchCount(inputs: ci, outputs: co, images: images, height: side, width: side)
             case .direct:
                 let out = shape.outputSide(side)
                 return shape.kernel == 1 && shape.stride == 1 ? 0 : shape.patch * images * out * out
@@ -34,11 +34,11 @@ struct ResNetBackbone {
             let (ci, co) = (shape.inputs, shape.outputs)
             switch method {
             case .winograd2:
-                Winograd3x3.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
-                                    weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
+                Winograd.f2x2.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
+                                      weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
             case .winograd4:
-                Winograd4x4.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
-                                    weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
+                Winograd.f4x4.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
+                                      weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
             case .direct:
                 conv2d(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias,
                        residual: residual, relu: relu, columns: scratch, into: y)
@@ -65,11 +65,11 @@ struct ResNetBackbone {
                                        gamma: r.values(bn + ".weight"), beta: r.values(bn + ".bias"),
                                        mean: r.values(bn + ".running_mean"), variance: r.values(bn + ".running_var"))
             // Winograd layers keep only the transformed weight (36/9 or 16/9 of the plain one's size).
-            let method: ConvLayer.Method = Winograd4x4.applies(s, side: side) ? .winograd4 : Winograd3x3.applies(s) ? .winograd2 : .direct
+            let method: ConvLayer.Method = Winograd.f4x4.applies(s, side: side) ? .winograd4 : Winograd.f2x2.applies(s, side: side) ? .winograd2 : .direct
             let weight: [Float]
             switch method {
-            case .winograd4: weight = Winograd4x4.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
-            case .winograd2: weight = Winograd3x3.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
+            case .winograd4: weight = Winograd.f4x4.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
+            case .winograd2: weight = Winograd.f2x2.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
             case .direct: weight = folded.weight
             }
             return ConvLayer(shape: s, method: method, weight: r.store.put(weight), bias: r.store.put(folded.bias))
