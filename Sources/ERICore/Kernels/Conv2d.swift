@@ -120,27 +120,32 @@ public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
         b = UnsafePointer(columns)
     }
     gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
-    convEpilogue(y, rows: s.outputs, length: n, bias: bias, residual: residual, relu: relu)
+    // The epilogue in place, split over output channels (each row is independent).
+    parallelRanges(s.outputs, grain: max(1, 8_192 / max(1, n))) { channels in
+        for o in channels {
+            let row = y + o * n
+            convEpilogue(row, into: row, count: n, bias: bias[o], residual: residual.map { $0 + o * n }, relu: relu)
+        }
+    }
 }
 
-/// y[o][i] = (relu?)(y[o][i] + bias[o] (+ residual[o][i])) over `rows` rows of
-/// `length`: the folded BatchNorm, shortcut and activation in one pass,
-/// split over rows on `computeThreads()` threads (each row is independent).
-public func convEpilogue(_ y: UnsafeMutablePointer<Float>, rows: Int, length n: Int, bias: UnsafePointer<Float>,
-                         residual: UnsafePointer<Float>?, relu: Bool) {
-    parallelRanges(rows, grain: max(1, 8_192 / max(1, n))) { range in
-        for o in range {
-            let row = y + o * n
-            let beta = bias[o]
-            if let residual {
-                let r = residual + o * n
-                if relu { for i in 0..<n { row[i] = max(row[i] + beta + r[i], 0) } }
-                else { for i in 0..<n { row[i] += beta + r[i] } }
-            } else {
-                if relu { for i in 0..<n { row[i] = max(row[i] + beta, 0) } }
-                else { for i in 0..<n { row[i] += beta } }
-            }
-        }
+/// destination[i] = (relu?)(source[i] + bias (+ residual[i])) for one row of
+/// `count` outputs of one channel: the folded BatchNorm's bias, the
+/// shortcut and the ReLU of SPEC §5's BasicBlock in one pass over the
+/// output, for every convolution path (`conv2d`, and both Winograd
+/// algorithms' output transform). `source` may be `destination`.
+/// Always inlined, so that each caller's loops compile as if written out at
+/// the call: vectorised, with `residual` and `relu` tested once per row
+/// rather than per element.
+@inline(__always)
+func convEpilogue(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count n: Int,
+                  bias beta: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+    if let residual {
+        if relu { for i in 0..<n { destination[i] = max(source[i] + beta + residual[i], 0) } }
+        else { for i in 0..<n { destination[i] = source[i] + beta + residual[i] } }
+    } else {
+        if relu { for i in 0..<n { destination[i] = max(source[i] + beta, 0) } }
+        else { for i in 0..<n { destination[i] = source[i] + beta } }
     }
 }
 

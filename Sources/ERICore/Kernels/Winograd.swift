@@ -192,17 +192,11 @@ public enum Winograd: Sendable {
                 for ty in 0..<th {
                     T.transformOutput(products + o * tileCount + (n * th + ty) * tw, slot: slot, tileColumns: tw,
                                       mixed: mixed, into: lines)
+                    // The tile row's lines, cropped to the map's w columns (and its last rows).
                     for r in 0..<min(m, h - m * ty) {
                         let offset = p * h * w + (m * ty + r) * w
-                        let line = lines + r * m * tw, dst = y + offset
-                        if let residual {
-                            let res = residual + offset
-                            if relu { for i in 0..<w { dst[i] = max(line[i] + beta + res[i], 0) } }
-                            else { for i in 0..<w { dst[i] = line[i] + beta + res[i] } }
-                        } else {
-                            if relu { for i in 0..<w { dst[i] = max(line[i] + beta, 0) } }
-                            else { for i in 0..<w { dst[i] = line[i] + beta } }
-                        }
+                        convEpilogue(lines + r * m * tw, into: y + offset, count: w, bias: beta,
+                                     residual: residual.map { $0 + offset }, relu: relu)
                     }
                 }
             }
