@@ -5,8 +5,11 @@
 // and sum each channel in a fixed order, so their results do not depend on
 // the thread count.
 
-/// Folds an inference-mode BatchNorm into the preceding bias-free convolution:
-/// w' = w·γ/√(var+ε), b' = β − mean·γ/√(var+ε).
+/// Folds an inference-mode BatchNorm into the preceding bias-free
+/// convolution: with running statistics (SPEC §5) the BatchNorm is an affine
+/// map per output channel, so w' = w·γ/√(var+ε) and b' = β − mean·γ/√(var+ε)
+/// give the same outputs with no pass of their own. `weight` is PyTorch's
+/// (outputs, …); the result's bias is (outputs).
 public func foldBatchNorm(weight: [Float], outputs: Int, gamma: [Float], beta: [Float], mean: [Float], variance: [Float],
                           eps: Float = 1e-5) -> (weight: [Float], bias: [Float]) {
     let per = weight.count / outputs
@@ -20,6 +23,8 @@ public func foldBatchNorm(weight: [Float], outputs: Int, gamma: [Float], beta: [
     return (w, b)
 }
 
+/// SIMD8 loads and stores at any float offset: a channel's values start
+/// wherever c·m floats put them, so they are not 32-byte aligned.
 @inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
@@ -32,19 +37,24 @@ public func foldBatchNorm(weight: [Float], outputs: Int, gamma: [Float], beta: [
 /// depends only on the data, and double where the counts reach millions.
 let statisticsBlock = 512
 
+/// Σ x over `m` floats, in `statisticsBlock` blocks.
 @inline(__always) func blockedSum(_ x: UnsafePointer<Float>, _ m: Int) -> Double {
     var total = 0.0, i = 0
     while i < m { let n = min(statisticsBlock, m - i); total += Double(simdSum(x + i, n)); i += n }
     return total
 }
 
+/// Σ (x − mean)² over `m` floats, in `statisticsBlock` blocks.
 @inline(__always) func blockedSquaredDeviation(_ x: UnsafePointer<Float>, _ m: Int, mean: Float) -> Double {
     var total = 0.0, i = 0
     while i < m { let n = min(statisticsBlock, m - i); total += Double(simdSquaredDeviation(x + i, n, mean: mean)); i += n }
     return total
 }
 
-/// y = γ·x̂ + β (+ r) (→ ReLU), keeping x̂; `hasResidual`/`relu` are constants at each call.
+/// One channel of `batchNormTraining` after its statistics: x̂ = (x − mean)/σ
+/// into `normalised`, and y = γ·x̂ + β (+ r) (→ ReLU) over x. `hasResidual`
+/// and `relu` are constants at each call, so each of the four variants
+/// compiles to its own loop.
 @inline(__always) func batchNormApply(_ x: UnsafeMutablePointer<Float>, _ normalised: UnsafeMutablePointer<Float>, _ m: Int,
                                       mean: Float, inverseStd: Float, gamma: Float, beta: Float,
                                       residual: UnsafePointer<Float>?, hasResidual: Bool, relu: Bool) {
@@ -70,11 +80,13 @@ let statisticsBlock = 512
     }
 }
 
-/// Training-mode BatchNorm2d on CNHW (statistics over N, H, W per channel),
-/// in place on `x`, keeping x̂ and 1/σ for the backward pass and updating
-/// the running statistics the PyTorch way (momentum, unbiased variance).
-/// Optionally adds `residual` after the affine map and applies ReLU, in the
-/// same pass (y = max(γx̂ + β + r, 0)). Parallel over channels.
+/// Training-mode BatchNorm2d (SPEC §5: batch statistics over N, H, W, eps
+/// 1e-5, momentum 0.1) on CNHW, in place on `x` (channels × m), keeping x̂
+/// (channels × m) and 1/σ (channels) for the backward pass and updating the
+/// running statistics the PyTorch way (momentum, unbiased variance).
+/// Optionally adds `residual` after the affine map and applies ReLU in the
+/// same pass (y = max(γx̂ + β + r, 0)), so that a BasicBlock's end costs no
+/// extra pass over memory. Parallel over channels.
 public func batchNormTraining(_ x: UnsafeMutablePointer<Float>, channels: Int, perChannel m: Int,
                               gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                               runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>,
@@ -104,7 +116,7 @@ public func batchNormTraining(_ x: UnsafeMutablePointer<Float>, channels: Int, p
     }
 }
 
-/// Gradient of training-mode BatchNorm, in place on dy (→ dx): per channel
+/// Gradient of `batchNormTraining`, in place on dy (→ dx): per channel
 /// dx = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂)); dγ += Σ dy·x̂, dβ += Σ dy.
 public func batchNormBackward(_ dy: UnsafeMutablePointer<Float>, channels: Int, perChannel m: Int, gamma: UnsafePointer<Float>,
                               normalised: UnsafePointer<Float>, inverseStd: UnsafePointer<Float>,

@@ -16,9 +16,12 @@ public enum MaxPool2dShape {
     }
 }
 
-/// MaxPool2d(3, stride 2, padding 1) with −∞ padding (SPEC §5), CNHW in and out.
-/// Separable: first the max of each horizontal window of 3 (stride 2) per
-/// input row, then of 3 such rows; the window clipped at the borders.
+/// MaxPool2d(3, stride 2, padding 1) with −∞ padding (SPEC §5) over `planes`
+/// planes of h × w (CNHW: planes = C·N), into planes of oh × ow
+/// (`MaxPool2dShape.outputSide` of each). Separable, so that neighbouring
+/// windows share their comparisons: first the max of each horizontal window
+/// of 3 (stride 2) per input row, then of 3 such rows. Windows are clipped
+/// at the borders, which is what −∞ padding amounts to.
 public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
     let oh = MaxPool2dShape.outputSide(h), ow = MaxPool2dShape.outputSide(w)
     // Planes are independent: split them over threads, each with its own row scratch.
@@ -54,8 +57,9 @@ public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, 
     }
 }
 
-/// MaxPool 3×3 s2 p1 forward that records the flat input index of each
-/// maximum (the first one in scan order, as PyTorch's CPU kernel keeps).
+/// `maxPool3x3s2` for training: the same outputs, and in `argmax` the flat
+/// input index of each maximum (the first one in scan order, as PyTorch's
+/// CPU kernel keeps), which `maxPoolBackward` routes the gradient to.
 /// Parallel over planes.
 public func maxPool3x3s2Training(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int,
                                  into y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
@@ -96,11 +100,13 @@ public func maxPool3x3s2Training(_ x: UnsafePointer<Float>, planes: Int, height 
     }
 }
 
-/// Routes each pooled gradient to its maximum (accumulating into zeroed dx).
-/// With `planes`, the outputs are that many equal planes whose arg-maxima stay
-/// within their own input plane of `inputPlane` floats; the planes are then
-/// processed in parallel, and with `clear` each input plane is zeroed first
-/// (dx need not be zeroed by the caller).
+/// Gradient of `maxPool3x3s2Training`: adds each of the n pooled gradients
+/// dy[i] to dx at its maximum, argmax[i]; the window's other inputs get
+/// nothing from it. dx must be zeroed first, or `clear` set. With `planes` >
+/// 1, the outputs are that many equal planes whose maxima lie within their
+/// own input plane of `inputPlane` floats, so the planes run in parallel
+/// without two threads adding to one element. With `clear`, each input plane
+/// of `inputPlane` floats is zeroed first, by the thread that fills it.
 public func maxPoolBackward(_ dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, outputs n: Int, into dx: UnsafeMutablePointer<Float>,
                             planes: Int = 1, inputPlane: Int = 0, clear: Bool = false) {
     guard planes > 1 else {
