@@ -12,6 +12,7 @@
 /// W (C_out × C_in·k·k) · columns (C_in·k·k × N·H_out·W_out), and the product
 /// is already the next layer's CNHW input: no transposes between layers.
 public struct Conv2dShape: Equatable, Sendable {
+    /// Input and output channels, the side of the square kernel, its step, and the zeros added on each side.
     public var inputs: Int, outputs: Int, kernel: Int, stride: Int, padding: Int
     public init(inputs: Int, outputs: Int, kernel: Int, stride: Int, padding: Int) {
         self.inputs = inputs; self.outputs = outputs; self.kernel = kernel; self.stride = stride; self.padding = padding
@@ -26,8 +27,11 @@ public struct Conv2dShape: Equatable, Sendable {
     public static func outputSide(_ input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
         (input + 2 * padding - kernel) / stride + 1
     }
-    /// Rows of the im2col matrix.
+    /// Rows of the im2col matrix, one per (input channel, ky, kx): C_in·k·k.
     public var patch: Int { inputs * kernel * kernel }
+    /// A 1×1, stride-1, unpadded convolution: its CNHW input already is its
+    /// im2col matrix, so it needs no im2col, col2im or column scratch.
+    public var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
 }
 
 /// Writes the im2col matrix of CNHW `x` (images × h × w per channel):
@@ -44,6 +48,16 @@ public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
                         into: columns)
         }
     }
+}
+
+/// The matrix a convolution of shape `s` multiplies by: x itself when the
+/// shape is pointwise, else im2col(x), written to `columns`.
+@inline(__always)
+func im2colMatrix(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                  columns: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    guard !s.isPointwise else { return x }
+    im2col(x, shape: s, images: images, height: h, width: w, into: columns)
+    return UnsafePointer(columns)
 }
 
 /// The k² column blocks of input plane (channel c, image n).
@@ -101,51 +115,6 @@ private func im2colPlane(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images
                 }
             }
         }
-    }
-}
-
-/// Convolution + per-channel bias (a folded BatchNorm), optionally adding a
-/// residual and applying ReLU in the same pass over the output.
-/// `columns` is scratch of `patch × images·H_out·W_out` floats (unused by 1×1 stride-1 layers).
-public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
-                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
-                   relu: Bool, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-    let oh = s.outputSide(h), ow = s.outputSide(w)
-    let n = images * oh * ow
-    let b: UnsafePointer<Float>
-    if s.kernel == 1 && s.stride == 1 && s.padding == 0 {
-        b = x  // a 1×1 convolution reads the CNHW input as it is
-    } else {
-        im2col(x, shape: s, images: images, height: h, width: w, into: columns)
-        b = UnsafePointer(columns)
-    }
-    gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
-    // The epilogue in place, split over output channels (each row is independent).
-    parallelRanges(s.outputs, grain: max(1, 8_192 / max(1, n))) { channels in
-        for o in channels {
-            let row = y + o * n
-            convEpilogue(row, into: row, count: n, bias: bias[o], residual: residual.map { $0 + o * n }, relu: relu)
-        }
-    }
-}
-
-/// destination[i] = (relu?)(source[i] + bias (+ residual[i])) for one row of
-/// `count` outputs of one channel: the folded BatchNorm's bias, the
-/// shortcut and the ReLU of SPEC §5's BasicBlock in one pass over the
-/// output, for every convolution path (`conv2d`, and both Winograd
-/// algorithms' output transform). `source` may be `destination`.
-/// Always inlined, so that each caller's loops compile as if written out at
-/// the call: vectorised, with `residual` and `relu` tested once per row
-/// rather than per element.
-@inline(__always)
-func convEpilogue(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count n: Int,
-                  bias beta: Float, residual: UnsafePointer<Float>?, relu: Bool) {
-    if let residual {
-        if relu { for i in 0..<n { destination[i] = max(source[i] + beta + residual[i], 0) } }
-        else { for i in 0..<n { destination[i] = source[i] + beta + residual[i] } }
-    } else {
-        if relu { for i in 0..<n { destination[i] = max(source[i] + beta, 0) } }
-        else { for i in 0..<n { destination[i] = source[i] + beta } }
     }
 }
 
@@ -220,46 +189,80 @@ func col2im(_ columns: UnsafeMutablePointer<Float>, shape s: Conv2dShape, images
     }
 }
 
+/// The inference convolution of SPEC §5's backbone with its BatchNorm folded
+/// in (`foldBatchNorm`): y = (relu?)(W · im2col(x) + bias (+ residual)), the
+/// bias, shortcut and ReLU added by `convEpilogue` in one pass over y.
+/// x is CNHW (C_in, images, h, w); weight (C_out, C_in·k·k); bias (C_out);
+/// residual and y (C_out, images, H_out, W_out). `columns` is scratch of
+/// `patch × images·H_out·W_out` floats (unused by pointwise layers, which
+/// multiply x as it is). Stride-1 3×3 layers may take `Winograd` instead.
+public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
+                   relu: Bool, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    // W · im2col(x) is the bias-free training convolution's product.
+    conv2dTraining(x, shape: s, images: images, height: h, width: w, weight: weight, columns: columns, into: y)
+    let n = images * s.outputSide(h) * s.outputSide(w)
+    // The epilogue in place, split over output channels (each row is independent).
+    parallelRanges(s.outputs, grain: max(1, 8_192 / max(1, n))) { channels in
+        for o in channels {
+            let row = y + o * n
+            convEpilogue(row, into: row, count: n, bias: bias[o], residual: residual.map { $0 + o * n }, relu: relu)
+        }
+    }
+}
+
+/// destination[i] = (relu?)(source[i] + bias (+ residual[i])) for one row of
+/// `count` outputs of one channel: the folded BatchNorm's bias, the
+/// shortcut and the ReLU of SPEC §5's BasicBlock in one pass over the
+/// output, for every convolution path (`conv2d`, and both Winograd
+/// algorithms' output transform). `source` may be `destination`.
+/// Always inlined, so that each caller's loops compile as if written out at
+/// the call: vectorised, with `residual` and `relu` tested once per row
+/// rather than per element.
+@inline(__always)
+func convEpilogue(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count n: Int,
+                  bias beta: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+    if let residual {
+        if relu { for i in 0..<n { destination[i] = max(source[i] + beta + residual[i], 0) } }
+        else { for i in 0..<n { destination[i] = source[i] + beta + residual[i] } }
+    } else {
+        if relu { for i in 0..<n { destination[i] = max(source[i] + beta, 0) } }
+        else { for i in 0..<n { destination[i] = source[i] + beta } }
+    }
+}
+
+/// The training convolution (SPEC §5: no bias in the backbone; a
+/// `batchNormTraining` follows): y = W · im2col(x), shapes as `conv2d`.
+/// The im2col matrix is written to `columns` (patch × images·H_out·W_out
+/// floats), which the caller may keep for `conv2dBackward`; a pointwise
+/// layer reads x directly and leaves `columns` alone.
+public func conv2dTraining(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                           weight: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    let n = images * s.outputSide(h) * s.outputSide(w)
+    let b = im2colMatrix(x, shape: s, images: images, height: h, width: w, columns: columns)
+    gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
+}
+
 /// Floats of Wᵀ·dY that conv2dBackward computes and scatters at a time, so
 /// that col2im reads them from the last-level cache rather than memory, in
 /// chunks big enough that waking the other threads for each one pays off.
 let col2imChunkFloats = 1 << 21
 
-/// Training-mode convolution without bias: y = W · im2col(x), the im2col
-/// matrix written to `columns` (patch × images·H_out·W_out floats; a 1×1
-/// stride-1 layer reads x directly and leaves `columns` alone).
-public func conv2dTraining(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
-                           weight: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-    let oh = s.outputSide(h), ow = s.outputSide(w)
-    let n = images * oh * ow
-    let b: UnsafePointer<Float>
-    if s.kernel == 1 && s.stride == 1 && s.padding == 0 {
-        b = x
-    } else {
-        im2col(x, shape: s, images: images, height: h, width: w, into: columns)
-        b = UnsafePointer(columns)
-    }
-    gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
-}
-
-/// Gradient of a bias-free convolution: dW += dY·colᵀ and (when `dx` is
-/// given) dx += col2im(Wᵀ·dY). `columns` is the forward's im2col scratch size.
-/// `inputColumns`, when given, is im2col(x) kept from the forward pass (it is
-/// then not recomputed, and `columns` only holds Wᵀ·dY).
+/// Gradient of `conv2dTraining`: dW += dY·colᵀ and (when `dx` is given)
+/// dx += col2im(Wᵀ·dY), both accumulating, so that a layer's gradients can
+/// sum over several uses. dy is (C_out, images, H_out, W_out), dWeight
+/// (C_out, C_in·k·k), dx (C_in, images, h, w). `columns` is scratch of the
+/// forward's im2col size. `inputColumns`, when given, is im2col(x) kept from
+/// the forward pass: it is then not recomputed, and `columns` only holds Wᵀ·dY.
 public func conv2dBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                            weight: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                            columns: UnsafeMutablePointer<Float>, inputColumns: UnsafePointer<Float>? = nil) {
     let oh = s.outputSide(h), ow = s.outputSide(w)
     let n = images * oh * ow
-    let direct = s.kernel == 1 && s.stride == 1 && s.padding == 0
-    let cols: UnsafePointer<Float>
-    if direct { cols = x } else if let inputColumns { cols = inputColumns } else {
-        im2col(x, shape: s, images: images, height: h, width: w, into: columns)
-        cols = UnsafePointer(columns)
-    }
+    let cols = s.isPointwise ? x : inputColumns ?? im2colMatrix(x, shape: s, images: images, height: h, width: w, columns: columns)
     gemm(transposeB: true, m: s.outputs, n: s.patch, k: n, a: dy, lda: n, b: cols, ldb: n, beta: 1, c: dWeight, ldc: s.patch)
     guard let dx else { return }
-    if direct {
+    if s.isPointwise {
         gemm(transposeA: true, m: s.patch, n: n, k: s.outputs, a: weight, lda: s.patch, b: dy, ldb: n, beta: 1, c: dx, ldc: n)
     } else {
         // Wᵀ·dY a few images at a time (each image's columns are the same
