@@ -127,6 +127,7 @@ public enum Winograd: Sendable {
         }
     }
 
+    /// `forward` for the algorithm whose tile transforms are `T`.
     static func forward<T: WinogradTransforms>(_: T.Type, _ x: UnsafePointer<Float>, inputs: Int, outputs: Int, images: Int,
                                                 height h: Int, width w: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                                 residual: UnsafePointer<Float>?, relu: Bool, scratch: UnsafeMutablePointer<Float>,
@@ -134,6 +135,7 @@ public enum Winograd: Sendable {
         let m = T.outputTile, positions = (m + 2) * (m + 2)
         let tileCount = images * ((h + m - 1) / m) * ((w + m - 1) / m)
         let slot = max(inputs, outputs) * tileCount
+        // scratch: α² + 1 slots; V_ξ (C_in × tiles) in slot ξ + 1, then M_ξ (C_out × tiles) in slot ξ.
         transformInput(T.self, x, channels: inputs, images: images, height: h, width: w, slot: slot, into: scratch + slot)
         for xi in 0..<positions {
             gemm(m: outputs, n: tileCount, k: inputs, a: weight + xi * outputs * inputs, lda: inputs,
