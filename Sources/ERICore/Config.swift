@@ -49,9 +49,10 @@ public struct ERIConfig: Equatable, Sendable {
         public var tokenWidth: Int { backbone.widths.last! }
         /// Side of the backbone's output map (SPEC §5: 112 → 4).
         public var mapSide: Int {
-            var s = (imageSize + 2 - 3) / 2 + 1          // stem conv3×3 s2 p1
-            s = (s + 2 - 3) / 2 + 1                      // MaxPool(3, 2, 1)
-            for _ in 1..<backbone.widths.count { s = (s + 2 - 3) / 2 + 1 }  // stride-2 stages
+            // The stem and the first block of every stage after the first are conv3×3, stride 2, padding 1.
+            func halved(_ side: Int) -> Int { Conv2dShape.outputSide(side, kernel: 3, stride: 2, padding: 1) }
+            var s = MaxPool2dShape.outputSide(halved(imageSize))  // stem, then the max-pool
+            for _ in 1..<backbone.widths.count { s = halved(s) }
             return s
         }
     }

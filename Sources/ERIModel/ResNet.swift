@@ -31,7 +31,7 @@ struct ResNetPlan {
         imageSize = v.imageSize
         stem = Conv(shape: Conv2dShape(inputs: v.channels, outputs: v.backbone.stemChannels, kernel: 3, stride: 2, padding: 1),
                     name: "video.backbone.stem.conv", norm: "video.backbone.stem.bn", inputSide: v.imageSize)
-        pooledSide = maxPool3x3s2Side(stem.outputSide)
+        pooledSide = MaxPool2dShape.outputSide(stem.outputSide)
         var side = pooledSide
         blocks = v.backboneBlocks.map { k in
             let p = k.prefix, inSide = side
@@ -94,9 +94,9 @@ func cnhw(_ frames: UnsafePointer<Float>, channels: Int, plane: Int, first: Int,
 final class FoldedResNet: @unchecked Sendable {
     /// One folded layer and how it runs: stride-1 3×3 layers through Winograd
     /// (F(4×4, 3×3) on maps of side ≥ 5, F(2×2, 3×3) on smaller ones, see
-    /// `Winograd4x4.applies`), the rest through im2col + GEMM (`conv2d`).
+    /// `Winograd.applies`), the rest through im2col + GEMM (`conv2d`).
     struct Layer {
-        enum Method { case direct, winograd2, winograd4 }
+        enum Method { case direct, winograd(Winograd) }
 
         let shape: Conv2dShape
         let inputSide: Int
@@ -109,11 +109,10 @@ final class FoldedResNet: @unchecked Sendable {
         var scratchPerImage: Int {
             let (ci, co, side) = (shape.inputs, shape.outputs, inputSide)
             switch method {
-            case .winograd2: return Winograd3x3.scratchCount(inputs: ci, outputs: co, images: 1, height: side, width: side)
-            case .winograd4: return Winograd4x4.scratchCount(inputs: ci, outputs: co, images: 1, height: side, width: side)
+            case .winograd(let w): return w.scratchCount(inputs: ci, outputs: co, images: 1, height: side, width: side)
             case .direct:
                 let out = shape.outputSide(side)
-                return shape.kernel == 1 && shape.stride == 1 ? 0 : shape.patch * out * out
+                return shape.isPointwise ? 0 : shape.patch * out * out
             }
         }
 
@@ -121,12 +120,9 @@ final class FoldedResNet: @unchecked Sendable {
                  scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
             let (ci, co, side) = (shape.inputs, shape.outputs, inputSide)
             switch method {
-            case .winograd2:
-                Winograd3x3.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
-                                    weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
-            case .winograd4:
-                Winograd4x4.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
-                                    weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
+            case .winograd(let w):
+                w.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
+                          weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
             case .direct:
                 conv2d(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias,
                        residual: residual, relu: relu, columns: scratch, into: y)
@@ -156,11 +152,11 @@ final class FoldedResNet: @unchecked Sendable {
                                        gamma: values(c.norm + ".weight"), beta: values(c.norm + ".bias"),
                                        mean: values(c.norm + ".running_mean"), variance: values(c.norm + ".running_var"))
             // Winograd layers keep only the transformed weight (36/9 or 16/9 of the plain one's size).
-            let method: Layer.Method = Winograd4x4.applies(s, side: c.inputSide) ? .winograd4 : Winograd3x3.applies(s) ? .winograd2 : .direct
+            let method: Layer.Method = Winograd.f4x4.applies(s, side: c.inputSide) ? .winograd(.f4x4)
+                : Winograd.f2x2.applies(s, side: c.inputSide) ? .winograd(.f2x2) : .direct
             let weight: [Float]
             switch method {
-            case .winograd4: weight = Winograd4x4.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
-            case .winograd2: weight = Winograd3x3.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
+            case .winograd(let w): weight = w.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
             case .direct: weight = folded.weight
             }
             return Layer(shape: s, inputSide: c.inputSide, method: method, weight: keep(weight), bias: keep(folded.bias))
@@ -348,8 +344,7 @@ struct TrainingResNet {
         let m = images * layer.conv.outputSide * layer.conv.outputSide
         let y = arena.floats(s.outputs * m).baseAddress!   // (C_out, images, h, w)
         var kept: UnsafeMutablePointer<Float>? = nil
-        let direct = s.kernel == 1 && s.stride == 1 && s.padding == 0
-        if !direct && keptFloats + s.patch * m <= columnBudget {
+        if !s.isPointwise && keptFloats + s.patch * m <= columnBudget {
             kept = arena.floats(s.patch * m).baseAddress!   // (C_in·k·k, images·h·w)
             keptFloats += s.patch * m
         }

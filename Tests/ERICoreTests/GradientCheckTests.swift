@@ -136,7 +136,7 @@ import ERITestSupport
         batchNormBackward(&dy, channels: c, perChannel: m, gamma: g, normalised: xhat, inverseStd: inv, dGamma: &dg, dBeta: &dbeta)
         checkGradient("batchNorm dx", x: x, analytic: dy, tolerance: 3e-2) { dot(bn($0), r) }
         // Max-pool: distinct values so the arg-max is stable under ±h.
-        let planes = 2, side = 6, pooled = (side - 1) / 2 + 1
+        let planes = 2, side = 6, pooled = MaxPool2dShape.outputSide(side)
         let px = (0..<(planes * side * side)).map { Float(($0 * 37) % 101) / 10 }
         let pr = random(planes * pooled * pooled)
         var py = [Float](repeating: 0, count: pr.count), arg = [Int32](repeating: 0, count: pr.count)

@@ -2,11 +2,11 @@ import Testing
 @testable import ERICore
 import ERITestSupport
 
-/// The threaded training kernels of Conv2dBackward.swift: the same results
-/// whatever the thread count (each output element is computed by one range,
-/// the same way; only OpenBLAS's GEMMs may round differently), repeatable at
-/// a given count, and conv2dBackward's chunked Wᵀ·dY + col2im equal to one
-/// whole GEMM + the plain col2im.
+/// The threaded training kernels of Conv2d.swift, BatchNorm.swift and
+/// MaxPool.swift: the same results whatever the thread count (each output
+/// element is computed by one range, the same way; only OpenBLAS's GEMMs may
+/// round differently), repeatable at a given count, and conv2dBackward's
+/// chunked Wᵀ·dY + col2im equal to one whole GEMM + the plain col2im.
 @Suite(.serialized) struct TrainingKernelTests {
     var rng = SeededGenerator(seed: 99)
     mutating func random(_ n: Int) -> [Float] { (0..<n).map { _ in rng.uniform(-1, 1) } }
@@ -84,7 +84,7 @@ import ERITestSupport
         #expect(bnSame, "BatchNorm depends on the thread count")
         #expect(bn1[0].allSatisfy { $0 >= 0 })
 
-        let planes = 7, ps = 11, pooled = (ps - 1) / 2 + 1
+        let planes = 7, ps = 11, pooled = MaxPool2dShape.outputSide(ps)
         let px = random(planes * ps * ps), pdy = random(planes * pooled * pooled)
         func pool(_ threads: Int) -> ([Float], [Int32], [Float]) {
             withThreads(threads) {

@@ -44,32 +44,24 @@ import ERITestSupport
              (1, 16, 8, 2, 5, false, false), (2, 64, 32, 1, 28, true, true)] {
             setComputeThreads(threads)
             let s = Conv2dShape(inputs: inputs, outputs: outputs, kernel: 3, stride: 1, padding: 1)
-            #expect(Winograd3x3.applies(s))
+            #expect(Winograd.f2x2.applies(s, side: side))
             let x = Self.values(inputs * images * side * side, seed: 1)
             let w = Self.values(outputs * inputs * 9, seed: 2).map { $0 / Float(inputs * 3) }
             let b = Self.values(outputs, seed: 3)
             let r = useResidual ? Self.values(outputs * images * side * side, seed: 4) : nil
             let expected = Self.reference(x, w, b, residual: r, relu: relu, shape: s, images: images, side: side)
-            for tile in [2, 4] {
-                let u = tile == 2 ? Winograd3x3.transformWeights(w, outputs: outputs, inputs: inputs)
-                                  : Winograd4x4.transformWeights(w, outputs: outputs, inputs: inputs)
-                let count = tile == 2
-                    ? Winograd3x3.scratchCount(inputs: inputs, outputs: outputs, images: images, height: side, width: side)
-                    : Winograd4x4.scratchCount(inputs: inputs, outputs: outputs, images: images, height: side, width: side)
+            for winograd in [Winograd.f2x2, .f4x4] {
+                let tile = winograd.outputTile
+                let u = winograd.transformWeights(w, outputs: outputs, inputs: inputs)
+                let count = winograd.scratchCount(inputs: inputs, outputs: outputs, images: images, height: side, width: side)
                 var scratch = [Float](repeating: .nan, count: count)
                 var y = [Float](repeating: .nan, count: outputs * images * side * side)
                 x.withUnsafeBufferPointer { xp in u.withUnsafeBufferPointer { up in b.withUnsafeBufferPointer { bp in
                     scratch.withUnsafeMutableBufferPointer { sp in y.withUnsafeMutableBufferPointer { yp in
                         func run(_ rp: UnsafePointer<Float>?) {
-                            if tile == 2 {
-                                Winograd3x3.forward(xp.baseAddress!, inputs: inputs, outputs: outputs, images: images, height: side,
-                                                    width: side, weight: up.baseAddress!, bias: bp.baseAddress!, residual: rp,
-                                                    relu: relu, scratch: sp.baseAddress!, into: yp.baseAddress!)
-                            } else {
-                                Winograd4x4.forward(xp.baseAddress!, inputs: inputs, outputs: outputs, images: images, height: side,
-                                                    width: side, weight: up.baseAddress!, bias: bp.baseAddress!, residual: rp,
-                                                    relu: relu, scratch: sp.baseAddress!, into: yp.baseAddress!)
-                            }
+                            winograd.forward(xp.baseAddress!, inputs: inputs, outputs: outputs, images: images, height: side,
+                                             width: side, weight: up.baseAddress!, bias: bp.baseAddress!, residual: rp,
+                                             relu: relu, scratch: sp.baseAddress!, into: yp.baseAddress!)
                         }
                         if let r { r.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                     } }
@@ -110,7 +102,7 @@ import ERITestSupport
         for side in [1, 2, 5, 8] {
             let planes = 7
             let x = Self.values(planes * side * side, seed: 9)
-            let o = (side - 1) / 2 + 1
+            let o = MaxPool2dShape.outputSide(side)
             var expected = [Float](repeating: 0, count: planes * o * o)
             for p in 0..<planes { for oy in 0..<o { for ox in 0..<o {
                 var m = -Float.infinity

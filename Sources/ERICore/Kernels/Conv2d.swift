@@ -1,15 +1,37 @@
+// SPEC §5 `Conv2d` on CNHW batches: the shape, im2col and its adjoint col2im,
+// the inference convolution, the training convolution and its gradient.
+//
+// The kernels here that run outside OpenBLAS (im2col, col2im, the epilogue)
+// split their work with `parallelRanges` over units whose outputs are
+// disjoint, and compute every output element the same way whatever the
+// split, so their results do not depend on the thread count (OpenBLAS's own
+// GEMMs may).
+
 /// 2-D convolution for a batch of images stored channel-major, "CNHW":
 /// x[c][n][y][x]. With that layout a whole batch is one GEMM per layer,
 /// W (C_out × C_in·k·k) · columns (C_in·k·k × N·H_out·W_out), and the product
 /// is already the next layer's CNHW input: no transposes between layers.
 public struct Conv2dShape: Equatable, Sendable {
+    /// Input and output channels, the side of the square kernel, its step, and the zeros added on each side.
     public var inputs: Int, outputs: Int, kernel: Int, stride: Int, padding: Int
     public init(inputs: Int, outputs: Int, kernel: Int, stride: Int, padding: Int) {
         self.inputs = inputs; self.outputs = outputs; self.kernel = kernel; self.stride = stride; self.padding = padding
     }
-    public func outputSide(_ input: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
-    /// Rows of the im2col matrix.
+    /// Side of the output map for an input map of side `input`.
+    public func outputSide(_ input: Int) -> Int {
+        Self.outputSide(input, kernel: kernel, stride: stride, padding: padding)
+    }
+    /// Side of the output of a `kernel`-wide window sliding by `stride` over
+    /// `input` values padded by `padding` on each side, PyTorch's floor rule:
+    /// the one formula for every convolution and pooling map of SPEC §5.
+    public static func outputSide(_ input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+        (input + 2 * padding - kernel) / stride + 1
+    }
+    /// Rows of the im2col matrix, one per (input channel, ky, kx): C_in·k·k.
     public var patch: Int { inputs * kernel * kernel }
+    /// A 1×1, stride-1, unpadded convolution: its CNHW input already is its
+    /// im2col matrix, so it needs no im2col, col2im or column scratch.
+    public var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
 }
 
 /// Writes the im2col matrix of CNHW `x` (images × h × w per channel):
@@ -26,6 +48,16 @@ public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
                         into: columns)
         }
     }
+}
+
+/// The matrix a convolution of shape `s` multiplies by: x itself when the
+/// shape is pointwise, else im2col(x), written to `columns`.
+@inline(__always)
+func im2colMatrix(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                  columns: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    guard !s.isPointwise else { return x }
+    im2col(x, shape: s, images: images, height: h, width: w, into: columns)
+    return UnsafePointer(columns)
 }
 
 /// The k² column blocks of input plane (channel c, image n).
@@ -86,96 +118,164 @@ private func im2colPlane(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images
     }
 }
 
-/// Convolution + per-channel bias (a folded BatchNorm), optionally adding a
-/// residual and applying ReLU in the same pass over the output.
-/// `columns` is scratch of `patch × images·H_out·W_out` floats (unused by 1×1 stride-1 layers).
+/// The output positions o in 0..<count whose input index o·stride − padding + tap lies in 0..<size.
+@inline(__always) func validOutputs(count: Int, size: Int, stride: Int, padding: Int, tap: Int) -> Range<Int> {
+    let lo = min(count, max(0, (padding - tap + stride - 1) / stride))
+    let last = size - 1 + padding - tap  // the largest o·stride allowed
+    let hi = last < 0 ? lo : max(lo, min(count, last / stride + 1))
+    return lo..<hi
+}
+
+/// Scatters an im2col-shaped gradient back onto the CNHW input (the adjoint of `im2col`), accumulating.
+/// Each input element receives its taps in (ky, kx) order, in parallel over (channel, image) planes.
+public func col2im(_ columns: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                   into dx: UnsafeMutablePointer<Float>) {
+    col2im(UnsafeMutablePointer(mutating: columns), shape: s, images: images, first: 0, count: images, height: h, width: w,
+           into: dx, clobber: false)
+}
+
+/// `col2im` of the columns of images first..<first+count only: `columns`
+/// holds just their im2col columns (rows of count·H_out·W_out), `dx` all `images`.
+/// With `clobber`, a "same" stride-1 convolution's columns whose taps land on
+/// padding are zeroed in `columns`, so that each tap's rows scatter as one
+/// contiguous shifted add (those zeros land on neighbouring row ends).
+func col2im(_ columns: UnsafeMutablePointer<Float>, shape s: Conv2dShape, images: Int, first: Int, count: Int, height h: Int, width w: Int,
+            into dx: UnsafeMutablePointer<Float>, clobber: Bool) {
+    let oh = s.outputSide(h), ow = s.outputSide(w)
+    let plane = oh * ow, rowLength = count * plane
+    let k = s.kernel, stride = s.stride
+    let samePlane = clobber && stride == 1 && oh == h && ow == w
+    // Per tap, the outputs whose input is inside the image (once, not per plane: integer divisions).
+    let rowsOfTap = (0..<k).map { validOutputs(count: oh, size: h, stride: stride, padding: s.padding, tap: $0) }
+    let columnsOfTap = (0..<k).map { validOutputs(count: ow, size: w, stride: stride, padding: s.padding, tap: $0) }
+    parallelRanges(s.inputs * count, grain: 2) { units in
+        for unit in units {
+            let c = unit / count, n = unit % count
+            let dst = dx + (c * images + first + n) * h * w
+            for ky in 0..<k {
+                let oys = rowsOfTap[ky]
+                for kx in 0..<k {
+                    let oxs = columnsOfTap[kx]
+                    guard !oxs.isEmpty, !oys.isEmpty else { continue }
+                    let src = columns + ((c * k + ky) * k + kx) * rowLength + n * plane
+                    if samePlane {
+                        for oy in oys {
+                            let row = src + oy * ow
+                            for ox in 0..<oxs.lowerBound { row[ox] = 0 }
+                            for ox in oxs.upperBound..<ow { row[ox] = 0 }
+                        }
+                        // Input index of output j (= oy·w + ox) is j + offset.
+                        let offset = (ky - s.padding) * w + kx - s.padding
+                        let lo = max(oys.lowerBound * ow, -offset), hi = min(oys.upperBound * ow, h * w - offset)
+                        if lo < hi {
+                            let d = dst + offset
+                            for j in lo..<hi { d[j] += src[j] }
+                        }
+                        continue
+                    }
+                    for oy in oys {
+                        let line = dst + (oy * stride - s.padding + ky) * w - s.padding + kx
+                        let from = src + oy * ow
+                        if stride == 1 {
+                            for ox in oxs { line[ox] += from[ox] }
+                        } else {
+                            var at = line + oxs.lowerBound &* stride
+                            for ox in oxs { at.pointee += from[ox]; at += stride }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The inference convolution of SPEC §5's backbone with its BatchNorm folded
+/// in (`foldBatchNorm`): y = (relu?)(W · im2col(x) + bias (+ residual)), the
+/// bias, shortcut and ReLU added by `convEpilogue` in one pass over y.
+/// x is CNHW (C_in, images, h, w); weight (C_out, C_in·k·k); bias (C_out);
+/// residual and y (C_out, images, H_out, W_out). `columns` is scratch of
+/// `patch × images·H_out·W_out` floats (unused by pointwise layers, which
+/// multiply x as it is). Stride-1 3×3 layers may take `Winograd` instead.
 public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
                    relu: Bool, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    // W · im2col(x) is the bias-free training convolution's product.
+    conv2dTraining(x, shape: s, images: images, height: h, width: w, weight: weight, columns: columns, into: y)
+    let n = images * s.outputSide(h) * s.outputSide(w)
+    // The epilogue in place, split over output channels (each row is independent).
+    parallelRanges(s.outputs, grain: max(1, 8_192 / max(1, n))) { channels in
+        for o in channels {
+            let row = y + o * n
+            convEpilogue(row, into: row, count: n, bias: bias[o], residual: residual.map { $0 + o * n }, relu: relu)
+        }
+    }
+}
+
+/// destination[i] = (relu?)(source[i] + bias (+ residual[i])) for one row of
+/// `count` outputs of one channel: the folded BatchNorm's bias, the
+/// shortcut and the ReLU of SPEC §5's BasicBlock in one pass over the
+/// output, for every convolution path (`conv2d`, and both Winograd
+/// algorithms' output transform). `source` may be `destination`.
+/// Always inlined, so that each caller's loops compile as if written out at
+/// the call: vectorised, with `residual` and `relu` tested once per row
+/// rather than per element.
+@inline(__always)
+func convEpilogue(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count n: Int,
+                  bias beta: Float, residual: UnsafePointer<Float>?, relu: Bool) {
+    if let residual {
+        if relu { for i in 0..<n { destination[i] = max(source[i] + beta + residual[i], 0) } }
+        else { for i in 0..<n { destination[i] = source[i] + beta + residual[i] } }
+    } else {
+        if relu { for i in 0..<n { destination[i] = max(source[i] + beta, 0) } }
+        else { for i in 0..<n { destination[i] = source[i] + beta } }
+    }
+}
+
+/// The training convolution (SPEC §5: no bias in the backbone; a
+/// `batchNormTraining` follows): y = W · im2col(x), shapes as `conv2d`.
+/// The im2col matrix is written to `columns` (patch × images·H_out·W_out
+/// floats), which the caller may keep for `conv2dBackward`; a pointwise
+/// layer reads x directly and leaves `columns` alone.
+public func conv2dTraining(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                           weight: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    let n = images * s.outputSide(h) * s.outputSide(w)
+    let b = im2colMatrix(x, shape: s, images: images, height: h, width: w, columns: columns)
+    gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
+}
+
+/// Floats of Wᵀ·dY that conv2dBackward computes and scatters at a time, so
+/// that col2im reads them from the last-level cache rather than memory, in
+/// chunks big enough that waking the other threads for each one pays off.
+let col2imChunkFloats = 1 << 21
+
+/// Gradient of `conv2dTraining`: dW += dY·colᵀ and (when `dx` is given)
+/// dx += col2im(Wᵀ·dY), both accumulating, so that a layer's gradients can
+/// sum over several uses. dy is (C_out, images, H_out, W_out), dWeight
+/// (C_out, C_in·k·k), dx (C_in, images, h, w). `columns` is scratch of the
+/// forward's im2col size. `inputColumns`, when given, is im2col(x) kept from
+/// the forward pass: it is then not recomputed, and `columns` only holds Wᵀ·dY.
+public func conv2dBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                           weight: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                           columns: UnsafeMutablePointer<Float>, inputColumns: UnsafePointer<Float>? = nil) {
     let oh = s.outputSide(h), ow = s.outputSide(w)
     let n = images * oh * ow
-    let b: UnsafePointer<Float>
-    if s.kernel == 1 && s.stride == 1 && s.padding == 0 {
-        b = x  // a 1×1 convolution reads the CNHW input as it is
+    let cols = s.isPointwise ? x : inputColumns ?? im2colMatrix(x, shape: s, images: images, height: h, width: w, columns: columns)
+    gemm(transposeB: true, m: s.outputs, n: s.patch, k: n, a: dy, lda: n, b: cols, ldb: n, beta: 1, c: dWeight, ldc: s.patch)
+    guard let dx else { return }
+    if s.isPointwise {
+        gemm(transposeA: true, m: s.patch, n: n, k: s.outputs, a: weight, lda: s.patch, b: dy, ldb: n, beta: 1, c: dx, ldc: n)
     } else {
-        im2col(x, shape: s, images: images, height: h, width: w, into: columns)
-        b = UnsafePointer(columns)
-    }
-    gemm(m: s.outputs, n: n, k: s.patch, a: weight, lda: s.patch, b: b, ldb: n, c: y, ldc: n)
-    convEpilogue(y, rows: s.outputs, length: n, bias: bias, residual: residual, relu: relu)
-}
-
-/// y[o][i] = (relu?)(y[o][i] + bias[o] (+ residual[o][i])) over `rows` rows of
-/// `length`: the folded BatchNorm, shortcut and activation in one pass,
-/// split over rows on `computeThreads()` threads (each row is independent).
-public func convEpilogue(_ y: UnsafeMutablePointer<Float>, rows: Int, length n: Int, bias: UnsafePointer<Float>,
-                         residual: UnsafePointer<Float>?, relu: Bool) {
-    parallelRanges(rows, grain: max(1, 8_192 / max(1, n))) { range in
-        for o in range {
-            let row = y + o * n
-            let beta = bias[o]
-            if let residual {
-                let r = residual + o * n
-                if relu { for i in 0..<n { row[i] = max(row[i] + beta + r[i], 0) } }
-                else { for i in 0..<n { row[i] += beta + r[i] } }
-            } else {
-                if relu { for i in 0..<n { row[i] = max(row[i] + beta, 0) } }
-                else { for i in 0..<n { row[i] += beta } }
-            }
+        // Wᵀ·dY a few images at a time (each image's columns are the same
+        // dot products whatever the chunk), each chunk scattered while cached.
+        let perImage = oh * ow
+        let chunk = max(1, min(images, col2imChunkFloats / max(1, s.patch * perImage)))
+        var first = 0
+        while first < images {
+            let count = min(chunk, images - first)
+            gemm(transposeA: true, m: s.patch, n: count * perImage, k: s.outputs, a: weight, lda: s.patch, b: dy + first * perImage, ldb: n,
+                 c: columns, ldc: count * perImage)
+            col2im(columns, shape: s, images: images, first: first, count: count, height: h, width: w, into: dx, clobber: true)
+            first += count
         }
     }
 }
-
-/// MaxPool2d(3, stride 2, padding 1) with −∞ padding (SPEC §5), CNHW in and out.
-/// Separable: first the max of each horizontal window of 3 (stride 2) per
-/// input row, then of 3 such rows; the window clipped at the borders.
-public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
-    let oh = (h - 1) / 2 + 1, ow = (w - 1) / 2 + 1
-    // Planes are independent: split them over threads, each with its own row scratch.
-    parallelRanges(planes, grain: max(1, 16_384 / max(1, h * w))) { range in
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)  // horizontal maxima, h × ow
-        defer { rows.deallocate() }
-        for p in range {
-            let src = x + p * h * w, dst = y + p * oh * ow
-            for iy in 0..<h {
-                let line = src + iy * w, out = rows + iy * ow
-                // ox = 0 covers columns −1 (padding), 0, 1.
-                out[0] = w > 1 ? max(line[0], line[1]) : line[0]
-                var ox = 1
-                while ox < ow {
-                    let c = 2 * ox
-                    let m = max(line[c - 1], line[c])
-                    out[ox] = c + 1 < w ? max(m, line[c + 1]) : m
-                    ox += 1
-                }
-            }
-            for oy in 0..<oh {
-                let c = 2 * oy
-                let a = rows + max(c - 1, 0) * ow, b = rows + c * ow
-                let out = dst + oy * ow
-                if c + 1 < h {
-                    let d = rows + (c + 1) * ow
-                    for ox in 0..<ow { out[ox] = max(max(a[ox], b[ox]), d[ox]) }
-                } else {
-                    for ox in 0..<ow { out[ox] = max(a[ox], b[ox]) }
-                }
-            }
-        }
-    }
-}
-
-/// Folds an inference-mode BatchNorm into the preceding bias-free convolution:
-/// w' = w·γ/√(var+ε), b' = β − mean·γ/√(var+ε).
-public func foldBatchNorm(weight: [Float], outputs: Int, gamma: [Float], beta: [Float], mean: [Float], variance: [Float],
-                          eps: Float = 1e-5) -> (weight: [Float], bias: [Float]) {
-    let per = weight.count / outputs
-    var w = weight
-    var b = [Float](repeating: 0, count: outputs)
-    for o in 0..<outputs {
-        let scale = gamma[o] / (variance[o] + eps).squareRoot()
-        for i in 0..<per { w[o * per + i] *= scale }
-        b[o] = beta[o] - mean[o] * scale
-    }
-    return (w, b)
-}
-

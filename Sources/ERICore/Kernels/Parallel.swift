@@ -67,25 +67,15 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escaping in
             job = escaping
             ranges = work
-            nextRange = 1          // the caller takes range 0
+            nextRange = 0
             pending = work.count
             openSeats = threads - 1
             generation &+= 1
             pthread_cond_broadcast(&wake)
-            pthread_mutex_unlock(&mutex)
-
-            escaping(work[0])
-            pthread_mutex_lock(&mutex)
-            pending -= 1
-            // Ranges no worker has taken yet (no worker threads at all, say) run here.
-            while nextRange < ranges.count {
-                let r = ranges[nextRange]
-                nextRange += 1
-                pthread_mutex_unlock(&mutex)
-                escaping(r)
-                pthread_mutex_lock(&mutex)
-                pending -= 1
-            }
+            // The caller works too: holding the mutex, it takes range 0 before
+            // any worker wakes, then whatever no worker has taken (all of it
+            // when there are no worker threads at all).
+            takeRanges()
             while pending > 0 { pthread_cond_wait(&finished, &mutex) }
             job = nil
             ranges = []
@@ -116,16 +106,24 @@ final class WorkerPool: @unchecked Sendable {
             }
             joined = generation
             openSeats -= 1
-            let body = job!
-            while nextRange < ranges.count {
-                let r = ranges[nextRange]
-                nextRange += 1
-                pthread_mutex_unlock(&mutex)
-                body(r)
-                pthread_mutex_lock(&mutex)
-                pending -= 1
-            }
+            takeRanges()
             if pending == 0 { pthread_cond_signal(&finished) }
+        }
+    }
+
+    /// Runs the current job on its ranges, one at a time, until none is left
+    /// to take: the loop of the caller of `run` and of every worker. Called,
+    /// and returns, with the mutex held; it is released while the job runs,
+    /// so that other threads take ranges meanwhile.
+    private func takeRanges() {
+        let body = job!
+        while nextRange < ranges.count {
+            let r = ranges[nextRange]
+            nextRange += 1
+            pthread_mutex_unlock(&mutex)
+            body(r)
+            pthread_mutex_lock(&mutex)
+            pending -= 1
         }
     }
 }

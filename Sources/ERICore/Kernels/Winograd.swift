@@ -1,53 +1,92 @@
-/// Winograd F(2×2, 3×3) for the stride-1, padding-1 3×3 convolutions of the
-/// backbone (all but the first convolution of each stage: about 80 % of its
-/// multiply-adds). Each 2×2 output tile comes from a 4×4 input tile d as
+/// Winograd's minimal filtering F(m×m, 3×3) (Lavin & Gray 2015) for the
+/// stride-1, padding-1 3×3 convolutions of the backbone (SPEC §5: all but the
+/// first convolution of each stage, about 80 % of its multiply-adds). Each
+/// m×m output tile comes from an α×α input tile d, α = m + 2, as
 ///
 ///     Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
 ///
-/// so the 36 multiply-adds per tile, input channel and output channel of the
-/// direct convolution become 16, done as 16 GEMMs (one per tile position ξ):
-/// M_ξ (C_out × tiles) = U_ξ (C_out × C_in) · V_ξ (C_in × tiles).
-/// F(2×2, 3×3) only adds and subtracts inputs and outputs (G has halves,
-/// exact in binary), so its float32 error stays at the direct convolution's
-/// level. The backbone uses it on small maps (side < 5) and the larger
-/// `Winograd4x4` (2.25 products per output, a little more rounding) on the rest.
+/// so the 9·m² multiply-adds per tile, input channel and output channel of
+/// the direct convolution become α², done as α² GEMMs, one per position ξ of
+/// the transformed tile: M_ξ (C_out × tiles) = U_ξ (C_out × C_in) · V_ξ (C_in × tiles).
+/// The GEMMs carry the work; the transforms around them are linear passes.
 ///
-/// Layouts: x and y CNHW (as `conv2d`), U [ξ][o][c], V [ξ][c][t], M [ξ][o][t]
-/// (see `scratchCount` for where V and M live),
-/// tile t = (n, ty, tx) row-major; tiles past an odd border read zeros and
+/// This enum is the driver every F(m×m) shares: the weight transform from G,
+/// tile counts, scratch accounting and the forward pass (input transform →
+/// α² GEMMs → output transform with the convolution epilogue). The
+/// tile-specific transforms Bᵀ d B and Aᵀ M A, hand-specialised loops, are in
+/// WinogradTransforms.swift.
+///
+/// Layouts: x and y CNHW (as `conv2d`); U [ξ][o][c] with ξ = α·i + j;
+/// V [ξ][c][t] and M [ξ][o][t] (see `scratchCount` for where they live);
+/// tile t = (n, ty, tx) row-major. Tiles past the map's border read zeros and
 /// their extra outputs are dropped.
-///
-///     Bᵀ = | 1  0 −1  0 |    G = | 1    0    0  |    Aᵀ = | 1  1  1  0 |
-///          | 0  1  1  0 |        | ½    ½    ½  |         | 0  1 −1 −1 |
-///          | 0 −1  1  0 |        | ½   −½    ½  |
-///          | 0  1  0 −1 |        | 0    0    1  |
-public enum Winograd3x3 {
-    /// Whether a convolution can take this path.
-    public static func applies(_ s: Conv2dShape) -> Bool {
-        s.kernel == 3 && s.stride == 1 && s.padding == 1
+public enum Winograd: Sendable {
+    /// F(2×2, 3×3): 4 products per output. Its input and output transforms
+    /// only add and subtract (G has halves, exact in binary), so its float32
+    /// error stays at the direct convolution's level.
+    case f2x2
+    /// F(4×4, 3×3): 2.25 products per output, and V and M shrink likewise.
+    /// Its transforms use the points 0, ±1, ±2, which amplify float32 rounding
+    /// more than F(2×2)'s: on ResNet weights the outputs stay within a few
+    /// 1e-7 of a float64 convolution (see WinogradTests), far inside the
+    /// parity tolerances.
+    case f4x4
+
+    /// The tile-specific transforms of this algorithm.
+    var transforms: any WinogradTransforms.Type {
+        switch self {
+        case .f2x2: return WinogradF2x2.self
+        case .f4x4: return WinogradF4x4.self
+        }
+    }
+
+    /// m: the side of an output tile.
+    public var outputTile: Int { transforms.outputTile }
+    /// α = m + 2: the side of an input tile, and of a transformed one.
+    public var inputTile: Int { outputTile + 2 }
+
+    /// Whether a convolution of shape `s` on maps of side `side` should take
+    /// this algorithm. Both need a stride-1, padding-1 3×3 convolution.
+    ///
+    /// F(4×4)'s transformed weights are 36/9 the size of the plain ones
+    /// (F(2×2)'s: 16/9), and each GEMM streams all of U_ξ for few tiles on
+    /// small maps. So F(4×4) takes only maps of side ≥ 5: there it saves the
+    /// most work and the weights are small (dbn-base: stages 1–3). On
+    /// dbn-base's 4×4 maps with 512 channels, streaming F(4×4)'s 38 MB of U
+    /// per layer and pass costs about what its saved multiply-adds gain (an
+    /// estimate, not a measurement), so F(2×2) runs there with 9/4 less weight
+    /// memory (about 60 MB for that stage); on 2×2 maps most of a 6×6 tile
+    /// would be padding.
+    public func applies(_ s: Conv2dShape, side: Int) -> Bool {
+        guard s.kernel == 3 && s.stride == 1 && s.padding == 1 else { return false }
+        switch self {
+        case .f2x2: return true
+        case .f4x4: return side >= 5
+        }
     }
 
     /// U = G g Gᵀ for every (output, input) pair of a PyTorch-layout weight
     /// (outputs × inputs × 3 × 3, BatchNorm already folded in), computed in
-    /// float64 and stored [ξ][o][c]: 16 × outputs × inputs floats.
-    public static func transformWeights(_ weight: [Float], outputs: Int, inputs: Int) -> [Float] {
+    /// float64 so that only the final rounding to float32 is added, and
+    /// stored [ξ][o][c]: α² × outputs × inputs floats.
+    public func transformWeights(_ weight: [Float], outputs: Int, inputs: Int) -> [Float] {
         precondition(weight.count == outputs * inputs * 9, "weight must be outputs × inputs × 3 × 3")
-        let g: [(Double, Double, Double)] = [(1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1)]
-        var u = [Float](repeating: 0, count: 16 * outputs * inputs)
+        let alpha = inputTile, g = transforms.filterRows
+        var u = [Float](repeating: 0, count: alpha * alpha * outputs * inputs)  // (α², outputs, inputs)
         u.withUnsafeMutableBufferPointer { u in
             weight.withUnsafeBufferPointer { weight in
                 for o in 0..<outputs {
                     for c in 0..<inputs {
                         let k = weight.baseAddress! + (o * inputs + c) * 9
-                        // t = G g (4 × 3) row by row, then U row i = t_i Gᵀ.
-                        for i in 0..<4 {
+                        // t = G g (α × 3) row by row, then U row i = t_i Gᵀ.
+                        for i in 0..<alpha {
                             let (a, b, cc) = g[i]
                             let t0 = a * Double(k[0]) + b * Double(k[3]) + cc * Double(k[6])
                             let t1 = a * Double(k[1]) + b * Double(k[4]) + cc * Double(k[7])
                             let t2 = a * Double(k[2]) + b * Double(k[5]) + cc * Double(k[8])
-                            for j in 0..<4 {
+                            for j in 0..<alpha {
                                 let (p, q, r) = g[j]
-                                u[((i * 4 + j) * outputs + o) * inputs + c] = Float(p * t0 + q * t1 + r * t2)
+                                u[((i * alpha + j) * outputs + o) * inputs + c] = Float(p * t0 + q * t1 + r * t2)
                             }
                         }
                     }
@@ -57,127 +96,109 @@ public enum Winograd3x3 {
         return u
     }
 
-    /// Tiles per image (2×2 outputs each).
-    public static func tiles(height h: Int, width w: Int) -> Int { ((h + 1) / 2) * ((w + 1) / 2) }
+    /// Tiles per image of h × w (m × m outputs each).
+    public func tiles(height h: Int, width w: Int) -> Int {
+        let m = outputTile
+        return ((h + m - 1) / m) * ((w + m - 1) / m)
+    }
 
-    /// Scratch floats `forward` needs: 17 slots of max(C_in, C_out) × tiles.
+    /// Scratch floats `forward` needs: α² + 1 slots of max(C_in, C_out) × tiles.
     /// V_ξ lives in slot ξ + 1 and GEMM ξ writes M_ξ into slot ξ, which held
-    /// V_{ξ−1}, already consumed: 17 slots instead of 16 for V plus 16 for M.
-    public static func scratchCount(inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int) -> Int {
-        17 * max(inputs, outputs) * images * tiles(height: h, width: w)
+    /// V_{ξ−1}, already consumed: α² + 1 slots instead of α² for V plus α² for M.
+    public func scratchCount(inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int) -> Int {
+        (inputTile * inputTile + 1) * max(inputs, outputs) * images * tiles(height: h, width: w)
     }
 
     /// y = (relu?)(conv3×3(x) + bias (+ residual)), the same contract as
-    /// `conv2d` with a stride-1 padding-1 3×3 shape; `weight` from
+    /// `conv2d` with a stride-1, padding-1 3×3 shape; `weight` from
     /// `transformWeights`, `scratch` of `scratchCount` floats. The transforms
     /// run on `computeThreads()` threads, the GEMMs on OpenBLAS's.
-    public static func forward(_ x: UnsafePointer<Float>, inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int,
-                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
-                               relu: Bool, scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let tileCount = images * tiles(height: h, width: w)
+    public func forward(_ x: UnsafePointer<Float>, inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int,
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
+                        relu: Bool, scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        // One call per algorithm, so that each driver is specialised and its transforms inlined.
+        switch self {
+        case .f2x2:
+            Self.forward(WinogradF2x2.self, x, inputs: inputs, outputs: outputs, images: images, height: h, width: w,
+                         weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
+        case .f4x4:
+            Self.forward(WinogradF4x4.self, x, inputs: inputs, outputs: outputs, images: images, height: h, width: w,
+                         weight: weight, bias: bias, residual: residual, relu: relu, scratch: scratch, into: y)
+        }
+    }
+
+    /// `forward` for the algorithm whose tile transforms are `T`.
+    static func forward<T: WinogradTransforms>(_: T.Type, _ x: UnsafePointer<Float>, inputs: Int, outputs: Int, images: Int,
+                                                height h: Int, width w: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                                residual: UnsafePointer<Float>?, relu: Bool, scratch: UnsafeMutablePointer<Float>,
+                                                into y: UnsafeMutablePointer<Float>) {
+        let m = T.outputTile, positions = (m + 2) * (m + 2)
+        let tileCount = images * ((h + m - 1) / m) * ((w + m - 1) / m)
         let slot = max(inputs, outputs) * tileCount
-        transformInput(x, channels: inputs, images: images, height: h, width: w, slot: slot, into: scratch + slot)
-        for xi in 0..<16 {
+        // scratch: α² + 1 slots; V_ξ (C_in × tiles) in slot ξ + 1, then M_ξ (C_out × tiles) in slot ξ.
+        transformInput(T.self, x, channels: inputs, images: images, height: h, width: w, slot: slot, into: scratch + slot)
+        for xi in 0..<positions {
             gemm(m: outputs, n: tileCount, k: inputs, a: weight + xi * outputs * inputs, lda: inputs,
                  b: scratch + (xi + 1) * slot, ldb: tileCount, c: scratch + xi * slot, ldc: tileCount)
         }
-        transformOutput(scratch, channels: outputs, images: images, height: h, width: w, slot: slot, bias: bias,
+        transformOutput(T.self, scratch, channels: outputs, images: images, height: h, width: w, slot: slot, bias: bias,
                         residual: residual, relu: relu, into: y)
     }
 
-    /// V_ξ[c][t] = (Bᵀ d B)_ξ for the 4×4 input tile d of tile t (rows 2ty−1…2ty+2,
-    /// columns 2tx−1…2tx+2, zero outside the image), V_ξ starting `slot` floats
-    /// after V_{ξ−1}; split over (channel, image) planes.
-    static func transformInput(_ x: UnsafePointer<Float>, channels: Int, images: Int, height h: Int, width w: Int,
-                               slot stride: Int, into v: UnsafeMutablePointer<Float>) {
-        let th = (h + 1) / 2, tw = (w + 1) / 2
+    /// V_ξ[c][t] = (Bᵀ d B)_ξ for the α×α input tile d of every tile t (rows
+    /// m·ty − 1 … m·ty + m, columns likewise, zero outside the image), V_ξ
+    /// starting `slot` floats after V_{ξ−1}. Split over (channel, image)
+    /// planes; each thread copies a plane into a zero-bordered one first, so
+    /// the transforms read whole tiles without bounds checks.
+    static func transformInput<T: WinogradTransforms>(_: T.Type, _ x: UnsafePointer<Float>, channels: Int, images: Int,
+                                                       height h: Int, width w: Int, slot: Int, into v: UnsafeMutablePointer<Float>) {
+        let m = T.outputTile, alpha = m + 2
+        let th = (h + m - 1) / m, tw = (w + m - 1) / m
         let tileCount = images * th * tw
-        let pw = 2 * tw + 2                // padded columns −1 … 2·tw
-        let ph = 2 * th + 2                // padded rows −1 … 2·th
-        let span = (2 * th - 1) * pw       // see the vertical pass
+        let pw = m * tw + 2                // padded columns −1 … m·tw
+        let ph = m * th + 2                // padded rows −1 … m·th
+        let span = (m * (th - 1) + 1) * pw // the vertical pass: q = m·ty·pw + column, for every ty
         parallelRanges(channels * images, grain: max(1, 4_096 / max(1, h * w))) { planes in
-            // Per thread: the zero-padded plane, then Bᵀ d for every tile row.
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw + 4 * span)
+            // Per thread: the zero-padded plane (ph × pw), then Bᵀ d for every tile row (α × span).
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw + alpha * span)
             defer { padded.deallocate() }
             padded.update(repeating: 0, count: ph * pw)  // borders stay zero; the interior is overwritten per plane
-            let e = padded + ph * pw
             for p in planes {
                 let c = p / images, n = p % images
                 let src = x + p * h * w
                 for iy in 0..<h { (padded + (iy + 1) * pw + 1).update(from: src + iy * w, count: w) }
-                // Bᵀ d for tile row ty combines padded rows 2ty … 2ty+3. As flat loops
-                // over q = 2ty·pw + column (the odd rows in between are computed and
-                // never read), they vectorise even where a row holds 2 tiles.
-                let e0 = e, e1 = e + span, e2 = e + 2 * span, e3 = e + 3 * span
-                let r1 = padded + pw, r2 = padded + 2 * pw, r3 = padded + 3 * pw
-                for q in 0..<span { e0[q] = padded[q] - r2[q] }
-                for q in 0..<span { e1[q] = r1[q] + r2[q] }
-                for q in 0..<span { e2[q] = r2[q] - r1[q] }
-                for q in 0..<span { e3[q] = r1[q] - r3[q] }
-                // (Bᵀ d) B: the same combinations along each row, 4 columns from 2tx,
-                // vectorised across tiles.
-                for ty in 0..<th {
-                    let out = v + c * tileCount + (n * th + ty) * tw
-                    for i in 0..<4 {
-                        let row = e + i * span + 2 * ty * pw
-                        let o0 = out + (4 * i) * stride, o1 = o0 + stride, o2 = o1 + stride, o3 = o2 + stride
-                        for tx in 0..<tw {
-                            let a = row[2 * tx], b = row[2 * tx + 1], cc = row[2 * tx + 2], d = row[2 * tx + 3]
-                            o0[tx] = a - cc; o1[tx] = b + cc; o2[tx] = cc - b; o3[tx] = b - d
-                        }
-                    }
-                }
+                T.transformInput(padded, width: pw, span: span, tileRows: th, tileColumns: tw, rows: padded + ph * pw,
+                                 slot: slot, into: v + c * tileCount + n * th * tw)
             }
         }
     }
 
-    /// y = Aᵀ M A per tile, plus bias (+ residual), ReLU, cropped to h × w,
-    /// split over (channel, image) planes; M_ξ starts `slot` floats after M_{ξ−1}.
-    static func transformOutput(_ m: UnsafePointer<Float>, channels: Int, images: Int, height h: Int, width w: Int,
-                                slot stride: Int, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>?, relu: Bool,
-                                into y: UnsafeMutablePointer<Float>) {
-        let th = (h + 1) / 2, tw = (w + 1) / 2
+    /// y = Aᵀ M A per tile, plus bias (+ residual), ReLU, cropped to h × w;
+    /// M_ξ starts `slot` floats after M_{ξ−1}. Split over (channel, image)
+    /// planes, one tile row at a time, so that its m output lines are still
+    /// in cache when the epilogue writes them out.
+    static func transformOutput<T: WinogradTransforms>(_: T.Type, _ products: UnsafePointer<Float>, channels: Int, images: Int,
+                                                        height h: Int, width w: Int, slot: Int, bias: UnsafePointer<Float>,
+                                                        residual: UnsafePointer<Float>?, relu: Bool, into y: UnsafeMutablePointer<Float>) {
+        let m = T.outputTile, alpha = m + 2
+        let th = (h + m - 1) / m, tw = (w + m - 1) / m
         let tileCount = images * th * tw
         parallelRanges(channels * images, grain: max(1, 4_096 / max(1, h * w))) { planes in
-            // Per thread: the Aᵀ M rows of a tile row, then two output rows (2·tw wide).
-            let mixed = UnsafeMutablePointer<Float>.allocate(capacity: 8 * tw + 4 * tw)
+            // Per thread: Aᵀ M of a tile row (m × α × tw), then its m output lines (m × m·tw).
+            let mixed = UnsafeMutablePointer<Float>.allocate(capacity: m * alpha * tw + m * m * tw)
             defer { mixed.deallocate() }
-            let lines = mixed + 8 * tw
+            let lines = mixed + m * alpha * tw
             for p in planes {
                 let o = p / images, n = p % images
                 let beta = bias[o]
                 for ty in 0..<th {
-                    let src = m + o * tileCount + (n * th + ty) * tw
-                    // Aᵀ M: for column j, s0 = m0j + m1j + m2j, s1 = m1j − m2j − m3j.
-                    for j in 0..<4 {
-                        let m0 = src + j * stride, m1 = m0 + 4 * stride, m2 = m1 + 4 * stride, m3 = m2 + 4 * stride
-                        let s0 = mixed + j * tw, s1 = mixed + (4 + j) * tw
-                        for tx in 0..<tw {
-                            let b = m1[tx], c = m2[tx]
-                            s0[tx] = m0[tx] + b + c; s1[tx] = b - c - m3[tx]
-                        }
-                    }
-                    // (Aᵀ M) A along each row: columns 2tx, 2tx + 1.
-                    for r in 0..<2 {
-                        let s = mixed + 4 * r * tw, line = lines + r * 2 * tw
-                        let q0 = s, q1 = s + tw, q2 = s + 2 * tw, q3 = s + 3 * tw
-                        for tx in 0..<tw {
-                            let b = q1[tx], c = q2[tx]
-                            line[2 * tx] = q0[tx] + b + c
-                            line[2 * tx + 1] = b - c - q3[tx]
-                        }
-                    }
-                    for r in 0..<min(2, h - 2 * ty) {
-                        let offset = p * h * w + (2 * ty + r) * w
-                        let line = lines + r * 2 * tw, dst = y + offset
-                        if let residual {
-                            let res = residual + offset
-                            if relu { for i in 0..<w { dst[i] = max(line[i] + beta + res[i], 0) } }
-                            else { for i in 0..<w { dst[i] = line[i] + beta + res[i] } }
-                        } else {
-                            if relu { for i in 0..<w { dst[i] = max(line[i] + beta, 0) } }
-                            else { for i in 0..<w { dst[i] = line[i] + beta } }
-                        }
+                    T.transformOutput(products + o * tileCount + (n * th + ty) * tw, slot: slot, tileColumns: tw,
+                                      mixed: mixed, into: lines)
+                    // The tile row's lines, cropped to the map's w columns (and its last rows).
+                    for r in 0..<min(m, h - m * ty) {
+                        let offset = p * h * w + (m * ty + r) * w
+                        convEpilogue(lines + r * m * tw, into: y + offset, count: w, bias: beta,
+                                     residual: residual.map { $0 + offset }, relu: relu)
                     }
                 }
             }

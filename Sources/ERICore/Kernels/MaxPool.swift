@@ -1,0 +1,122 @@
+// SPEC §5 `MaxPool2d(3, stride 2, pad 1)`, padding −∞: the inference forward,
+// the training forward that records each maximum's position, and its gradient.
+//
+// Each kernel splits its planes over threads with `parallelRanges`; a plane's
+// outputs are computed the same way whatever the split, so the results do
+// not depend on the thread count.
+
+/// The backbone's one pooling layer, SPEC §5 `MaxPool2d(3, stride 2, pad 1)`:
+/// its window, and the side of the map it writes, which every buffer size
+/// and map side after the stem derives from.
+public enum MaxPool2dShape {
+    public static let kernel = 3, stride = 2, padding = 1
+    /// Side of the pooled map for an input map of side `input`: (input − 1) / 2 + 1.
+    public static func outputSide(_ input: Int) -> Int {
+        Conv2dShape.outputSide(input, kernel: kernel, stride: stride, padding: padding)
+    }
+}
+
+/// MaxPool2d(3, stride 2, padding 1) with −∞ padding (SPEC §5) over `planes`
+/// planes of h × w (CNHW: planes = C·N), into planes of oh × ow
+/// (`MaxPool2dShape.outputSide` of each). Separable, so that neighbouring
+/// windows share their comparisons: first the max of each horizontal window
+/// of 3 (stride 2) per input row, then of 3 such rows. Windows are clipped
+/// at the borders, which is what −∞ padding amounts to.
+public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
+    let oh = MaxPool2dShape.outputSide(h), ow = MaxPool2dShape.outputSide(w)
+    // Planes are independent: split them over threads, each with its own row scratch.
+    parallelRanges(planes, grain: max(1, 16_384 / max(1, h * w))) { range in
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)  // horizontal maxima, h × ow
+        defer { rows.deallocate() }
+        for p in range {
+            let src = x + p * h * w, dst = y + p * oh * ow
+            for iy in 0..<h {
+                let line = src + iy * w, out = rows + iy * ow
+                // ox = 0 covers columns −1 (padding), 0, 1.
+                out[0] = w > 1 ? max(line[0], line[1]) : line[0]
+                var ox = 1
+                while ox < ow {
+                    let c = 2 * ox
+                    let m = max(line[c - 1], line[c])
+                    out[ox] = c + 1 < w ? max(m, line[c + 1]) : m
+                    ox += 1
+                }
+            }
+            for oy in 0..<oh {
+                let c = 2 * oy
+                let a = rows + max(c - 1, 0) * ow, b = rows + c * ow
+                let out = dst + oy * ow
+                if c + 1 < h {
+                    let d = rows + (c + 1) * ow
+                    for ox in 0..<ow { out[ox] = max(max(a[ox], b[ox]), d[ox]) }
+                } else {
+                    for ox in 0..<ow { out[ox] = max(a[ox], b[ox]) }
+                }
+            }
+        }
+    }
+}
+
+/// `maxPool3x3s2` for training: the same outputs, and in `argmax` the flat
+/// input index of each maximum (the first one in scan order, as PyTorch's
+/// CPU kernel keeps), which `maxPoolBackward` routes the gradient to.
+/// Parallel over planes.
+public func maxPool3x3s2Training(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int,
+                                 into y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+    let oh = MaxPool2dShape.outputSide(h), ow = MaxPool2dShape.outputSide(w)
+    parallelRanges(planes, grain: max(1, 4096 / max(h * w, 1))) { range in
+        for p in range {
+            let src = x + p * h * w, base = Int32(p * h * w)
+            let out = y + p * oh * ow, arg = argmax + p * oh * ow
+            for oy in 0..<oh {
+                let y0 = max(0, 2 * oy - 1), y1 = min(h, 2 * oy + 2)
+                // Outputs whose 3×3 window lies inside the plane: the unrolled scan.
+                let interior = oy > 0 && y1 - y0 == 3
+                let oxHi = (w - 2) / 2 + 1  // 2·ox + 1 < w
+                for ox in 0..<ow {
+                    var m: Float, at: Int
+                    if interior && ox > 0 && ox < oxHi {
+                        let i0 = y0 &* w &+ 2 &* ox &- 1
+                        m = src[i0]; at = i0
+                        @inline(__always) func take(_ i: Int) { let v = src[i]; if v > m { m = v; at = i } }
+                        take(i0 &+ 1); take(i0 &+ 2)
+                        take(i0 &+ w); take(i0 &+ w &+ 1); take(i0 &+ w &+ 2)
+                        take(i0 &+ 2 &* w); take(i0 &+ 2 &* w &+ 1); take(i0 &+ 2 &* w &+ 2)
+                    } else {
+                        let x0 = max(0, 2 * ox - 1), x1 = min(w, 2 * ox + 2)
+                        m = src[y0 * w + x0]; at = y0 * w + x0
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let v = src[iy * w + ix]
+                                if v > m { m = v; at = iy * w + ix }
+                            }
+                        }
+                    }
+                    out[oy * ow + ox] = m
+                    arg[oy * ow + ox] = base &+ Int32(truncatingIfNeeded: at)
+                }
+            }
+        }
+    }
+}
+
+/// Gradient of `maxPool3x3s2Training`: adds each of the n pooled gradients
+/// dy[i] to dx at its maximum, argmax[i]; the window's other inputs get
+/// nothing from it. dx must be zeroed first, or `clear` set. With `planes` >
+/// 1, the outputs are that many equal planes whose maxima lie within their
+/// own input plane of `inputPlane` floats, so the planes run in parallel
+/// without two threads adding to one element. With `clear`, each input plane
+/// of `inputPlane` floats is zeroed first, by the thread that fills it.
+public func maxPoolBackward(_ dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, outputs n: Int, into dx: UnsafeMutablePointer<Float>,
+                            planes: Int = 1, inputPlane: Int = 0, clear: Bool = false) {
+    guard planes > 1 else {
+        if clear { dx.update(repeating: 0, count: inputPlane) }
+        for i in 0..<n { dx[Int(argmax[i])] += dy[i] }
+        return
+    }
+    let per = n / planes
+    parallelRanges(planes, grain: max(1, 4096 / max(inputPlane, 1))) { range in
+        if clear { (dx + range.lowerBound * inputPlane).update(repeating: 0, count: range.count * inputPlane) }
+        for i in (range.lowerBound * per)..<(range.upperBound * per) { dx[Int(argmax[i])] += dy[i] }
+    }
+}
