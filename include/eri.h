@@ -13,16 +13,30 @@
  *         fprintf(stderr, "liberi: %s\n", eri_last_error());
  *         return 1;
  *     }
- *     struct eri_model_info info;
+ *     eri_model_details info;
  *     info.struct_size = sizeof info;
- *     eri_model_info(model, &info);
+ *     eri_model_get_info(model, &info);
  *     printf("%s, %llu parameters\n", info.preset, (unsigned long long)info.n_parameters);
+ *
+ *     eri_prediction result;
+ *     result.struct_size = sizeof result;
+ *     if (eri_predict_file_ex(model, "clip.mp4", NULL, &result) == ERI_OK) {
+ *         printf("Amusement %.2f from %d frames over %.1f-%.1f s%s%s\n", result.intensities[1],
+ *                result.n_frames_used, result.video_start_s, result.video_end_s,
+ *                result.warnings ? "; warnings: " : "", result.warning_text);
+ *     }
  *     eri_model_close(model);
  *
  * Errors: every fallible call returns an eri_status (ERI_OK = 0). The detail is
  * in eri_last_error(), a thread-local string valid until the next liberi call on
- * the same thread. liberi never aborts the host and never prints; install a log
- * callback with eri_set_log_callback() to see its messages.
+ * the same thread ("" after a call that succeeded). liberi never aborts the host
+ * and never prints; install a log callback with eri_set_log_callback() to see
+ * its messages (failures arrive at ERI_LOG_ERROR, doubtful results at ERI_LOG_WARNING).
+ *
+ * Structs: option and result structs start with uint32_t struct_size. Fill options
+ * with their *_options_init function before changing fields; set struct_size =
+ * sizeof(...) in a result struct before the call. A library newer than the header
+ * accepts the older, smaller structs; NULL options mean the defaults.
  *
  * Threads: an eri_model is immutable once opened; any number of threads may use
  * one model at the same time. All functions are thread-safe unless noted.
@@ -41,7 +55,7 @@ extern "C" {
 #endif
 
 #define ERI_VERSION_MAJOR 0
-#define ERI_VERSION_MINOR 1
+#define ERI_VERSION_MINOR 2
 #define ERI_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, as eri_version_number() returns it. */
 #define ERI_VERSION_NUMBER (ERI_VERSION_MAJOR * 10000 + ERI_VERSION_MINOR * 100 + ERI_VERSION_PATCH)
@@ -58,29 +72,42 @@ typedef enum eri_status {
     ERI_ERR_MISSING_MODALITY = 5, /* the model lacks the branch the input needs, or no input at all */
     ERI_ERR_DECODE = 6,           /* media could not be decoded */
     ERI_ERR_OUT_OF_MEMORY = 7,
-    ERI_ERR_CANCELLED = 8,
+    ERI_ERR_CANCELLED = 8,        /* a progress callback asked to stop */
     ERI_ERR_INTERNAL = 9          /* a bug in liberi: please report it with eri_last_error() */
 } eri_status;
 
-/* Pixel layouts of eri_image; every format is 8 bits per channel. */
+/* Pixel layouts of eri_image; every format is 8 bits per sample. The YUV formats are read as
+   BT.601 limited-range video (FFmpeg's default for untagged YUV), each pixel converted to RGB. */
 typedef enum eri_pixel_format {
     ERI_PIXEL_RGB24 = 0,
     ERI_PIXEL_BGR24 = 1,
     ERI_PIXEL_RGBA32 = 2, /* alpha is ignored */
     ERI_PIXEL_BGRA32 = 3, /* alpha is ignored */
-    ERI_PIXEL_GRAY8 = 4
+    ERI_PIXEL_GRAY8 = 4,  /* e.g. a near-infrared in-cabin camera; copied to R = G = B */
+    ERI_PIXEL_NV12 = 5,   /* a Y plane, then a plane of interleaved U, V at half width and height */
+    ERI_PIXEL_I420 = 6,   /* Y, U and V planes; U and V at half width and height */
+    ERI_PIXEL_YUYV = 7    /* packed 4:2:2: Y0 U Y1 V per pair of pixels (even width) */
 } eri_pixel_format;
 
-/* One video frame (a face crop or a full frame) in the caller's memory. */
+/* One video frame (a face crop or a full frame) in the caller's memory.
+   Without a face box the model sees the centred square of side min(width, height). With one,
+   it sees the square of side max(box_w, box_h) centred on the box (rounded to whole pixels),
+   resized bilinearly to its input size; the parts of the square outside the image are black.
+   A box may reach past the image's edges but not lie wholly outside it. */
 typedef struct eri_image {
-    const uint8_t *data; /* top-left pixel */
-    int32_t width;       /* pixels, >= 1 */
+    const uint8_t *data; /* top-left pixel (planar formats: of the Y plane) */
+    int32_t width;       /* pixels, >= 1 (even for YUYV) */
     int32_t height;      /* pixels, >= 1 */
-    int32_t stride;      /* bytes from one row to the next; 0 means width * bytes per pixel */
+    int32_t stride;      /* bytes from one row of data to the next; 0 means width * bytes per pixel
+                            (3 RGB24/BGR24, 4 RGBA32/BGRA32, 1 GRAY8 and the Y plane of NV12/I420, 2 YUYV) */
     int32_t format;      /* an eri_pixel_format */
-    int32_t has_box;     /* non-zero: crop around the face box below (SPEC §4.1), else a centred square */
+    int32_t has_box;     /* non-zero: crop around the face box below, else the centred square */
     float box_x, box_y;  /* the face box's top-left corner, in pixels */
     float box_w, box_h;  /* the face box's size, in pixels, > 0 */
+    const uint8_t *chroma;   /* NV12: the UV plane; I420: the U plane; NULL: it follows the previous plane */
+    const uint8_t *chroma_v; /* I420: the V plane; NULL: it follows the U plane */
+    int32_t chroma_stride;   /* bytes from one row of the chroma plane(s) to the next; 0 means stride for
+                                NV12, (stride + 1) / 2 for I420 */
 } eri_image;
 
 /* Options for eri_model_open. Fill with eri_model_options_init before changing fields. */
@@ -89,9 +116,9 @@ typedef struct eri_model_options {
     int32_t n_threads;    /* compute threads, 0…1024; 0 = all cores. OpenBLAS threads are process-wide: the last model opened with n_threads > 0 sets them */
 } eri_model_options;
 
-/* What a model is. Set struct_size = sizeof(struct eri_model_info) before eri_model_info().
-   It is a plain struct tag, not a typedef: the function eri_model_info (a fixed API name)
-   takes the ordinary identifier, so C and C++ write `struct eri_model_info`. */
+/* What a model is: fill with eri_model_get_info() after setting struct_size = sizeof(eri_model_details).
+   (The struct's tag is eri_model_info, the name of the older call eri_model_info(); eri_model_details
+   is the same type under a name that C and C++ can both use as is.) */
 struct eri_model_info {
     uint32_t struct_size;
     int32_t has_video;       /* 1 if the model has a video branch */
@@ -102,16 +129,68 @@ struct eri_model_info {
     int32_t sample_rate;     /* Hz the audio branch works at (0 without audio) */
     uint64_t n_parameters;   /* trainable parameters */
     const char *preset;      /* "dbn-base", "dbn-small", "dbn-tiny" (or "-video"/"-audio" variants) or "custom" */
-    const char *config_json; /* the model's config (SPEC §3) as JSON text */
+    const char *config_json; /* the model's configuration (the .eri file's eri.config) as JSON text */
     const char *provenance;  /* what produced the weights, or NULL */
     const char *metrics;     /* evaluation results as JSON text, or NULL */
+    int32_t random_weights;  /* 1 if the weights are an untrained random initialisation (eri init) */
+    double clip_seconds;     /* median length of the clips it was trained on, 0 if unknown */
 };                          /* the strings live until eri_model_close */
+typedef struct eri_model_info eri_model_details;
 
 typedef struct eri_model eri_model;
 
 /* Log levels for eri_set_log_callback. */
 enum { ERI_LOG_ERROR = 0, ERI_LOG_WARNING = 1, ERI_LOG_INFO = 2, ERI_LOG_DEBUG = 3 };
 typedef void (*eri_log_callback)(int32_t level, const char *message, void *user_data);
+
+/* Progress of a long call: fraction_done in [0, 1], non-decreasing. Return 0 to go on, non-zero
+   to stop: the call then returns ERI_ERR_CANCELLED soon after (within one decoded frame or one
+   network pass). Called on the thread that made the call. */
+typedef int32_t (*eri_progress_callback)(double fraction_done, void *user_data);
+
+/* How a prediction treats an input much longer than the clips the model was trained on. */
+enum {
+    ERI_LONG_INPUT_WHOLE = 0,  /* one estimate over the whole input: F frames spread over all of it (default) */
+    ERI_LONG_INPUT_WINDOWS = 1 /* the mean of the estimates of consecutive windows of window_s seconds */
+};
+
+/* Options of eri_predict_file_ex / eri_predict_av_ex. Fill with eri_predict_options_init. */
+typedef struct eri_predict_options {
+    uint32_t struct_size;           /* sizeof(eri_predict_options), set by eri_predict_options_init */
+    eri_progress_callback progress; /* NULL: no progress reports, no cancelling */
+    void *progress_user_data;
+    int32_t long_input;             /* ERI_LONG_INPUT_WHOLE or ERI_LONG_INPUT_WINDOWS */
+    double window_s;                /* ERI_LONG_INPUT_WINDOWS: window length; 0 = the model's training
+                                       clip length, else 10 s */
+} eri_predict_options;
+
+/* Why an estimate deserves less trust; several may be set (eri_prediction.warnings). */
+enum {
+    ERI_WARN_RANDOM_WEIGHTS = 1, /* the model's weights are a random initialisation: the numbers mean nothing */
+    ERI_WARN_NO_VIDEO = 2,       /* a model with a video branch got no video (its part is zeroed) */
+    ERI_WARN_NO_AUDIO = 4,       /* a model with an audio branch got no audio (its part is zeroed) */
+    ERI_WARN_LONG_INPUT = 8      /* the input is much longer than the model's training clips: one estimate
+                                    spreads F frames over all of it (see ERI_LONG_INPUT_WINDOWS) */
+};
+
+/* One estimate and what it was made from. Set struct_size = sizeof(eri_prediction) before the call. */
+typedef struct eri_prediction {
+    uint32_t struct_size;
+    float intensities[ERI_NUM_EMOTIONS]; /* in [0, 1], in the order of eri_emotion_name */
+    int32_t n_frames_given;   /* frames in the input (a file: the frames decoded or estimated), 0 without video */
+    int32_t n_frames_used;    /* frames the video branch read (F per window), 0 when video was not used */
+    double video_start_s;     /* time of the first and last frame used (a file: its timestamps; frames */
+    double video_end_s;       /*  given in memory: their index / 25 fps is unknown, so 0 and 0) */
+    int32_t audio_used;       /* 1 if the audio branch read audio */
+    double audio_start_s;     /* the span of audio used, seconds from the input's start */
+    double audio_end_s;
+    double duration_s;        /* the input's length in seconds (the longer track), 0 if unknown */
+    int32_t n_windows;        /* 1, or the windows averaged (ERI_LONG_INPUT_WINDOWS) */
+    double window_s;          /* the window length used, 0 for ERI_LONG_INPUT_WHOLE */
+    uint32_t warnings;        /* ERI_WARN_* bits */
+    const char *warning_text; /* the warnings in words, "" if none; valid until the next liberi call on
+                                 this thread */
+} eri_prediction;
 
 /* The library's version as "MAJOR.MINOR.PATCH"; never NULL. */
 const char *eri_version(void);
@@ -123,7 +202,8 @@ const char *eri_status_string(eri_status status);
 const char *eri_last_error(void);
 /* The name of emotion index 0…6 ("Adoration" … "Surprise"); NULL outside that range. */
 const char *eri_emotion_name(int32_t index);
-/* Routes liberi's log messages to fn (NULL turns logging off, the default). Not for use while other liberi calls run. */
+/* Routes liberi's log messages to fn (NULL turns logging off, the default): failures at ERI_LOG_ERROR,
+   doubtful results (eri_prediction.warnings) at ERI_LOG_WARNING. Not for use while other liberi calls run. */
 void eri_set_log_callback(eri_log_callback fn, void *user_data);
 
 /* Fills *options with defaults. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL). */
@@ -134,13 +214,29 @@ eri_status eri_model_open(const char *path, const eri_model_options *options, er
 /* Frees a model; NULL is allowed. No other call may be using the model. */
 void eri_model_close(eri_model *model);
 /* Describes the model. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL, or struct_size too small). */
+eri_status eri_model_get_info(const eri_model *model, eri_model_details *out_info);
+
+/* The same as eri_model_get_info, under its first name, which C++ code cannot use beside the
+   struct's tag. Deprecated; it keeps working. */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow" /* the function's name is the struct's tag */
+#endif
+#if defined(__GNUC__) && !defined(ERI_NO_DEPRECATION)
+__attribute__((deprecated("use eri_model_get_info")))
+#endif
 eri_status eri_model_info(const eri_model *model, struct eri_model_info *out_info);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* Prediction. Each writes ERI_NUM_EMOTIONS intensities in [0, 1] to out (order of
    eri_emotion_name) and is safe to call from many threads on one model at once.
    Frames: any number >= 1 of images, any size and pixel format; the model samples its
-   F frames evenly over them (SPEC §4.1). PCM: interleaved float samples in [-1, 1],
-   1…8 channels, any rate from 1 Hz to 768 kHz (resampled to the model's rate). */
+   F frames evenly over them (frame floor((j + 0.5) * n_frames / F) for j = 0 … F - 1).
+   PCM: interleaved float samples in [-1, 1] (values up to ±1.5 are tolerated; int16 audio
+   divided by 32768), 1…8 channels (averaged), any rate from 1 Hz to 768 kHz (resampled to
+   the model's rate), at least one analysis window long (25 ms for the presets). */
 
 /* Predicts from frames alone. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, n_frames 0,
    a bad size, stride, format or box) or ERI_ERR_MISSING_MODALITY (an audio-only model). */
@@ -165,6 +261,20 @@ eri_status eri_predict_av(const eri_model *model, const eri_image *frames, size_
    the message names the file. */
 eri_status eri_predict_file(const eri_model *model, const char *media_path, float out[ERI_NUM_EMOTIONS]);
 
+/* Fills *options with defaults (no progress callback, ERI_LONG_INPUT_WHOLE). Returns ERI_OK or
+   ERI_ERR_INVALID_ARGUMENT (NULL). */
+eri_status eri_predict_options_init(eri_predict_options *options);
+/* eri_predict_file with options (may be NULL) and the whole record: the intensities, what they
+   were made from and the warnings. Returns as eri_predict_file, or ERI_ERR_CANCELLED. */
+eri_status eri_predict_file_ex(const eri_model *model, const char *media_path, const eri_predict_options *options,
+                               eri_prediction *out);
+/* eri_predict_av with options (may be NULL) and the whole record. Frames given in memory have no
+   timestamps: the video span is left 0 and the duration comes from the audio. Returns as
+   eri_predict_av, or ERI_ERR_CANCELLED. */
+eri_status eri_predict_av_ex(const eri_model *model, const eri_image *frames, size_t n_frames,
+                             const float *samples, size_t n_samples_per_channel, int32_t sample_rate,
+                             int32_t channels, const eri_predict_options *options, eri_prediction *out);
+
 /* ---- Streaming (driver monitoring) -------------------------------------------------------
  *
  * A stream keeps a sliding window of W seconds over live frames and PCM and answers at any
@@ -179,7 +289,7 @@ eri_status eri_predict_file(const eri_model *model, const char *media_path, floa
  *     }
  *     eri_stream_close(s);
  *
- * How a read is made (API.md): window ends lie on a grid of W/F seconds (F = the model's
+ * How a read is made: window ends lie on a grid of W/F seconds (F = the model's
  * frames; W/F = 0.3125 s for dbn-base with W = 10 s). A read covers [t - W, t), t the last grid
  * point at or before the newest timestamp pushed. The window's F sample times are the middles of
  * its F cells, t - W + (j + 0.5)·W/F, and each is represented by the pushed frame nearest to it

@@ -11,17 +11,7 @@
 // threads for prediction; an eri::stream belongs to one thread at a time.
 #pragma once
 
-// eri.h declares both `struct eri_model_info` and the function eri_model_info (fixed API names;
-// C++ code writes `struct eri_model_info` for the type). g++ -Wshadow reports that the function
-// "hides the constructor" of the struct, which is the intent, so the warning is off for eri.h only.
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
-#endif
 #include <eri.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 #include <array>
 #include <memory>
@@ -64,10 +54,10 @@ public:
         handle_.reset(raw);
     }
 
-    struct eri_model_info info() const {
-        struct eri_model_info i;
+    eri_model_details info() const {
+        eri_model_details i{};
         i.struct_size = sizeof i;
-        check(eri_model_info(handle_.get(), &i));
+        check(eri_model_get_info(handle_.get(), &i));
         return i;
     }
 

@@ -11,15 +11,26 @@ import Glibc
 
 func status(_ code: ERIError.Code) -> eri_status { eri_status(rawValue: UInt32(code.rawValue)) }
 
-/// Records `error` as this thread's last error and returns its status.
+/// Records `error` as this thread's last error, logs it at ERROR level and returns its status.
 func fail(_ error: Error) -> eri_status {
+    let (code, message): (eri_status, String)
     if let e = error as? ERIError {
-        liberi_set_last_error(e.message)
-        Log.emit(.debug, e.message)
-        return status(e.code)
+        (code, message) = (status(e.code), e.message)
+    } else {
+        (code, message) = (ERI_ERR_INTERNAL, "internal error: \(error)")
     }
-    liberi_set_last_error("internal error: \(error)")
-    return ERI_ERR_INTERNAL
+    liberi_set_last_error(message)
+    Log.emit(.error, message)
+    return code
+}
+
+/// Writes `value` to a caller's versioned struct of `size` bytes (at least
+/// the oldest layout this library accepts, checked by the caller): the
+/// fields that fit, and `struct_size` = what was written.
+func writeVersioned<T>(_ value: T, to pointer: UnsafeMutablePointer<T>, size: UInt32) {
+    let n = min(Int(size), MemoryLayout<T>.size)
+    withUnsafeBytes(of: value) { UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress!, byteCount: n) }
+    UnsafeMutableRawPointer(pointer).storeBytes(of: UInt32(n), as: UInt32.self)
 }
 
 func invalid(_ message: String) -> eri_status {

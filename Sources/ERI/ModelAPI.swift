@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// What an `eri_model *` points to: the Swift model plus the C strings that
-/// `eri_model_info` hands out, which must live as long as the model.
+/// `eri_model_get_info` hands out, which must live as long as the model.
 final class ModelHandle {
     let model: Model
     let preset: UnsafeMutablePointer<CChar>
@@ -36,7 +36,8 @@ final class ModelHandle {
 }
 
 let modelOptionsV1Size = UInt32(MemoryLayout<eri_model_options>.size)
-let modelInfoV1Size = UInt32(MemoryLayout<CERISupport.eri_model_info>.size)
+/// liberi 0.1's struct eri_model_info ended before `random_weights`.
+let modelInfoV1Size = UInt32(MemoryLayout<CERISupport.eri_model_info>.offset(of: \CERISupport.eri_model_info.random_weights)!)
 
 @_cdecl("eri_model_options_init")
 public func eri_model_options_init(_ options: UnsafeMutablePointer<eri_model_options>?) -> eri_status {
@@ -73,17 +74,18 @@ public func eri_model_close(_ model: OpaquePointer?) {
     Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(model)).release()
 }
 
-@_cdecl("eri_model_info")
-public func eri_model_info(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePointer<CERISupport.eri_model_info>?) -> eri_status {
+/// Fills a caller's `struct eri_model_info` of `struct_size` bytes (0.1's
+/// struct, without `random_weights` and `clip_seconds`, or today's).
+func modelInfo(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePointer<CERISupport.eri_model_info>?, function: String) -> eri_status {
     guarded {
-        guard let model else { return invalid("eri_model_info: model is NULL") }
-        guard let outInfo else { return invalid("eri_model_info: out_info is NULL") }
-        try checkStructSize(outInfo.pointee.struct_size, atLeast: modelInfoV1Size, function: "eri_model_info", argument: "out_info",
-                            type: "struct eri_model_info")
+        guard let model else { return invalid("\(function): model is NULL") }
+        guard let outInfo else { return invalid("\(function): out_info is NULL") }
+        let size = outInfo.pointee.struct_size
+        try checkStructSize(size, atLeast: modelInfoV1Size, function: function, argument: "out_info", type: "eri_model_details")
         let handle = ModelHandle.from(model)
-        let c = handle.model.config
-        outInfo.pointee = CERISupport.eri_model_info(
-            struct_size: modelInfoV1Size,
+        let m = handle.model, c = m.config
+        let info = CERISupport.eri_model_info(
+            struct_size: 0,
             has_video: c.video != nil ? 1 : 0,
             has_audio: c.audio != nil ? 1 : 0,
             n_frames: Int32(c.video?.frames ?? 0),
@@ -94,7 +96,20 @@ public func eri_model_info(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePoin
             preset: UnsafePointer(handle.preset),
             config_json: UnsafePointer(handle.configJSON),
             provenance: handle.provenance.map { UnsafePointer($0) },
-            metrics: handle.metrics.map { UnsafePointer($0) })
+            metrics: handle.metrics.map { UnsafePointer($0) },
+            random_weights: m.hasRandomWeights ? 1 : 0,
+            clip_seconds: m.trainedClipSeconds ?? 0)
+        writeVersioned(info, to: outInfo, size: size)
         return ERI_OK
     }
+}
+
+@_cdecl("eri_model_get_info")
+public func eri_model_get_info(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePointer<CERISupport.eri_model_info>?) -> eri_status {
+    modelInfo(model, outInfo, function: "eri_model_get_info")
+}
+
+@_cdecl("eri_model_info")
+public func eri_model_info(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePointer<CERISupport.eri_model_info>?) -> eri_status {
+    modelInfo(model, outInfo, function: "eri_model_info")
 }

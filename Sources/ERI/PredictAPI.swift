@@ -26,7 +26,8 @@ func imageViews(_ frames: UnsafePointer<eri_image>?, _ count: Int, function: Str
         let stride = f.stride == 0 ? Int(f.width) * format.bytesPerPixel : Int(f.stride)
         do {
             views.append(try ImageView(data: UnsafeRawPointer(data), width: Int(f.width), height: Int(f.height),
-                                       stride: stride, format: format, box: box))
+                                       stride: stride, format: format, box: box, chroma: f.chroma.map { UnsafeRawPointer($0) },
+                                       chromaV: f.chroma_v.map { UnsafeRawPointer($0) }, chromaStride: Int(f.chroma_stride)))
         } catch let e as ERIError {
             throw ERIError(e.code, "\(function): frames[\(i)]: \(e.message)")
         }
@@ -98,6 +99,102 @@ public func eri_predict_file(_ model: OpaquePointer?, _ path: UnsafePointer<CCha
         guard let out else { return invalid("eri_predict_file: out is NULL") }
         let y = try ModelHandle.from(model).model.predict(file: String(cString: path))
         for i in 0..<ERIConfig.emotionCount { out[i] = y[i] }
+        return ERI_OK
+    }
+}
+
+// MARK: - The whole record
+
+let predictOptionsV1Size = UInt32(MemoryLayout<eri_predict_options>.size)
+let predictionV1Size = UInt32(MemoryLayout<eri_prediction>.size)
+
+@_cdecl("eri_predict_options_init")
+public func eri_predict_options_init(_ options: UnsafeMutablePointer<eri_predict_options>?) -> eri_status {
+    guarded {
+        guard let options else { return invalid("eri_predict_options_init: options is NULL") }
+        options.pointee = eri_predict_options(struct_size: predictOptionsV1Size, progress: nil, progress_user_data: nil,
+                                              long_input: Int32(ERI_LONG_INPUT_WHOLE), window_s: 0)
+        return ERI_OK
+    }
+}
+
+/// The pipeline's options from the caller's (nil: the defaults).
+func predictOptions(_ options: UnsafePointer<eri_predict_options>?, function: String) throws -> PredictOptions {
+    var settings = PredictOptions()
+    guard let options else { return settings }
+    let o = options.pointee
+    try checkStructSize(o.struct_size, atLeast: predictOptionsV1Size, function: function, argument: "options",
+                        filledBy: "eri_predict_options_init", type: "eri_predict_options")
+    if let callback = o.progress {
+        let context = UInt(bitPattern: o.progress_user_data)  // a plain integer crosses into the closure
+        settings.progress = { fraction in callback(fraction, UnsafeMutableRawPointer(bitPattern: context)) == 0 }
+    }
+    switch o.long_input {
+    case Int32(ERI_LONG_INPUT_WHOLE): settings.longInput = .whole
+    case Int32(ERI_LONG_INPUT_WINDOWS):
+        guard !o.window_s.isNaN, o.window_s == 0 || (o.window_s >= 0.1 && o.window_s <= 3600) else {
+            throw ERIError.invalidArgument("\(function): options->window_s \(o.window_s) is outside 0.1…3600 s (0: the model's clip length)")
+        }
+        settings.longInput = .windows(seconds: o.window_s == 0 ? nil : o.window_s)
+    default:
+        throw ERIError.invalidArgument("\(function): options->long_input \(o.long_input) is not ERI_LONG_INPUT_WHOLE or _WINDOWS")
+    }
+    return settings
+}
+
+/// Writes a prediction to the caller's record; the warnings' text goes to the thread's buffer.
+func write(_ p: Prediction, to out: UnsafeMutablePointer<eri_prediction>, size: UInt32) {
+    liberi_set_warning_text(p.messages.joined(separator: "; "))
+    var record = eri_prediction()
+    withUnsafeMutableBytes(of: &record.intensities) { raw in
+        let values = raw.bindMemory(to: Float.self)
+        for i in 0..<ERIConfig.emotionCount { values[i] = p.intensities[i] }
+    }
+    record.n_frames_given = Int32(clamping: p.framesGiven)
+    record.n_frames_used = Int32(clamping: p.framesUsed)
+    record.video_start_s = p.videoSpan?.lowerBound ?? 0
+    record.video_end_s = p.videoSpan?.upperBound ?? 0
+    record.audio_used = p.audioUsed ? 1 : 0
+    record.audio_start_s = p.audioSpan?.lowerBound ?? 0
+    record.audio_end_s = p.audioSpan?.upperBound ?? 0
+    record.duration_s = p.duration ?? 0
+    record.n_windows = Int32(clamping: p.windows)
+    record.window_s = p.window ?? 0
+    record.warnings = p.warnings.rawValue
+    record.warning_text = liberi_warning_text()
+    writeVersioned(record, to: out, size: size)
+}
+
+@_cdecl("eri_predict_file_ex")
+public func eri_predict_file_ex(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ options: UnsafePointer<eri_predict_options>?,
+                                _ out: UnsafeMutablePointer<eri_prediction>?) -> eri_status {
+    guarded {
+        let function = "eri_predict_file_ex"
+        guard let model else { return invalid("\(function): model is NULL") }
+        guard let path else { return invalid("\(function): media_path is NULL") }
+        guard let out else { return invalid("\(function): out is NULL") }
+        let size = out.pointee.struct_size
+        try checkStructSize(size, atLeast: predictionV1Size, function: function, argument: "out", type: "eri_prediction")
+        let settings = try predictOptions(options, function: function)
+        write(try ModelHandle.from(model).model.prediction(file: String(cString: path), options: settings), to: out, size: size)
+        return ERI_OK
+    }
+}
+
+@_cdecl("eri_predict_av_ex")
+public func eri_predict_av_ex(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_image>?, _ frameCount: Int,
+                              _ samples: UnsafePointer<Float>?, _ sampleCount: Int, _ rate: Int32, _ channels: Int32,
+                              _ options: UnsafePointer<eri_predict_options>?, _ out: UnsafeMutablePointer<eri_prediction>?) -> eri_status {
+    guarded {
+        let function = "eri_predict_av_ex"
+        guard let model else { return invalid("\(function): model is NULL") }
+        guard let out else { return invalid("\(function): out is NULL") }
+        let size = out.pointee.struct_size
+        try checkStructSize(size, atLeast: predictionV1Size, function: function, argument: "out", type: "eri_prediction")
+        let settings = try predictOptions(options, function: function)
+        let views = try imageViews(frames, frameCount, function: function)
+        let pcm = try pcmView(samples, sampleCount, rate, channels, function: function)
+        write(try ModelHandle.from(model).model.prediction(frames: views, audio: pcm, options: settings), to: out, size: size)
         return ERI_OK
     }
 }

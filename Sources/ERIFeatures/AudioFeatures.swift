@@ -123,12 +123,18 @@ public struct AudioPreprocessor: Sendable {
 
     /// Turns PCM into the T × n_mfcc pooled and capped MFCC steps
     /// (T ≤ `max_steps`, SPEC §4.2 steps 1–4), not yet normalised by
-    /// `audio.norm` (the network does that). Throws `invalidArgument` for no samples.
+    /// `audio.norm` (the network does that). Throws `invalidArgument` for no
+    /// samples or fewer than one analysis window (`win_length`) at the model's rate.
     public func features(_ pcm: PCMView) throws -> Tensor {
         guard !pcm.samples.isEmpty else { throw ERIError.invalidArgument("audio: no samples") }
         var mono = downmix(interleaved: pcm.samples, channels: pcm.channels)         // SPEC §4.2 step 1
         if pcm.sampleRate != config.sampleRate {
             mono = try resample(mono, from: pcm.sampleRate, to: config.sampleRate)
+        }
+        guard mono.count >= config.mfcc.winLength else {
+            let ms = { (n: Int) in Double(Int(Double(n) / Double(config.sampleRate) * 10000)) / 10 }
+            throw ERIError.invalidArgument("audio: \(ms(mono.count)) ms is shorter than one analysis window (\(config.mfcc.winLength) samples, "
+                                           + "\(ms(config.mfcc.winLength)) ms at \(config.sampleRate) Hz)")
         }
         let mfcc = try extractor.compute(mono)                                         // (T_a, n_mfcc), step 2
         return pooledFeatures(mfcc, pool: config.pool, maxSteps: config.maxSteps)     // (T, n_mfcc), steps 3–4

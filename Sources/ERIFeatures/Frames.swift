@@ -86,9 +86,6 @@ public func preprocessFrame(_ image: ImageView, config: ERIConfig.Video, into ou
     let crop = try cropSquare(width: image.width, height: image.height, box: image.box)   // SPEC §4.1 step 2
     let columns = ResizeAxis(input: crop.side, output: size, offset: crop.left, limit: image.width)   // step 3
     let rows = ResizeAxis(input: crop.side, output: size, offset: crop.top, limit: image.height)
-    let bpp = image.format.bytesPerPixel
-    let (r, g, b) = image.format.channelOffsets
-    let bytes = image.data.assumingMemoryBound(to: UInt8.self)
     let plane = size * size
     // Steps 4 and 5, (v/255 − mean) / std, as one multiply-add v·scale + bias per channel
     // lane: divisions were half the loop's time, and this differs by a few float32 ulps
@@ -99,43 +96,52 @@ public func preprocessFrame(_ image: ImageView, config: ERIConfig.Video, into ou
     // A GRAY8 source has R = G = B = v: its gray value is v/255 itself (SPEC §4.1 step 4),
     // not 0.299·v + 0.587·v + 0.114·v rounded.
     let luma: SIMD4<Float> = image.format == .gray8 ? SIMD4(1, 0, 0, 0) : SIMD4(0.299, 0.587, 0.114, 0)
-    let gray = config.color == .gray
+    image.read(with: FrameResampler(columns: columns, rows: rows, size: size, plane: plane, scale: scale, bias: bias,
+                                    luma: luma, gray: config.color == .gray, out: outBase))
+}
+
+/// Steps 3–5 of SPEC §4.1 over any pixel format: the bilinear taps of each
+/// output pixel read through the format's `PixelReader`.
+private struct FrameResampler: PixelVisitor {
+    let columns: ResizeAxis, rows: ResizeAxis
+    let size: Int, plane: Int
+    let scale: SIMD4<Float>, bias: SIMD4<Float>, luma: SIMD4<Float>
+    let gray: Bool
+    let out: UnsafeMutablePointer<Float>
 
     // The pixel loop reads the caller's bytes through raw pointers and the axis
     // tables through buffer pointers: it runs S² times per frame (4 taps each),
     // 32 frames per clip, and bounds checks would double its cost.
-    columns.first.withUnsafeBufferPointer { c0 in
-    columns.second.withUnsafeBufferPointer { c1 in
-    columns.firstWeight.withUnsafeBufferPointer { cw0 in
-    columns.secondWeight.withUnsafeBufferPointer { cw1 in
-        /// R, G, B of the pixel at byte `p` as floats.
-        @inline(__always) func rgb(_ p: UnsafePointer<UInt8>) -> SIMD4<Float> {
-            SIMD4(Float(p[r]), Float(p[g]), Float(p[b]), 0)
-        }
-        for oy in 0..<size {
-            let row0 = bytes + rows.first[oy] * image.stride, row1 = bytes + rows.second[oy] * image.stride
-            let h0 = rows.firstWeight[oy], h1 = rows.secondWeight[oy]
-            let line = outBase + oy * size
-            for ox in 0..<size {
-                let x0 = c0[ox] * bpp, x1 = c1[ox] * bpp, w0 = cw0[ox], w1 = cw1[ox]
-                // PyTorch's order: h0·(w0·p00 + w1·p01) + h1·(w0·p10 + w1·p11).
-                let top = rgb(row0 + x0) * w0 + rgb(row0 + x1) * w1
-                let bottom = rgb(row1 + x0) * w0 + rgb(row1 + x1) * w1
-                let value = top * h0 + bottom * h1                                        // 0…255
-                if gray {
-                    let y = (value * luma).sum()                                          // step 4
-                    line[ox] = y * scale[0] + bias[0]                                     // steps 4–5
-                } else {
-                    let normalised = value * scale + bias
-                    line[ox] = normalised[0]
-                    line[plane + ox] = normalised[1]
-                    line[2 * plane + ox] = normalised[2]
+    func visit<R: PixelReader>(_ reader: R) {
+        columns.first.withUnsafeBufferPointer { c0 in
+        columns.second.withUnsafeBufferPointer { c1 in
+        columns.firstWeight.withUnsafeBufferPointer { cw0 in
+        columns.secondWeight.withUnsafeBufferPointer { cw1 in
+            for oy in 0..<size {
+                let row0 = reader.row(rows.first[oy]), row1 = reader.row(rows.second[oy])
+                let h0 = rows.firstWeight[oy], h1 = rows.secondWeight[oy]
+                let line = out + oy * size
+                for ox in 0..<size {
+                    let x0 = c0[ox], x1 = c1[ox], w0 = cw0[ox], w1 = cw1[ox]
+                    // PyTorch's order: h0·(w0·p00 + w1·p01) + h1·(w0·p10 + w1·p11).
+                    let top = reader.pixel(row0, x0) * w0 + reader.pixel(row0, x1) * w1
+                    let bottom = reader.pixel(row1, x0) * w0 + reader.pixel(row1, x1) * w1
+                    let value = top * h0 + bottom * h1                                        // 0…255
+                    if gray {
+                        let y = (value * luma).sum()                                          // step 4
+                        line[ox] = y * scale[0] + bias[0]                                     // steps 4–5
+                    } else {
+                        let normalised = value * scale + bias
+                        line[ox] = normalised[0]
+                        line[plane + ox] = normalised[1]
+                        line[2 * plane + ox] = normalised[2]
+                    }
                 }
             }
         }
-    }
-    }
-    }
+        }
+        }
+        }
     }
 }
 

@@ -153,10 +153,18 @@ public func probeMedia(path: String) throws -> MediaProbe {
 /// none.
 public func decodeMedia(path: String, frames: Int?, audioRate: Int?) throws -> (frames: [DecodedFrame], audio: DecodedAudio?) {
     var slots = [DecodedFrame?](repeating: nil, count: frames ?? 0)
-    let audio = try decodeMedia(path: path, frames: frames, audioRate: audioRate) { frame, positions in
+    let decoded = try decodeMedia(path: path, frames: frames, audioRate: audioRate) { frame, positions in
         for j in positions { slots[j] = frame }
     }
-    return (slots.compactMap { $0 }, audio)
+    return (slots.compactMap { $0 }, decoded.audio)
+}
+
+/// What `decodeMedia(path:frames:audioRate:eachFrame:)` found besides the frames it handed over.
+public struct MediaDecoding: Sendable {
+    /// The whole audio at the asked rate, nil when none was asked for or the file has none.
+    public var audio: DecodedAudio?
+    /// N, the frames the video stream decodes to (the sampling's denominator); 0 without video.
+    public var videoFrames: Int
 }
 
 /// `decodeMedia` that hands each selected frame to `body` as soon as it is
@@ -165,9 +173,11 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?) throws -> (
 /// many are asked for. Frames come in decoding order. In the rare case that
 /// the packet count was not the frame count, positions whose frame changes
 /// are delivered again (after all the others): the last delivery of a
-/// position is the right one. Returns the audio.
+/// position is the right one. Returns the audio and the frame count N.
+/// An error `body` throws stops the decoding and is rethrown as it is.
+@discardableResult
 public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
-                        eachFrame body: (_ frame: DecodedFrame, _ positions: [Int]) throws -> Void) throws -> DecodedAudio? {
+                        eachFrame body: (_ frame: DecodedFrame, _ positions: [Int]) throws -> Void) throws -> MediaDecoding {
     if let frames, frames < 1 {
         throw ERIError(.invalidArgument, "\(path): frames must be at least 1 (got \(frames))")
     }
@@ -188,7 +198,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
         guard let audio = try reader.read(rate: audioRate) else {
             throw ERIError(.decode, "\(path): decoded no audio sample")
         }
-        return audio
+        return MediaDecoding(audio: audio, videoFrames: 0)
     }
 
     let fileHasVideo = demuxer.bestVideoStream() != nil
@@ -206,7 +216,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
         throw ERIError(.format, "\(path): no \(missing.joined(separator: " or ")) stream")
     }
 
-    var delivered = 0
+    var delivered = 0, videoFrames = 0
     if let video, let frames {
         let estimate = try demuxer.countPackets(of: video)
         let guessed = frameIndices(available: estimate, frames: frames)
@@ -216,6 +226,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
             try body(frame, guessed.indices.filter { guessed[$0] == frame.index })
         }
         if audioStream != nil { audio = pass.audio }
+        videoFrames = pass.decodedFrames
         let exact = frameIndices(available: pass.decodedFrames, frames: frames)
         // Positions whose frame the first count got wrong (all of them if it was 0).
         let changed = exact.indices.filter { guessed.isEmpty || guessed[$0] != exact[$0] }
@@ -239,7 +250,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
                      audioStream != nil || audioFromSndFile ? "no audio sample" : nil].compactMap { $0 }
         throw ERIError(.decode, "\(path): decoded \(empty.joined(separator: " and "))")
     }
-    return audio
+    return MediaDecoding(audio: audio, videoFrames: videoFrames)
 }
 
 /// Decodes and converts the first `maxFrames` frames of the video, in
@@ -271,7 +282,7 @@ public func replayMedia(path: String, audioRate: Int?, video wantVideo: Bool = t
     let probe = try probeMedia(path: path)
     var audio: DecodedAudio? = nil
     if let audioRate, probe.hasAudio {
-        audio = try decodeMedia(path: path, frames: nil, audioRate: audioRate) { _, _ in }
+        audio = try decodeMedia(path: path, frames: nil, audioRate: audioRate) { _, _ in }.audio
     }
     if wantVideo && probe.hasVideo {
         let demuxer = try Demuxer(path: path)

@@ -5,26 +5,30 @@ import ERIModel
 
 extension Model {
     /// Predicts a media file: any container/codec FFmpeg reads (video and/or
-    /// audio track) or an audio file libsndfile reads. Only the F frames
+    /// audio track) or an audio file libsndfile reads. Only the frames
     /// SPEC §4.1 samples are converted, each preprocessed as it is decoded, so
     /// memory stays bounded for long, large videos; the audio track is
     /// decoded at the model's rate with its channels kept and averaged
     /// (SPEC §4.2). A track the model has no branch for is not decoded; a
-    /// branch the file has no track for is a zero vector (SPEC §5, §7).
-    /// `box` (pixels of the decoded, upright frame) applies to every frame.
-    public func predict(file path: String, box: FaceBox? = nil) throws -> [Float] {
-        try predict(NetworkInput(file: path, config: config, audioPreprocessor: audioPreprocessor, box: box)).data
-    }
-}
-
-extension NetworkInput {
-    /// A one-clip network input decoded and preprocessed from a media file.
-    init(file path: String, config: ERIConfig, audioPreprocessor: AudioPreprocessor?, box: FaceBox?) throws {
-        self.init()
+    /// branch the file has no track for is a zero vector (SPEC §5, §7), and a
+    /// warning. `box` (pixels of the decoded, upright frame) applies to every frame.
+    ///
+    /// With `LongInput.windows`, the file is cut into k equal parts: F·k
+    /// frames are sampled over the whole file (so each part's F are SPEC §4.1's
+    /// sampling of that part) and the audio is split in k; the k windows run
+    /// as one batch and their estimates are averaged.
+    public func prediction(file path: String, box: FaceBox? = nil, options: PredictOptions = PredictOptions()) throws -> Prediction {
+        try options.report(0)
+        let probe = try probeMedia(path: path)
+        let (k, window) = try windowPlan(options.longInput, duration: probe.duration)
+        var p = Prediction(intensities: [])
+        var input = NetworkInput()
         let v = config.video
-        var clip: Tensor? = v.map { Tensor(zeros: [1, $0.frames, $0.channels, $0.imageSize, $0.imageSize]) }  // (1, F, C, S, S)
-        var delivered = 0
-        let audio = try decodeMedia(path: path, frames: v?.frames, audioRate: config.audio?.sampleRate) { frame, positions in
+        let count = v.map { $0.frames * k } ?? 0
+        var clip: Tensor? = v.map { Tensor(zeros: [k, $0.frames, $0.channels, $0.imageSize, $0.imageSize]) }  // (k, F, C, S, S)
+        var timestamps = [Double?](repeating: nil, count: count)
+        var filled = Set<Int>()
+        let decoded = try decodeMedia(path: path, frames: v != nil ? count : nil, audioRate: config.audio?.sampleRate) { frame, positions in
             guard let v else { return }
             let per = v.channels * v.imageSize * v.imageSize
             try frame.pixels.withUnsafeBytes { raw in
@@ -40,18 +44,63 @@ extension NetworkInput {
                     throw ERIError(e.code, "\(path): \(e.message)")
                 }
             }
-            delivered += 1
+            for j in positions { timestamps[j] = frame.timestamp; filled.insert(j) }
+            try options.report(0.9 * Double(filled.count) / Double(max(count, 1)))
         }
-        if delivered > 0 { frames = clip }
-        if let audio, let audioPreprocessor, audio.frameCount > 0 {
-            mfcc = try audio.samples.withUnsafeBufferPointer { samples in
-                var m = try audioPreprocessor.features(PCMView(samples: samples, sampleRate: audio.sampleRate, channels: audio.channels))
-                m.shape.insert(1, at: 0)
-                return m
+        if !filled.isEmpty, let v {
+            input.frames = clip
+            p.framesGiven = decoded.videoFrames
+            p.framesUsed = v.frames * k
+            let times = timestamps.compactMap { $0 }
+            if let first = times.min(), let last = times.max() { p.videoSpan = first...last }
+        }
+        if let audio = decoded.audio, audio.frameCount > 0, let preprocessor = audioPreprocessor {
+            let seconds = Double(audio.frameCount) / Double(audio.sampleRate)
+            try audio.samples.withUnsafeBufferPointer { samples in
+                do {
+                    let pcm = try PCMView(samples: samples, sampleRate: audio.sampleRate, channels: audio.channels)
+                    (input.mfcc, input.audioLengths) = try windowFeatures(pcm, parts: k, preprocessor: preprocessor)
+                } catch let e as ERIError {
+                    throw ERIError(e.code, "\(path): \(e.message)")
+                }
             }
+            p.audioSpan = 0...seconds
         }
-        guard frames != nil || mfcc != nil else {
-            throw ERIError(.missingModality, "\(path): the file has no \(config.video != nil && config.audio != nil ? "video or audio" : config.video != nil ? "video" : "audio") track this model can use")
+        guard input.frames != nil || input.mfcc != nil else {
+            let wanted = config.video != nil && config.audio != nil ? "video or audio" : config.video != nil ? "video" : "audio"
+            throw ERIError(.missingModality, "\(path): the file has no \(wanted) track this model can use")
         }
+        try options.report(0.95)
+        let y = try predict(input)
+        p.intensities = k == 1 ? y.data : meanIntensities(y)
+        p.windows = k
+        p.window = window
+        let audioSeconds = p.audioSpan?.upperBound ?? 0
+        p.duration = probe.duration.map { max($0, audioSeconds) } ?? (audioSeconds > 0 ? audioSeconds : p.videoSpan?.upperBound)
+        warn(&p)
+        try options.report(1)
+        return p
+    }
+
+    /// `prediction(file:box:options:)`'s intensities.
+    public func predict(file path: String, box: FaceBox? = nil) throws -> [Float] {
+        try prediction(file: path, box: box).intensities
+    }
+
+    /// The pooled MFCC steps of `parts` equal consecutive parts of `pcm`, as one
+    /// padded batch: parts × T × n_mfcc and each part's steps.
+    func windowFeatures(_ pcm: PCMView, parts k: Int, preprocessor: AudioPreprocessor) throws -> (Tensor, [Int]?) {
+        let total = pcm.frameCount, c = pcm.channels
+        let features = try (0..<k).map { j -> Tensor in
+            let a = total * j / k, b = total * (j + 1) / k
+            let part = try PCMView(samples: UnsafeBufferPointer(rebasing: pcm.samples[(a * c)..<(b * c)]), sampleRate: pcm.sampleRate, channels: c)
+            return try preprocessor.features(part)   // (T_j, n_mfcc)
+        }
+        let n = preprocessor.config.mfcc.nMFCC, steps = features.map { $0.shape[0] }, longest = steps.max()!
+        var batch = Tensor(zeros: [k, longest, n])   // (k, T, n_mfcc), padded with zeros
+        for (j, f) in features.enumerated() {
+            batch.data.replaceSubrange((j * longest * n)..<(j * longest * n + f.count), with: f.data)
+        }
+        return (batch, steps.allSatisfy { $0 == longest } ? nil : steps)
     }
 }

@@ -187,7 +187,7 @@ public final class ClipLoader: @unchecked Sendable {
             let per = v.channels * v.imageSize * v.imageSize
             var frames = Tensor(zeros: [count, v.channels, v.imageSize, v.imageSize])
             var delivered = 0
-            _ = try decodeMedia(path: path, frames: count, audioRate: nil) { frame, positions in
+            try decodeMedia(path: path, frames: count, audioRate: nil) { frame, positions in
                 try frame.pixels.withUnsafeBytes { raw in
                     let view = try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height, stride: 3 * frame.width, format: .rgb24)
                     try frames.data.withUnsafeMutableBufferPointer { out in

@@ -77,7 +77,7 @@ func residentMemory() -> (current: Int, peak: Int) {
                 let result = try decodeMedia(path: parts[1], frames: 16, audioRate: 16000)
                 (count, audio) = (result.frames.count, result.audio)
             } else {
-                audio = try decodeMedia(path: parts[1], frames: 32, audioRate: 16000) { _, positions in count += positions.count }
+                audio = try decodeMedia(path: parts[1], frames: 32, audioRate: 16000) { _, positions in count += positions.count }.audio
             }
             let after = residentMemory()
             ChildProcess.report("\(before.current) \(after.peak) \(count) \(audio?.frameCount ?? 0) "

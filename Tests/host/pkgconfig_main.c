@@ -6,7 +6,7 @@
 
 int main(int argc, char **argv) {
     eri_model *model = NULL;
-    struct eri_model_info info;
+    eri_model_details info;
     if (argc != 2) {
         fprintf(stderr, "usage: %s MODEL.eri\n", argv[0]);
         return 2;
@@ -16,7 +16,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     info.struct_size = sizeof info;
-    if (eri_model_info(model, &info) != ERI_OK) {
+    if (eri_model_get_info(model, &info) != ERI_OK) {
         fprintf(stderr, "liberi: %s\n", eri_last_error());
         eri_model_close(model);
         return 1;

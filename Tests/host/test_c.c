@@ -184,24 +184,24 @@ static void test_arguments(const char *good) {
 static void test_info(const char *path) {
     char name[512];
     eri_model *m = NULL;
-    struct eri_model_info info;
+    eri_model_details info;
     eri_status s = eri_model_open(path, NULL, &m);
     snprintf(name, sizeof name, "open %s", path);
     if (!check(s == ERI_OK && m != NULL && eri_last_error()[0] == 0, name, "status %d, message \"%s\"", (int)s, eri_last_error()))
         return;
 
     memset(&info, 0, sizeof info);
-    s = eri_model_info(m, &info);
+    s = eri_model_get_info(m, &info);
     check(s == ERI_ERR_INVALID_ARGUMENT && contains(eri_last_error(), "struct_size"),
           "eri_model_info with struct_size 0 is INVALID_ARGUMENT", "status %d, message \"%s\"", (int)s, eri_last_error());
-    s = eri_model_info(NULL, &info);
-    check(s == ERI_ERR_INVALID_ARGUMENT, "eri_model_info(NULL model) is INVALID_ARGUMENT", "status %d", (int)s);
-    s = eri_model_info(m, NULL);
-    check(s == ERI_ERR_INVALID_ARGUMENT, "eri_model_info(NULL info) is INVALID_ARGUMENT", "status %d", (int)s);
+    s = eri_model_get_info(NULL, &info);
+    check(s == ERI_ERR_INVALID_ARGUMENT, "eri_model_get_info(NULL model) is INVALID_ARGUMENT", "status %d", (int)s);
+    s = eri_model_get_info(m, NULL);
+    check(s == ERI_ERR_INVALID_ARGUMENT, "eri_model_get_info(NULL info) is INVALID_ARGUMENT", "status %d", (int)s);
 
     memset(&info, 0xCD, sizeof info);
     info.struct_size = sizeof info;
-    s = eri_model_info(m, &info);
+    s = eri_model_get_info(m, &info);
     snprintf(name, sizeof name, "eri_model_info %s", path);
     if (check(s == ERI_OK && info.preset != NULL && info.config_json != NULL, name, "status %d, message \"%s\"", (int)s,
               eri_last_error())) {
@@ -213,7 +213,7 @@ static void test_info(const char *path) {
                (int)info.n_channels, (int)info.sample_rate, (unsigned long long)info.n_parameters,
                (unsigned)strlen(info.config_json), info.provenance ? info.provenance : "(NULL)",
                info.metrics ? info.metrics : "(NULL)");
-        check(info.struct_size == sizeof info, "info.struct_size is sizeof(struct eri_model_info)", "%u", (unsigned)info.struct_size);
+        check(info.struct_size == sizeof info, "info.struct_size is sizeof(eri_model_details)", "%u", (unsigned)info.struct_size);
         check(info.has_video == !audio_only && info.has_audio == !video_only, "info branches match the preset name",
               "preset %s, has_video %d, has_audio %d", info.preset, (int)info.has_video, (int)info.has_audio);
         check(info.has_video ? info.n_frames > 0 && info.image_size > 0 && (info.n_channels == 1 || info.n_channels == 3)
@@ -234,13 +234,47 @@ static void test_info(const char *path) {
         check(contains(info.provenance, "random initialisation") && info.metrics == NULL,
               "info provenance of an eri init model, no metrics", "provenance %s, metrics %s",
               info.provenance ? info.provenance : "(NULL)", info.metrics ? info.metrics : "(NULL)");
+        check(info.random_weights == 1 && info.clip_seconds == 0, "info says random weights, no training clip length",
+              "random_weights %d, clip_seconds %g", (int)info.random_weights, info.clip_seconds);
+    }
+
+    {   /* A caller built against liberi 0.1's header passes the struct without random_weights and clip_seconds:
+           it is filled up to its size and not one byte further. */
+        union { eri_model_details info; unsigned char bytes[sizeof(eri_model_details)]; } old;
+        size_t v1 = offsetof(eri_model_details, random_weights), i, touched = 0;
+        memset(&old, 0xCD, sizeof old);
+        old.info.struct_size = (uint32_t)v1;
+        s = eri_model_get_info(m, &old.info);
+        for (i = v1; i < sizeof old; i++) touched += old.bytes[i] != 0xCD;
+        check(s == ERI_OK && old.info.struct_size == v1 && old.info.preset != NULL && touched == 0,
+              "eri_model_get_info fills a 0.1-sized struct and nothing past it", "status %d, struct_size %u of %u, %u bytes past it written",
+              (int)s, (unsigned)old.info.struct_size, (unsigned)v1, (unsigned)touched);
+        old.info.struct_size = (uint32_t)v1 - 4;
+        s = eri_model_get_info(m, &old.info);
+        check(s == ERI_ERR_INVALID_ARGUMENT, "a struct_size below 0.1's is INVALID_ARGUMENT", "status %d", (int)s);
+    }
+
+    {   /* The call's first name (deprecated: C++ cannot use it beside the struct's tag) keeps working. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+        struct eri_model_info same;
+        memset(&same, 0, sizeof same);
+        same.struct_size = sizeof same;
+        s = eri_model_info(m, &same);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+        check(s == ERI_OK && same.n_parameters == info.n_parameters && same.preset == info.preset,
+              "the deprecated eri_model_info still answers as eri_model_get_info", "status %d", (int)s);
     }
 
     {   /* A caller built against a newer header passes a bigger struct. */
-        union { struct eri_model_info info; unsigned char bytes[sizeof(struct eri_model_info) + 64]; } big;
+        union { eri_model_details info; unsigned char bytes[sizeof(eri_model_details) + 64]; } big;
         memset(&big, 0, sizeof big);
         big.info.struct_size = sizeof big;
-        s = eri_model_info(m, &big.info);
+        s = eri_model_get_info(m, &big.info);
         check(s == ERI_OK && big.info.preset != NULL, "eri_model_info accepts a larger struct_size", "status %d, message \"%s\"",
               (int)s, eri_last_error());
     }
@@ -431,10 +465,10 @@ static void test_leaks(const char *good) {
     before = rss_bytes();
     for (i = 0; i < 200; i++) {
         eri_model *m = NULL;
-        struct eri_model_info info;
+        eri_model_details info;
         if (eri_model_open(good, NULL, &m) != ERI_OK) failures++;
         info.struct_size = sizeof info;
-        eri_model_info(m, &info);
+        eri_model_get_info(m, &info);
         eri_model_close(m);
     }
     after = rss_bytes();

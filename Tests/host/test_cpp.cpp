@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
     for (const auto &path : models) {
         try {
             eri::model model(path, 1);
-            const struct eri_model_info i = model.info();
+            const eri_model_details i = model.info();
             std::printf("# %s: %s, video %d (%d frames, %d px, %d ch), audio %d (%d Hz), %llu parameters, provenance \"%s\"\n",
                         path.c_str(), i.preset, i.has_video, i.n_frames, i.image_size, i.n_channels, i.has_audio,
                         i.sample_rate, static_cast<unsigned long long>(i.n_parameters), i.provenance ? i.provenance : "");
@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     expect_error("a missing file throws ERI_ERR_IO", ERI_ERR_IO, missing + ": no such file", [&] { eri::model m(missing); });
     expect_error("a malformed file throws ERI_ERR_FORMAT", ERI_ERR_FORMAT, bad, [&] { eri::model m(bad); });
     expect_error("NULL info arguments throw ERI_ERR_INVALID_ARGUMENT", ERI_ERR_INVALID_ARGUMENT, "NULL",
-                 [&] { eri::check(eri_model_info(nullptr, nullptr)); });
+                 [&] { eri::check(eri_model_get_info(nullptr, nullptr)); });
 
     try {  // An empty model_ptr calls nothing; a reset one closes exactly once.
         eri::model_ptr empty(nullptr, &eri_model_close);
@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
     try {  // The two-branch model: a frame through predict, a stream that refuses to read before input.
         eri::model model(models[0]);
         std::vector<uint8_t> pixels(32 * 24 * 3, 128);
-        const eri_image frame{pixels.data(), 32, 24, 0, ERI_PIXEL_RGB24, 0, 0.0f, 0.0f, 0.0f, 0.0f};
+        const eri_image frame{pixels.data(), 32, 24, 0, ERI_PIXEL_RGB24, 0, 0.0f, 0.0f, 0.0f, 0.0f, nullptr, nullptr, 0};
         const eri::intensities y = model.predict({frame});
         bool in_range = true;
         for (float v : y) in_range = in_range && v >= 0.0f && v <= 1.0f;

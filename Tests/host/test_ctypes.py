@@ -76,12 +76,12 @@ def main(argv):
             continue
         try:
             info = ModelInfo()
-            status = lib.eri_model_info(handle, ctypes.byref(info))
+            status = lib.eri_model_get_info(handle, ctypes.byref(info))
             t.check(status == INVALID_ARGUMENT,
-                    "eri_model_info with struct_size 0 is INVALID_ARGUMENT", f"status {status}")
+                    "eri_model_get_info with struct_size 0 is INVALID_ARGUMENT", f"status {status}")
             info.struct_size = ctypes.sizeof(ModelInfo)
-            status = lib.eri_model_info(handle, ctypes.byref(info))
-            if t.check(status == OK, f"eri_model_info {path}", f"status {status}: {lib.eri_last_error()!r}"):
+            status = lib.eri_model_get_info(handle, ctypes.byref(info))
+            if t.check(status == OK, f"eri_model_get_info {path}", f"status {status}: {lib.eri_last_error()!r}"):
                 preset = info.preset.decode()
                 print(f"# {path}: preset {preset}, video {info.has_video} ({info.n_frames} frames, {info.image_size} px, "
                       f"{info.n_channels} ch), audio {info.has_audio} ({info.sample_rate} Hz), "

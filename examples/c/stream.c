@@ -44,9 +44,9 @@ int main(int argc, char **argv) {
         eri_model_close(model);
         return 1;
     }
-    struct eri_model_info info;
+    eri_model_details info;
     info.struct_size = sizeof info;
-    eri_model_info(model, &info);
+    eri_model_get_info(model, &info);
     FILE *video = info.has_video ? decode(argv[2], "-an -vf scale=320:240,fps=25 -f rawvideo -pix_fmt rgb24") : NULL;
     FILE *audio = info.has_audio ? decode(argv[2], "-vn -ac 1 -ar 16000 -f f32le") : NULL;
     static unsigned char frame[H][W * 3];

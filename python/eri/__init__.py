@@ -73,7 +73,7 @@ class Model(_Owned):
         """A dict describing the model (branches, frames, image size, sample rate, parameters, config)."""
         i = _capi.ModelInfo()
         i.struct_size = ctypes.sizeof(_capi.ModelInfo)
-        _capi.check(self._lib, self._lib.eri_model_info(self._handle, ctypes.byref(i)))
+        _capi.check(self._lib, self._lib.eri_model_get_info(self._handle, ctypes.byref(i)))
 
         def text(s: typing.Optional[bytes]) -> typing.Optional[str]:
             return s.decode() if s is not None else None

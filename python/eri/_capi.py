@@ -21,7 +21,13 @@ NUM_EMOTIONS = 7  # ERI_NUM_EMOTIONS
 OK, INVALID_ARGUMENT, IO, FORMAT, UNSUPPORTED, MISSING_MODALITY, DECODE, OUT_OF_MEMORY, CANCELLED, INTERNAL = range(10)
 
 # eri_pixel_format
-PIXEL_RGB24, PIXEL_BGR24, PIXEL_RGBA32, PIXEL_BGRA32, PIXEL_GRAY8 = range(5)
+PIXEL_RGB24, PIXEL_BGR24, PIXEL_RGBA32, PIXEL_BGRA32, PIXEL_GRAY8, PIXEL_NV12, PIXEL_I420, PIXEL_YUYV = range(8)
+
+# eri_predict_options.long_input
+LONG_INPUT_WHOLE, LONG_INPUT_WINDOWS = range(2)
+
+# eri_prediction.warnings bits (ERI_WARN_*)
+WARN_RANDOM_WEIGHTS, WARN_NO_VIDEO, WARN_NO_AUDIO, WARN_LONG_INPUT = 1, 2, 4, 8
 
 # ERI_LOG_* levels given to an eri_log_callback
 LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG = range(4)
@@ -33,7 +39,8 @@ class Image(ctypes.Structure):
     """eri_image. `data` is a plain address: the caller keeps the pixels alive."""
     _fields_ = [("data", ctypes.c_void_p), ("width", ctypes.c_int32), ("height", ctypes.c_int32),
                 ("stride", ctypes.c_int32), ("format", ctypes.c_int32), ("has_box", ctypes.c_int32),
-                ("box_x", ctypes.c_float), ("box_y", ctypes.c_float), ("box_w", ctypes.c_float), ("box_h", ctypes.c_float)]
+                ("box_x", ctypes.c_float), ("box_y", ctypes.c_float), ("box_w", ctypes.c_float), ("box_h", ctypes.c_float),
+                ("chroma", ctypes.c_void_p), ("chroma_v", ctypes.c_void_p), ("chroma_stride", ctypes.c_int32)]
 
 
 class ModelOptions(ctypes.Structure):
@@ -46,7 +53,8 @@ class ModelInfo(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("has_video", ctypes.c_int32), ("has_audio", ctypes.c_int32),
                 ("n_frames", ctypes.c_int32), ("image_size", ctypes.c_int32), ("n_channels", ctypes.c_int32),
                 ("sample_rate", ctypes.c_int32), ("n_parameters", ctypes.c_uint64), ("preset", ctypes.c_char_p),
-                ("config_json", ctypes.c_char_p), ("provenance", ctypes.c_char_p), ("metrics", ctypes.c_char_p)]
+                ("config_json", ctypes.c_char_p), ("provenance", ctypes.c_char_p), ("metrics", ctypes.c_char_p),
+                ("random_weights", ctypes.c_int32), ("clip_seconds", ctypes.c_double)]
 
 
 class StreamOptions(ctypes.Structure):
@@ -62,6 +70,26 @@ class StreamSpan(ctypes.Structure):
                 ("n_audio_samples", ctypes.c_uint64), ("audio_sample_rate", ctypes.c_int32)]
 
 
+# eri_progress_callback: int32_t (*)(double fraction_done, void *user_data); non-zero cancels
+ProgressCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_double, ctypes.c_void_p)
+
+
+class PredictOptions(ctypes.Structure):
+    """eri_predict_options"""
+    _fields_ = [("struct_size", ctypes.c_uint32), ("progress", ProgressCallback), ("progress_user_data", ctypes.c_void_p),
+                ("long_input", ctypes.c_int32), ("window_s", ctypes.c_double)]
+
+
+class Prediction(ctypes.Structure):
+    """eri_prediction; warning_text is valid until the next liberi call on the thread."""
+    _fields_ = [("struct_size", ctypes.c_uint32), ("intensities", ctypes.c_float * NUM_EMOTIONS),
+                ("n_frames_given", ctypes.c_int32), ("n_frames_used", ctypes.c_int32),
+                ("video_start_s", ctypes.c_double), ("video_end_s", ctypes.c_double),
+                ("audio_used", ctypes.c_int32), ("audio_start_s", ctypes.c_double), ("audio_end_s", ctypes.c_double),
+                ("duration_s", ctypes.c_double), ("n_windows", ctypes.c_int32), ("window_s", ctypes.c_double),
+                ("warnings", ctypes.c_uint32), ("warning_text", ctypes.c_char_p)]
+
+
 # Every struct of eri.h by its C tag (`struct <tag>`): the layout test's list.
 STRUCTS: dict[str, type[ctypes.Structure]] = {
     "eri_image": Image,
@@ -69,6 +97,8 @@ STRUCTS: dict[str, type[ctypes.Structure]] = {
     "eri_model_info": ModelInfo,
     "eri_stream_options": StreamOptions,
     "eri_stream_span": StreamSpan,
+    "eri_predict_options": PredictOptions,
+    "eri_prediction": Prediction,
 }
 
 # eri_log_callback: void (*)(int32_t level, const char *message, void *user_data)
@@ -93,12 +123,17 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "eri_model_options_init": (_status, [_P(ModelOptions)]),
     "eri_model_open": (_status, [ctypes.c_char_p, _P(ModelOptions), _P(_handle)]),
     "eri_model_close": (None, [_handle]),
+    "eri_model_get_info": (_status, [_handle, _P(ModelInfo)]),
     "eri_model_info": (_status, [_handle, _P(ModelInfo)]),
     "eri_predict_frames": (_status, [_handle, _P(Image), ctypes.c_size_t, _floats]),
     "eri_predict_pcm": (_status, [_handle, _floats, ctypes.c_size_t, ctypes.c_int32, ctypes.c_int32, _floats]),
     "eri_predict_av": (_status, [_handle, _P(Image), ctypes.c_size_t, _floats, ctypes.c_size_t,
                                  ctypes.c_int32, ctypes.c_int32, _floats]),
     "eri_predict_file": (_status, [_handle, ctypes.c_char_p, _floats]),
+    "eri_predict_options_init": (_status, [_P(PredictOptions)]),
+    "eri_predict_file_ex": (_status, [_handle, ctypes.c_char_p, _P(PredictOptions), _P(Prediction)]),
+    "eri_predict_av_ex": (_status, [_handle, _P(Image), ctypes.c_size_t, _floats, ctypes.c_size_t, ctypes.c_int32,
+                                    ctypes.c_int32, _P(PredictOptions), _P(Prediction)]),
     "eri_stream_options_init": (_status, [_P(StreamOptions)]),
     "eri_stream_open": (_status, [_handle, _P(StreamOptions), _P(_handle)]),
     "eri_stream_push_frame": (_status, [_handle, _P(Image), ctypes.c_double]),

@@ -7,4 +7,7 @@
    storage class, C11 does. Messages longer than the buffer are cut. */
 void liberi_set_last_error(const char *message);
 const char *liberi_last_error(void);
+/* The thread-local text behind eri_prediction.warning_text. */
+void liberi_set_warning_text(const char *message);
+const char *liberi_warning_text(void);
 #endif

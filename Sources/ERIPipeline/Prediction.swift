@@ -1,0 +1,126 @@
+import ERICore
+import ERIFeatures
+import ERIModel
+
+/// How a prediction treats an input much longer than the model's training clips.
+public enum LongInput: Sendable, Equatable {
+    /// One estimate over the whole input: F frames spread over all of it (SPEC §4.1), the whole audio.
+    case whole
+    /// The mean of the estimates of consecutive windows of this many seconds
+    /// (nil: the model's training clip length, else 10 s); the input is cut
+    /// into round(duration / window) equal parts, at least one.
+    case windows(seconds: Double?)
+}
+
+/// What a caller may ask of a prediction beyond its inputs.
+public struct PredictOptions {
+    /// Called with the fraction done (0…1, non-decreasing); returning false
+    /// stops the call, which then throws `.cancelled`.
+    public var progress: ((Double) -> Bool)?
+    public var longInput: LongInput = .whole
+    public init(progress: ((Double) -> Bool)? = nil, longInput: LongInput = .whole) {
+        self.progress = progress
+        self.longInput = longInput
+    }
+
+    /// Reports `fraction`; throws `.cancelled` when the callback says stop.
+    func report(_ fraction: Double) throws {
+        if let progress, !progress(min(max(fraction, 0), 1)) {
+            throw ERIError(.cancelled, "cancelled by the progress callback at \(Int((fraction * 100).rounded())) %")
+        }
+    }
+}
+
+/// Why an estimate deserves less trust (the C API's ERI_WARN_* bits).
+public struct PredictionWarnings: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The weights are a random initialisation (`eri init`): the numbers mean nothing.
+    public static let randomWeights = PredictionWarnings(rawValue: 1)
+    /// A model with a video branch got no video; its part of z is zero (SPEC §5).
+    public static let noVideo = PredictionWarnings(rawValue: 2)
+    /// A model with an audio branch got no audio.
+    public static let noAudio = PredictionWarnings(rawValue: 4)
+    /// The input is much longer than the training clips (see `LongInput`).
+    public static let longInput = PredictionWarnings(rawValue: 8)
+}
+
+/// One estimate and what it was made from: what a measurement library owes
+/// its users besides the numbers.
+public struct Prediction: Sendable {
+    /// The seven intensities in [0, 1], SPEC §1 order.
+    public var intensities: [Float]
+    /// Frames in the input (a file: the frames decoded), 0 without video.
+    public var framesGiven = 0
+    /// Frames the video branch read (F per window), 0 when video was not used.
+    public var framesUsed = 0
+    /// Time of the first and the last frame used, seconds (files only: frames in memory carry no time).
+    public var videoSpan: ClosedRange<Double>?
+    /// The span of audio used, seconds from the input's start; nil when audio was not used.
+    public var audioSpan: ClosedRange<Double>?
+    /// The input's length in seconds (the longer track), nil if unknown.
+    public var duration: Double?
+    /// 1, or the windows averaged (`LongInput.windows`), and their length.
+    public var windows = 1
+    public var window: Double?
+    public var warnings: PredictionWarnings = []
+    /// Each warning in words, in bit order.
+    public var messages: [String] = []
+
+    public var audioUsed: Bool { audioSpan != nil }
+}
+
+extension Model {
+    /// The weights are an untrained random initialisation (`eri init` writes that provenance).
+    public var hasRandomWeights: Bool { file.provenance?.hasPrefix("random initialisation") ?? false }
+
+    /// The length to compare inputs with: the training clip length, else the stream's default 10 s.
+    var referenceSeconds: Double { trainedClipSeconds ?? 10 }
+
+    /// An input is "much longer" than the training clips beyond twice their length, and at least 10 s more.
+    func isLong(_ seconds: Double) -> Bool { seconds > max(2 * referenceSeconds, referenceSeconds + 10) }
+
+    /// The windows `LongInput` asks for over `duration` seconds (1 when unknown or `.whole`).
+    func windowPlan(_ long: LongInput, duration: Double?) throws -> (count: Int, seconds: Double?) {
+        guard case .windows(let requested) = long else { return (1, nil) }
+        let w = requested ?? referenceSeconds
+        guard w.isFinite, w >= 0.1, w <= 3600 else { throw ERIError.invalidArgument("window \(w) s is outside 0.1 s … 3600 s") }
+        guard let duration, duration > 0 else { return (1, w) }
+        return (max(1, min(Int((duration / w).rounded()), 4096)), w)
+    }
+
+    /// Fills the warnings of `p` (and logs them at WARNING level).
+    func warn(_ p: inout Prediction) {
+        var w: PredictionWarnings = []
+        var words: [String] = []
+        if hasRandomWeights {
+            w.insert(.randomWeights)
+            words.append("the model's weights are a random initialisation (\(file.provenance ?? "")): the numbers mean nothing")
+        }
+        if config.video != nil && p.framesUsed == 0 {
+            w.insert(.noVideo)
+            words.append("no video: the model's video branch saw zeros")
+        }
+        if config.audio != nil && p.audioSpan == nil {
+            w.insert(.noAudio)
+            words.append("no audio: the model's audio branch saw zeros")
+        }
+        if let d = p.duration, isLong(d), p.windows == 1 {
+            w.insert(.longInput)
+            let ref = trainedClipSeconds.map { "the \(format($0)) s clips the model was trained on" } ?? "the 10 s such models are usually trained on"
+            words.append("the input lasts \(format(d)) s, far longer than \(ref): one estimate spreads \(config.video?.frames ?? 0) frames over it "
+                         + "(ask for the mean over windows, or a timeline)")
+        }
+        p.warnings = w
+        p.messages = words
+        for m in words { Log.emit(.warning, m) }
+    }
+
+    private func format(_ x: Double) -> String { String(Double(Int((x * 10).rounded())) / 10) }
+
+    /// The mean of the batch's rows (B × 7): one estimate over the windows.
+    func meanIntensities(_ y: Tensor) -> [Float] {
+        let k = ERIConfig.emotionCount, b = y.shape[0]
+        return (0..<k).map { e in (0..<b).reduce(Float(0)) { $0 + y.data[$1 * k + e] } / Float(b) }
+    }
+}
