@@ -16,7 +16,12 @@ struct Predict: ParsableCommand {
         discussion: """
         Each PATH is a media file (any container/codec FFmpeg reads, or WAV/FLAC/OGG) or a folder, which means \
         every media file under it. One line per file on stdout; failures are reported on stderr and the rest \
-        go on; the exit status is 1 if any file failed.
+        go on; the exit status is 1 if any file failed. What each estimate was made from (frames and audio \
+        used, their spans, the file's duration) is in the --json and --csv records; warnings (random weights, \
+        a missing track, a file far longer than the training clips) go to stderr and into those records.
+        A file much longer than the clips the model was trained on gives one estimate over all of it (F \
+        frames spread over the whole file); --windows gives the mean over consecutive windows instead, and \
+        `eri timeline` the estimate of each window.
         The model is --model, else $ERI_MODEL, else PREFIX/share/eri/default.eri when liberi was installed with one.
         """)
 
@@ -25,12 +30,18 @@ struct Predict: ParsableCommand {
     @Flag(help: "CSV with a header row.") var csv = false
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Face box x,y,w,h in pixels of the (upright) video frames, for every frame.") var box: String?
+    @Flag(help: "The mean of the estimates of consecutive windows (see --window) instead of one over the whole file.")
+    var windows = false
+    @Option(help: "Window length for --windows, seconds (default: the model's training clip length, else 10).")
+    var window: Double?
     @Argument(help: "Media files or folders.") var paths: [String]
 
     func validate() throws {
         if json && csv { throw ValidationError("--json and --csv exclude each other") }
         if !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0…1024") }
         if let box, parseBox(box) == nil { throw ValidationError("--box needs four numbers x,y,w,h with w, h > 0") }
+        if let window, !(window >= 0.1 && window <= 3600) { throw ValidationError("--window must be in 0.1…3600 seconds") }
+        if window != nil && !windows { throw ValidationError("--window goes with --windows") }
     }
 
     func run() throws {
@@ -53,14 +64,16 @@ struct Predict: ParsableCommand {
                 files.append(path)
             }
         }
-        if csv { print((["file"] + ERIConfig.emotionNames).joined(separator: ",")) }
+        if csv { print((["file"] + ERIConfig.emotionNames + Self.recordColumns).joined(separator: ",")) }
+        let options = PredictOptions(longInput: windows ? .windows(seconds: window) : .whole)
         let progress = files.count > 1 && isatty(2) != 0 ? ProgressBar(total: files.count) : nil
         for (i, file) in files.enumerated() {
             progress?.update(done: i, label: (file as NSString).lastPathComponent)
             do {
-                let y = try m.predict(file: file, box: faceBox)
+                let p = try m.prediction(file: file, box: faceBox, options: options)
                 progress?.clear()
-                print(format(file: file, y))
+                for message in p.messages { printError("eri: \(file): warning: \(message)") }
+                print(format(file: file, p))
             } catch let e as ERIError {
                 failures += 1
                 progress?.clear()
@@ -75,16 +88,47 @@ struct Predict: ParsableCommand {
         }
     }
 
-    func format(file: String, _ y: [Float]) -> String {
-        let names = ERIConfig.emotionNames
+    /// The CSV columns after the intensities (the JSON record has the same keys).
+    static let recordColumns = ["frames_given", "frames_used", "video_start_s", "video_end_s", "audio_used", "audio_start_s",
+                                "audio_end_s", "duration_s", "windows", "window_s", "warnings"]
+
+    func format(file: String, _ p: Prediction) -> String {
+        let names = ERIConfig.emotionNames, y = p.intensities
+        let warningNames = [(PredictionWarnings.randomWeights, "random_weights"), (.noVideo, "no_video"), (.noAudio, "no_audio"),
+                            (.longInput, "long_input")].filter { p.warnings.contains($0.0) }.map(\.1)
+        let record: [(String, JSONValue)] = [
+            ("frames_given", .number(Double(p.framesGiven))), ("frames_used", .number(Double(p.framesUsed))),
+            ("video_start_s", p.videoSpan.map { .number($0.lowerBound) } ?? .null),
+            ("video_end_s", p.videoSpan.map { .number($0.upperBound) } ?? .null),
+            ("audio_used", .bool(p.audioUsed)),
+            ("audio_start_s", p.audioSpan.map { .number($0.lowerBound) } ?? .null),
+            ("audio_end_s", p.audioSpan.map { .number($0.upperBound) } ?? .null),
+            ("duration_s", p.duration.map { .number($0) } ?? .null),
+            ("windows", .number(Double(p.windows))), ("window_s", p.window.map { .number($0) } ?? .null),
+            ("warnings", .array(warningNames.map { .string($0) })),
+        ]
         if json {
             var members: [(String, JSONValue)] = [("file", .string(file))]
             for (n, v) in zip(names, y) { members.append((n, .number(Double("\(v)") ?? Double(v)))) }  // shortest float text
+            members += record
+            if !p.messages.isEmpty { members.append(("warning_text", .array(p.messages.map { .string($0) }))) }
             return JSONValue.object(members).serialized
         }
         if csv {
-            let quoted = file.contains(",") || file.contains("\"") ? "\"" + file.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : file
-            return ([quoted] + y.map { String(format: "%.6f", $0) }).joined(separator: ",")
+            func quoted(_ text: String) -> String {
+                text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+            }
+            let extra = record.map { _, value -> String in
+                switch value {
+                case .bool(let b): return b ? "1" : "0"
+                case .number(let x): return x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(format: "%.3f", x)
+                case .array(let items):
+                    return items.compactMap { item -> String? in if case .string(let text) = item { return text } else { return nil } }
+                        .joined(separator: "|")
+                default: return ""
+                }
+            }
+            return ([quoted(file)] + y.map { String(format: "%.6f", $0) } + extra).joined(separator: ",")
         }
         return file + "  " + zip(names, y).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: "  ")
     }

@@ -201,13 +201,41 @@ cli_predict_folder() {
     [ "$rc" = 1 ] || { echo "exit status $rc, expected 1"; return 1; }
     [ "$(grep -c Adoration "$WORK/cli.out")" = 2 ] || { echo "expected 2 result lines"; return 1; }
     grep -q "broken.mp4" "$WORK/cli.err" && grep -q "empty.wav" "$WORK/cli.err" || { echo "bad files not reported"; return 1; }
-    "$ERI" predict --model "$WORK/tiny.eri" --json "$WORK/media/clip.mp4" | "$PYTHON" -c 'import json,sys; d=json.loads(sys.stdin.read()); assert len(d) == 8 and 0 <= d["Fear"] <= 1, d'
-    "$ERI" predict --model "$WORK/tiny.eri" --csv "$WORK/media/sub" | "$PYTHON" -c 'import csv,sys; r=list(csv.reader(sys.stdin)); assert r[0][0] == "file" and len(r) == 2 and len(r[1]) == 8, r'
+    "$ERI" predict --model "$WORK/tiny.eri" --json "$WORK/media/clip.mp4" 2>/dev/null | "$PYTHON" -c 'import json,sys; d=json.loads(sys.stdin.read()); assert all(0 <= d[e] <= 1 for e in ("Adoration","Amusement","Anxiety","Disgust","Empathic-Pain","Fear","Surprise")) and d["frames_used"] == 8 and d["audio_used"], d'
+    "$ERI" predict --model "$WORK/tiny.eri" --csv "$WORK/media/sub" 2>/dev/null | "$PYTHON" -c 'import csv,sys; r=list(csv.reader(sys.stdin)); assert r[0][0] == "file" and r[0][1] == "Adoration" and len(r) == 2 and len(r[1]) == len(r[0]), r'
     ERI_MODEL="$WORK/tiny.eri" "$ERI" predict "$WORK/media/sub/voice.wav" >/dev/null
     if "$ERI" predict "$WORK/media/clip.mp4" 2>"$WORK/cli.err"; then echo "no model but success"; return 1; fi
     grep -q "no model" "$WORK/cli.err"
 }
 check "eri predict: a folder of good and bad files, --json, --csv, ERI_MODEL, no model" cli_predict_folder
+
+# The three warnings of an honest record: random weights, no audio track, a file far longer than the training clips.
+cli_warnings() {
+    ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25:duration=3 -c:v libx264 -pix_fmt yuv420p \
+        "$WORK/media-extra/silent.mp4" &&
+        ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=64x48:rate=5:duration=120 -f lavfi \
+            -i sine=frequency=220:sample_rate=16000:duration=120 -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest \
+            "$WORK/media-extra/long.mp4" || return 1
+    "$ERI" predict --model "$WORK/tiny.eri" --json "$WORK/media-extra/silent.mp4" "$WORK/media-extra/long.mp4" \
+        >"$WORK/warn.json" 2>"$WORK/warn.err" || return 1
+    cat "$WORK/warn.err"
+    grep -q "silent.mp4: warning: the model's weights are a random initialisation" "$WORK/warn.err" &&
+        grep -q "silent.mp4: warning: no audio" "$WORK/warn.err" &&
+        grep -q "long.mp4: warning: the input lasts 12[0-9].[0-9] s, far longer" "$WORK/warn.err" || { echo "warnings missing on stderr"; return 1; }
+    "$PYTHON" - "$WORK/warn.json" <<'PY' || return 1
+import json, sys
+silent, long = [json.loads(line) for line in open(sys.argv[1])]
+assert silent["warnings"] == ["random_weights", "no_audio"] and not silent["audio_used"], silent
+assert long["warnings"] == ["random_weights", "long_input"] and long["duration_s"] > 119 and long["frames_given"] >= 590, long
+assert long["video_start_s"] < 10 and long["video_end_s"] > 110 and long["audio_end_s"] > 119, long
+print("records:", silent["warnings"], long["warnings"], "video span", long["video_start_s"], long["video_end_s"])
+PY
+    # --windows: the mean over windows of the model's clip length (10 s without one): 12 windows, no long-input warning.
+    "$ERI" predict --model "$WORK/tiny.eri" --json --windows "$WORK/media-extra/long.mp4" 2>/dev/null |
+        "$PYTHON" -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["windows"] == 12 and d["window_s"] == 10 and d["frames_used"] == 96 and d["warnings"] == ["random_weights"], d; print("windows:", d["windows"], d["frames_used"])'
+}
+mkdir -p "$WORK/media-extra"
+check "eri predict warns of random weights, a missing audio track and a 120 s file (stderr and JSON); --windows" cli_warnings
 
 cli_eval() {
     "$ERI" synth --out "$WORK/corpus" --clips 12 --seed 5 &&
