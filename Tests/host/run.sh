@@ -194,6 +194,37 @@ timeline() {
 }
 check "eri timeline writes an SVG that renders (rsvg-convert) to a readable PNG, and a CSV" timeline
 
+# -- the points of eri timeline / eri stream: k·hop, hop rounded to the stream's step W/F
+# grid_points FILE SEP HOP MIN: column 1 after the header is strictly increasing, every
+# value is a multiple k ≥ 1 of HOP and the next one HOP later (to 1e-6), at least MIN rows
+grid_points() {
+    awk -F"$2" -v hop="$3" -v want="$4" 'NR == 1 { next }
+        { t = $1 + 0; n++
+          k = t / hop; if (k < 0.5 || (k - int(k + 0.5)) ^ 2 > 1e-12) { print "point " t " is not a multiple of " hop; bad = 1 }
+          if (n > 1 && ((t - p - hop) ^ 2 > 1e-12)) { print "point " t " follows " p ": spacing " t - p ", not " hop; bad = 1 }
+          p = t }
+        END { print n " points, every " hop " s, " (n ? "the last at " p " s" : "none"); exit (bad || n < want) }' "$1"
+}
+timeline_grid() {
+    ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25:duration=6 \
+        -f lavfi -i sine=frequency=300:sample_rate=44100:duration=6 -c:v libx264 -pix_fmt yuv420p -c:a aac \
+        -shortest "$WORK/six.mp4" || return 1
+    # W = 2 s over the model's F frames: the stream's step, and --hop 0.1 rounded to it (at least one step)
+    local frames step hop
+    frames=$("$ERI" info "$WORK/tiny.eri" | sed -n 's/.*video (\([0-9]*\) frames.*/\1/p')
+    [ -n "$frames" ] || { echo "no frame count in eri info"; return 1; }
+    step=$(awk -v f="$frames" 'BEGIN { printf "%.9f", 2 / f }')
+    hop=$(awk -v s="$step" 'BEGIN { k = int(0.1 / s + 0.5); if (k < 1) k = 1; printf "%.9f", k * s }')
+    echo "F = $frames, W/F = $step s: --hop 0.1 is $hop s"
+    "$ERI" timeline --model "$WORK/tiny.eri" --window 2 --hop 0.1 "$WORK/six.mp4" -o "$WORK/six.svg" --csv "$WORK/six.csv" &&
+        grid_points "$WORK/six.csv" , "$hop" "$(awk -v h="$hop" 'BEGIN { print int(5.5 / h) }')" || return 1
+    "$ERI" timeline --model "$WORK/tiny.eri" --window 2 --hop 0.5 "$WORK/six.mp4" -o "$WORK/six.svg" --csv "$WORK/six.csv" &&
+        grid_points "$WORK/six.csv" , 0.5 11 || return 1
+    "$ERI" stream --model "$WORK/tiny.eri" --window 2 --every 0.1 --fast "$WORK/six.mp4" >"$WORK/six.tsv" &&
+        grid_points "$WORK/six.tsv" '\t' "$hop" "$(awk -v h="$hop" 'BEGIN { print int(5.5 / h) }')"
+}
+check "eri timeline --window 2 --hop 0.1 / --hop 0.5 and eri stream --every 0.1 on a 6 s file: points at k·hop, hop rounded to W/F, none twice" timeline_grid
+
 cli_predict_folder() {
     local rc=0
     "$ERI" predict --model "$WORK/tiny.eri" "$WORK/media" >"$WORK/cli.out" 2>"$WORK/cli.err" || rc=$?
