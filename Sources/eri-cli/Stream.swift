@@ -133,8 +133,8 @@ struct StreamCommand: ParsableCommand {
         every --every seconds of media time the stream is read and one line printed: the window's end, then \
         the seven intensities. This is the Swift counterpart of examples/c/stream.c.
 
-        A stream's windows end on a grid of W/F seconds (F: the model's frames; for an audio-only model, its \
-        pooled MFCC hop), so --every is rounded to a whole number of those steps, at least one (e.g. W = 2 s, \
+        A stream's windows end on a grid of W/F seconds (F: the model's frames; an audio-only model's grid is \
+        its pooled MFCC hop instead), so --every is rounded to a whole number of those steps, at least one (e.g. W = 2 s, \
         F = 8: W/F = 0.25 s, and --every 0.1 becomes 0.25). The reads are at k·every, k = 1, 2, …, each taken \
         as soon as the media time reaches it, so each window ends exactly there; no window is printed twice. \
         Where the input jumps over a point (a camera dropout, or a video-only model whose frames lie further \

@@ -17,13 +17,13 @@ struct TimelineCommand: ParsableCommand {
         the estimate over the --window seconds ending there. Windows shorter than W at the start use what has \
         arrived so far.
 
-        A stream's windows end on a grid of W/F seconds (F: the model's frames; for an audio-only model, its \
-        pooled MFCC hop), so --hop is rounded to a whole number of those steps, at least one: with W = 2 s and \
+        A stream's windows end on a grid of W/F seconds (F: the model's frames; an audio-only model's grid is \
+        its pooled MFCC hop instead), so --hop is rounded to a whole number of those steps, at least one: with W = 2 s and \
         F = 8, W/F = 0.25 s and --hop 0.1 becomes 0.25. The points are at k·hop, k = 1, 2, …: each is read as \
         soon as the media time reaches it, so its window ends exactly there, and no window appears twice. \
         Where the input jumps over a point (a camera dropout, or a video-only model whose frames lie further \
         apart than W/F), that read waits for the next input and its window ends later than the point. A file \
-        shorter than one hop gets a single point, at its end.
+        shorter than one hop gets a single point, at the last grid point it reaches.
         """)
 
     @Option(name: .shortAndLong, help: "The .eri model.") var model: String?
