@@ -1,7 +1,7 @@
 # liberi — build, install, test. `make` builds the self-contained liberi.so and the eri tool.
 #
 #   make                 liberi.so (+ bin eri) in .build/release
-#   make install PREFIX=/opt/eri
+#   make install PREFIX=/opt/eri   lib/liberi.so, include/eri.h + eri.hpp, pkg-config eri, CMake eri::eri, bin/eri
 #   make test            Swift tests, PyTorch/librosa parity, C / C++ / Python host tests
 #   make deps            Debian packages (apt-get; sudo when not root)
 #   make venv            Python venv (.venv) with the reference oracle's pinned packages
@@ -14,6 +14,9 @@ VERSION_MAJOR := $(shell sed -n 's/^\#define ERI_VERSION_MAJOR \([0-9]*\)/\1/p' 
 VERSION_MINOR := $(shell sed -n 's/^\#define ERI_VERSION_MINOR \([0-9]*\)/\1/p' include/eri.h)
 VERSION_PATCH := $(shell sed -n 's/^\#define ERI_VERSION_PATCH \([0-9]*\)/\1/p' include/eri.h)
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+# The CMake package (cmake/*.cmake.in): version parts and the pointer width liberi.so is built for.
+CMAKE_SUBST := -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	-e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e "s|@SIZEOF_VOID_P@|$$(( $$(getconf LONG_BIT) / 8 ))|g"
 
 # -static-stdlib puts the Swift runtime inside liberi.so; lld drops the GOT
 # references that would otherwise leave Swift symbols in .dynsym.
@@ -25,7 +28,7 @@ CLI := $(RELEASE_DIR)/eri-cli
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-dev libswscale-dev \
-	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv librsvg2-bin
+	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv librsvg2-bin cmake
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 
@@ -58,16 +61,21 @@ $(VENV)/.stamp: reference/requirements.txt
 	touch $@
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib/cmake/eri
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/liberi.so.$(VERSION)
 	ln -sf liberi.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/liberi.so.$(VERSION_MAJOR)
 	ln -sf liberi.so.$(VERSION_MAJOR) $(DESTDIR)$(PREFIX)/lib/liberi.so
 	install -m 644 include/eri.h include/eri.hpp $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/eri.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/eri.pc
+	sed $(CMAKE_SUBST) cmake/eriConfig.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/eri/eriConfig.cmake
+	sed $(CMAKE_SUBST) cmake/eriConfigVersion.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/eri/eriConfigVersion.cmake
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/eri
 
 uninstall:
 	rm -f $(PREFIX)/lib/liberi.so* $(PREFIX)/include/eri.h $(PREFIX)/include/eri.hpp $(PREFIX)/lib/pkgconfig/eri.pc $(PREFIX)/bin/eri
+	rm -f $(PREFIX)/lib/cmake/eri/eriConfig.cmake $(PREFIX)/lib/cmake/eri/eriConfigVersion.cmake
+	if [ -d $(PREFIX)/lib/cmake/eri ]; then rmdir --ignore-fail-on-non-empty $(PREFIX)/lib/cmake/eri; fi
 
 # The whole suite: Swift unit + parity tests, the reference's self-checks, then
 # the hosts (C, C++, Python ctypes) against an installed copy.

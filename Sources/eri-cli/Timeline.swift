@@ -16,11 +16,20 @@ struct TimelineCommand: ParsableCommand {
         The file is replayed into a stream (as `eri stream --fast`) and read every --hop seconds; each point is \
         the estimate over the --window seconds ending there. Windows shorter than W at the start use what has \
         arrived so far.
+
+        A stream's windows end on a grid of W/F seconds (F: the model's frames; an audio-only model's grid is \
+        its pooled MFCC hop instead), so --hop is rounded to a whole number of those steps, at least one: with W = 2 s and \
+        F = 8, W/F = 0.25 s and --hop 0.1 becomes 0.25. The points are at k·hop, k = 1, 2, …: each is read as \
+        soon as the media time reaches it, so its window ends exactly there, and no window appears twice. \
+        Where the input jumps over a point (a camera dropout, or a video-only model whose frames lie further \
+        apart than W/F), that read waits for the next input and its window ends later than the point. A file \
+        shorter than one hop gets a single point, at the last grid point it reaches.
         """)
 
     @Option(name: .shortAndLong, help: "The .eri model.") var model: String?
     @Option(help: "Window length in seconds (default: the model's training clip length, else 10).") var window: Double?
-    @Option(help: "Seconds between points.") var hop: Double = 0.5
+    @Option(help: "Seconds between points, rounded to a multiple of the stream's step W/F (at least one step).")
+    var hop: Double = 0.5
     @Option(name: .shortAndLong, help: "The SVG file to write.") var output: String
     @Option(help: "Also write the points as CSV here.") var csv: String?
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
@@ -44,10 +53,12 @@ struct TimelineCommand: ParsableCommand {
             try svg.withUTF8 { try writeFileAtomically(path: output, chunks: [UnsafeRawBufferPointer($0)]) }
             if let csv {
                 var text = (["window_end_s"] + ERIConfig.emotionNames).joined(separator: ",") + "\n"
-                for (t, y) in points { text += ([formatValue(t)] + y.map { formatValue(Double($0)) }).joined(separator: ",") + "\n" }
+                for (t, y) in points { text += ([formatTime(t)] + y.map { formatValue(Double($0)) }).joined(separator: ",") + "\n" }
                 try text.withUTF8 { try writeFileAtomically(path: csv, chunks: [UnsafeRawBufferPointer($0)]) }
             }
-            print("wrote \(output): \(points.count) points, \(formatValue(points.first!.0))…\(formatValue(points.last!.0)) s")
+            let every = Double(readSteps(every: hop, step: stream.step)) * stream.step
+            print("wrote \(output): \(points.count) points, \(formatTime(points.first!.0))…\(formatTime(points.last!.0)) s, "
+                  + "every \(formatTime(every)) s (--hop \(formatTime(hop)) rounded to a multiple of W/F = \(formatTime(stream.step)) s)")
         }
     }
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Host tests of an installed liberi: the C, C++ and Python (ctypes) hosts, the
-# header on its own, the exported symbols, pkg-config, and safetensors interop.
+# header on its own, the exported symbols, pkg-config, the CMake package, and
+# safetensors interop.
 #
 #   ERI_PREFIX=/tmp/eri-prefix PYTHON=.venv/bin/python bash Tests/host/run.sh
 #
 # ERI_PREFIX is where `make install PREFIX=…` put lib/liberi.so, include/eri.h,
-# include/eri.hpp, lib/pkgconfig/eri.pc and bin/eri. Prints one `ok - name` /
+# include/eri.hpp, lib/pkgconfig/eri.pc, lib/cmake/eri/eriConfig*.cmake and bin/eri. Prints one `ok - name` /
 # `not ok - name: why` line per check (the output of each host program indented
 # below it), then `host: N passed, M failed`; exits 1 if any check failed.
 set -euo pipefail
@@ -51,13 +52,16 @@ check() {
 # -- the installed files
 installed() {
     local f
-    for f in lib/liberi.so lib/liberi.so.0 include/eri.h include/eri.hpp lib/pkgconfig/eri.pc bin/eri; do
+    for f in lib/liberi.so lib/liberi.so.0 include/eri.h include/eri.hpp lib/pkgconfig/eri.pc \
+        lib/cmake/eri/eriConfig.cmake lib/cmake/eri/eriConfigVersion.cmake bin/eri; do
         [ -e "$ERI_PREFIX/$f" ] || { echo "missing $ERI_PREFIX/$f"; return 1; }
     done
     local version
     version=$(sed -n 's/^#define ERI_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$ERI_PREFIX/include/eri.h" | paste -sd.)
     [ -e "$ERI_PREFIX/lib/liberi.so.$version" ] || { echo "missing lib/liberi.so.$version"; return 1; }
     [ "$(pkg-config --modversion eri)" = "$version" ] || { echo "pkg-config says $(pkg-config --modversion eri), header $version"; return 1; }
+    grep -q "^set(PACKAGE_VERSION \"$version\")$" "$ERI_PREFIX/lib/cmake/eri/eriConfigVersion.cmake" ||
+        { echo "eriConfigVersion.cmake does not say $version:"; grep PACKAGE_VERSION "$ERI_PREFIX/lib/cmake/eri/eriConfigVersion.cmake" | head -3; return 1; }
     readelf -d "$LIB" | grep -q 'SONAME.*\[liberi\.so\.0\]' || { echo "SONAME is not liberi.so.0:"; readelf -d "$LIB" | grep SONAME; return 1; }
     echo "liberi $version, pkg-config: $(pkg-config --cflags --libs eri)"
 }
@@ -151,6 +155,34 @@ seven_lines() { # COMMAND...: runs it, expects the 7 emotion names in its output
 check "examples/c/predict_file on an MP4" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_file" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 check "examples/c/predict_frames (raw RGB + face box + 48 kHz stereo)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_frames" "$WORK/tiny.eri"
 check "examples/cpp/predict (RAII, exceptions, <eri.hpp> from the install)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_cpp" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+
+# -- the CMake package: examples/cmake with find_package(eri 0.1) and eri::eri, run as built
+# cmake_example PREFIX BUILD: configures and builds it against PREFIX (warnings as errors),
+# checks that it found PREFIX's liberi and has a run path there, runs it without LD_LIBRARY_PATH
+cmake_example() {
+    local prefix=$1 build=$2 lib dynamic deps
+    cmake -S "$REPO/examples/cmake" -B "$build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_CXX_FLAGS="-Wall -Wextra -Wshadow -pedantic -Werror" >"$build.log" 2>&1 &&
+        cmake --build "$build" >>"$build.log" 2>&1 || { cat "$build.log"; return 1; }
+    grep "liberi .*: " "$build.log"
+    lib=$(sed -n 's/^-- liberi [0-9.]*: //p' "$build.log")
+    [ "$lib" = "$prefix/lib/liberi.so.$(readlink "$prefix/lib/liberi.so.0" | sed 's/^liberi\.so\.//')" ] ||
+        { echo "found $lib, not $prefix's"; return 1; }
+    # (whole outputs first: grep -q closing a pipe early fails the pipeline under pipefail)
+    dynamic=$(readelf -d "$build/eri_cmake_example") && deps=$(env -u LD_LIBRARY_PATH ldd "$build/eri_cmake_example") || return 1
+    grep -q "R.*PATH.*\[$prefix/lib[]:]" <<<"$dynamic" || { echo "no run path to $prefix/lib:"; grep -i path <<<"$dynamic"; return 1; }
+    grep -q "liberi\.so\.0 => $prefix/lib/liberi\.so\.0 " <<<"$deps" ||
+        { echo "liberi.so.0 does not resolve into $prefix/lib:"; grep eri <<<"$deps"; return 1; }
+    echo "run path and ldd: $prefix/lib"
+    seven_lines env -u LD_LIBRARY_PATH "$build/eri_cmake_example" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+}
+check "examples/cmake: find_package(eri 0.1) + eri::eri builds (-Wall -Wextra -Wshadow -pedantic -Werror) and runs without LD_LIBRARY_PATH" \
+    cmake_example "$ERI_PREFIX" "$WORK/cmake-build"
+cmake_relocated() {
+    if grep -n "$ERI_PREFIX" "$ERI_PREFIX"/lib/cmake/eri/*.cmake; then echo "the CMake files name the prefix"; return 1; fi
+    cp -a "$ERI_PREFIX" "$WORK/moved-prefix" && cmake_example "$WORK/moved-prefix" "$WORK/cmake-build-moved"
+}
+check "the CMake package is relocatable: a copy of the prefix elsewhere gives its own liberi.so to examples/cmake" cmake_relocated
 pip_install() { "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "$REPO/python" && ls "$WORK/site/eri/__init__.py"; }
 check "pip install ./python (the pure-Python eri package)" pip_install
 check "test_layout.py (every struct of eri._capi, field by field, against cc's eri.h; every function declared)" \
@@ -193,6 +225,37 @@ timeline() {
         "$PYTHON" "$HERE/check_png.py" "$WORK/timeline.png" 980 440
 }
 check "eri timeline writes an SVG that renders (rsvg-convert) to a readable PNG, and a CSV" timeline
+
+# -- the points of eri timeline / eri stream: k·hop, hop rounded to the stream's step W/F
+# grid_points FILE SEP HOP MIN: column 1 after the header is strictly increasing, every
+# value is a multiple k ≥ 1 of HOP and the next one HOP later (to 1e-6), at least MIN rows
+grid_points() {
+    awk -F"$2" -v hop="$3" -v want="$4" 'NR == 1 { next }
+        { t = $1 + 0; n++
+          k = t / hop; if (k < 0.5 || (k - int(k + 0.5)) ^ 2 > 1e-12) { print "point " t " is not a multiple of " hop; bad = 1 }
+          if (n > 1 && ((t - p - hop) ^ 2 > 1e-12)) { print "point " t " follows " p ": spacing " t - p ", not " hop; bad = 1 }
+          p = t }
+        END { print n " points, every " hop " s, " (n ? "the last at " p " s" : "none"); exit (bad || n < want) }' "$1"
+}
+timeline_grid() {
+    ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=160x120:rate=25:duration=6 \
+        -f lavfi -i sine=frequency=300:sample_rate=44100:duration=6 -c:v libx264 -pix_fmt yuv420p -c:a aac \
+        -shortest "$WORK/six.mp4" || return 1
+    # W = 2 s over the model's F frames: the stream's step, and --hop 0.1 rounded to it (at least one step)
+    local frames step hop
+    frames=$("$ERI" info "$WORK/tiny.eri" | sed -n 's/.*video (\([0-9]*\) frames.*/\1/p')
+    [ -n "$frames" ] || { echo "no frame count in eri info"; return 1; }
+    step=$(awk -v f="$frames" 'BEGIN { printf "%.9f", 2 / f }')
+    hop=$(awk -v s="$step" 'BEGIN { k = int(0.1 / s + 0.5); if (k < 1) k = 1; printf "%.9f", k * s }')
+    echo "F = $frames, W/F = $step s: --hop 0.1 is $hop s"
+    "$ERI" timeline --model "$WORK/tiny.eri" --window 2 --hop 0.1 "$WORK/six.mp4" -o "$WORK/six.svg" --csv "$WORK/six.csv" &&
+        grid_points "$WORK/six.csv" , "$hop" "$(awk -v h="$hop" 'BEGIN { print int(5.5 / h) }')" || return 1
+    "$ERI" timeline --model "$WORK/tiny.eri" --window 2 --hop 0.5 "$WORK/six.mp4" -o "$WORK/six.svg" --csv "$WORK/six.csv" &&
+        grid_points "$WORK/six.csv" , 0.5 11 || return 1
+    "$ERI" stream --model "$WORK/tiny.eri" --window 2 --every 0.1 --fast "$WORK/six.mp4" >"$WORK/six.tsv" &&
+        grid_points "$WORK/six.tsv" '\t' "$hop" "$(awk -v h="$hop" 'BEGIN { print int(5.5 / h) }')"
+}
+check "eri timeline --window 2 --hop 0.1 / --hop 0.5 and eri stream --every 0.1 on a 6 s file: points at k·hop, hop rounded to W/F, none twice" timeline_grid
 
 cli_predict_folder() {
     local rc=0
