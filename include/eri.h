@@ -275,6 +275,19 @@ eri_status eri_predict_av_ex(const eri_model *model, const eri_image *frames, si
                              const float *samples, size_t n_samples_per_channel, int32_t sample_rate,
                              int32_t channels, const eri_predict_options *options, eri_prediction *out);
 
+/* One point of a timeline: the estimate over the window ending at window_end_s (seconds from the file's
+   start). Return 0 to go on, non-zero to stop (the call then returns ERI_ERR_CANCELLED). */
+typedef int32_t (*eri_timeline_callback)(double window_end_s, const float *intensities, void *user_data);
+
+/* The estimates of windows of window_s seconds (0: the model's training clip length, else 10 s) ending
+   every hop_s seconds along a media file, as a stream replaying it would give them (see Streaming below):
+   hop_s is rounded to a whole number of the stream's steps (W/F), at least one, and the points are at
+   k * hop for k = 1, 2, …, each window ending exactly there, none twice. fn gets each point in order.
+   Returns as eri_predict_file, ERI_ERR_INVALID_ARGUMENT (NULL, window or hop out of range) or
+   ERI_ERR_CANCELLED. */
+eri_status eri_timeline_file(const eri_model *model, const char *media_path, double window_s, double hop_s,
+                             eri_timeline_callback fn, void *user_data);
+
 /* ---- Streaming (driver monitoring) -------------------------------------------------------
  *
  * A stream keeps a sliding window of W seconds over live frames and PCM and answers at any

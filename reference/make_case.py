@@ -10,6 +10,7 @@ values stored in model.eri), so it is more exact than the float32 code under tes
 """
 
 import argparse
+import contextlib
 import math
 import copy
 import json
@@ -18,11 +19,13 @@ import sys
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eri_ref import config as C  # noqa: E402
 from eri_ref import features  # noqa: E402
+from eri_ref import model as model_module  # noqa: E402
 from eri_ref.eri_file import save_model  # noqa: E402
 from eri_ref.model import build_model, eri_loss, eri_state_dict, randomize_for_testing  # noqa: E402
 
@@ -176,6 +179,100 @@ def main(argv=None):
             print(k, np.array2string(tensors[k], precision=6))
 
 
+class DecisionRecorder:
+    """Stands in for torch.nn.functional inside eri_ref.model during a forward pass and
+    records the network's decisions: every ReLU (input, output) and max-pool call."""
+
+    def __init__(self):
+        self.relus, self.pools = [], []
+
+    def __getattr__(self, name):
+        return getattr(F, name)
+
+    def relu(self, x):
+        y = F.relu(x)
+        if y.requires_grad:
+            y.retain_grad()
+        self.relus.append((x, y))
+        return y
+
+    def max_pool2d(self, x, kernel_size, stride, padding):
+        y, idx = F.max_pool2d(x, kernel_size, stride=stride, padding=padding, return_indices=True)
+        if y.requires_grad:
+            y.retain_grad()
+        self.pools.append((x, y, idx, kernel_size, stride, padding))
+        return y
+
+
+@contextlib.contextmanager
+def recording_decisions():
+    rec, saved = DecisionRecorder(), model_module.F
+    model_module.F = rec
+    try:
+        yield rec
+    finally:
+        model_module.F = saved
+
+
+# A decision is ambiguous when the float64 value is within this many float32 rounding errors
+# (RMS over its layer) of the threshold: float32 implementations take either branch there.
+FLIP_SIGMAS = 6.0
+
+
+def flip_budget(rec64, rec32, named_params):
+    """Per parameter element, how far its float64 gradient moves when float32 arithmetic flips
+    ambiguous decisions of the float64 forward, summed over them (first order: the forward
+    values move by less than the threshold, only the routing of the gradient changes):
+    a ReLU input within FLIP_SIGMAS·σ of 0 adds or drops dL/dy there; a max-pool input within
+    FLIP_SIGMAS·σ below its window's maximum takes the window's gradient instead. σ: the RMS
+    distance of that tensor between the float32 and float64 forward passes. Exact ties among
+    max-pool inputs are left out: they arise from identical receptive fields (constant padding
+    of the face crop), whose gradients are the same whichever one wins.
+    → ({name: budget tensor}, number of ambiguous decisions)."""
+    names, params = [n for n, _ in named_params], [p for _, p in named_params]
+    budget = {n: torch.zeros_like(p) for n, p in named_params}
+
+    def add(t, g_out):
+        grads = torch.autograd.grad(t, params, g_out, retain_graph=True, allow_unused=True)
+        for n, g in zip(names, grads):
+            if g is not None:
+                budget[n] += g.abs()
+
+    count = 0
+    for (x, y), (x32, _) in zip(rec64.relus, rec32.relus):
+        if y.grad is None:
+            continue
+        tau = FLIP_SIGMAS * (x32.detach().double() - x.detach()).pow(2).mean().sqrt()
+        # (an input that is exactly 0 in both passes is a structural zero, e.g. ReLU(0 + 0) in a
+        # TCN block: every implementation decides it alike)
+        x32 = x32.detach()
+        near = (x.detach().abs() <= tau) & (y.grad != 0) & ~((x.detach() == 0) & (x32 == 0))
+        for e in near.nonzero().tolist():
+            g_out = torch.zeros_like(x)
+            g_out[tuple(e)] = y.grad[tuple(e)]
+            add(x, g_out)
+            count += 1
+    for (x, y, idx, k, s, p), (x32, *_) in zip(rec64.pools, rec32.pools):
+        if y.grad is None:
+            continue
+        tau = FLIP_SIGMAS * (x32.detach().double() - x.detach()).pow(2).mean().sqrt()
+        N, C, H, W = x.shape
+        xp = F.pad(x.detach(), (p, p, p, p), value=-math.inf)
+        windows = xp.unfold(2, k, s).unfold(3, k, s)               # (N, C, oh, ow, k, k)
+        top = y.detach()[..., None, None]
+        for n, c, oy, ox, ky, kx in ((windows < top) & (windows >= top - tau)).nonzero().tolist():
+            g = y.grad[n, c, oy, ox]
+            if g == 0:
+                continue
+            g_out = torch.zeros_like(x)
+            flat = g_out.view(N, C, H * W)
+            flat[n, c, (oy * s - p + ky) * W + ox * s - p + kx] += g
+            flat[n, c, idx[n, c, oy, ox]] -= g
+            add(x, g_out)
+            count += 1
+    return budget, count
+
+
 def training_copy(model, dtype):
     """A copy of the model in training mode (BatchNorm on batch statistics) and `dtype`,
     with dropout and modality dropout off, so that a step is deterministic."""
@@ -198,6 +295,7 @@ def training_oracle(model, fr, mf, rng, info):
     B = 4
     if fr is not None:
         frames = torch.cat([fr, fr.flip(-1), fr * 0.8, fr.flip(1)], dim=0)  # (4, F, C, S, S)
+        frames = frames.float().double()  # the oracle computes on the float32 values the tests feed
         out["train.frames"] = as_f32(frames)
     if mf is not None:
         T = mf.shape[1]
@@ -207,14 +305,15 @@ def training_oracle(model, fr, mf, rng, info):
             c = torch.zeros_like(mf)
             c[:, :L] = mf[:, :L] * (1.0 - 0.1 * k)
             clips.append(c)
-        mfcc = torch.cat(clips, dim=0)                                # (4, T, n), padded
+        mfcc = torch.cat(clips, dim=0).float().double()               # (4, T, n), padded; float32 values
         lengths = torch.tensor(lens)
         out["train.mfcc"] = as_f32(mfcc)
         out["train.lengths"] = as_f32(lengths)
     target = torch.from_numpy(rng.uniform(0, 1, (B, 7)))              # (B, 7)
-    y = m(frames=frames, mfcc=mfcc, audio_lengths=lengths)
+    with recording_decisions() as rec64:
+        y = m(frames=frames, mfcc=mfcc, audio_lengths=lengths)
     loss = eri_loss(y, target, C.train_params(m.cfg)["pcc_weight"])
-    loss.backward()
+    loss.backward(retain_graph=True)  # the graph stays for flip_budget
     out["train.target"], out["train.y"], out["train.loss"] = as_f32(target), as_f32(y), as_f32([loss.item()])
     for name, p in m.named_parameters():
         out[f"grad.{name}"] = as_f32(p.grad)
@@ -222,11 +321,18 @@ def training_oracle(model, fr, mf, rng, info):
     # gradient (ReLU/max-pool decisions at near-ties, batch statistics over few values).
     # The parity test allows liberi (float32) the same distance from the float64 oracle.
     m32 = training_copy(model, torch.float32)
-    y32 = m32(frames=None if frames is None else frames.float(), mfcc=None if mfcc is None else mfcc.float(),
-              audio_lengths=lengths)
+    with recording_decisions() as rec32:
+        y32 = m32(frames=None if frames is None else frames.float(), mfcc=None if mfcc is None else mfcc.float(),
+                  audio_lengths=lengths)
     eri_loss(y32, target.float(), C.train_params(m32.cfg)["pcc_weight"]).backward()
     for name, p in m32.named_parameters():
         out[f"grad32.{name}"] = as_f32(p.grad)
+    # Which gradients hinge on near-tie decisions: float32 code (PyTorch's as well as liberi's)
+    # lands on either side of them by chance, moving those gradients by up to flip.<param>.
+    budget, ambiguous = flip_budget(rec64, rec32, list(m.named_parameters()))
+    for name, b in budget.items():
+        out[f"flip.{name}"] = as_f32(b)
+    info["ambiguous_decisions"] = ambiguous
     for name, b in eri_state_dict(m).items():
         if "running_" in name:
             out[f"after.{name}"] = as_f32(b)
@@ -235,22 +341,32 @@ def training_oracle(model, fr, mf, rng, info):
     return out
 
 
-def trajectory_oracle(model, tensors, steps, peak, info):
+def trajectory_oracle(model, tensors, steps, peak, info, ensemble=8):
     """K steps of the whole training recipe on the training batch: forward and loss
     (BatchNorm on batch statistics, dropout and modality dropout off), backward, global-norm
     clipping to 1, AdamW (β 0.9/0.999, ε 1e-8, weight decay 0.01 on tensors of 2+
     dimensions only) at the learning rate of liberi's schedule (warm-up 2 steps, cosine to
     5 % of the peak over K). In float64: `steps.loss` (the loss before each step) and
-    `steps.after.<name>` (every parameter and BatchNorm statistic after K steps); in float32:
-    `steps.loss32`, how far float32 arithmetic alone drifts from it (the parity test allows
-    liberi a multiple of that)."""
+    `steps.after.<name>` (every parameter and BatchNorm statistic after K steps).
+
+    How far float32 arithmetic alone drifts from that: the plain float32 run (`steps.loss32`)
+    and `ensemble` more whose weights start one ulp away at random (the spread of float32
+    implementations: training amplifies rounding, and where a run lands is chance). Per step
+    the largest relative loss drift of them all (`steps.drift32`), per tensor the largest
+    Σ|w32 − w64| after K steps (`steps.off32.<name>`). The parity test allows liberi a multiple."""
     get = lambda k: torch.from_numpy(tensors[k]).double() if k in tensors else None
     frames, mfcc, target = get("train.frames"), get("train.mfcc"), get("train.target")
     lengths = None if "train.lengths" not in tensors else torch.from_numpy(tensors["train.lengths"]).long()
     warm, floor = 2, 0.05
 
-    def run(dtype):
+    def run(dtype, nudge=None):
         m = training_copy(model, dtype)
+        if nudge is not None:  # every value one ulp up or down, or kept, at random
+            gen = torch.Generator().manual_seed(nudge)
+            with torch.no_grad():
+                for t in list(m.parameters()) + [b for b in m.buffers() if b.is_floating_point()]:
+                    way = torch.randint(-1, 2, t.shape, generator=gen).to(t.dtype)
+                    t.copy_(torch.where(way == 0, t, torch.nextafter(t, way * math.inf)))
         cast = lambda t: None if t is None else t.to(dtype)
         params = [p for _, p in m.named_parameters()]
         opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": 0.01},
@@ -275,11 +391,16 @@ def trajectory_oracle(model, tensors, steps, peak, info):
         return m, losses
 
     m, losses = run(torch.float64)
-    _, losses32 = run(torch.float32)
-    out = {"steps.loss": as_f32(losses), "steps.loss32": as_f32(losses32)}
-    for name, t in eri_state_dict(m).items():
+    after = eri_state_dict(m)
+    m32, losses32 = run(torch.float32)
+    runs = [(m32, losses32)] + [run(torch.float32, nudge=1000 + i) for i in range(ensemble)]
+    drift = [max(abs(l32[k] - losses[k]) / abs(losses[k]) for _, l32 in runs) for k in range(steps)]
+    out = {"steps.loss": as_f32(losses), "steps.loss32": as_f32(losses32), "steps.drift32": as_f32(drift)}
+    for name, t in after.items():
         out[f"steps.after.{name}"] = as_f32(t)
-    info["steps"] = {"count": steps, "peak_lr": peak, "warmup": warm, "floor": floor, "losses": losses, "losses32": losses32}
+        out[f"steps.off32.{name}"] = as_f32([max(float((eri_state_dict(r)[name].double() - t).abs().sum()) for r, _ in runs)])
+    info["steps"] = {"count": steps, "peak_lr": peak, "warmup": warm, "floor": floor, "losses": losses, "losses32": losses32,
+                     "drift32": drift, "ensemble": ensemble}
     return out
 
 

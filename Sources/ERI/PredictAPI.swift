@@ -198,3 +198,22 @@ public func eri_predict_av_ex(_ model: OpaquePointer?, _ frames: UnsafePointer<e
         return ERI_OK
     }
 }
+
+@_cdecl("eri_timeline_file")
+public func eri_timeline_file(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ window: Double, _ hop: Double,
+                              _ fn: eri_timeline_callback?, _ userData: UnsafeMutableRawPointer?) -> eri_status {
+    guarded {
+        let function = "eri_timeline_file"
+        guard let model else { return invalid("\(function): model is NULL") }
+        guard let path else { return invalid("\(function): media_path is NULL") }
+        guard let fn else { return invalid("\(function): fn is NULL") }
+        guard !window.isNaN, window == 0 || (window >= 0.1 && window <= 3600) else {
+            return invalid("\(function): window_s \(window) is outside 0.1…3600 s (0: the model's clip length)")
+        }
+        guard hop.isFinite, hop > 0, hop <= 3600 else { return invalid("\(function): hop_s \(hop) is outside (0, 3600] s") }
+        try ModelHandle.from(model).model.timeline(file: String(cString: path), window: window == 0 ? nil : window, hop: hop) { e in
+            e.intensities.withUnsafeBufferPointer { fn(e.windowEnd, $0.baseAddress, userData) == 0 }
+        }
+        return ERI_OK
+    }
+}

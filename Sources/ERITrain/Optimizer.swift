@@ -31,7 +31,8 @@ public final class AdamW {
     /// One update from the parameters' current gradients.
     public func update() {
         step += 1
-        let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
+        // The bias corrections in double, as PyTorch computes them (in float, 1 − β₂ at step 1 is 1.3e-5 off).
+        let c1 = Float(1 - pow(Double(beta1), Double(step))), c2 = Float(1 - pow(Double(beta2), Double(step)))
         for (k, p) in parameters.enumerated() {
             let gradient = p.gradient!
             let decay = AdamW.decays(p) ? learningRate * weightDecay : 0

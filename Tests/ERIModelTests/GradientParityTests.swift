@@ -30,18 +30,31 @@ import ERITestSupport
         check("y", y.data, try caseTensor(ref, "train.y").data, tolerance: 1e-5)
         let refLoss = try caseTensor(ref, "train.loss").data[0]
         check("loss", [loss / refLoss], [1], tolerance: 1e-5)
-        // Per tensor: max |ours − ref| / max |ref| ≤ max(1e-3, 2 × PyTorch-float32's own distance).
-        // The denominator is floored at 1e-4 × the largest gradient of the model, so a tensor whose
-        // true gradient is 0 (the score bias: softmax ignores a shift) is judged in absolute terms.
+        // Per tensor: max |ours − ref| / max |ref| ≤ max(1e-3, 2 × PyTorch-float32's own distance),
+        // where each element's difference first gives up flip.<param>: how far that gradient moves
+        // when float32 rounding flips a near-tie decision of the float64 forward (a ReLU input or
+        // max-pool runner-up within 6 σ of the threshold). Which of those a float32 implementation
+        // flips is chance (it differs between machines, and between PyTorch's own runs), so the test
+        // must not depend on it. The denominator is floored at 1e-4 × the largest gradient of the
+        // model, so a tensor whose true gradient is 0 (the score bias: softmax ignores a shift) is
+        // judged in absolute terms.
         let scale = try parameters.all.filter(\.trainable).map { try caseTensor(ref, "grad." + $0.name).data.map(abs).max() ?? 0 }.max() ?? 1
         var worst: (String, Float) = ("", 0)
         for p in parameters.all where p.trainable {
             let want = try caseTensor(ref, "grad." + p.name).data
             let torch32 = try caseTensor(ref, "grad32." + p.name).data
+            let flip = try caseTensor(ref, "flip." + p.name).data
             let floor = max(want.map(abs).max() ?? 0, 1e-4 * scale)
-            let torchDistance = zip(torch32, want).map { abs($0 - $1) }.max()! / floor
-            let ours = check("grad.\(p.name) (torch f32 \(torchDistance))", p.gradients, want,
-                             tolerance: max(1e-3, 2 * torchDistance), scale: .dividedBy(Double(floor)))
+            func distance(_ got: [Float]) -> Float { (0..<want.count).map { max(0, abs(got[$0] - want[$0]) - flip[$0]) }.max()! / floor }
+            let torchDistance = distance(torch32)
+            let ours = distance(p.gradients)
+            let ambiguity = flip.max()! / floor
+            let tolerance = max(1e-3, 2 * torchDistance)
+            let first = (0..<min(3, want.count)).map { "\(p.gradients[$0])/\(want[$0])" }.joined(separator: " ")
+            print("  \(("grad." + p.name).padding(toLength: 52, withPad: " ", startingAt: 0)) \(ours)  (torch f32 \(torchDistance), near-tie flips \(ambiguity))  \(first)")
+            #expect(ours <= tolerance, "grad.\(p.name): \(ours) over \(tolerance)")
+            // A case whose gradients hinge on its near ties this much could no longer tell a broken backward.
+            #expect(ambiguity <= 0.1, "grad.\(p.name): near-tie decisions move it by \(ambiguity) (pick another seed)")
             if ours > worst.1 { worst = (p.name, ours) }
         }
         print("  worst gradient: \(worst.0) \(worst.1)")
@@ -54,10 +67,18 @@ import ERITestSupport
     /// clipping, AdamW with the warm-up + cosine schedule, BatchNorm statistics, 8 times on one
     /// batch, against the same steps in float64 PyTorch. Catches what one step's gradients
     /// cannot: state carried between steps (optimiser moments, weights read through stale
-    /// copies, running statistics). The loss falls several-fold, so a broken step shows.
+    /// copies, running statistics). The loss falls fast, so a broken step shows.
+    ///
+    /// Training amplifies float32 rounding: from step 4 or so, float32 runs land apart by
+    /// chance (PyTorch's own float32 runs, one ulp apart at the start, spread over 1–13 % in
+    /// loss by step 5 on the dbn-small case). So the steps are 4 (warm-up, then the cosine:
+    /// moments, bias correction and the schedule are all exercised), and liberi is held to the
+    /// spread of an ensemble of float32 PyTorch runs (the plain one and 8 started one ulp away):
+    /// each step's loss within 3 × the largest drift of them so far, each tensor within twice
+    /// the farthest of them, or 5 % of the distance travelled.
     @Test(arguments: [("dbn-small", "video", 46), ("dbn-tiny", "both", 47)])
     func trajectoryMatchesReference(_ preset: String, _ mode: String, _ seed: Int) throws {
-        let steps = 8
+        let steps = 4
         var args = ["--preset", preset, "--seed", String(seed), "--steps", String(steps), "--lr", "1e-3"]
         if mode == "video" { args.append("--video-only") }
         let (file, ref, batch) = try Self.trainingCase(args)
@@ -71,24 +92,30 @@ import ERITestSupport
             losses.append(try optimisationStep(network, batch, optimiser: optimiser, schedule: schedule, clipNorm: 1, rng: &rng))
         }
         let want = try caseTensor(ref, "steps.loss").data, torch32 = try caseTensor(ref, "steps.loss32").data
-        print("\(preset) \(mode) loss trajectory (liberi / PyTorch float64 / PyTorch float32):")
-        for k in 0..<steps { print("  step \(k + 1): \(losses[k]) / \(want[k]) / \(torch32[k])") }
-        #expect(want.last! < 0.5 * want.first!, "the reference's loss did not fall: the test would not see a broken step")
-        // Per step: within 1e-4 relative, or 3 × the distance float32 PyTorch itself drifts by then.
+        let spread = try caseTensor(ref, "steps.drift32").data
+        print("\(preset) \(mode) loss trajectory (liberi / PyTorch float64 / PyTorch float32; float32 ensemble's largest drift):")
+        for k in 0..<steps { print("  step \(k + 1): \(losses[k]) / \(want[k]) / \(torch32[k]); \(spread[k])") }
+        #expect(want.last! < 0.75 * want.first!, "the reference's loss did not fall: the test would not see a broken step")
+        // Per step: within 1e-4 relative, or 3 × the largest relative drift of the float32 ensemble so far.
         var drift: Float = 0
         for k in 0..<steps {
-            drift = max(drift, abs(torch32[k] - want[k]) / abs(want[k]))
+            drift = max(drift, spread[k])
             let tolerance = max(1e-4, 3 * drift)
             #expect(abs(losses[k] - want[k]) <= tolerance * abs(want[k]), "step \(k + 1): loss \(losses[k]), reference \(want[k]), allowed \(tolerance) relative")
         }
         // The weights after the last step: Adam's sign-like steps let float32 rounding flip a few
-        // near-zero gradients, so judge each tensor by its mean difference against the distance travelled.
+        // near-zero gradients, so judge each tensor by its summed difference against the distance
+        // travelled, or against the float32 ensemble's farthest member.
         for p in parameters.all {
             let after = try caseTensor(ref, "steps.after." + p.name).data
             let initial = try #require(file.tensors[p.name]).data
             let moved = zip(after, initial).map { abs($0 - $1) }.reduce(0, +)
             let off = zip(p.values, after).map { abs($0 - $1) }.reduce(0, +)
-            if moved > 0 { #expect(off <= 0.05 * moved, "\(p.name): off by \(off / Float(after.count)) per value, moved \(moved / Float(after.count))") }
+            let float32 = try caseTensor(ref, "steps.off32." + p.name).data[0]
+            if moved > 0 {
+                #expect(off <= max(0.05 * moved, 2 * float32),
+                        "\(p.name): off by \(off / Float(after.count)) per value, moved \(moved / Float(after.count)), float32 PyTorch up to \(float32 / Float(after.count))")
+            }
         }
     }
 

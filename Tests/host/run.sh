@@ -145,6 +145,7 @@ make_media() {
         head -c 4000 /dev/urandom >"$WORK/media/broken.mp4" && : >"$WORK/media/empty.wav"
 }
 check "ffmpeg makes an H.264+AAC MP4, a WAV and two broken files" make_media
+c_host test_records "eri_predict_file_ex/av_ex records, progress + cancel, windows, timelines, NV12, refused inputs" -lm "${MODELS[@]}" "$WORK/media/clip.mp4"
 
 examples_build() { make --no-print-directory -C "$REPO/examples" BIN="$WORK/examples"; }
 check "examples build with pkg-config (make -C examples)" examples_build
@@ -156,7 +157,7 @@ check "examples/c/predict_file on an MP4" seven_lines env -u LD_LIBRARY_PATH "$W
 check "examples/c/predict_frames (raw RGB + face box + 48 kHz stereo)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_frames" "$WORK/tiny.eri"
 check "examples/cpp/predict (RAII, exceptions, <eri.hpp> from the install)" seven_lines env -u LD_LIBRARY_PATH "$WORK/examples/predict_cpp" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 
-# -- the CMake package: examples/cmake with find_package(eri 0.1) and eri::eri, run as built
+# -- the CMake package: examples/cmake with find_package(eri 0.2) and eri::eri, run as built
 # cmake_example PREFIX BUILD: configures and builds it against PREFIX (warnings as errors),
 # checks that it found PREFIX's liberi and has a run path there, runs it without LD_LIBRARY_PATH
 cmake_example() {
@@ -176,7 +177,7 @@ cmake_example() {
     echo "run path and ldd: $prefix/lib"
     seven_lines env -u LD_LIBRARY_PATH "$build/eri_cmake_example" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 }
-check "examples/cmake: find_package(eri 0.1) + eri::eri builds (-Wall -Wextra -Wshadow -pedantic -Werror) and runs without LD_LIBRARY_PATH" \
+check "examples/cmake: find_package(eri 0.2) + eri::eri builds (-Wall -Wextra -Wshadow -pedantic -Werror) and runs without LD_LIBRARY_PATH" \
     cmake_example "$ERI_PREFIX" "$WORK/cmake-build"
 cmake_relocated() {
     if grep -n "$ERI_PREFIX" "$ERI_PREFIX"/lib/cmake/eri/*.cmake; then echo "the CMake files name the prefix"; return 1; fi

@@ -105,6 +105,10 @@ STRUCTS: dict[str, type[ctypes.Structure]] = {
 LogCallback = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 
 
+# eri_timeline_callback: int32_t (*)(double window_end_s, const float *intensities, void *user_data); non-zero stops
+TimelineCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_double, ctypes.POINTER(ctypes.c_float), ctypes.c_void_p)
+
+
 # -- functions
 
 _P = ctypes.POINTER
@@ -134,6 +138,8 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "eri_predict_file_ex": (_status, [_handle, ctypes.c_char_p, _P(PredictOptions), _P(Prediction)]),
     "eri_predict_av_ex": (_status, [_handle, _P(Image), ctypes.c_size_t, _floats, ctypes.c_size_t, ctypes.c_int32,
                                     ctypes.c_int32, _P(PredictOptions), _P(Prediction)]),
+    "eri_timeline_file": (_status, [_handle, ctypes.c_char_p, ctypes.c_double, ctypes.c_double, TimelineCallback,
+                                    ctypes.c_void_p]),
     "eri_stream_options_init": (_status, [_P(StreamOptions)]),
     "eri_stream_open": (_status, [_handle, _P(StreamOptions), _P(_handle)]),
     "eri_stream_push_frame": (_status, [_handle, _P(Image), ctypes.c_double]),
