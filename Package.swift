@@ -24,16 +24,18 @@ let package = Package(
         // and the thread-local error buffer, which Swift cannot declare.
         .target(name: "CERISupport"),
 
-        // The data flow: media → features → pipeline → network → façade. The
+        // The data flow: media → features → faces → pipeline → network → façade. The
         // network (ERIModel) is tensors in, seven numbers out, on ERICore alone;
         // the pipeline turns frames, PCM and files into its tensors and runs it.
         // `make check-layers` keeps every import pointing down this list.
         .target(name: "ERICore", dependencies: ["CBLAS"]),
         .target(name: "ERIMedia", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
         .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg"]),
+        // MTCNN face detection, alignment and tracking (SPEC §4.1a).
+        .target(name: "ERIFaces", dependencies: ["ERICore", "ERIFeatures"]),
         .target(name: "ERIModel", dependencies: ["ERICore"]),
-        .target(name: "ERIPipeline", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIModel"]),
-        .target(name: "ERITrain", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIModel", "ERIPipeline"]),
+        .target(name: "ERIPipeline", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIFaces", "ERIModel"]),
+        .target(name: "ERITrain", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIFaces", "ERIModel", "ERIPipeline"]),
         // `eri synth`: a procedural reaction corpus (face video + voice) for tests and the demo.
         .target(name: "ERISynth", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
         .target(name: "ERI", dependencies: ["ERICore", "ERIFeatures", "ERIPipeline", "CERISupport"],

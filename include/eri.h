@@ -29,7 +29,9 @@
  *
  * Errors: every fallible call returns an eri_status (ERI_OK = 0). The detail is
  * in eri_last_error(), a thread-local string valid until the next liberi call on
- * the same thread ("" after a call that succeeded). liberi never aborts the host
+ * the same thread ("" after a call that succeeded; the pure lookups eri_version,
+ * eri_version_number, eri_status_string and eri_emotion_name leave it as it is, so
+ * that they may be called in the same expression). liberi never aborts the host
  * and never prints; install a log callback with eri_set_log_callback() to see
  * its messages (failures arrive at ERI_LOG_ERROR, doubtful results at ERI_LOG_WARNING).
  *

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keeps liberi's module graph pointing one way: media → features → pipeline → network → façade.
+"""Keeps liberi's module graph pointing one way: media → features → faces → pipeline → network → façade.
 
 Every `import` of a liberi module in Sources/<Module>/*.swift must name a module that stands
 before <Module> in LAYERS (the data flow, with what is built on it after), and the network
@@ -10,8 +10,9 @@ import pathlib
 import re
 import sys
 
-LAYERS = ["ERICore", "ERIMedia", "ERIFeatures", "ERIModel", "ERIPipeline", "ERITrain", "ERISynth", "ERI", "eri-cli"]
-ONLY = {"ERIModel": {"ERICore"}, "ERIMedia": {"ERICore"}, "ERIFeatures": {"ERICore"}, "ERISynth": {"ERICore"}}
+LAYERS = ["ERICore", "ERIMedia", "ERIFeatures", "ERIFaces", "ERIModel", "ERIPipeline", "ERITrain", "ERISynth", "ERI", "eri-cli"]
+ONLY = {"ERIModel": {"ERICore"}, "ERIMedia": {"ERICore"}, "ERIFeatures": {"ERICore"}, "ERIFaces": {"ERICore", "ERIFeatures"},
+        "ERISynth": {"ERICore"}}
 
 root = pathlib.Path(__file__).resolve().parent.parent / "Sources"
 problems = []

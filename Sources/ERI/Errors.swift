@@ -93,6 +93,7 @@ public func eri_emotion_name(_ index: Int32) -> UnsafePointer<CChar>? {
 
 @_cdecl("eri_set_log_callback")
 public func eri_set_log_callback(_ fn: eri_log_callback?, _ userData: UnsafeMutableRawPointer?) {
+    liberi_set_last_error(nil)
     guard let fn else {
         Log.setHandler(nil)
         return

@@ -70,6 +70,7 @@ public func eri_model_open(_ path: UnsafePointer<CChar>?, _ options: UnsafePoint
 
 @_cdecl("eri_model_close")
 public func eri_model_close(_ model: OpaquePointer?) {
+    liberi_set_last_error(nil)
     guard let model else { return }
     Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(model)).release()
 }

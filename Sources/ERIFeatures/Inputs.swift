@@ -252,6 +252,56 @@ extension ImageView {
         }
     }
 
+    /// The image as three planes R, G, B (0…255 floats, 3 × h × w) no larger
+    /// than `maxSide` on either side: when the image is larger, each value is
+    /// the mean of the source pixels its cell covers (area resampling, read
+    /// straight from the caller's memory, so memory stays bounded by the
+    /// output). Returns the planes, their size and the factor from image to
+    /// planes (1 when the image fits). For the face detector.
+    public func rgbPlanes(maxSide: Int) -> (planes: [Float], width: Int, height: Int, scale: Double) {
+        let largest = max(width, height)
+        let scale = largest > maxSide ? Double(maxSide) / Double(largest) : 1
+        let w = max(1, Int((Double(width) * scale).rounded())), h = max(1, Int((Double(height) * scale).rounded()))
+        struct Planes: PixelVisitor {
+            let width: Int, height: Int, w: Int, h: Int
+            func visit<R: PixelReader>(_ reader: R) -> [Float] {
+                var out = [Float](repeating: 0, count: 3 * w * h)  // (3, h, w)
+                let plane = w * h
+                if w == width && h == height {
+                    for y in 0..<height {
+                        let row = reader.row(y)
+                        for x in 0..<width {
+                            let p = reader.pixel(row, x)
+                            out[y * w + x] = p[0]; out[plane + y * w + x] = p[1]; out[2 * plane + y * w + x] = p[2]
+                        }
+                    }
+                    return out
+                }
+                // Each output cell averages source rows ⌊i·H/h⌋ ..< ⌈(i+1)·H/h⌉ and the same for columns.
+                let columns = (0..<w).map { j in (j * width / w, ((j + 1) * width + w - 1) / w) }
+                var sums = [SIMD4<Float>](repeating: .zero, count: w)
+                for i in 0..<h {
+                    let y0 = i * height / h, y1 = ((i + 1) * height + h - 1) / h
+                    for j in 0..<w { sums[j] = .zero }
+                    for y in y0..<y1 {
+                        let row = reader.row(y)
+                        for (j, (x0, x1)) in columns.enumerated() {
+                            var sum = SIMD4<Float>.zero
+                            for x in x0..<x1 { sum += reader.pixel(row, x) }
+                            sums[j] += sum
+                        }
+                    }
+                    for (j, (x0, x1)) in columns.enumerated() {
+                        let mean = sums[j] / Float((y1 - y0) * (x1 - x0))
+                        out[i * w + j] = mean[0]; out[plane + i * w + j] = mean[1]; out[2 * plane + i * w + j] = mean[2]
+                    }
+                }
+                return out
+            }
+        }
+        return (read(with: Planes(width: width, height: height, w: w, h: h)), w, h, Double(w) / Double(width))
+    }
+
     /// R, G, B of the whole image, row-major (height × width × 3), as
     /// `preprocessFrame` reads them (for tests and the face detector).
     public func rgbFloats() -> [Float] {

@@ -122,10 +122,14 @@ import ERITestSupport
         }
         expectInvalidArgument("no samples") { _ = try preprocessor.features(interleaved: [], sampleRate: 16000, channels: 1) }
         expectInvalidArgument("1000 values in 3 channels") { _ = try preprocessor.features(interleaved: x, sampleRate: 16000, channels: 3) }
-        // Still fine: 8 channels, 1 Hz and 768 kHz.
-        #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: Array(x.prefix(800)), sampleRate: 16000, channels: 8) }
+        // Shorter than one analysis window (400 samples at 16 kHz, 25 ms) at the model's rate: refused.
+        expectInvalidArgument("100 samples, 6.2 ms") { _ = try preprocessor.features(interleaved: Array(x.prefix(800)), sampleRate: 16000, channels: 8) }
+        expectInvalidArgument("1000 samples at 768 kHz, 1.3 ms") { _ = try preprocessor.features(interleaved: x, sampleRate: 768_000, channels: 1) }
+        // Still fine: 8 channels, 1 Hz, 768 kHz, as long as a window's worth arrives.
+        #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: Array(x.prefix(1000)) + x + x + x, sampleRate: 16000, channels: 8) }
         #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: Array(x.prefix(4)), sampleRate: 1, channels: 1) }
-        #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: x, sampleRate: 768_000, channels: 1) }
+        #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x,
+                                                                    sampleRate: 768_000, channels: 1) }
     }
 
     @Test func rejectsBadMFCCConfigs() {
@@ -166,7 +170,8 @@ import ERITestSupport
         expectInvalidArgument("box rounds to 0 px") { try Self.validate(width: 4, height: 4, stride: 12, box: FaceBox(x: 0, y: 0, w: 0.4, h: 0.3)) }
         expectInvalidArgument("box 1e30") { try Self.validate(width: 4, height: 4, stride: 12, box: FaceBox(x: 1e30, y: 0, w: 2, h: 2)) }
         expectInvalidArgument("box w 1e30") { try Self.validate(width: 4, height: 4, stride: 12, box: FaceBox(x: 0, y: 0, w: 1e30, h: 2)) }
-        #expect(throws: Never.self) { try Self.validate(width: 4, height: 4, stride: 12, box: FaceBox(x: -1e6, y: 1e6, w: 0.5, h: 3)) }
+        expectInvalidArgument("box wholly outside") { try Self.validate(width: 4, height: 4, stride: 12, box: FaceBox(x: -1e6, y: 1e6, w: 0.5, h: 3)) }
+        #expect(throws: Never.self) { try Self.validate(width: 4, height: 4, stride: 12, box: FaceBox(x: -2, y: 3, w: 3, h: 3)) }  // cut by the edges
         #expect(throws: Never.self) { try Self.validate(width: 16, height: 4, stride: 16, format: .gray8) }
     }
 

@@ -26,7 +26,7 @@ import ERITestSupport
             Geometry(name: "padded stride, box", width: 64, height: 48, rowPadding: 13, box: FaceBox(x: 10.25, y: 3.5, w: 21, h: 10.5)),
             // cx − side/2 = −2.5 and 0.5: half away from zero gives −3 and 1 (banker's: −2 and 0).
             Geometry(name: "box rounding halves", width: 40, height: 30, box: FaceBox(x: -2.5, y: 0.5, w: 5, h: 4)),
-            Geometry(name: "box outside the image", width: 50, height: 40, box: FaceBox(x: 500, y: -300, w: 20, h: 20)),
+            Geometry(name: "box mostly outside the image", width: 50, height: 40, box: FaceBox(x: 45, y: -18, w: 20, h: 20)),
             Geometry(name: "box equal to S", width: 130, height: 90, box: FaceBox(x: 7, y: 11, w: Float(side), h: Float(side - 9))),
             Geometry(name: "one pixel", width: 1, height: 1),
         ]

@@ -126,10 +126,15 @@ enum Signal {
             let wantPooled = try readFloats(folder.file("\(i).pooled.f32"))
             let pooled = pooledFeatures(raw, pool: c.audio.pool, maxSteps: c.audio.maxSteps)
             check("\(c.name) pooled \(pooled.shape)", pooled.data, wantPooled, tolerance: 1e-3)
-            if !c.interleaved.isEmpty {
-                let features = try AudioPreprocessor(config: c.audio)
-                    .features(interleaved: c.interleaved, sampleRate: c.audio.sampleRate, channels: c.channels)
+            // The preprocessor takes clips of at least one analysis window; shorter ones are refused.
+            let preprocessor = try AudioPreprocessor(config: c.audio)
+            if mono.count >= c.audio.mfcc.winLength {
+                let features = try preprocessor.features(interleaved: c.interleaved, sampleRate: c.audio.sampleRate, channels: c.channels)
                 check("\(c.name) preprocessor", features.data, wantPooled, tolerance: 1e-3)
+            } else {
+                expectInvalidArgument("\(c.name): shorter than one analysis window") {
+                    _ = try preprocessor.features(interleaved: c.interleaved, sampleRate: c.audio.sampleRate, channels: c.channels)
+                }
             }
         }
     }

@@ -82,6 +82,24 @@ public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width n: In
     for i in 0..<n { x[i] = max(x[i], 0) }
 }
 
+/// PReLU per channel in place over `channels` rows of `count` values (CNHW
+/// or CHW maps, or rows × channels with count 1 per row: see `perRow`):
+/// x if x ≥ 0, else slope[c]·x.
+public func prelu(_ x: UnsafeMutablePointer<Float>, channels: Int, count n: Int, slopes: UnsafePointer<Float>) {
+    for c in 0..<channels {
+        let row = x + c * n, a = slopes[c]
+        for i in 0..<n { let v = row[i]; row[i] = v >= 0 ? v : a * v }
+    }
+}
+
+/// PReLU over rows × channels (a linear layer's output, one slope per column), in place.
+public func prelu(_ x: UnsafeMutablePointer<Float>, rows: Int, channels: Int, slopes: UnsafePointer<Float>) {
+    for r in 0..<rows {
+        let row = x + r * channels
+        for c in 0..<channels { let v = row[c]; row[c] = v >= 0 ? v : slopes[c] * v }
+    }
+}
+
 /// Exact GELU, 0.5·x·(1 + erf(x/√2)) (SPEC §5), in place.
 public func gelu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
     let invSqrt2: Float = 0.70710678118654752

@@ -120,3 +120,34 @@ public func maxPoolBackward(_ dy: UnsafePointer<Float>, argmax: UnsafePointer<In
         for i in (range.lowerBound * per)..<(range.upperBound * per) { dx[Int(argmax[i])] += dy[i] }
     }
 }
+
+// MARK: - Ceil-mode pooling (the face detector)
+
+/// Side of MaxPool2d(kernel, stride, ceil_mode=True) without padding: PyTorch
+/// rounds the window count up, so a last window may hang over the edge (it
+/// then covers what is left), ⌈(input − kernel) / stride⌉ + 1.
+public func ceilPoolSide(_ input: Int, kernel: Int, stride: Int) -> Int {
+    input <= kernel ? 1 : (input - kernel + stride - 1) / stride + 1
+}
+
+/// MaxPool2d(kernel, stride, ceil_mode=True), no padding, over `planes`
+/// planes of h × w into planes of `ceilPoolSide` each way (the windows
+/// clipped at the bottom and right edges). Split over planes.
+public func maxPoolCeil(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, kernel k: Int, stride s: Int,
+                        into y: UnsafeMutablePointer<Float>) {
+    let oh = ceilPoolSide(h, kernel: k, stride: s), ow = ceilPoolSide(w, kernel: k, stride: s)
+    parallelRanges(planes, grain: max(1, 16_384 / max(1, h * w))) { range in
+        for p in range {
+            let src = x + p * h * w, dst = y + p * oh * ow
+            for oy in 0..<oh {
+                let y0 = oy * s, y1 = min(y0 + k, h)
+                for ox in 0..<ow {
+                    let x0 = ox * s, x1 = min(x0 + k, w)
+                    var m = -Float.infinity
+                    for iy in y0..<y1 { for ix in x0..<x1 { m = max(m, src[iy * w + ix]) } }
+                    dst[oy * ow + ox] = m
+                }
+            }
+        }
+    }
+}

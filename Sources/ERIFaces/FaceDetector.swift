@@ -1,0 +1,266 @@
+import ERICore
+import ERIFeatures
+
+/// One detected face: its box (x1, y1) – (x2, y2) in image pixels, the
+/// O-Net probability, and five landmarks (left eye, right eye, nose, left
+/// and right mouth corner, image coordinates), as facenet-pytorch reports them.
+public struct DetectedFace: Sendable, Equatable {
+    public var x1: Float, y1: Float, x2: Float, y2: Float
+    public var score: Float
+    /// (x, y) of the left eye, right eye, nose, left and right mouth corner.
+    public var landmarks: [SIMD2<Float>]
+
+    public init(x1: Float, y1: Float, x2: Float, y2: Float, score: Float, landmarks: [SIMD2<Float>]) {
+        self.x1 = x1; self.y1 = y1; self.x2 = x2; self.y2 = y2; self.score = score; self.landmarks = landmarks
+    }
+
+    /// SPEC §4.1a: the detector's box as a face box (x1, y1, x2 − x1, y2 − y1).
+    public var box: FaceBox { FaceBox(x: x1, y: y1, w: x2 - x1, h: y2 - y1) }
+    public var area: Float { max(0, x2 - x1) * max(0, y2 - y1) }
+
+    /// Intersection over union with another face's box.
+    public func overlap(_ other: DetectedFace) -> Float { iou(box, other.box) }
+}
+
+/// Intersection over union of two boxes (0 when either is empty).
+public func iou(_ a: FaceBox, _ b: FaceBox) -> Float {
+    let w = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x)), h = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    let inter = w * h, union = a.w * a.h + b.w * b.h - inter
+    return union > 0 ? inter / union : 0
+}
+
+/// How the cascade runs (SPEC §4.1a; facenet-pytorch's MTCNN defaults).
+public struct FaceDetectorOptions: Sendable, Equatable {
+    /// Smallest face searched for, in pixels of the image (20: facenet-pytorch's default).
+    public var minFace: Float = 20
+    /// P-Net, R-Net and O-Net probability thresholds.
+    public var thresholds: (Float, Float, Float) = (0.6, 0.7, 0.7)
+    /// Pyramid step between scales.
+    public var factor: Double = 0.709
+    /// Images larger than this on either side are first reduced to it (area
+    /// resampling): detection time and memory stay bounded whatever the camera.
+    public var maxSide = 1920
+    /// Candidate boxes kept after each stage at most (the strongest): bounds time on crowded or noisy images.
+    public var maxCandidates = 2048
+    public init() {}
+    public static func == (a: Self, b: Self) -> Bool {
+        a.minFace == b.minFace && a.thresholds == b.thresholds && a.factor == b.factor && a.maxSide == b.maxSide
+            && a.maxCandidates == b.maxCandidates
+    }
+
+    func validate() throws {
+        guard minFace.isFinite, minFace >= 4, minFace <= 1e5 else { throw ERIError.invalidArgument("minimum face \(minFace) px is outside 4…100000") }
+        for t in [thresholds.0, thresholds.1, thresholds.2] where !(t >= 0 && t <= 1) {
+            throw ERIError.invalidArgument("detector threshold \(t) is outside 0…1")
+        }
+        guard factor.isFinite, factor >= 0.1, factor <= 0.95 else { throw ERIError.invalidArgument("pyramid factor \(factor) is outside 0.1…0.95") }
+        guard (64...16384).contains(maxSide) else { throw ERIError.invalidArgument("detector max side \(maxSide) is outside 64…16384") }
+        guard (1...100_000).contains(maxCandidates) else { throw ERIError.invalidArgument("max candidates \(maxCandidates) is outside 1…100000") }
+    }
+}
+
+/// MTCNN face detection (SPEC §4.1a), a faithful port of facenet-pytorch
+/// 2.6.0's `detect_face` for one image, float32 as it computes: the image
+/// pyramid (area resampling), P-Net proposals per scale with NMS 0.5 per
+/// scale and 0.7 over all, box regression, squaring; R-Net on 24 × 24 crops,
+/// threshold, NMS 0.7, regression, squaring; O-Net on 48 × 48 crops,
+/// threshold, landmarks, regression, and a last NMS by the smaller box's
+/// area. Immutable: share one between threads.
+public final class FaceDetector: @unchecked Sendable {
+    public let options: FaceDetectorOptions
+    let networks: MTCNNNetworks
+    let arenas = ArenaPool()
+
+    /// Loads the converted weights (`make models`: PREFIX/share/eri/face-mtcnn.safetensors).
+    public init(weights path: String, options: FaceDetectorOptions = FaceDetectorOptions()) throws {
+        try options.validate()
+        BLASKernels.selectFastKernels()
+        self.options = options
+        networks = try MTCNNNetworks(path: path)
+    }
+
+    /// A candidate through the cascade: box, score and the regression that goes with it.
+    struct Candidate { var x1, y1, x2, y2, score: Float; var reg: SIMD4<Float> }
+
+    /// The faces of `image` (any size and format), strongest first.
+    public func detect(_ image: ImageView) -> [DetectedFace] {
+        let (planes, w, h, toPlanes) = image.rgbPlanes(maxSide: options.maxSide)
+        let minFace = options.minFace * Float(toPlanes)
+        var faces = planes.withUnsafeBufferPointer { detect(planes: $0.baseAddress!, width: w, height: h, minFace: minFace) }
+        if toPlanes != 1 {  // back to the caller's pixels
+            let back = Float(1 / toPlanes)
+            for i in faces.indices {
+                faces[i].x1 *= back; faces[i].y1 *= back; faces[i].x2 *= back; faces[i].y2 *= back
+                faces[i].landmarks = faces[i].landmarks.map { $0 * back }
+            }
+        }
+        return faces.sorted { $0.score > $1.score }
+    }
+
+    /// The cascade on R, G, B planes (0…255, 3 × h × w).
+    func detect(planes image: UnsafePointer<Float>, width w: Int, height h: Int, minFace: Float) -> [DetectedFace] {
+        arenas.withArena { arena in
+            // The pyramid, as facenet-pytorch builds it (in double, as Python does).
+            let m = 12.0 / Double(minFace)
+            var minl = Double(min(h, w)) * m, scale = m
+            var scales: [Double] = []
+            while minl >= 12 { scales.append(scale); scale *= options.factor; minl *= options.factor }
+
+            // Stage 1: P-Net proposals.
+            var all: [Candidate] = []
+            for s in scales {
+                let hs = Int(Double(h) * s + 1), ws = Int(Double(w) * s + 1)
+                guard hs >= 12, ws >= 12, hs * ws <= 1 << 26 else { continue }
+                let level = arena.floats(3 * hs * ws).baseAddress!   // (3, hs, ws)
+                areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
+                normalise(level, 3 * hs * ws)
+                let p = networks.proposals(level, height: hs, width: ws, arena: arena)
+                let fs = Float(s), n = p.height * p.width
+                var found: [Candidate] = []
+                for y in 0..<p.height {
+                    for x in 0..<p.width where p.probability[y * p.width + x] >= options.thresholds.0 {
+                        let i = y * p.width + x
+                        let bx = Float(x), by = Float(y)
+                        found.append(Candidate(x1: ((2 * bx + 1) / fs).rounded(.down), y1: ((2 * by + 1) / fs).rounded(.down),
+                                               x2: ((2 * bx + 12) / fs).rounded(.down), y2: ((2 * by + 12) / fs).rounded(.down),
+                                               score: p.probability[i],
+                                               reg: SIMD4(p.regression[i], p.regression[n + i], p.regression[2 * n + i], p.regression[3 * n + i])))
+                    }
+                }
+                let strong = strongest(found)
+                all += nms(strong, threshold: 0.5).map { strong[$0] }
+            }
+            var boxes = nms(all, threshold: 0.7).map { all[$0] }
+            boxes = strongest(boxes.map { c in
+                let rw = c.x2 - c.x1, rh = c.y2 - c.y1
+                return Candidate(x1: c.x1 + c.reg[0] * rw, y1: c.y1 + c.reg[1] * rh, x2: c.x2 + c.reg[2] * rw, y2: c.y2 + c.reg[3] * rh,
+                                 score: c.score, reg: .zero)
+            }.map(squared))
+            guard !boxes.isEmpty else { return [] }
+
+            // Stage 2: R-Net on 24 × 24 crops.
+            boxes = boxes.filter { crop($0, width: w, height: h) != nil }
+            guard !boxes.isEmpty else { return [] }
+            let refineInput = crops(boxes, side: 24, image: image, width: w, height: h, arena: arena)
+            let r = networks.refine(refineInput, count: boxes.count, arena: arena)
+            var kept: [Candidate] = []
+            for (k, b) in boxes.enumerated() where r.probability[k] > options.thresholds.1 {
+                kept.append(Candidate(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, score: r.probability[k],
+                                      reg: SIMD4(r.regression[4 * k], r.regression[4 * k + 1], r.regression[4 * k + 2], r.regression[4 * k + 3])))
+            }
+            boxes = nms(kept, threshold: 0.7).map { squared(regressed(kept[$0])) }
+            boxes = boxes.filter { crop($0, width: w, height: h) != nil }
+            guard !boxes.isEmpty else { return [] }
+
+            // Stage 3: O-Net on 48 × 48 crops: probability, landmarks, regression, NMS by the smaller area.
+            let outputInput = crops(boxes, side: 48, image: image, width: w, height: h, arena: arena)
+            let o = networks.output(outputInput, count: boxes.count, arena: arena)
+            var faces: [DetectedFace] = []
+            for (k, b) in boxes.enumerated() where o.probability[k] > options.thresholds.2 {
+                let wi = b.x2 - b.x1 + 1, hi = b.y2 - b.y1 + 1
+                let points = (0..<5).map { j in
+                    SIMD2(wi * o.landmarks[10 * k + j] + b.x1 - 1, hi * o.landmarks[10 * k + 5 + j] + b.y1 - 1)
+                }
+                let c = regressed(Candidate(x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, score: o.probability[k],
+                                            reg: SIMD4(o.regression[4 * k], o.regression[4 * k + 1], o.regression[4 * k + 2],
+                                                       o.regression[4 * k + 3])))
+                faces.append(DetectedFace(x1: c.x1, y1: c.y1, x2: c.x2, y2: c.y2, score: c.score, landmarks: points))
+            }
+            return nmsByMinimum(faces, threshold: 0.7).map { faces[$0] }
+        }
+    }
+
+    /// (v − 127.5) · 0.0078125 in place, facenet-pytorch's input scaling.
+    private func normalise(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { x[i] = (x[i] - 127.5) * 0.0078125 }
+    }
+
+    /// The strongest `maxCandidates` (all when fewer), keeping their order.
+    private func strongest(_ c: [Candidate]) -> [Candidate] {
+        guard c.count > options.maxCandidates else { return c }
+        let cut = c.map(\.score).sorted(by: >)[options.maxCandidates - 1]
+        var out: [Candidate] = []
+        for x in c where x.score >= cut && out.count < options.maxCandidates { out.append(x) }
+        return out
+    }
+
+    /// facenet-pytorch's `bbreg`: the regression scaled by the box's size + 1.
+    private func regressed(_ c: Candidate) -> Candidate {
+        let w = c.x2 - c.x1 + 1, h = c.y2 - c.y1 + 1
+        return Candidate(x1: c.x1 + c.reg[0] * w, y1: c.y1 + c.reg[1] * h, x2: c.x2 + c.reg[2] * w, y2: c.y2 + c.reg[3] * h,
+                         score: c.score, reg: .zero)
+    }
+
+    /// facenet-pytorch's `rerec`: the square of side max(w, h) on the same centre.
+    private func squared(_ c: Candidate) -> Candidate {
+        let h = c.y2 - c.y1, w = c.x2 - c.x1, l = max(w, h)
+        let x1 = c.x1 + w * 0.5 - l * 0.5, y1 = c.y1 + h * 0.5 - l * 0.5
+        return Candidate(x1: x1, y1: y1, x2: x1 + l, y2: y1 + l, score: c.score, reg: c.reg)
+    }
+
+    /// facenet-pytorch's `pad` and crop: the box's corners truncated to whole
+    /// pixels, clipped to the image (1-based, as it writes them), and the
+    /// in-image rows y−1 ..< ey and columns x−1 ..< ex; nil when empty.
+    private func crop(_ c: Candidate, width w: Int, height h: Int) -> (rows: Range<Int>, columns: Range<Int>)? {
+        func truncated(_ v: Float) -> Int { v.isFinite ? Int(max(-1e9, min(1e9, v)).rounded(.towardZero)) : 0 }
+        let x = max(truncated(c.x1), 1), y = max(truncated(c.y1), 1), ex = min(truncated(c.x2), w), ey = min(truncated(c.y2), h)
+        guard ey > y - 1, ex > x - 1, x - 1 < w, y - 1 < h else { return nil }
+        return ((y - 1)..<ey, (x - 1)..<ex)
+    }
+
+    /// Each box's crop resized to side × side (area) and normalised, CNHW (3 × n × side × side).
+    private func crops(_ boxes: [Candidate], side: Int, image: UnsafePointer<Float>, width w: Int, height h: Int,
+                       arena: Arena) -> UnsafeMutablePointer<Float> {
+        let n = boxes.count, plane = side * side
+        let out = arena.floats(3 * n * plane).baseAddress!   // (3, n, side, side)
+        let resized = arena.floats(3 * plane).baseAddress!   // (3, side, side)
+        for (k, b) in boxes.enumerated() {
+            let (rows, columns) = crop(b, width: w, height: h)!
+            let ch = rows.count, cw = columns.count
+            let piece = arena.floats(3 * ch * cw).baseAddress!   // (3, ch, cw)
+            for c in 0..<3 { for (r, y) in rows.enumerated() {
+                (piece + (c * ch + r) * cw).update(from: image + (c * h + y) * w + columns.lowerBound, count: cw)
+            } }
+            areaResize(piece, planes: 3, height: ch, width: cw, outHeight: side, outWidth: side, into: resized)
+            for c in 0..<3 { (out + (c * n + k) * plane).update(from: resized + c * plane, count: plane) }
+        }
+        normalise(out, 3 * n * plane)
+        return out
+    }
+
+    /// torchvision's `nms`: by descending score, each kept box suppresses the
+    /// later ones whose IoU (areas (x2 − x1)·(y2 − y1), no +1) exceeds the
+    /// threshold. Returns the kept indices in that order.
+    func nms(_ c: [Candidate], threshold: Float) -> [Int] {
+        let order = c.indices.sorted { c[$0].score > c[$1].score || (c[$0].score == c[$1].score && $0 < $1) }
+        let area = c.map { ($0.x2 - $0.x1) * ($0.y2 - $0.y1) }
+        var suppressed = [Bool](repeating: false, count: c.count), keep: [Int] = []
+        for (position, i) in order.enumerated() where !suppressed[i] {
+            keep.append(i)
+            for j in order[(position + 1)...] where !suppressed[j] {
+                let w = max(0, min(c[i].x2, c[j].x2) - max(c[i].x1, c[j].x1)), h = max(0, min(c[i].y2, c[j].y2) - max(c[i].y1, c[j].y1))
+                let inter = w * h
+                if inter / (area[i] + area[j] - inter) > threshold { suppressed[j] = true }
+            }
+        }
+        return keep
+    }
+
+    /// facenet-pytorch's last NMS (`nms_numpy`, method "Min"): areas and
+    /// intersections with +1, overlap = intersection / the smaller area,
+    /// suppressed when over the threshold; by descending score.
+    func nmsByMinimum(_ f: [DetectedFace], threshold: Float) -> [Int] {
+        var order = f.indices.sorted { f[$0].score < f[$1].score || (f[$0].score == f[$1].score && $0 < $1) }
+        let area = f.map { ($0.x2 - $0.x1 + 1) * ($0.y2 - $0.y1 + 1) }
+        var keep: [Int] = []
+        while let i = order.popLast() {
+            keep.append(i)
+            order = order.filter { j in
+                let w = max(0, min(f[i].x2, f[j].x2) - max(f[i].x1, f[j].x1) + 1)
+                let h = max(0, min(f[i].y2, f[j].y2) - max(f[i].y1, f[j].y1) + 1)
+                return w * h / min(area[i], area[j]) <= threshold
+            }
+        }
+        return keep
+    }
+}
