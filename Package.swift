@@ -62,6 +62,7 @@ let package = Package(
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIPipeline", "ERIModel", "ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERIFacesTests", dependencies: ["ERIFaces", "ERIFeatures", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIPipeline", "ERITrain", "ERIFeatures", "ERICore", "ERITestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -32,6 +32,14 @@ public struct ERIConfig: Equatable, Sendable {
 
     public enum Color: String, Sendable { case rgb, gray }
 
+    /// SPEC §4.1a: how the training faces were prepared, so inference prepares them alike.
+    public enum FacePreparation: String, Sendable {
+        /// The square crop of SPEC §4.1 step 2 around the face box (every v1 file).
+        case box
+        /// The five landmarks mapped onto the 112 px template by a similarity transform.
+        case aligned
+    }
+
     public struct Video: Equatable, Sendable {
         public var frames: Int
         public var imageSize: Int
@@ -43,6 +51,8 @@ public struct ERIConfig: Equatable, Sendable {
         public var dim: Int
         public var tcn: TCN
         public var temporal: Encoder
+        /// `video.face`, optional: `box` when absent (SPEC §4.1a).
+        public var face: FacePreparation = .box
 
         public var channels: Int { color == .rgb ? 3 : 1 }
         /// Width C of the backbone's last stage: the spatial tokens' width.
@@ -321,10 +331,17 @@ extension ERIConfig {
         let dim = try r.int("dim", in: 1...ERIConfig.maxWidth)
         let tcn = try parseTCN(&r)
         let temporal = try parseEncoder(&r, "temporal", width: dim)
+        var face = FacePreparation.box
+        if r.optionalValue("face") != nil {
+            guard let f = FacePreparation(rawValue: try r.string("face")) else {
+                throw ERIError.format("config: \"video.face\" must be \"box\" or \"aligned\"")
+            }
+            face = f
+        }
         try r.finish()
         return Video(frames: frames, imageSize: imageSize, color: color, mean: mean, std: std,
                      backbone: Backbone(type: type, stemChannels: stem, widths: widths, blocks: blocks),
-                     spatial: spatial, dim: dim, tcn: tcn, temporal: temporal)
+                     spatial: spatial, dim: dim, tcn: tcn, temporal: temporal, face: face)
     }
 
     static func parseAudio(_ reader: ConfigReader) throws -> Audio {
@@ -374,7 +391,7 @@ extension ERIConfig {
                 ("backbone", .object([("type", .string(v.backbone.type)), ("stem_channels", n(v.backbone.stemChannels)),
                                       ("widths", ints(v.backbone.widths)), ("blocks", ints(v.backbone.blocks))])),
                 ("spatial", encoder(v.spatial)), ("dim", n(v.dim)), ("tcn", tcn(v.tcn)), ("temporal", encoder(v.temporal)),
-            ])
+            ] + (v.face == .box ? [] : [("face", .string(v.face.rawValue))]))  // a v1 file's meaning is left unwritten
         }
         var audioJSON = JSONValue.null
         if let a = audio {

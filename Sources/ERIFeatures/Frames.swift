@@ -168,3 +168,108 @@ public func preprocessClip(_ images: [ImageView], config: ERIConfig.Video) throw
     }
     return clip
 }
+
+// MARK: - Aligned faces (SPEC §4.1a)
+
+/// A 2-D similarity transform, x' = a·x − b·y + tx, y' = b·x + a·y + ty
+/// (a rotation by atan2(b, a), a scale of √(a² + b²), a shift; no reflection).
+public struct Similarity: Equatable, Sendable {
+    public var a: Double, b: Double, tx: Double, ty: Double
+    public init(a: Double, b: Double, tx: Double, ty: Double) { self.a = a; self.b = b; self.tx = tx; self.ty = ty }
+
+    public func apply(_ x: Double, _ y: Double) -> (Double, Double) { (a * x - b * y + tx, b * x + a * y + ty) }
+
+    /// The inverse map (nil when the scale is 0).
+    public var inverse: Similarity? {
+        let d = a * a + b * b
+        guard d > 0, d.isFinite else { return nil }
+        let ia = a / d, ib = -b / d
+        return Similarity(a: ia, b: ib, tx: -(ia * tx - ib * ty), ty: -(ib * tx + ia * ty))
+    }
+
+    /// The least-squares similarity taking `source` points onto `target`
+    /// points (Umeyama 1991, no reflection): in complex numbers, with both
+    /// sets centred, a + ib = Σ conj(s)·t / Σ |s|². Nil when the source points coincide.
+    public static func fitting(_ source: [(Double, Double)], onto target: [(Double, Double)]) -> Similarity? {
+        guard source.count == target.count, !source.isEmpty else { return nil }
+        let n = Double(source.count)
+        let sx = source.map(\.0).reduce(0, +) / n, sy = source.map(\.1).reduce(0, +) / n
+        let qx = target.map(\.0).reduce(0, +) / n, qy = target.map(\.1).reduce(0, +) / n
+        var re = 0.0, im = 0.0, norm = 0.0
+        for (s, t) in zip(source, target) {
+            let (x, y, u, v) = (s.0 - sx, s.1 - sy, t.0 - qx, t.1 - qy)
+            re += x * u + y * v        // Re(conj(s)·t)
+            im += x * v - y * u        // Im(conj(s)·t)
+            norm += x * x + y * y
+        }
+        guard norm > 0, re.isFinite, im.isFinite else { return nil }
+        let a = re / norm, b = im / norm
+        return Similarity(a: a, b: b, tx: qx - (a * sx - b * sy), ty: qy - (b * sx + a * sy))
+    }
+}
+
+/// The five-point template of SPEC §4.1a on a 112 px face (left eye, right
+/// eye, nose, left and right mouth corner), scaled to `size`.
+public func alignmentTemplate(size: Int) -> [(Double, Double)] {
+    let s = Double(size) / 112
+    return [(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655), (70.7299, 92.2041)]
+        .map { ($0.0 * s, $0.1 * s) }
+}
+
+/// SPEC §4.1a `"aligned"` for one frame: `toFace` maps frame coordinates onto
+/// the S × S face (the similarity fitted from the landmarks to the template);
+/// output pixel (u, v) samples the frame bilinearly at toFace⁻¹(u + ½, v + ½) − ½,
+/// black outside the frame; then colour and normalisation as step 4–5.
+/// Writes C × S × S floats. Throws `invalidArgument` for a degenerate map.
+public func preprocessAlignedFrame(_ image: ImageView, toFace: Similarity, config: ERIConfig.Video,
+                                   into out: UnsafeMutableBufferPointer<Float>) throws {
+    let size = config.imageSize, channels = config.channels
+    // Bounded so that every sample position stays far inside Int: a frame
+    // pixel per face pixel of at most 10⁴, a shift of at most 10⁹ pixels.
+    guard let inverse = toFace.inverse, abs(inverse.a) < 1e4, abs(inverse.b) < 1e4, abs(inverse.tx) < 1e9, abs(inverse.ty) < 1e9 else {
+        throw ERIError.invalidArgument("face alignment: the landmarks give a degenerate transform")
+    }
+    guard out.count >= channels * size * size, let outBase = out.baseAddress else {
+        throw ERIError.invalidArgument("output buffer holds \(out.count) floats; a \(channels)×\(size)×\(size) frame needs \(channels * size * size)")
+    }
+    let lanes = channels == 3 ? [0, 1, 2, 0] : [0, 0, 0, 0]
+    let scale = SIMD4<Float>(lanes.map { Float(1 / (255 * Double(config.std[$0]))) })
+    let bias = SIMD4<Float>(lanes.map { Float(-Double(config.mean[$0]) / Double(config.std[$0])) })
+    let luma: SIMD4<Float> = image.format == .gray8 ? SIMD4(1, 0, 0, 0) : SIMD4(0.299, 0.587, 0.114, 0)
+    image.read(with: WarpResampler(map: inverse, width: image.width, height: image.height, size: size, scale: scale, bias: bias,
+                                   luma: luma, gray: config.color == .gray, out: outBase))
+}
+
+/// Bilinear sampling through a similarity, black outside the frame (SPEC §4.1a).
+private struct WarpResampler: PixelVisitor {
+    let map: Similarity
+    let width: Int, height: Int, size: Int
+    let scale: SIMD4<Float>, bias: SIMD4<Float>, luma: SIMD4<Float>
+    let gray: Bool
+    let out: UnsafeMutablePointer<Float>
+
+    func visit<R: PixelReader>(_ reader: R) {
+        let plane = size * size
+        for v in 0..<size {
+            for u in 0..<size {
+                let (fx, fy) = map.apply(Double(u) + 0.5, Double(v) + 0.5)
+                let x = fx - 0.5, y = fy - 0.5
+                let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
+                let wx = Float(x - Double(x0)), wy = Float(y - Double(y0))
+                @inline(__always) func tap(_ xi: Int, _ yi: Int) -> SIMD4<Float> {
+                    xi >= 0 && xi < width && yi >= 0 && yi < height ? reader.pixel(reader.row(yi), xi) : .zero
+                }
+                let top = tap(x0, y0) * (1 - wx) + tap(x0 + 1, y0) * wx
+                let bottom = tap(x0, y0 + 1) * (1 - wx) + tap(x0 + 1, y0 + 1) * wx
+                let value = top * (1 - wy) + bottom * wy
+                let o = v * size + u
+                if gray {
+                    out[o] = (value * luma).sum() * scale[0] + bias[0]
+                } else {
+                    let normalised = value * scale + bias
+                    out[o] = normalised[0]; out[plane + o] = normalised[1]; out[2 * plane + o] = normalised[2]
+                }
+            }
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import ERICore
+import ERIFaces
 import ERIFeatures
 import ERIMedia
 import ERIModel
@@ -18,6 +19,20 @@ extension Model {
     /// sampling of that part) and the audio is split in k; the k windows run
     /// as one batch and their estimates are averaged.
     public func prediction(file path: String, box: FaceBox? = nil, options: PredictOptions = PredictOptions()) throws -> Prediction {
+        var (input, p, _) = try prepare(file: path, box: box, options: options)
+        try options.report(0.95)
+        let y = try predict(input)
+        p.intensities = p.windows == 1 ? y.data : meanIntensities(y)
+        warn(&p)
+        try options.report(1)
+        return p
+    }
+
+    /// Everything `prediction(file:box:options:)` does before the network:
+    /// the network's input, the record (without intensities and warnings)
+    /// and the time of each frame used. For diagnostics (`eri faces`).
+    public func prepare(file path: String, box: FaceBox? = nil, options: PredictOptions = PredictOptions()) throws
+        -> (input: NetworkInput, record: Prediction, timestamps: [Double?]) {
         try options.report(0)
         let probe = try probeMedia(path: path)
         let (k, window) = try windowPlan(options.longInput, duration: probe.duration)
@@ -25,32 +40,70 @@ extension Model {
         var input = NetworkInput()
         let v = config.video
         let count = v.map { $0.frames * k } ?? 0
+        // SPEC §4.1a: faces are searched when the host gave no box. Tracking needs every sampled
+        // frame's detections before any frame is prepared, so the frames are then decoded twice
+        // (one full-size frame in memory at a time, as always): detection, then preparation.
+        let search = v != nil && probe.hasVideo && box == nil ? try searchesFaces(options.faces) : false
         var clip: Tensor? = v.map { Tensor(zeros: [k, $0.frames, $0.channels, $0.imageSize, $0.imageSize]) }  // (k, F, C, S, S)
         var timestamps = [Double?](repeating: nil, count: count)
+        var detections = [[DetectedFace]](repeating: [], count: count)
         var filled = Set<Int>()
-        let decoded = try decodeMedia(path: path, frames: v != nil ? count : nil, audioRate: config.audio?.sampleRate) { frame, positions in
-            guard let v else { return }
-            let per = v.channels * v.imageSize * v.imageSize
+
+        /// The decoded frame as a view (RGB24), with the host's box.
+        func withView<T>(_ frame: DecodedFrame, _ body: (ImageView) throws -> T) throws -> T {
             try frame.pixels.withUnsafeBytes { raw in
                 do {
-                    let view = try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height, stride: 3 * frame.width,
-                                             format: .rgb24, box: box)
-                    try clip!.data.withUnsafeMutableBufferPointer { out in
-                        for j in positions {
-                            try preprocessFrame(view, config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)]))
-                        }
-                    }
+                    return try body(try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height,
+                                                  stride: 3 * frame.width, format: .rgb24, box: box))
                 } catch let e as ERIError {
                     throw ERIError(e.code, "\(path): \(e.message)")
                 }
             }
+        }
+        /// Prepares the frame for sample positions `positions` as `placement(j)` says.
+        func prepare(_ frame: DecodedFrame, _ positions: [Int], _ placement: (Int) -> FacePlacement) throws {
+            guard let v else { return }
+            let per = v.channels * v.imageSize * v.imageSize
+            try withView(frame) { view in
+                try clip!.data.withUnsafeMutableBufferPointer { out in
+                    for j in positions {
+                        try view.preprocess(placement(j), config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)]))
+                    }
+                }
+            }
+        }
+
+        let decoded = try decodeMedia(path: path, frames: v != nil ? count : nil, audioRate: config.audio?.sampleRate) { frame, positions in
+            guard v != nil else { return }
+            if search {
+                let faces = try withView(frame) { detector!.detect($0) }
+                for j in positions { detections[j] = faces }
+            } else {
+                try prepare(frame, positions) { _ in box.map { .box($0) } ?? .centre }
+            }
             for j in positions { timestamps[j] = frame.timestamp; filled.insert(j) }
-            try options.report(0.9 * Double(filled.count) / Double(max(count, 1)))
+            try options.report((search ? 0.6 : 0.9) * Double(filled.count) / Double(max(count, 1)))
         }
         if !filled.isEmpty, let v {
+            let faces: FaceReport
+            if search {
+                faces = report(detections: detections, hostBoxes: [FaceBox?](repeating: nil, count: count), windows: k, searched: true)
+                var prepared = Set<Int>()
+                try decodeMedia(path: path, frames: count, audioRate: nil) { frame, positions in
+                    try prepare(frame, positions) { faces.placements[$0] }
+                    prepared.formUnion(positions)
+                    try options.report(0.6 + 0.3 * Double(prepared.count) / Double(count))
+                }
+            } else {
+                faces = FaceReport(placements: [FacePlacement](repeating: box.map { .box($0) } ?? .centre, count: count),
+                                   faces: [DetectedFace?](repeating: nil, count: count), detections: detections,
+                                   chosen: [Int?](repeating: nil, count: count),
+                                   coverage: box != nil ? 1 : 0, source: box != nil ? "host" : "none")
+            }
             input.frames = clip
             p.framesGiven = decoded.videoFrames
             p.framesUsed = v.frames * k
+            p.faces = faces
             let times = timestamps.compactMap { $0 }
             if let first = times.min(), let last = times.max() { p.videoSpan = first...last }
         }
@@ -70,16 +123,11 @@ extension Model {
             let wanted = config.video != nil && config.audio != nil ? "video or audio" : config.video != nil ? "video" : "audio"
             throw ERIError(.missingModality, "\(path): the file has no \(wanted) track this model can use")
         }
-        try options.report(0.95)
-        let y = try predict(input)
-        p.intensities = k == 1 ? y.data : meanIntensities(y)
         p.windows = k
         p.window = window
         let audioSeconds = p.audioSpan?.upperBound ?? 0
         p.duration = probe.duration.map { max($0, audioSeconds) } ?? (audioSeconds > 0 ? audioSeconds : p.videoSpan?.upperBound)
-        warn(&p)
-        try options.report(1)
-        return p
+        return (input, p, timestamps)
     }
 
     /// `prediction(file:box:options:)`'s intensities.

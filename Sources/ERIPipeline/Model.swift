@@ -18,14 +18,19 @@ public final class Model: @unchecked Sendable {
     public let network: Network
     /// MFCC extraction for the audio branch (window, mel bank and DCT built once).
     public let audioPreprocessor: AudioPreprocessor?
+    /// The face detector (SPEC §4.1a), loaded when first needed.
+    let faceDetector: LazyDetector
 
-    public convenience init(path: String, threads: Int = 0) throws {
-        try self.init(file: try ModelFile.load(path: path), threads: threads)
+    /// `faceModel`: the detector's weights; nil: $ERI_FACE_MODEL, else the
+    /// installed PREFIX/share/eri/face-mtcnn.safetensors (see `installedFaceModels`).
+    public convenience init(path: String, threads: Int = 0, faceModel: String? = nil) throws {
+        try self.init(file: try ModelFile.load(path: path), threads: threads, faceModel: faceModel)
     }
 
-    public init(file: ModelFile, threads: Int = 0) throws {
+    public init(file: ModelFile, threads: Int = 0, faceModel: String? = nil) throws {
         self.file = file
         self.threads = threads
+        faceDetector = LazyDetector(path: faceModel)
         network = Network(file: file)
         audioPreprocessor = try file.config.audio.map { try AudioPreprocessor(config: $0) }
         if threads > 0 { setComputeThreads(threads) }

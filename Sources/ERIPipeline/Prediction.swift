@@ -18,9 +18,12 @@ public struct PredictOptions {
     /// stops the call, which then throws `.cancelled`.
     public var progress: ((Double) -> Bool)?
     public var longInput: LongInput = .whole
-    public init(progress: ((Double) -> Bool)? = nil, longInput: LongInput = .whole) {
+    /// Where the faces come from (SPEC §4.1a).
+    public var faces: FaceMode = .auto
+    public init(progress: ((Double) -> Bool)? = nil, longInput: LongInput = .whole, faces: FaceMode = .auto) {
         self.progress = progress
         self.longInput = longInput
+        self.faces = faces
     }
 
     /// Reports `fraction`; throws `.cancelled` when the callback says stop.
@@ -43,6 +46,12 @@ public struct PredictionWarnings: OptionSet, Sendable, Hashable {
     public static let noAudio = PredictionWarnings(rawValue: 4)
     /// The input is much longer than the training clips (see `LongInput`).
     public static let longInput = PredictionWarnings(rawValue: 8)
+    /// No face was found in any frame used: the model saw the centred square.
+    public static let noFace = PredictionWarnings(rawValue: 16)
+    /// Fewer than half of the frames used had a face of their own (the rest borrowed a neighbour's).
+    public static let fewFaces = PredictionWarnings(rawValue: 32)
+    /// No face detector is installed: frames without a host box were read as the centred square.
+    public static let noDetector = PredictionWarnings(rawValue: 64)
 }
 
 /// One estimate and what it was made from: what a measurement library owes
@@ -66,6 +75,10 @@ public struct Prediction: Sendable {
     public var warnings: PredictionWarnings = []
     /// Each warning in words, in bit order.
     public var messages: [String] = []
+    /// What the face stage did (nil without video).
+    public var faces: FaceReport?
+    /// The share of the frames used that had a face of their own (SPEC §4.1a), nil without video.
+    public var faceCoverage: Float? { faces?.coverage }
 
     public var audioUsed: Bool { audioSpan != nil }
 }
@@ -104,6 +117,18 @@ extension Model {
         if config.audio != nil && p.audioSpan == nil {
             w.insert(.noAudio)
             words.append("no audio: the model's audio branch saw zeros")
+        }
+        if let f = p.faces, p.framesUsed > 0 {
+            if f.source == "none" && detector == nil {
+                w.insert(.noDetector)
+                words.append("no face detector installed (\(faceDetector.failure ?? "")): the model saw the centred square of each frame")
+            } else if f.coverage == 0 && f.source != "none" {
+                w.insert(.noFace)
+                words.append("no face found in the \(p.framesUsed) frames used: the model saw the centred square of each frame")
+            } else if f.coverage < 0.5 && f.source != "none" {
+                w.insert(.fewFaces)
+                words.append("a face was found in only \(Int((f.coverage * 100).rounded())) % of the frames used; the others took a neighbour's")
+            }
         }
         if let d = p.duration, isLong(d), p.windows == 1 {
             w.insert(.longInput)

@@ -1,4 +1,5 @@
 import ERICore
+import ERIFaces
 import ERIFeatures
 import ERIModel
 
@@ -10,6 +11,7 @@ extension Model {
     /// and a warning. The views were validated when they were made. Frames in
     /// memory carry no time: the duration, when known, comes from the audio,
     /// and `LongInput.windows` cuts both inputs into the same k equal parts.
+    /// The face stage (SPEC §4.1a) runs on the F frames sampled per window.
     public func prediction(frames: [ImageView]?, audio: PCMView?, options: PredictOptions = PredictOptions()) throws -> Prediction {
         try config.checkModalities(video: frames != nil, audio: audio != nil)
         try options.report(0)
@@ -20,17 +22,25 @@ extension Model {
         var input = NetworkInput()
         if let frames, let v = config.video {
             guard !frames.isEmpty else { throw ERIError.invalidArgument("no frames: a clip needs at least one frame") }
-            let per = v.frames * v.channels * v.imageSize * v.imageSize
-            var batch = Tensor(zeros: [k, v.frames, v.channels, v.imageSize, v.imageSize])   // (k, F, C, S, S)
+            // SPEC §4.1 step 1 within each of the k parts: the F·k frames the model reads.
+            var sampled: [ImageView] = []
             for j in 0..<k {
                 let part = Array(frames[(frames.count * j / k)..<(frames.count * (j + 1) / k)])
-                let clip = try preprocessClip(part, config: v)   // (F, C, S, S)
-                batch.data.replaceSubrange((j * per)..<((j + 1) * per), with: clip.data)
-                try options.report(0.8 * Double(j + 1) / Double(k))
+                sampled += frameIndices(available: part.count, frames: v.frames).map { part[$0] }
+            }
+            let faces = try faceReport(frames: sampled, windows: k, mode: options.faces)
+            try options.report(0.5)
+            let per = v.channels * v.imageSize * v.imageSize
+            var batch = Tensor(zeros: [k, v.frames, v.channels, v.imageSize, v.imageSize])   // (k, F, C, S, S)
+            try batch.data.withUnsafeMutableBufferPointer { out in
+                for (j, view) in sampled.enumerated() {
+                    try view.preprocess(faces.placements[j], config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)]))
+                }
             }
             input.frames = batch
             p.framesGiven = frames.count
             p.framesUsed = v.frames * k
+            p.faces = faces
         }
         if let audio, let preprocessor = audioPreprocessor {
             (input.mfcc, input.audioLengths) = try windowFeatures(audio, parts: k, preprocessor: preprocessor)
