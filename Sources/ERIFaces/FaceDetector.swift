@@ -170,6 +170,33 @@ public final class FaceDetector: @unchecked Sendable {
         }
     }
 
+    /// The face near `previous` in `image`, found without the P-Net pyramid:
+    /// R-Net and O-Net on the previous face's square (a stream between full
+    /// detections, where the face moved little). Nil when they do not find it there.
+    public func refine(_ image: ImageView, around previous: DetectedFace) -> DetectedFace? {
+        let (planes, w, h, toPlanes) = image.rgbPlanes(maxSide: options.maxSide)
+        let s = Float(toPlanes)
+        let start = squared(Candidate(x1: previous.x1 * s, y1: previous.y1 * s, x2: previous.x2 * s, y2: previous.y2 * s,
+                                      score: previous.score, reg: .zero))
+        return planes.withUnsafeBufferPointer { image -> DetectedFace? in
+            arenas.withArena { arena -> DetectedFace? in
+                guard crop(start, width: w, height: h) != nil else { return nil }
+                let r = networks.refine(crops([start], side: 24, image: image.baseAddress!, width: w, height: h, arena: arena), count: 1, arena: arena)
+                guard r.probability[0] > options.thresholds.1 else { return nil }
+                let box = squared(regressed(Candidate(x1: start.x1, y1: start.y1, x2: start.x2, y2: start.y2, score: r.probability[0],
+                                                      reg: SIMD4(r.regression[0], r.regression[1], r.regression[2], r.regression[3]))))
+                guard crop(box, width: w, height: h) != nil else { return nil }
+                let o = networks.output(crops([box], side: 48, image: image.baseAddress!, width: w, height: h, arena: arena), count: 1, arena: arena)
+                guard o.probability[0] > options.thresholds.2 else { return nil }
+                let wi = box.x2 - box.x1 + 1, hi = box.y2 - box.y1 + 1, back = 1 / s
+                let points = (0..<5).map { j in SIMD2(wi * o.landmarks[j] + box.x1 - 1, hi * o.landmarks[5 + j] + box.y1 - 1) * back }
+                let c = regressed(Candidate(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2, score: o.probability[0],
+                                            reg: SIMD4(o.regression[0], o.regression[1], o.regression[2], o.regression[3])))
+                return DetectedFace(x1: c.x1 * back, y1: c.y1 * back, x2: c.x2 * back, y2: c.y2 * back, score: c.score, landmarks: points)
+            }
+        }
+    }
+
     /// (v − 127.5) · 0.0078125 in place, facenet-pytorch's input scaling.
     private func normalise(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { x[i] = (x[i] - 127.5) * 0.0078125 }

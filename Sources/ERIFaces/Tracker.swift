@@ -15,11 +15,18 @@ public struct FaceTrack: Sendable {
     public var coverage: Float { detected.isEmpty ? 0 : Float(detected.filter { $0 }.count) / Float(detected.count) }
 }
 
+/// The face of `faces` that best continues `reference` (`matchCost`), nil when none can.
+public func bestMatch(_ faces: [DetectedFace], for reference: DetectedFace) -> DetectedFace? {
+    var best: (face: DetectedFace, cost: Float)?
+    for f in faces { if let c = matchCost(f, reference), best == nil || c < best!.cost { best = (f, c) } }
+    return best?.face
+}
+
 /// Whether `candidate` can be the same person as `reference` in a nearby
 /// frame: boxes that overlap, or centres closer than 0.75 of the face's size
 /// at a similar size (a subject moves between sampled frames). Returns a
 /// matching cost (lower is better), nil when not.
-func matchCost(_ candidate: DetectedFace, _ reference: DetectedFace) -> Float? {
+public func matchCost(_ candidate: DetectedFace, _ reference: DetectedFace) -> Float? {
     let overlap = candidate.overlap(reference)
     if overlap >= 0.2 { return 1 - overlap }
     let size = max(reference.x2 - reference.x1, reference.y2 - reference.y1, 1)

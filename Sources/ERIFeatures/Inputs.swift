@@ -382,3 +382,45 @@ func firstOutOfRange(_ values: UnsafeBufferPointer<Float>, limit: Float) -> Int?
     for k in i..<values.count where bad(values[k]) { return k }
     return nil
 }
+
+/// A frame copied out of the caller's memory (rows packed, planes in one
+/// buffer), for a stream that decides later whether it needs the frame.
+public struct ImageCopy: Sendable {
+    let bytes: [UInt8]
+    let width: Int, height: Int, stride: Int, chromaStride: Int
+    let format: PixelFormat
+    let chromaOffset: Int, chromaVOffset: Int
+    public let box: FaceBox?
+
+    public init(_ view: ImageView) {
+        let rowBytes = view.width * view.format.bytesPerPixel
+        var bytes = [UInt8]()
+        let ch = (view.height + 1) / 2
+        let chromaRow = view.format == .nv12 ? 2 * ((view.width + 1) / 2) : (view.width + 1) / 2
+        bytes.reserveCapacity(rowBytes * view.height + (view.format.isPlanar ? 2 * chromaRow * ch : 0))
+        let data = view.data.assumingMemoryBound(to: UInt8.self)
+        for y in 0..<view.height { bytes += UnsafeBufferPointer(start: data + y * view.stride, count: rowBytes) }
+        var u = 0, v = 0
+        if let chroma = view.chroma?.assumingMemoryBound(to: UInt8.self) {
+            u = bytes.count
+            for y in 0..<ch { bytes += UnsafeBufferPointer(start: chroma + y * view.chromaStride, count: chromaRow) }
+            if let chromaV = view.chromaV?.assumingMemoryBound(to: UInt8.self) {
+                v = bytes.count
+                for y in 0..<ch { bytes += UnsafeBufferPointer(start: chromaV + y * view.chromaStride, count: chromaRow) }
+            }
+        }
+        self.bytes = bytes
+        width = view.width; height = view.height; stride = rowBytes; chromaStride = chromaRow
+        format = view.format; chromaOffset = u; chromaVOffset = v; box = view.box
+    }
+
+    /// A view of the copy for the duration of `body`.
+    public func withView<T>(_ body: (ImageView) throws -> T) throws -> T {
+        try bytes.withUnsafeBytes { raw in
+            let base = raw.baseAddress!
+            return try body(try ImageView(data: base, width: width, height: height, stride: stride, format: format, box: box,
+                                          chroma: format.isPlanar ? base + chromaOffset : nil,
+                                          chromaV: format == .i420 ? base + chromaVOffset : nil, chromaStride: chromaStride))
+        }
+    }
+}

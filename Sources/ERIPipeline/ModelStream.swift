@@ -1,4 +1,5 @@
 import ERICore
+import ERIFaces
 import ERIFeatures
 import ERIModel
 
@@ -10,9 +11,16 @@ public struct StreamOptions: Sendable, Equatable {
     /// How far, in seconds, a frame may lie from a sample time and still
     /// represent it. nil: half a cell, W / (2F): the frame must lie in the cell.
     public var maxFrameGap: Double?
-    public init(window: Double? = nil, maxFrameGap: Double? = nil) {
+    /// Where the faces come from (SPEC §4.1a); frames with a box keep it.
+    public var faces: FaceMode = .auto
+    /// Frames (of those a window uses) between two full detections; in
+    /// between, the previous face is refined with R-Net and O-Net only.
+    public var redetectEvery = 5
+    public init(window: Double? = nil, maxFrameGap: Double? = nil, faces: FaceMode = .auto, redetectEvery: Int = 5) {
         self.window = window
         self.maxFrameGap = maxFrameGap
+        self.faces = faces
+        self.redetectEvery = redetectEvery
     }
 }
 
@@ -34,6 +42,10 @@ public struct StreamEstimate: Sendable {
     public var audioFirstSample: Int
     public var audioSampleCount: Int
     public var audioSampleRate: Int
+    /// The share of the F frames used that had a face of their own (detected
+    /// or given by the host), nil without video; and each frame's placement.
+    public var faceCoverage: Float?
+    public var facePlacements: [FacePlacement] = []
 }
 
 /// A sliding window over live frames and PCM (API.md "Streaming").
@@ -81,13 +93,24 @@ public final class ModelStream {
     public let step: Double
     public let maxFrameGap: Double
 
-    /// A frame that a sample time uses or may use.
+    /// A frame that a sample time uses or may use: a copy of its pixels until
+    /// its vector is computed, then the vector and how its face was placed.
     final class Candidate {
         let timestamp: Double
-        var pixels: [Float]?
+        var copy: ImageCopy?
         var vector: [Float]?
+        var placement: FacePlacement = .centre
+        var hasFace = false
         init(timestamp: Double) { self.timestamp = timestamp }
     }
+
+    // Face state: the subject's last face and full detections' spacing (SPEC §4.1a, online).
+    let searchFaces: Bool
+    let redetectEvery: Int
+    var lastFace: DetectedFace?
+    var sinceDetection = Int.max
+    /// Full detections in a row that did not find the subject: after 3 the track restarts on the most confident face.
+    var misses = 0
 
     // Video state.
     var previous: Candidate?
@@ -120,6 +143,11 @@ public final class ModelStream {
             throw ERIError.invalidArgument("stream max frame gap \(gap) s must be finite and in 0 … 3600 s")
         }
         maxFrameGap = gap
+        guard (1...10_000).contains(options.redetectEvery) else {
+            throw ERIError.invalidArgument("stream redetect_every \(options.redetectEvery) is outside 1…10000 frames")
+        }
+        redetectEvery = options.redetectEvery
+        searchFaces = try model.searchesFaces(options.faces)
         let retain = w + step
         audio = model.audioPreprocessor.map { StreamingMFCC(preprocessor: $0, retain: retain, restartGap: w + 1) }
     }
@@ -127,6 +155,7 @@ public final class ModelStream {
     /// Forgets all input: the stream is as new.
     public func reset() {
         previous = nil; nextCell = nil; cells = [:]; oldestCell = .max; lastFrameTime = nil
+        lastFace = nil; sinceDetection = .max; misses = 0
         audio?.reset(); clock = nil; lastEstimate = nil
     }
 
@@ -170,9 +199,9 @@ public final class ModelStream {
         }
         nextCell = m
         lastFrameTime = ts
-        // The current frame may be the nearest to the next sample time; keep its pixels if so.
+        // The current frame may be the nearest to the next sample time; keep a copy if so.
         if midpoint(m) - ts <= maxFrameGap && current.vector == nil {
-            current.pixels = try preprocessed(image, config: vc)
+            current.copy = ImageCopy(image)
         }
         previous = current
         clock = max(clock ?? ts, ts)
@@ -185,20 +214,49 @@ public final class ModelStream {
         }
     }
 
-    /// SPEC §4.1 steps 2–5 for one frame: C × S × S floats.
-    private func preprocessed(_ image: ImageView, config vc: ERIConfig.Video) throws -> [Float] {
+    /// SPEC §4.1a online: a host box wins; else a full detection every
+    /// `redetectEvery` frames used (the face matching the last one, else the
+    /// most confident) and a refinement of the last face in between; a frame
+    /// where neither finds it keeps the last face (borrowed), or the centred
+    /// square before any. Then SPEC §4.1 steps 2–5: C × S × S floats.
+    private func prepared(_ image: ImageView, _ c: Candidate, config vc: ERIConfig.Video) throws -> [Float] {
+        if let box = image.box {
+            c.placement = .box(box)
+            c.hasFace = true
+        } else if searchFaces, let detector = model.detector {
+            var face: DetectedFace?
+            if let last = lastFace, sinceDetection + 1 < redetectEvery {
+                face = detector.refine(image, around: last)
+                sinceDetection += 1
+            }
+            if face == nil {
+                let found = detector.detect(image)
+                if let last = lastFace, misses < 3 { face = bestMatch(found, for: last) } else { face = found.first }
+                misses = face == nil ? misses + 1 : 0
+                sinceDetection = 0
+            }
+            if let face { lastFace = face }
+            c.hasFace = face != nil
+            c.placement = FacePlacement(lastFace, preparation: vc.face)
+        }
         var pixels = [Float](repeating: 0, count: vc.channels * vc.imageSize * vc.imageSize)
-        try pixels.withUnsafeMutableBufferPointer { try preprocessFrame(image, config: vc, into: $0) }
+        try pixels.withUnsafeMutableBufferPointer { try image.preprocess(c.placement, config: vc, into: $0) }
         return pixels
     }
 
-    /// Gives `c` its per-frame vector (once), from its kept pixels or from `image`, the frame itself.
+    /// Gives `c` its per-frame vector (once), from its copy or from `image`, the frame itself.
     private func computeVector(_ c: Candidate, image: ImageView?, config vc: ERIConfig.Video) throws {
         if c.vector != nil { return }
-        if c.pixels == nil, let image { c.pixels = try preprocessed(image, config: vc) }
-        guard let pixels = c.pixels else { throw ERIError(.internal, "stream: frame at \(c.timestamp) s was dropped but is needed") }
+        let pixels: [Float]
+        if let image {
+            pixels = try prepared(image, c, config: vc)
+        } else if let copy = c.copy {
+            pixels = try copy.withView { try prepared($0, c, config: vc) }
+        } else {
+            throw ERIError(.internal, "stream: frame at \(c.timestamp) s was dropped but is needed")
+        }
         c.vector = model.frameVector(pixels)
-        c.pixels = nil
+        c.copy = nil
     }
 
     /// The frame for sample time m at a read: its settled frame, or for a
@@ -206,7 +264,7 @@ public final class ModelStream {
     private func frameForRead(_ m: Int) throws -> Candidate? {
         if let c = cells[m] { return c }
         guard let next = nextCell, m >= next, let p = previous, midpoint(m) - p.timestamp <= maxFrameGap else { return nil }
-        if p.vector == nil && p.pixels == nil { return nil }
+        if p.vector == nil && p.copy == nil { return nil }
         try computeVector(p, image: nil, config: model.config.video!)
         return p
     }
@@ -239,6 +297,8 @@ public final class ModelStream {
 
         var vectors: [Float]?
         var timestamps: [Double] = []
+        var placements: [FacePlacement] = []
+        var coverage: Float?
         if let vc = model.config.video, nextCell != nil {
             let f = vc.frames
             var chosen = try ((k - f)..<k).map { try frameForRead($0) }
@@ -254,6 +314,8 @@ public final class ModelStream {
                 for c in chosen { v.append(contentsOf: c!.vector!) }
                 vectors = v
                 timestamps = chosen.map { $0!.timestamp }
+                placements = chosen.map { $0!.placement }
+                coverage = Float(chosen.filter { $0!.hasFace }.count) / Float(f)
             }
         }
 
@@ -272,7 +334,7 @@ public final class ModelStream {
         let y = try vectors.withOptionalPointer { try model.network.forward(videoVectors: $0, mfcc: mfcc) }
         let estimate = StreamEstimate(intensities: y, windowStart: start, windowEnd: end, frameTimestamps: timestamps,
                                       audioStart: audioStart, audioFirstSample: audioFirst, audioSampleCount: audioCount,
-                                      audioSampleRate: rate)
+                                      audioSampleRate: rate, faceCoverage: coverage, facePlacements: placements)
         lastEstimate = estimate
         return estimate
     }
