@@ -116,7 +116,49 @@ typedef struct eri_image {
 typedef struct eri_model_options {
     uint32_t struct_size; /* sizeof(eri_model_options), set by eri_model_options_init */
     int32_t n_threads;    /* compute threads, 0…1024; 0 = all cores. OpenBLAS threads are process-wide: the last model opened with n_threads > 0 sets them */
+    const char *face_model; /* the face detector's weights for predictions that search faces; NULL: $ERI_FACE_MODEL,
+                               else face-mtcnn.safetensors next to liberi.so or in its ../share/eri (make install) */
 } eri_model_options;
+
+/* ---- Faces ---------------------------------------------------------------------------------
+ *
+ * The model was trained on faces, so a frame's face must be found before the model sees it.
+ * A host that passes a box (eri_image.has_box) keeps full control. Otherwise liberi finds the face
+ * itself with MTCNN (P-Net/R-Net/O-Net, weights converted from facenet-pytorch 2.6.0, MIT; installed
+ * by `make install` as PREFIX/share/eri/face-mtcnn.safetensors, nothing is downloaded at run time):
+ * every frame the model samples is searched, one subject is tracked (the clip's most confident face
+ * first, then in each frame the face that continues it best, so a second person passing by does not
+ * take over), and a frame without a detection takes the face of the nearest frame that has one. A
+ * model records how its training faces were prepared: the square crop around the box (a box model),
+ * or the five landmarks aligned onto a template (an aligned model); inference prepares them alike.
+ * A clip with no face at all falls back to the centred square and says so (eri_prediction.warnings,
+ * face_coverage 0).
+ */
+enum {
+    ERI_FACES_AUTO = 0,   /* host boxes where given; the rest searched if a detector is installed, else the centred square */
+    ERI_FACES_DETECT = 1, /* as AUTO, but a missing detector is ERI_ERR_UNSUPPORTED */
+    ERI_FACES_NONE = 2    /* no search: host boxes where given, else the centred square (an aligned model refuses) */
+};
+
+/* One face found in an image. */
+typedef struct eri_face {
+    float x, y, w, h;     /* the box: top-left corner and size, pixels of the image */
+    float score;          /* the detector's probability, 0…1 */
+    float landmarks[10];  /* x, y of the left eye, right eye, nose, left and right mouth corner (the person's left
+                             and right as seen in the image: the left eye has the smaller x in a frontal face) */
+} eri_face;
+
+/* Options of eri_detector_open. Fill with eri_detector_options_init before changing fields. */
+typedef struct eri_detector_options {
+    uint32_t struct_size;
+    const char *weights_path; /* NULL: as eri_model_options.face_model */
+    float min_face;           /* smallest face searched for, pixels, 4…100000 (default 20) */
+    float thresholds[3];      /* P-Net, R-Net, O-Net probability thresholds (default 0.6, 0.7, 0.7) */
+    double scale_factor;      /* image pyramid step, 0.1…0.95 (default 0.709) */
+    int32_t max_side;         /* larger images are first reduced to this side (default 1920): time and memory bounded */
+} eri_detector_options;
+
+typedef struct eri_detector eri_detector;
 
 /* What a model is: fill with eri_model_get_info() after setting struct_size = sizeof(eri_model_details).
    (The struct's tag is eri_model_info, the name of the older call eri_model_info(); eri_model_details
@@ -164,6 +206,7 @@ typedef struct eri_predict_options {
     int32_t long_input;             /* ERI_LONG_INPUT_WHOLE or ERI_LONG_INPUT_WINDOWS */
     double window_s;                /* ERI_LONG_INPUT_WINDOWS: window length; 0 = the model's training
                                        clip length, else 10 s */
+    int32_t faces;                  /* ERI_FACES_AUTO (default), _DETECT or _NONE */
 } eri_predict_options;
 
 /* Why an estimate deserves less trust; several may be set (eri_prediction.warnings). */
@@ -171,8 +214,11 @@ enum {
     ERI_WARN_RANDOM_WEIGHTS = 1, /* the model's weights are a random initialisation: the numbers mean nothing */
     ERI_WARN_NO_VIDEO = 2,       /* a model with a video branch got no video (its part is zeroed) */
     ERI_WARN_NO_AUDIO = 4,       /* a model with an audio branch got no audio (its part is zeroed) */
-    ERI_WARN_LONG_INPUT = 8      /* the input is much longer than the model's training clips: one estimate
+    ERI_WARN_LONG_INPUT = 8,     /* the input is much longer than the model's training clips: one estimate
                                     spreads F frames over all of it (see ERI_LONG_INPUT_WINDOWS) */
+    ERI_WARN_NO_FACE = 16,       /* no face was found in any frame used: the model saw the centred square */
+    ERI_WARN_FEW_FACES = 32,     /* fewer than half of the frames used had a face of their own */
+    ERI_WARN_NO_DETECTOR = 64    /* no face detector is installed: frames without a box were read as the centred square */
 };
 
 /* One estimate and what it was made from. Set struct_size = sizeof(eri_prediction) before the call. */
@@ -189,6 +235,8 @@ typedef struct eri_prediction {
     double duration_s;        /* the input's length in seconds (the longer track), 0 if unknown */
     int32_t n_windows;        /* 1, or the windows averaged (ERI_LONG_INPUT_WINDOWS) */
     double window_s;          /* the window length used, 0 for ERI_LONG_INPUT_WHOLE */
+    float face_coverage;      /* the share of the frames used with a face of their own (detected or a host box);
+                                 -1 when no video was used */
     uint32_t warnings;        /* ERI_WARN_* bits */
     const char *warning_text; /* the warnings in words, "" if none; valid until the next liberi call on
                                  this thread */
@@ -270,6 +318,20 @@ eri_status eri_predict_options_init(eri_predict_options *options);
    were made from and the warnings. Returns as eri_predict_file, or ERI_ERR_CANCELLED. */
 eri_status eri_predict_file_ex(const eri_model *model, const char *media_path, const eri_predict_options *options,
                                eri_prediction *out);
+/* Fills *options with defaults. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL). */
+eri_status eri_detector_options_init(eri_detector_options *options);
+/* Loads the face detector (options may be NULL). Returns ERI_OK and sets *out, or ERI_ERR_INVALID_ARGUMENT
+   (NULL, options out of range), ERI_ERR_IO (no weights file), ERI_ERR_FORMAT (not MTCNN weights); *out = NULL then.
+   A detector is immutable: any number of threads may use it at once. */
+eri_status eri_detector_open(const eri_detector_options *options, eri_detector **out);
+/* Frees a detector; NULL is allowed. */
+void eri_detector_close(eri_detector *detector);
+/* Finds the faces of one image (any size and pixel format; the box fields are ignored), strongest first.
+   Writes up to capacity faces and sets *n_faces to the number found (which may exceed capacity; faces may
+   be NULL when capacity is 0). Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL, a bad image). */
+eri_status eri_detect_faces(const eri_detector *detector, const eri_image *image, eri_face *faces, size_t capacity,
+                            size_t *n_faces);
+
 /* eri_predict_av with options (may be NULL) and the whole record. Frames given in memory have no
    timestamps: the video span is left 0 and the duration comes from the audio. Returns as
    eri_predict_av, or ERI_ERR_CANCELLED. */
@@ -336,6 +398,9 @@ typedef struct eri_stream_options {
     uint32_t struct_size;   /* sizeof(eri_stream_options), set by eri_stream_options_init */
     double window_s;        /* W in seconds, 0.1…3600; 0 = the model's training clip length, else 10 */
     double max_frame_gap_s; /* how far a frame may be from a sample time, >= 0; < 0 = W / (2F), the default */
+    int32_t faces;          /* ERI_FACES_AUTO (default), _DETECT or _NONE; a frame with a box keeps it */
+    int32_t redetect_every; /* frames a window uses between two full face detections; in between the last face
+                               is refined (R-Net and O-Net only). 1…10000, default 5 */
 } eri_stream_options;
 
 /* What the last eri_stream_read used. Set struct_size = sizeof(eri_stream_span) first. */
@@ -349,6 +414,7 @@ typedef struct eri_stream_span {
     uint64_t audio_first_sample;          /* its index on the stream's audio clock (model rate) */
     uint64_t n_audio_samples;             /* samples used, 0 when the window held no audio */
     int32_t audio_sample_rate;            /* the model's rate (0 without an audio branch) */
+    float face_coverage;                  /* the share of the n_frames with a face of their own, -1 without frames */
 } eri_stream_span;
 
 /* Fills *options with defaults. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL). */

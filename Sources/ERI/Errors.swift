@@ -40,9 +40,13 @@ func invalid(_ message: String) -> eri_status {
 /// Checks a versioned struct's `struct_size` (API.md rule 4): at least the
 /// size this library knows. `filled`: an options struct the host filled
 /// (`init` names its `*_options_init`), else an output struct the host sized.
-func checkStructSize(_ size: UInt32, atLeast known: UInt32, function: String, argument: String, filledBy initialiser: String? = nil,
-                     type: String) throws {
-    guard size >= known else {
+/// A struct of the oldest layout (`known` bytes, up to its padding to 8) or
+/// of the current one (`current` bytes or more) passes; a size in between
+/// would cut a field added since and is refused.
+func checkStructSize(_ size: UInt32, atLeast known: UInt32, current: UInt32? = nil, function: String, argument: String,
+                     filledBy initialiser: String? = nil, type: String) throws {
+    let oldest = size >= known && size <= (known + 7) / 8 * 8
+    guard size >= (current ?? known) || oldest else {
         let advice = initialiser.map { "call \($0) first" } ?? "set it to sizeof(\(type))"
         throw ERIError.invalidArgument("\(function): \(argument)->struct_size is \(size); \(advice)")
     }

@@ -35,7 +35,9 @@ final class ModelHandle {
     }
 }
 
-let modelOptionsV1Size = UInt32(MemoryLayout<eri_model_options>.size)
+let modelOptionsSize = UInt32(MemoryLayout<eri_model_options>.size)
+/// liberi 0.1's eri_model_options ended before `face_model`.
+let modelOptionsV1Size = UInt32(MemoryLayout<eri_model_options>.offset(of: \eri_model_options.face_model)!)
 /// liberi 0.1's struct eri_model_info ended before `random_weights`.
 let modelInfoV1Size = UInt32(MemoryLayout<CERISupport.eri_model_info>.offset(of: \CERISupport.eri_model_info.random_weights)!)
 
@@ -43,7 +45,7 @@ let modelInfoV1Size = UInt32(MemoryLayout<CERISupport.eri_model_info>.offset(of:
 public func eri_model_options_init(_ options: UnsafeMutablePointer<eri_model_options>?) -> eri_status {
     guarded {
         guard let options else { return invalid("eri_model_options_init: options is NULL") }
-        options.pointee = eri_model_options(struct_size: modelOptionsV1Size, n_threads: 0)
+        options.pointee = eri_model_options(struct_size: modelOptionsSize, n_threads: 0, face_model: nil)
         return ERI_OK
     }
 }
@@ -56,13 +58,15 @@ public func eri_model_open(_ path: UnsafePointer<CChar>?, _ options: UnsafePoint
         outModel.pointee = nil
         guard let path else { return invalid("eri_model_open: path is NULL") }
         var threads: Int32 = 0
+        var faceModel: String?
         if let options {
-            try checkStructSize(options.pointee.struct_size, atLeast: modelOptionsV1Size, function: "eri_model_open", argument: "options",
+            try checkStructSize(options.pointee.struct_size, atLeast: modelOptionsV1Size, current: UInt32(MemoryLayout<eri_model_options>.size), function: "eri_model_open", argument: "options",
                                 filledBy: "eri_model_options_init", type: "eri_model_options")
             threads = options.pointee.n_threads
             guard (0...1024).contains(threads) else { return invalid("eri_model_open: n_threads \(threads) is outside 0…1024") }
+            if options.pointee.struct_size >= modelOptionsSize, let p = options.pointee.face_model { faceModel = String(cString: p) }
         }
-        let model = try Model(path: String(cString: path), threads: Int(threads))
+        let model = try Model(path: String(cString: path), threads: Int(threads), faceModel: faceModel)
         outModel.pointee = OpaquePointer(Unmanaged.passRetained(ModelHandle(model: model)).toOpaque())
         return ERI_OK
     }

@@ -1,5 +1,6 @@
 import CERISupport
 import ERICore
+import ERIFaces
 import ERIFeatures
 import ERIPipeline
 
@@ -113,7 +114,7 @@ public func eri_predict_options_init(_ options: UnsafeMutablePointer<eri_predict
     guarded {
         guard let options else { return invalid("eri_predict_options_init: options is NULL") }
         options.pointee = eri_predict_options(struct_size: predictOptionsV1Size, progress: nil, progress_user_data: nil,
-                                              long_input: Int32(ERI_LONG_INPUT_WHOLE), window_s: 0)
+                                              long_input: Int32(ERI_LONG_INPUT_WHOLE), window_s: 0, faces: Int32(ERI_FACES_AUTO))
         return ERI_OK
     }
 }
@@ -139,6 +140,7 @@ func predictOptions(_ options: UnsafePointer<eri_predict_options>?, function: St
     default:
         throw ERIError.invalidArgument("\(function): options->long_input \(o.long_input) is not ERI_LONG_INPUT_WHOLE or _WINDOWS")
     }
+    settings.faces = try faceMode(o.faces, function: function)
     return settings
 }
 
@@ -160,6 +162,7 @@ func write(_ p: Prediction, to out: UnsafeMutablePointer<eri_prediction>, size: 
     record.duration_s = p.duration ?? 0
     record.n_windows = Int32(clamping: p.windows)
     record.window_s = p.window ?? 0
+    record.face_coverage = p.faceCoverage ?? -1
     record.warnings = p.warnings.rawValue
     record.warning_text = liberi_warning_text()
     writeVersioned(record, to: out, size: size)

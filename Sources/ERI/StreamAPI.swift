@@ -35,14 +35,18 @@ final class StreamHandle {
     }
 }
 
-let streamOptionsV1Size = UInt32(MemoryLayout<eri_stream_options>.size)
-let streamSpanV1Size = UInt32(MemoryLayout<eri_stream_span>.size)
+let streamOptionsSize = UInt32(MemoryLayout<eri_stream_options>.size)
+/// liberi 0.1's eri_stream_options ended before `faces`.
+let streamOptionsV1Size = UInt32(MemoryLayout<eri_stream_options>.offset(of: \eri_stream_options.faces)!)
+/// liberi 0.1's eri_stream_span ended before `face_coverage`.
+let streamSpanV1Size = UInt32(MemoryLayout<eri_stream_span>.offset(of: \eri_stream_span.face_coverage)!)
 
 @_cdecl("eri_stream_options_init")
 public func eri_stream_options_init(_ options: UnsafeMutablePointer<eri_stream_options>?) -> eri_status {
     guarded {
         guard let options else { return invalid("eri_stream_options_init: options is NULL") }
-        options.pointee = eri_stream_options(struct_size: streamOptionsV1Size, window_s: 0, max_frame_gap_s: -1)
+        options.pointee = eri_stream_options(struct_size: streamOptionsSize, window_s: 0, max_frame_gap_s: -1,
+                                             faces: Int32(ERI_FACES_AUTO), redetect_every: 5)
         return ERI_OK
     }
 }
@@ -56,12 +60,16 @@ public func eri_stream_open(_ model: OpaquePointer?, _ options: UnsafePointer<er
         guard let model else { return invalid("eri_stream_open: model is NULL") }
         var settings = StreamOptions()
         if let options {
-            try checkStructSize(options.pointee.struct_size, atLeast: streamOptionsV1Size, function: "eri_stream_open", argument: "options",
+            try checkStructSize(options.pointee.struct_size, atLeast: streamOptionsV1Size, current: UInt32(MemoryLayout<eri_stream_options>.size), function: "eri_stream_open", argument: "options",
                                 filledBy: "eri_stream_options_init", type: "eri_stream_options")
             let o = options.pointee
             guard !o.window_s.isNaN, !o.max_frame_gap_s.isNaN else { return invalid("eri_stream_open: options hold NaN") }
             if o.window_s != 0 { settings.window = o.window_s }
             if o.max_frame_gap_s >= 0 { settings.maxFrameGap = o.max_frame_gap_s }
+            if o.struct_size >= streamOptionsSize {
+                settings.faces = try faceMode(o.faces, function: "eri_stream_open")
+                settings.redetectEvery = Int(o.redetect_every)
+            }
         }
         let handle = ModelHandle.from(model)
         let stream = try ModelStream(model: handle.model, options: settings)
@@ -125,11 +133,14 @@ public func eri_stream_last_span(_ s: OpaquePointer?, _ span: UnsafeMutablePoint
             throw ERIError(.missingModality, "eri_stream_last_span: no read yet")
         }
         let pointer = handle.holdTimestamps(e.frameTimestamps)
-        span.pointee = eri_stream_span(
-            struct_size: streamSpanV1Size, window_start_s: e.windowStart, window_end_s: e.windowEnd,
+        let size = span.pointee.struct_size
+        let record = eri_stream_span(
+            struct_size: 0, window_start_s: e.windowStart, window_end_s: e.windowEnd,
             n_frames: Int32(e.frameTimestamps.count), frame_timestamps_s: pointer,
             audio_start_s: e.audioStart, audio_first_sample: UInt64(e.audioFirstSample),
-            n_audio_samples: UInt64(e.audioSampleCount), audio_sample_rate: Int32(e.audioSampleRate))
+            n_audio_samples: UInt64(e.audioSampleCount), audio_sample_rate: Int32(e.audioSampleRate),
+            face_coverage: e.faceCoverage ?? -1)
+        writeVersioned(record, to: span, size: size)
         return ERI_OK
     }
 }

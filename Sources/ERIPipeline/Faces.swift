@@ -121,7 +121,7 @@ final class LazyDetector: @unchecked Sendable {
     }
 }
 
-func environment(_ name: String) -> String? {
+public func environment(_ name: String) -> String? {
     guard let v = getenv(name) else { return nil }
     let s = String(cString: v)
     return s.isEmpty ? nil : s
@@ -131,7 +131,7 @@ func environment(_ name: String) -> String? {
 /// own file (liberi.so in PREFIX/lib, or the eri tool in PREFIX/bin): the
 /// file itself's folder (a Python wheel keeps it next to liberi.so), then
 /// ../share/eri.
-func installedFaceModels() -> [String] {
+public func installedFaceModels() -> [String] {
     guard let path = ownFile() else { return [] }
     let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     return [folder + "/face-mtcnn.safetensors", folder + "/../share/eri/face-mtcnn.safetensors"]

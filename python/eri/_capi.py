@@ -28,6 +28,10 @@ LONG_INPUT_WHOLE, LONG_INPUT_WINDOWS = range(2)
 
 # eri_prediction.warnings bits (ERI_WARN_*)
 WARN_RANDOM_WEIGHTS, WARN_NO_VIDEO, WARN_NO_AUDIO, WARN_LONG_INPUT = 1, 2, 4, 8
+WARN_NO_FACE, WARN_FEW_FACES, WARN_NO_DETECTOR = 16, 32, 64
+
+# ERI_FACES_*: where faces come from
+FACES_AUTO, FACES_DETECT, FACES_NONE = range(3)
 
 # ERI_LOG_* levels given to an eri_log_callback
 LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG = range(4)
@@ -45,7 +49,7 @@ class Image(ctypes.Structure):
 
 class ModelOptions(ctypes.Structure):
     """eri_model_options"""
-    _fields_ = [("struct_size", ctypes.c_uint32), ("n_threads", ctypes.c_int32)]
+    _fields_ = [("struct_size", ctypes.c_uint32), ("n_threads", ctypes.c_int32), ("face_model", ctypes.c_char_p)]
 
 
 class ModelInfo(ctypes.Structure):
@@ -59,7 +63,8 @@ class ModelInfo(ctypes.Structure):
 
 class StreamOptions(ctypes.Structure):
     """eri_stream_options"""
-    _fields_ = [("struct_size", ctypes.c_uint32), ("window_s", ctypes.c_double), ("max_frame_gap_s", ctypes.c_double)]
+    _fields_ = [("struct_size", ctypes.c_uint32), ("window_s", ctypes.c_double), ("max_frame_gap_s", ctypes.c_double),
+                ("faces", ctypes.c_int32), ("redetect_every", ctypes.c_int32)]
 
 
 class StreamSpan(ctypes.Structure):
@@ -67,7 +72,7 @@ class StreamSpan(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("window_start_s", ctypes.c_double), ("window_end_s", ctypes.c_double),
                 ("n_frames", ctypes.c_int32), ("frame_timestamps_s", ctypes.POINTER(ctypes.c_double)),
                 ("audio_start_s", ctypes.c_double), ("audio_first_sample", ctypes.c_uint64),
-                ("n_audio_samples", ctypes.c_uint64), ("audio_sample_rate", ctypes.c_int32)]
+                ("n_audio_samples", ctypes.c_uint64), ("audio_sample_rate", ctypes.c_int32), ("face_coverage", ctypes.c_float)]
 
 
 # eri_progress_callback: int32_t (*)(double fraction_done, void *user_data); non-zero cancels
@@ -77,7 +82,7 @@ ProgressCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_double, ctypes.c_vo
 class PredictOptions(ctypes.Structure):
     """eri_predict_options"""
     _fields_ = [("struct_size", ctypes.c_uint32), ("progress", ProgressCallback), ("progress_user_data", ctypes.c_void_p),
-                ("long_input", ctypes.c_int32), ("window_s", ctypes.c_double)]
+                ("long_input", ctypes.c_int32), ("window_s", ctypes.c_double), ("faces", ctypes.c_int32)]
 
 
 class Prediction(ctypes.Structure):
@@ -87,7 +92,19 @@ class Prediction(ctypes.Structure):
                 ("video_start_s", ctypes.c_double), ("video_end_s", ctypes.c_double),
                 ("audio_used", ctypes.c_int32), ("audio_start_s", ctypes.c_double), ("audio_end_s", ctypes.c_double),
                 ("duration_s", ctypes.c_double), ("n_windows", ctypes.c_int32), ("window_s", ctypes.c_double),
-                ("warnings", ctypes.c_uint32), ("warning_text", ctypes.c_char_p)]
+                ("face_coverage", ctypes.c_float), ("warnings", ctypes.c_uint32), ("warning_text", ctypes.c_char_p)]
+
+
+class Face(ctypes.Structure):
+    """eri_face: box, probability, five landmarks (x, y pairs)."""
+    _fields_ = [("x", ctypes.c_float), ("y", ctypes.c_float), ("w", ctypes.c_float), ("h", ctypes.c_float),
+                ("score", ctypes.c_float), ("landmarks", ctypes.c_float * 10)]
+
+
+class DetectorOptions(ctypes.Structure):
+    """eri_detector_options"""
+    _fields_ = [("struct_size", ctypes.c_uint32), ("weights_path", ctypes.c_char_p), ("min_face", ctypes.c_float),
+                ("thresholds", ctypes.c_float * 3), ("scale_factor", ctypes.c_double), ("max_side", ctypes.c_int32)]
 
 
 # Every struct of eri.h by its C tag (`struct <tag>`): the layout test's list.
@@ -99,6 +116,8 @@ STRUCTS: dict[str, type[ctypes.Structure]] = {
     "eri_stream_span": StreamSpan,
     "eri_predict_options": PredictOptions,
     "eri_prediction": Prediction,
+    "eri_face": Face,
+    "eri_detector_options": DetectorOptions,
 }
 
 # eri_log_callback: void (*)(int32_t level, const char *message, void *user_data)
@@ -135,6 +154,10 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
                                  ctypes.c_int32, ctypes.c_int32, _floats]),
     "eri_predict_file": (_status, [_handle, ctypes.c_char_p, _floats]),
     "eri_predict_options_init": (_status, [_P(PredictOptions)]),
+    "eri_detector_options_init": (_status, [_P(DetectorOptions)]),
+    "eri_detector_open": (_status, [_P(DetectorOptions), _P(_handle)]),
+    "eri_detector_close": (None, [_handle]),
+    "eri_detect_faces": (_status, [_handle, _P(Image), _P(Face), ctypes.c_size_t, _P(ctypes.c_size_t)]),
     "eri_predict_file_ex": (_status, [_handle, ctypes.c_char_p, _P(PredictOptions), _P(Prediction)]),
     "eri_predict_av_ex": (_status, [_handle, _P(Image), ctypes.c_size_t, _floats, ctypes.c_size_t, ctypes.c_int32,
                                     ctypes.c_int32, _P(PredictOptions), _P(Prediction)]),
