@@ -184,9 +184,9 @@ cmake_relocated() {
     cp -a "$ERI_PREFIX" "$WORK/moved-prefix" && cmake_example "$WORK/moved-prefix" "$WORK/cmake-build-moved"
 }
 check "the CMake package is relocatable: a copy of the prefix elsewhere gives its own liberi.so to examples/cmake" cmake_relocated
-pip_install() { "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "$REPO/python" && ls "$WORK/site/eri/__init__.py"; }
-check "pip install ./python (the pure-Python eri package)" pip_install
-check "test_layout.py (every struct of eri._capi, field by field, against cc's eri.h; every function declared)" \
+pip_install() { "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "$REPO/python" && ls "$WORK/site/liberi/__init__.py"; }
+check "pip install ./python (the pure-Python liberi package)" pip_install
+check "test_layout.py (every struct of liberi._capi, field by field, against cc's eri.h; every function declared)" \
     env CC="$CC" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_layout.py"
 check "examples/python/predict.py with the installed package, liberi.so found via the system path given by LD_LIBRARY_PATH" seven_lines \
     env LD_LIBRARY_PATH="$ERI_PREFIX/lib" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
@@ -194,7 +194,7 @@ check "examples/python/predict.py with ERI_LIBRARY" seven_lines \
     env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
 
 # -- streaming: the Python stream against predict, the replay examples, eri stream, eri timeline
-check "test_stream.py (eri.Stream: reads = Model.predict on what they used)" \
+check "test_stream.py (liberi.Stream: reads = Model.predict on what they used)" \
     env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_stream.py" "$WORK/tiny.eri"
 # estimates FILE LINES: a header of 8 columns, then at least LINES rows of a time and 7 values in [0, 1]
 estimates() {
@@ -325,7 +325,7 @@ else
 fi
 
 # -- Python ctypes host
-check "test_ctypes.py (the C API called through eri._capi)" \
+check "test_ctypes.py (the C API called through liberi._capi)" \
     env ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_ctypes.py" "$WORK/bad" "${MODELS[@]}"
 
 # -- safetensors interop (liberi ↔ Python safetensors ↔ the PyTorch reference)

@@ -1,4 +1,4 @@
-"""The Python eri.Stream against the installed liberi: every read equals
+"""The Python liberi.Stream against the installed liberi: every read equals
 Model.predict on exactly the frames and audio the read reports it used (the
 structs behind it are checked against the header by test_layout.py).
 
@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-import eri
+import liberi
 
 failures = 0
 
@@ -20,19 +20,19 @@ def check(ok, name, why=""):
 
 
 def main():
-    model = eri.Model(sys.argv[1])
+    model = liberi.Model(sys.argv[1])
     rng = np.random.default_rng(3)
     fps, rate = 25, 16000
     frames = rng.integers(0, 256, (6 * fps, 60, 80, 3), dtype=np.uint8)
     t = np.arange(6 * rate) / rate
     pcm = (0.3 * np.sin(2 * np.pi * 220 * t) * (0.5 + 0.5 * np.sin(t))).astype(np.float32)
     worst, reads = 0.0, 0
-    with eri.Stream(model, window=2) as s:
+    with liberi.Stream(model, window=2) as s:
         try:
             s.read()
             check(False, "read before any push raises")
-        except eri.Error as e:
-            check(e.status == eri.MISSING_MODALITY, "read before any push raises MISSING_MODALITY", e.message)
+        except liberi.Error as e:
+            check(e.status == liberi.MISSING_MODALITY, "read before any push raises MISSING_MODALITY", e.message)
         f = a = 0
         next_read = 0.5
         while f < len(frames) or a < len(pcm):
@@ -61,14 +61,14 @@ def main():
         try:
             s.push_frame(frames[0], 1.0)
             check(False, "an old frame timestamp raises")
-        except eri.Error as e:
-            check(e.status == eri.INVALID_ARGUMENT and "not after" in e.message, "an old frame timestamp raises INVALID_ARGUMENT")
+        except liberi.Error as e:
+            check(e.status == liberi.INVALID_ARGUMENT and "not after" in e.message, "an old frame timestamp raises INVALID_ARGUMENT")
         s.reset()
         try:
             s.read()
             check(False, "read after reset raises")
-        except eri.Error as e:
-            check(e.status == eri.MISSING_MODALITY, "read after reset raises MISSING_MODALITY")
+        except liberi.Error as e:
+            check(e.status == liberi.MISSING_MODALITY, "read after reset raises MISSING_MODALITY")
     print(f"stream.py: {failures} failed")
     return 1 if failures else 0
 

@@ -15,7 +15,7 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "python"))
-import eri  # noqa: E402
+import liberi  # noqa: E402
 
 
 def eri_cli():
@@ -32,7 +32,7 @@ def model(tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "small.eri"
     subprocess.run([eri_cli(), "init", "--preset", "dbn-small", "--seed", "4", "-o", str(path)], check=True,
                    capture_output=True)
-    return eri.Model(str(path))
+    return liberi.Model(str(path))
 
 
 RNG = np.random.default_rng(7)
@@ -65,7 +65,7 @@ def test_pil_image_is_one_frame(model):
 
 
 def test_chw_frame_is_rejected(model):
-    with pytest.raises((ValueError, eri.Error)) as e:
+    with pytest.raises((ValueError, liberi.Error)) as e:
         model.predict(frames=FRAME.transpose(2, 0, 1))
     assert "(3, 40, 56)" in str(e.value)
 
@@ -75,7 +75,7 @@ def test_float_frames_in_0_1_are_scaled(model):
 
 
 def test_int32_frames_are_rejected(model):
-    with pytest.raises((ValueError, eri.Error)) as e:
+    with pytest.raises((ValueError, liberi.Error)) as e:
         model.predict(frames=FRAME[None].astype(np.int32) * 2)
     assert "int32" in str(e.value)
 

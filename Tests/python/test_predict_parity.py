@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "python"))
-import eri  # noqa: E402
+import liberi  # noqa: E402
 
 CASES = [
     ("dbn-tiny", "both", 31, []),
@@ -24,8 +24,8 @@ CASES = [
     ("dbn-small", "video", 36, ["--pixel-format", "bgr24"]),
     ("dbn-small", "audio", 37, ["--seconds", "0.05"]),
 ]
-PIXEL_FORMATS = {"rgb24": eri.PIXEL_RGB24, "bgr24": eri.PIXEL_BGR24, "rgba": eri.PIXEL_RGBA32,
-                 "bgra": eri.PIXEL_BGRA32, "gray8": eri.PIXEL_GRAY8}
+PIXEL_FORMATS = {"rgb24": liberi.PIXEL_RGB24, "bgr24": liberi.PIXEL_BGR24, "rgba": liberi.PIXEL_RGBA32,
+                 "bgra": liberi.PIXEL_BGRA32, "gray8": liberi.PIXEL_GRAY8}
 
 
 def report(name, got, want):
@@ -46,7 +46,7 @@ def test_c_api_matches_reference(tmp_path, preset, mode, seed, extra):
     subprocess.run(args, check=True, capture_output=True)
     case = load_file(str(tmp_path / "case.safetensors"))
     info = json.loads((tmp_path / "case.json").read_text())
-    model = eri.Model(str(tmp_path / "model.eri"))
+    model = liberi.Model(str(tmp_path / "model.eri"))
     frames = box = fmt = None
     if "input.frames_u8" in case:
         frames = case["input.frames_u8"].astype(np.uint8)
@@ -69,13 +69,13 @@ def test_c_api_matches_reference(tmp_path, preset, mode, seed, extra):
 def test_wrong_modality_and_bad_input(tmp_path):
     subprocess.run([sys.executable, os.path.join(REPO, "reference", "make_case.py"), "--preset", "dbn-tiny",
                     "--audio-only", "--seed", "1", "--no-grads", "--out", str(tmp_path)], check=True, capture_output=True)
-    model = eri.Model(str(tmp_path / "model.eri"))
-    with pytest.raises(eri.Error) as e:
+    model = liberi.Model(str(tmp_path / "model.eri"))
+    with pytest.raises(liberi.Error) as e:
         model.predict(frames=np.zeros((4, 32, 32, 3), np.uint8))
-    assert e.value.status == eri.MISSING_MODALITY and "audio-only" in e.value.message
-    with pytest.raises(eri.Error) as e:
+    assert e.value.status == liberi.MISSING_MODALITY and "audio-only" in e.value.message
+    with pytest.raises(liberi.Error) as e:
         model.predict(pcm=np.array([0.0, np.nan, 0.0], np.float32), sample_rate=16000)
-    assert e.value.status == eri.INVALID_ARGUMENT
-    with pytest.raises(eri.Error) as e:
+    assert e.value.status == liberi.INVALID_ARGUMENT
+    with pytest.raises(liberi.Error) as e:
         model.predict()
-    assert e.value.status == eri.MISSING_MODALITY
+    assert e.value.status == liberi.MISSING_MODALITY

@@ -7,15 +7,15 @@ import sys
 
 import numpy as np
 
-import eri
+import liberi
 
 
 def main():
     if len(sys.argv) != 3:
         sys.exit(f"usage: {sys.argv[0]} MODEL.eri MEDIA")
-    model = eri.Model(sys.argv[1])
+    model = liberi.Model(sys.argv[1])
     info = model.info
-    print(f"model: {info['preset']} (video {info['has_video']}, audio {info['has_audio']}), liberi {eri.version()}")
+    print(f"model: {info['preset']} (video {info['has_video']}, audio {info['has_audio']}), liberi {liberi.version()}")
     for name, value in model.predict_file(sys.argv[2]).items():
         print(f"  {name:<14} {value:.3f}")
     # Raw inputs from memory: frames (N, H, W, 3) uint8 with a face box, PCM float32 mono at 44.1 kHz.
@@ -26,7 +26,7 @@ def main():
     print("raw frames and audio:", {k: round(v, 3) for k, v in result.items()})
     try:
         model.predict_file("/nonexistent.mp4")
-    except eri.Error as e:
+    except liberi.Error as e:
         print(f"expected error, status {e.status}: {e.message}")
 
 

@@ -3,7 +3,7 @@ ctypes.Structure per C struct, the signature of every function, the loading of
 liberi.so and the mapping of an eri_status to `Error`.
 
 Nothing here converts or checks Python values; the public classes in
-`eri/__init__.py` do that. The host tests import this module rather than
+`liberi/__init__.py` do that. The host tests import this module rather than
 declaring the C API again, and Tests/host/test_layout.py compares every struct
 in `STRUCTS` with the C compiler's view of the installed header.
 """
@@ -208,7 +208,7 @@ class Error(Exception):
         self.message = message
 
 
-Error.__module__ = "eri"  # users meet it as eri.Error (tracebacks, pickling)
+Error.__module__ = "liberi"  # users meet it as liberi.Error (tracebacks, pickling)
 
 
 def check(lib: ctypes.CDLL, status: int) -> None:

@@ -1,10 +1,10 @@
 """Python bindings for liberi (ctypes): Emotional Reaction Intensity from face video and audio.
 
-    model = eri.Model("model.eri")
+    model = liberi.Model("model.eri")
     model.predict(frames=np.uint8 array (N, H, W, 3), pcm=np.float32 array, sample_rate=16000)
     → {"Adoration": 0.41, …, "Surprise": 0.12}
 
-The C API itself (ctypes structs and signatures, loading, status codes) is in eri._capi.
+The C API itself (ctypes structs and signatures, loading, status codes) is in liberi._capi.
 """
 import ctypes
 import os
@@ -157,7 +157,7 @@ def _pcm_array(pcm: "npt.ArrayLike", channels: typing.Optional[int]) -> tuple[np
 class Stream(_Owned):
     """A sliding window over live frames and audio (eri_stream_*): push as data arrives, read at any time.
 
-        with eri.Stream(model, window=10) as s:
+        with liberi.Stream(model, window=10) as s:
             s.push_frame(rgb_frame, t)               # (H, W, 3|4|1) uint8, timestamp in seconds
             s.push_pcm(chunk, 48000, t_audio)        # float32 (n,) or (n, channels)
             values, window_end = s.read()            # np.float32 (7,), seconds
