@@ -16,7 +16,7 @@ import os
 import sys
 
 from liberi import _capi
-from libliberi._capi import FORMAT, INVALID_ARGUMENT, IO, OK, UNSUPPORTED, LogCallback, ModelInfo, ModelOptions
+from liberi._capi import FORMAT, INVALID_ARGUMENT, IO, OK, UNSUPPORTED, LogCallback, ModelInfo, ModelOptions
 
 EMOTIONS = ["Adoration", "Amusement", "Anxiety", "Disgust", "Empathic-Pain", "Fear", "Surprise"]
 
