@@ -28,7 +28,7 @@ def main():
         sys.exit(f"usage: {sys.argv[0]} MODEL.eri MEDIA [--fast]")
     fast = "--fast" in sys.argv[3:]
     model = liberi.Model(sys.argv[1])
-    info = model.info
+    info = model.info()
     video = decode(sys.argv[2], ["-an", "-vf", f"scale={W}:{H},fps={FPS}", "-f", "rawvideo", "-pix_fmt", "rgb24"]) \
         if info["has_video"] else None
     audio = decode(sys.argv[2], ["-vn", "-ac", "1", "-ar", str(RATE), "-f", "f32le"]) if info["has_audio"] else None
@@ -42,11 +42,11 @@ def main():
             t = min(tf, ta)
             while next_read <= t:  # the host reads on its own schedule
                 try:
-                    values, end = stream.read()
-                    print("\t".join([f"{end:.2f}", *(f"{v:.4f}" for v in values)]), flush=True)
-                except liberi.Error as e:
-                    if e.status != liberi.MISSING_MODALITY:  # nothing in the window yet
-                        raise
+                    estimate = stream.read()
+                    print("\t".join([f"{estimate['window_end']:.2f}",
+                                     *(f"{v:.4f}" for v in estimate["intensities"].values())]), flush=True)
+                except liberi.MissingModality:  # nothing in the window yet
+                    pass
                 next_read += 0.5
             if not fast:
                 time.sleep(max(0.0, t - (time.monotonic() - start)))
