@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Host test of liberi's C API from Python, calling the C functions directly
-through the eri package's C-API module (liberi._capi: its ctypes structs and
+through the liberi package's C-API module (liberi._capi: its ctypes structs and
 signatures; Tests/host/test_layout.py checks them against the header).
 
-    ERI_LIBRARY=/prefix/lib/liberi.so ERI_PREFIX=/prefix PYTHONPATH=site \
+    ERI_LIBRARY=/prefix/lib/liberi.so ERI_PREFIX=/prefix PYTHONPATH=python \
         python Tests/host/test_ctypes.py BAD_DIR MODEL.eri...
 
 BAD_DIR holds make_bad_models.py's files and manifest.txt. With ERI_PREFIX set,

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The eri package's C-API module (liberi._capi) against the C compiler's view of
+"""The liberi package's C-API module (liberi._capi) against the C compiler's view of
 the installed eri.h: every struct field for field, and every function declared.
 
-    ERI_PREFIX=/prefix PYTHONPATH=site [CC=cc] python Tests/host/test_layout.py
+    ERI_PREFIX=/prefix PYTHONPATH=python [CC=cc] python Tests/host/test_layout.py
 
 The struct and field names come from the header's text; the compiler then
 gives each field's offset, size, alignment and kind (integer width and
