@@ -38,6 +38,10 @@ __all__ = ["Model", "Stream", "to_dataframe", "EMOTIONS", "version", "library_fi
            "DecodeError", "OutOfMemory", "Cancelled", "InternalError", "ReliabilityWarning"]
 
 
+for _public in (Model, Stream, to_dataframe, Prediction, ModelInfo, TimelinePoint, StreamEstimate, StreamSpan):
+    _public.__module__ = "liberi"  # help(), reprs and tracebacks name liberi.Model, not liberi._model.Model
+
+
 def load_library() -> object:
     """Loads liberi.so now (it is otherwise loaded on first use) and returns the ctypes library; raises
     LibraryError saying where it looked and why each place failed."""

@@ -126,7 +126,8 @@ def _pixels_u8(array: np.ndarray, what: str) -> np.ndarray:
 def _single_frame_shape_error(shape: Tuple[int, ...], what: str) -> InvalidArgument:
     if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[-1] > 4:
         return InvalidArgument(f"{what}: shape {_shape(shape)} looks like channels-first (C, H, W); liberi reads "
-                               f"(H, W, C): pass frame.transpose(1, 2, 0)")
+                               f"(H, W, C): pass frame.transpose(1, 2, 0) (or, for {shape[0]} gray frames, "
+                               f"an ({shape[0]}, H, W, 1) stack)")
     if len(shape) == 3:
         return InvalidArgument(f"{what}: shape {_shape(shape)} is not a frame: a frame is (H, W, C) with C = 3 (RGB), "
                                f"4 (RGBA) or 1 (gray), or (H, W) gray; several gray frames are (N, H, W, 1)")

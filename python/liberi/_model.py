@@ -334,9 +334,11 @@ class Model(_Owned):
         return result
 
     def timeline(self, path: PathLike, window: Optional[float] = None, hop: float = 0.5) -> List[TimelinePoint]:
-        """Estimates every window of `window` seconds (None: the model's training clip length, else 10 s) of a
-        media file, one every `hop` seconds (eri_timeline_file). Returns a list of {"window_end": seconds from
-        the file's start, "intensities": {emotion: value}}; liberi.to_dataframe turns it into a table.
+        """Estimates windows of `window` seconds (None: the model's training clip length, else 10 s) ending every
+        `hop` seconds along a media file, as a Stream replaying it would (eri_timeline_file): hop is rounded to a
+        whole number of the stream's steps (window / the model's frames), at least one, and the points lie at
+        k·hop for k = 1, 2, … Returns a list of {"window_end": seconds from the file's start, "intensities":
+        {emotion: value}}, in order; liberi.to_dataframe turns it into a table.
 
         Raises Unsupported when the loaded liberi.so has no eri_timeline_file, and what predict_file raises.
         """
