@@ -3,6 +3,7 @@
 #   make                 liberi.so (+ bin eri) in .build/release
 #   make install PREFIX=/opt/eri   lib/liberi.so, include/eri.h + eri.hpp, pkg-config eri, CMake eri::eri, bin/eri
 #   make test            Swift tests, PyTorch/librosa parity, C / C++ / Python host tests
+#   make wheel           dist/liberi-VERSION-py3-none-linux_ARCH.whl: the Python package with liberi.so inside
 #   make deps            Debian packages (apt-get; sudo when not root)
 #   make venv            Python venv (.venv) with the reference oracle's pinned packages
 #   make demo            synthesise a corpus, train, evaluate and predict end to end
@@ -32,7 +33,7 @@ DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-de
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 
-.PHONY: all deps venv install uninstall test swift-test host-test python-test examples clean check-exports check-layers bench demo
+.PHONY: all deps venv install uninstall test swift-test host-test python-test examples wheel clean check-exports check-layers bench demo
 
 all:
 	$(SWIFT_RELEASE)
@@ -98,6 +99,23 @@ host-test: venv all
 
 examples: all
 	$(MAKE) -C examples
+
+# The Python package (python/) as a platform wheel with this build's liberi.so inside, in dist/:
+# `pip install dist/liberi-*.whl` then needs no ERI_LIBRARY. pip builds it in a temporary copy of
+# python/, so the source tree gets no build/ or *.egg-info. liberi.so links the system's OpenBLAS,
+# FFmpeg and libsndfile (make deps); the wheel cannot carry them, hence linux_<arch>, not manylinux.
+# WHEEL_PYTHON: the Python whose pip builds it (it fetches setuptools unless
+# WHEEL_PIP_FLAGS=--no-build-isolation and that Python has setuptools >= 70.1).
+WHEEL_PYTHON ?= python3
+WHEEL_PIP_FLAGS ?=
+wheel: all
+	@grep -q '^PACKAGE_VERSION = "$(VERSION)"$$' python/liberi/_version.py || \
+	 { echo "python/liberi/_version.py is not $(VERSION) (include/eri.h)"; exit 1; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	 cp -R python "$$tmp/python" && rm -rf "$$tmp/python/build" "$$tmp/python/liberi/liberi.so" "$$tmp"/python/*.egg-info && \
+	 LIBERI_SO="$(CURDIR)/$(LIB)" $(WHEEL_PYTHON) -m pip wheel -q --no-deps $(WHEEL_PIP_FLAGS) -w "$$tmp/dist" "$$tmp/python" && \
+	 mkdir -p dist && rm -f dist/liberi-*.whl && cp "$$tmp"/dist/liberi-*.whl dist/ && \
+	 echo "$$(ls dist/liberi-*.whl): liberi $(VERSION) with liberi.so; pip install it (needs numpy)"
 
 # The main job end to end: synthesise a corpus, train dbn-small, evaluate, predict (scripts/demo.sh).
 demo: deps venv all

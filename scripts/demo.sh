@@ -50,11 +50,14 @@ echo "-- eri predict"
 echo "-- the C example (examples/c/predict_file.c)"
 make --no-print-directory -C "$REPO/examples" BIN="$OUT/examples" >/dev/null
 "$OUT/examples/predict_file" "$OUT/model.eri" "$clip"
-echo "-- Python (the eri package)"
+echo "-- Python (the liberi package)"
 ERI_LIBRARY="$PREFIX/lib/liberi.so" PYTHONPATH="$REPO/python" "$PYTHON" - "$OUT/model.eri" "$clip" <<'PY'
-import sys, eri
-for name, value in eri.Model(sys.argv[1]).predict_file(sys.argv[2]).items():
+import sys, warnings, liberi
+warnings.simplefilter("ignore", liberi.ReliabilityWarning)  # the demo model's warnings were printed above
+result = liberi.Model(sys.argv[1]).predict_file(sys.argv[2])
+for name, value in result["intensities"].items():
     print(f"{name:<14} {value:.3f}")
+print(f"face coverage  {result['face_coverage']:.2f}")
 PY
 echo "-- its labels in data_info.csv"
 grep "\[$id\]" "$OUT/data/data_info.csv"

@@ -184,18 +184,46 @@ cmake_relocated() {
     cp -a "$ERI_PREFIX" "$WORK/moved-prefix" && cmake_example "$WORK/moved-prefix" "$WORK/cmake-build-moved"
 }
 check "the CMake package is relocatable: a copy of the prefix elsewhere gives its own liberi.so to examples/cmake" cmake_relocated
-pip_install() { "$PYTHON" -m pip install -q --no-deps --target "$WORK/site" "$REPO/python" && ls "$WORK/site/eri/__init__.py"; }
-check "pip install ./python (the pure-Python eri package)" pip_install
-check "test_layout.py (every struct of eri._capi, field by field, against cc's eri.h; every function declared)" \
-    env CC="$CC" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_layout.py"
-check "examples/python/predict.py with the installed package, liberi.so found via the system path given by LD_LIBRARY_PATH" seven_lines \
-    env LD_LIBRARY_PATH="$ERI_PREFIX/lib" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
-check "examples/python/predict.py with ERI_LIBRARY" seven_lines \
-    env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
-
-# -- streaming: the Python stream against predict, the replay examples, eri stream, eri timeline
-check "test_stream.py (eri.Stream: reads = Model.predict on what they used)" \
-    env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_stream.py" "$WORK/tiny.eri"
+# -- the Python package: `make wheel` (liberi.so inside), installed in a clean venv with only numpy from
+# PyPI, predicting a media file with no ERI_LIBRARY and no LD_LIBRARY_PATH; the source tree gets no
+# build/ or *.egg-info. The other Python checks import the source package (python/) with ERI_LIBRARY.
+build_leftovers() { find "$REPO" -path "$REPO/.build" -prune -o \( -name build -o -name '*.egg-info' \) -print | sort; }
+python_wheel() {
+    local before after wheel listing
+    before=$(build_leftovers)
+    make --no-print-directory -C "$REPO" wheel || return 1
+    wheel=$(ls "$REPO"/dist/liberi-"$(sed -n 's/^PACKAGE_VERSION = "\(.*\)"$/\1/p' "$REPO/python/liberi/_version.py")"-py3-none-linux_*.whl) || return 1
+    listing=$(unzip -l "$wheel") || return 1  # (whole output first: grep -q closing a pipe early fails under pipefail)
+    grep -q ' liberi/liberi\.so$' <<<"$listing" || { echo "$wheel has no liberi/liberi.so"; return 1; }
+    "$PYTHON" -m venv "$WORK/wheel-venv" && "$WORK/wheel-venv/bin/pip" install -q "$wheel" || return 1
+    "$WORK/wheel-venv/bin/pip" list --format=freeze | grep -v -E '^(pip|setuptools)==' | tr '\n' ' ' && echo
+    (cd "$WORK" && env -u LD_LIBRARY_PATH -u ERI_LIBRARY -u PYTHONPATH "$WORK/wheel-venv/bin/python" - "$WORK/tiny.eri" "$WORK/media/clip.mp4" <<'PY') || return 1
+import os, sys, liberi
+print("liberi", liberi.__version__, "library", liberi.version(), "from", liberi.library_file())
+assert liberi.__version__ == liberi.version()
+assert liberi.library_file().startswith(os.path.realpath(os.path.dirname(liberi.__file__))), "not the wheel's own liberi.so"
+r = liberi.Model(sys.argv[1]).predict_file(sys.argv[2], warn=False)
+assert r["frames_used"] == 8 and r["audio_used"] and r["warnings"] == ["random_weights"], r
+print({k: round(v, 3) for k, v in r["intensities"].items()})
+PY
+    after=$(build_leftovers)
+    [ "$before" = "$after" ] || { echo "new in the source tree:"; comm -13 <(echo "$before") <(echo "$after"); return 1; }
+}
+check "make wheel → a clean venv: pip install dist/liberi-*.whl, predict an MP4 with no ERI_LIBRARY/LD_LIBRARY_PATH; no build/ or egg-info left in the tree" python_wheel
+home_install() { make --no-print-directory -C "$REPO" install PREFIX="$WORK/home/.local" >/dev/null && ls "$WORK/home/.local/lib/liberi.so"; }
+check "make install PREFIX=\$HOME/.local (HOME=\$WORK/home)" home_install
+check "test_loading.py (ERI_LIBRARY file/folder/wrong, the wheel's own copy first, LD_LIBRARY_PATH, ~/.local/lib, what a failure says)" \
+    env CC="$CC" "$PYTHON" "$HERE/test_loading.py" "$ERI_PREFIX" "$WORK/home" "$WORK/wheel-venv/bin/python"
+check "test_layout.py (every struct of liberi._capi, field by field, against cc's eri.h; every function declared)" \
+    env CC="$CC" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$REPO/python" "$PYTHON" "$HERE/test_layout.py"
+check "examples/python/predict.py from the installed wheel, no environment" seven_lines \
+    env -u LD_LIBRARY_PATH -u ERI_LIBRARY "$WORK/wheel-venv/bin/python" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+check "examples/python/predict.py from python/, liberi.so found via the system path given by LD_LIBRARY_PATH" seven_lines \
+    env -u ERI_LIBRARY LD_LIBRARY_PATH="$ERI_PREFIX/lib" PYTHONPATH="$REPO/python" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+check "examples/python/predict.py from python/ with ERI_LIBRARY=<prefix>/lib (a folder)" seven_lines \
+    env -u LD_LIBRARY_PATH ERI_LIBRARY="$ERI_PREFIX/lib" PYTHONPATH="$REPO/python" "$PYTHON" "$REPO/examples/python/predict.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4"
+check "test_stream.py (liberi.Stream: reads = Model.predict on what they used)" \
+    env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$REPO/python" "$PYTHON" "$HERE/test_stream.py" "$WORK/tiny.eri"
 # estimates FILE LINES: a header of 8 columns, then at least LINES rows of a time and 7 values in [0, 1]
 estimates() {
     awk -F'\t' -v want="$2" 'NR == 1 { if (NF != 8 || $2 != "Adoration") bad = 1; next }
@@ -208,7 +236,7 @@ replay() {
 }
 check "examples/c/stream replays an MP4 as a live source (--fast)" replay env -u LD_LIBRARY_PATH "$WORK/examples/stream" "$WORK/tiny.eri" "$WORK/media/clip.mp4" --fast
 check "examples/cpp/stream_cpp (RAII eri::stream)" replay env -u LD_LIBRARY_PATH "$WORK/examples/stream_cpp" "$WORK/tiny.eri" "$WORK/media/clip.mp4" --fast
-check "examples/python/stream.py" replay env -u LD_LIBRARY_PATH ERI_LIBRARY="$LIB" PYTHONPATH="$WORK/site" "$PYTHON" "$REPO/examples/python/stream.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4" --fast
+check "examples/python/stream.py (the installed wheel)" replay env -u LD_LIBRARY_PATH -u ERI_LIBRARY "$WORK/wheel-venv/bin/python" "$REPO/examples/python/stream.py" "$WORK/tiny.eri" "$WORK/media/clip.mp4" --fast
 real_time() {
     local start end
     start=$(date +%s.%N)
@@ -325,12 +353,23 @@ else
 fi
 
 # -- Python ctypes host
-check "test_ctypes.py (the C API called through eri._capi)" \
-    env ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$WORK/site" "$PYTHON" "$HERE/test_ctypes.py" "$WORK/bad" "${MODELS[@]}"
+check "test_ctypes.py (the C API called through liberi._capi)" \
+    env ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$REPO/python" "$PYTHON" "$HERE/test_ctypes.py" "$WORK/bad" "${MODELS[@]}"
 
 # -- safetensors interop (liberi ↔ Python safetensors ↔ the PyTorch reference)
-check "pytest Tests/python (safetensors interop, reference oracle)" \
+check "pytest Tests/python (input conventions, results, safetensors interop, reference oracle; python/ with ERI_LIBRARY)" \
     env ERI_CLI="$ERI" ERI_PREFIX="$ERI_PREFIX" ERI_LIBRARY="$LIB" "$PYTHON" -m pytest -q -p no:cacheprovider "$REPO/Tests/python"
+# The same input and result tests against the installed wheel, with the extras they can use (Pillow, pandas),
+# and mypy --strict on the package's type hints.
+wheel_extras() {
+    local wheel
+    wheel=$(ls "$REPO"/dist/liberi-*-py3-none-linux_*.whl) &&
+        "$WORK/wheel-venv/bin/pip" install -q "$wheel[pandas]" pillow pytest mypy pandas-stubs &&
+        (cd "$WORK" && env -u LD_LIBRARY_PATH -u ERI_LIBRARY -u PYTHONPATH ERI_CLI="$ERI" "$WORK/wheel-venv/bin/python" -m pytest -q \
+            -p no:cacheprovider -W error::pytest.PytestUnraisableExceptionWarning "$REPO/Tests/python/test_inputs.py" "$REPO/Tests/python/test_results.py") &&
+        (cd "$WORK" && "$WORK/wheel-venv/bin/mypy" --strict --cache-dir "$WORK/mypy-cache" "$REPO/python/liberi")
+}
+check "the wheel with [pandas] + Pillow: pytest test_inputs.py test_results.py from the install; mypy --strict python/liberi" wheel_extras
 
 echo "host: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

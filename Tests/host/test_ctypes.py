@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Host test of liberi's C API from Python, calling the C functions directly
-through the eri package's C-API module (eri._capi: its ctypes structs and
+through the liberi package's C-API module (liberi._capi: its ctypes structs and
 signatures; Tests/host/test_layout.py checks them against the header).
 
-    ERI_LIBRARY=/prefix/lib/liberi.so ERI_PREFIX=/prefix PYTHONPATH=site \
+    ERI_LIBRARY=/prefix/lib/liberi.so ERI_PREFIX=/prefix PYTHONPATH=python \
         python Tests/host/test_ctypes.py BAD_DIR MODEL.eri...
 
 BAD_DIR holds make_bad_models.py's files and manifest.txt. With ERI_PREFIX set,
@@ -15,8 +15,8 @@ import ctypes
 import os
 import sys
 
-from eri import _capi
-from eri._capi import FORMAT, INVALID_ARGUMENT, IO, OK, UNSUPPORTED, LogCallback, ModelInfo, ModelOptions
+from liberi import _capi
+from liberi._capi import FORMAT, INVALID_ARGUMENT, IO, OK, UNSUPPORTED, LogCallback, ModelInfo, ModelOptions
 
 EMOTIONS = ["Adoration", "Amusement", "Anxiety", "Disgust", "Empathic-Pain", "Fear", "Surprise"]
 

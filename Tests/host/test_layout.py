@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The eri package's C-API module (eri._capi) against the C compiler's view of
+"""The liberi package's C-API module (liberi._capi) against the C compiler's view of
 the installed eri.h: every struct field for field, and every function declared.
 
-    ERI_PREFIX=/prefix PYTHONPATH=site [CC=cc] python Tests/host/test_layout.py
+    ERI_PREFIX=/prefix PYTHONPATH=python [CC=cc] python Tests/host/test_layout.py
 
 The struct and field names come from the header's text; the compiler then
 gives each field's offset, size, alignment and kind (integer width and
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from eri import _capi
+from liberi import _capi
 
 # The names _Generic gives a C type, and the ctypes types of each (pointers are "other").
 KINDS = {"char": ctypes.c_char, "int8_t": ctypes.c_int8, "uint8_t": ctypes.c_uint8, "int16_t": ctypes.c_int16,
@@ -133,8 +133,8 @@ def main() -> int:
     include = os.path.join(prefix, "include")
     structs, functions = header_declarations(os.path.join(include, "eri.h"))
     check(set(structs) == set(_capi.STRUCTS) and len(structs) >= 5,
-          f"eri._capi.STRUCTS mirrors the {len(structs)} structs of eri.h",
-          f"eri.h {sorted(structs)}, eri._capi {sorted(_capi.STRUCTS)}")
+          f"liberi._capi.STRUCTS mirrors the {len(structs)} structs of eri.h",
+          f"eri.h {sorted(structs)}, liberi._capi {sorted(_capi.STRUCTS)}")
     layout = compiler_layout(include, {tag: fields for tag, fields in structs.items() if tag in _capi.STRUCTS})
     for tag, cls in _capi.STRUCTS.items():
         if tag in structs:
@@ -143,9 +143,9 @@ def main() -> int:
             check(not bad, f"struct {tag}: {ctypes.sizeof(cls)} bytes ({fields})", "; ".join(bad))
     counts = {name: len(argtypes) for name, (_, argtypes) in _capi.FUNCTIONS.items()}
     check(counts == functions and len(functions) >= 20,
-          f"eri._capi.FUNCTIONS declares the {len(functions)} functions of eri.h with their parameter counts",
+          f"liberi._capi.FUNCTIONS declares the {len(functions)} functions of eri.h with their parameter counts",
           f"eri.h only {sorted(set(functions.items()) - set(counts.items()))}, "
-          f"eri._capi only {sorted(set(counts.items()) - set(functions.items()))}")
+          f"liberi._capi only {sorted(set(counts.items()) - set(functions.items()))}")
     print(f"test_layout: {failures} failed")
     return 1 if failures else 0
 

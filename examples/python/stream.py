@@ -1,4 +1,4 @@
-"""Replays a media file as a live camera + microphone into an eri.Stream and
+"""Replays a media file as a live camera + microphone into an liberi.Stream and
 prints an estimate every 0.5 s of media time (the Python twin of examples/c/stream.c).
 
     python examples/python/stream.py model.eri clip.mp4 [--fast]
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-import eri
+import liberi
 
 W, H, FPS, RATE, CHUNK = 320, 240, 25, 16000, 320
 
@@ -27,26 +27,26 @@ def main():
     if len(sys.argv) < 3:
         sys.exit(f"usage: {sys.argv[0]} MODEL.eri MEDIA [--fast]")
     fast = "--fast" in sys.argv[3:]
-    model = eri.Model(sys.argv[1])
-    info = model.info
+    model = liberi.Model(sys.argv[1])
+    info = model.info()
     video = decode(sys.argv[2], ["-an", "-vf", f"scale={W}:{H},fps={FPS}", "-f", "rawvideo", "-pix_fmt", "rgb24"]) \
         if info["has_video"] else None
     audio = decode(sys.argv[2], ["-vn", "-ac", "1", "-ar", str(RATE), "-f", "f32le"]) if info["has_audio"] else None
     frames = samples = 0
     next_read, start = 0.5, time.monotonic()
-    print("\t".join(["t_end_s", *eri.EMOTIONS]))
-    with eri.Stream(model) as stream:
+    print("\t".join(["t_end_s", *liberi.EMOTIONS]))
+    with liberi.Stream(model) as stream:
         while video or audio:
             tf = frames / FPS if video else float("inf")
             ta = samples / RATE if audio else float("inf")
             t = min(tf, ta)
             while next_read <= t:  # the host reads on its own schedule
                 try:
-                    values, end = stream.read()
-                    print("\t".join([f"{end:.2f}", *(f"{v:.4f}" for v in values)]), flush=True)
-                except eri.Error as e:
-                    if e.status != eri.MISSING_MODALITY:  # nothing in the window yet
-                        raise
+                    estimate = stream.read()
+                    print("\t".join([f"{estimate['window_end']:.2f}",
+                                     *(f"{v:.4f}" for v in estimate["intensities"].values())]), flush=True)
+                except liberi.MissingModality:  # nothing in the window yet
+                    pass
                 next_read += 0.5
             if not fast:
                 time.sleep(max(0.0, t - (time.monotonic() - start)))

@@ -1,17 +1,23 @@
 """liberi's C API (include/eri.h) as ctypes declarations: the constants, one
 ctypes.Structure per C struct, the signature of every function, the loading of
-liberi.so and the mapping of an eri_status to `Error`.
+liberi.so and the mapping of an eri_status to the package's exceptions.
 
-Nothing here converts or checks Python values; the public classes in
-`eri/__init__.py` do that. The host tests import this module rather than
-declaring the C API again, and Tests/host/test_layout.py compares every struct
-in `STRUCTS` with the C compiler's view of the installed header.
+Nothing here converts or checks Python values; the public classes (liberi.Model,
+liberi.Stream, in _model.py and _stream.py, with _inputs.py's conversions) do
+that. The host tests import this module rather than declaring the C API again,
+and Tests/host/test_layout.py compares every struct in `STRUCTS` and every
+function in `FUNCTIONS` with the C compiler's view of the installed header.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
+import sys
+from typing import Dict, List, Optional, Tuple
+
+from ._errors import LibraryError, error_for
+from ._version import PACKAGE_VERSION
 
 # -- constants (eri.h)
 
@@ -108,7 +114,7 @@ class DetectorOptions(ctypes.Structure):
 
 
 # Every struct of eri.h by its C tag (`struct <tag>`): the layout test's list.
-STRUCTS: dict[str, type[ctypes.Structure]] = {
+STRUCTS: Dict[str, type] = {
     "eri_image": Image,
     "eri_model_options": ModelOptions,
     "eri_model_info": ModelInfo,
@@ -124,7 +130,8 @@ STRUCTS: dict[str, type[ctypes.Structure]] = {
 LogCallback = ctypes.CFUNCTYPE(None, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 
 
-# eri_timeline_callback: int32_t (*)(double window_end_s, const float *intensities, void *user_data); non-zero stops
+# eri_timeline_callback: int32_t (*)(double window_end_s, const float *intensities, void *user_data);
+# non-zero stops the timeline
 TimelineCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_double, ctypes.POINTER(ctypes.c_float), ctypes.c_void_p)
 
 
@@ -136,7 +143,7 @@ _handle = ctypes.c_void_p  # eri_model *, eri_stream *: opaque
 _floats = _P(ctypes.c_float)
 
 # name: (restype, argtypes), in the order of eri.h.
-FUNCTIONS: dict[str, tuple[object, list[object]]] = {
+FUNCTIONS: Dict[str, Tuple[object, List[object]]] = {
     "eri_version": (ctypes.c_char_p, []),
     "eri_version_number": (ctypes.c_uint32, []),
     "eri_status_string": (ctypes.c_char_p, [_status]),
@@ -161,8 +168,6 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "eri_predict_file_ex": (_status, [_handle, ctypes.c_char_p, _P(PredictOptions), _P(Prediction)]),
     "eri_predict_av_ex": (_status, [_handle, _P(Image), ctypes.c_size_t, _floats, ctypes.c_size_t, ctypes.c_int32,
                                     ctypes.c_int32, _P(PredictOptions), _P(Prediction)]),
-    "eri_timeline_file": (_status, [_handle, ctypes.c_char_p, ctypes.c_double, ctypes.c_double, TimelineCallback,
-                                    ctypes.c_void_p]),
     "eri_stream_options_init": (_status, [_P(StreamOptions)]),
     "eri_stream_open": (_status, [_handle, _P(StreamOptions), _P(_handle)]),
     "eri_stream_push_frame": (_status, [_handle, _P(Image), ctypes.c_double]),
@@ -172,14 +177,20 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "eri_stream_copy_audio": (_status, [_handle, _floats, ctypes.c_size_t, _P(ctypes.c_size_t)]),
     "eri_stream_reset": (None, [_handle]),
     "eri_stream_close": (None, [_handle]),
+    "eri_timeline_file": (_status, [_handle, ctypes.c_char_p, ctypes.c_double, ctypes.c_double, TimelineCallback,
+                                    ctypes.c_void_p]),
 }
 
-# Functions a liberi built without them may lack; callers test hasattr(lib, name).
-OPTIONAL_FUNCTIONS = frozenset({"eri_predict_file"})
+# Functions a liberi.so may lack (newer than its version, or optional); callers test hasattr(lib, name).
+OPTIONAL_FUNCTIONS = frozenset({"eri_timeline_file"})
+
+# The oldest library this package works with: its MAJOR.MINOR (newer minors accept our smaller structs).
+REQUIRED_MAJOR, REQUIRED_MINOR = (int(part) for part in PACKAGE_VERSION.split(".")[:2])
 
 
 def declare(lib: ctypes.CDLL) -> ctypes.CDLL:
-    """Sets restype and argtypes of every function in FUNCTIONS on `lib`; returns `lib`."""
+    """Sets restype and argtypes of every function in FUNCTIONS on `lib`; returns `lib`.
+    Raises AttributeError naming the first missing function that is not optional."""
     for name, (restype, argtypes) in FUNCTIONS.items():
         if name in OPTIONAL_FUNCTIONS and not hasattr(lib, name):
             continue
@@ -189,52 +200,125 @@ def declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
-_lib: ctypes.CDLL | None = None
+# -- loading liberi.so
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+LIBRARY_NAME = "liberi.so"
 
 
-def load_library(path: str | None = None) -> ctypes.CDLL:
-    """Loads liberi.so: `path`, else $ERI_LIBRARY, else next to this package, else the system path.
-    Without `path` the library is loaded once and shared."""
+def _common_prefixes() -> List[str]:
+    """lib/ folders `make install PREFIX=…` commonly targets that the dynamic loader may not search:
+    /usr/local/lib (until ldconfig runs), ~/.local/lib, and this Python's own prefix (a venv, conda)."""
+    folders = [os.path.join(sys.prefix, "lib"), "/usr/local/lib", os.path.join(os.path.expanduser("~"), ".local", "lib")]
+    return list(dict.fromkeys(folders))
+
+
+def _open(path: str) -> ctypes.CDLL:
+    """dlopen(path) and declare its functions; raises LibraryError saying why it is not a usable liberi."""
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as e:
+        raise LibraryError(f"{path}: cannot load it: {e}") from None
+    if not hasattr(lib, "eri_version_number"):
+        raise LibraryError(f"{path}: not liberi (it has no eri_version_number)")
+    lib.eri_version_number.restype = ctypes.c_uint32
+    lib.eri_version.restype = ctypes.c_char_p
+    number = lib.eri_version_number()
+    version = lib.eri_version().decode(errors="replace")
+    if number // 10000 != REQUIRED_MAJOR or number % 10000 // 100 < REQUIRED_MINOR:
+        raise LibraryError(f"{path}: liberi {version}, but this package ({PACKAGE_VERSION}) needs "
+                           f"{REQUIRED_MAJOR}.{REQUIRED_MINOR} or a newer {REQUIRED_MAJOR}.x")
+    try:
+        declare(lib)
+    except AttributeError as e:
+        raise LibraryError(f"{path}: liberi {version} lacks a function this package needs ({e})") from None
+    return lib
+
+
+def _explicit(value: str, source: str) -> str:
+    """The file that `value` (from `source`: "ERI_LIBRARY" or "path") names: a file, or a folder holding liberi.so."""
+    if not os.path.exists(value):
+        raise LibraryError(f"{source}={value}: no such file or folder")
+    if os.path.isdir(value):
+        for name in (LIBRARY_NAME, LIBRARY_NAME + ".0"):
+            candidate = os.path.join(value, name)
+            if os.path.isfile(candidate):
+                return candidate
+        raise LibraryError(f"{source}={value} is a folder without {LIBRARY_NAME} in it")
+    return value
+
+
+def load_library(path: Optional[str] = None) -> ctypes.CDLL:
+    """Loads liberi.so and declares its functions. Looks, in this order, at:
+
+    1. `path` if given, else $ERI_LIBRARY if set: a file, or a folder holding liberi.so. Nothing else is
+       tried then; a wrong value raises LibraryError naming it and saying why.
+    2. liberi.so next to this package (what the wheel from `make wheel` carries).
+    3. the system's library path: ldconfig's cache, LD_LIBRARY_PATH (liberi.so.0, liberi.so).
+    4. common install prefixes: <python prefix>/lib, /usr/local/lib, ~/.local/lib (`make install
+       PREFIX=$HOME/.local`).
+
+    A library that loads but is not liberi, or is older than this package needs, is skipped (its reason
+    kept); if none is usable, LibraryError lists every place looked at and why each failed. Without
+    `path`, the library is loaded once and shared.
+    """
     global _lib
-    if _lib is not None and path is None:
+    if path is None and _lib is not None:
         return _lib
-    candidates = [path, os.environ.get("ERI_LIBRARY"),
-                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "liberi.so"),
-                  ctypes.util.find_library("eri"), "liberi.so.0", "liberi.so"]
-    errors = []
-    for candidate in candidates:
-        if not candidate:
-            continue
+    if path is not None:
+        return _open(_explicit(os.fspath(path), "path"))
+    if os.environ.get("ERI_LIBRARY"):
+        _lib = _open(_explicit(os.environ["ERI_LIBRARY"], "ERI_LIBRARY"))
+        return _lib
+    reasons: List[str] = []
+    for candidate in _candidates():
         if os.sep in candidate and not os.path.exists(candidate):
+            reasons.append(f"{candidate}: not there")
             continue
         try:
-            lib = ctypes.CDLL(candidate)
-            break
-        except OSError as e:
-            errors.append(f"{candidate}: {e}")
-    else:
-        raise OSError("liberi.so not found: set ERI_LIBRARY, or `make install` liberi (" + "; ".join(errors) + ")")
-    declare(lib)
-    if path is None:
-        _lib = lib
-    return lib
+            _lib = _open(candidate)
+            return _lib
+        except LibraryError as e:
+            reasons.append(e.message)
+    raise LibraryError("liberi.so not found. Install the wheel `make wheel` builds (it carries liberi.so), "
+                       "or `make install` liberi, or set ERI_LIBRARY to liberi.so or its folder. Looked at: "
+                       + "; ".join(reasons))
+
+
+def _candidates() -> List[str]:
+    """Where load_library looks without ERI_LIBRARY, in order (see load_library)."""
+    names = [os.path.join(PACKAGE_DIR, LIBRARY_NAME)]
+    found = ctypes.util.find_library("eri")  # ldconfig -p (and gcc/ld search paths)
+    names += [found] if found else []
+    names += [LIBRARY_NAME + ".0", LIBRARY_NAME]  # dlopen by name: LD_LIBRARY_PATH, ld.so.cache, /lib, /usr/lib
+    names += [os.path.join(folder, LIBRARY_NAME) for folder in _common_prefixes()]
+    return list(dict.fromkeys(names))
+
+
+_lib: Optional[ctypes.CDLL] = None
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def library_file(lib: ctypes.CDLL) -> str:
+    """The file `lib` was loaded from (dladdr of eri_version; the name it was opened by where dladdr is missing)."""
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+        dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+        info = _DlInfo()
+        if dladdr(ctypes.cast(lib.eri_version, ctypes.c_void_p), ctypes.byref(info)) and info.dli_fname:
+            return os.path.realpath(os.fsdecode(info.dli_fname))
+    except (AttributeError, OSError):
+        pass
+    return str(lib._name)
 
 
 # -- errors
 
-class Error(Exception):
-    """A liberi call failed: `status` is the eri_status code, `message` eri_last_error()."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(f"{message} (status {status})")
-        self.status = status
-        self.message = message
-
-
-Error.__module__ = "eri"  # users meet it as eri.Error (tracebacks, pickling)
-
-
 def check(lib: ctypes.CDLL, status: int) -> None:
-    """Raises Error(status, eri_last_error()) unless status is OK."""
+    """Raises the exception for `status` (a subclass of liberi.Error) with eri_last_error() unless status is OK."""
     if status != OK:
-        raise Error(status, lib.eri_last_error().decode(errors="replace"))
+        raise error_for(status, lib.eri_last_error().decode(errors="replace"))
