@@ -22,6 +22,9 @@ on the uint8 array and writes JSON (stdout unless --out):
                             "landmarks": [[x, y] × 5]}],      # left eye, right eye, nose,
                  "stages": {...}}]}                             # left, right mouth corner
 
+An image whose shorter side is under min_face_size has no pyramid level (facenet-pytorch
+itself raises there): it gets "faces": [] and "too_small": true.
+
 Numbers are the float32 results written as the shortest decimal that reads back to the
 same double (so exactly the float32). Boxes and landmarks are in image pixels, as
 facenet-pytorch returns them (x2, y2 are not clipped to the image). "faces" is in
@@ -206,6 +209,16 @@ def detect_all(paths, min_face_size=20, want_stages=False, threads=1):
     }
     for path in paths:
         img = load_image(path)
+        if min(img.shape[:2]) * 12.0 / min_face_size < 12:
+            # no pyramid level at all: facenet-pytorch's torch.cat of no scales raises; no faces
+            entry = {"file": path, "height": int(img.shape[0]), "width": int(img.shape[1]), "faces": [],
+                     "too_small": True}
+            if want_stages:
+                entry["stages"] = {"pnet": {"scales": [], "boxes": [], "scores": [], "reg": [], "refined": []},
+                                   "rnet": {"passed": 0, "boxes": [], "scores": [], "refined": []},
+                                   "onet": {"passed": 0, "boxes": [], "scores": [], "kept": []}}
+            result["images"].append(entry)
+            continue
         boxes, probs, points, stages = run(mtcnn, img, want_stages)
         faces = []
         if boxes is not None:

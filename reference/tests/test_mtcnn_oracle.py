@@ -197,3 +197,14 @@ def test_oracle_command_line(astronaut, tmp_path):
     np.save(bad, np.zeros((8, 8), np.uint8))
     r = subprocess.run([sys.executable, os.path.join(REF, "mtcnn_oracle.py"), str(bad)], capture_output=True, text=True)
     assert r.returncode != 0 and "H×W×3 uint8" in r.stderr
+
+
+def test_oracle_without_faces(tmp_path):
+    blank = str(tmp_path / "blank.npy")
+    np.save(blank, np.full((120, 160, 3), 128, np.uint8))
+    small = str(tmp_path / "small.npy")  # shorter side under min_face_size: no pyramid level
+    np.save(small, np.zeros((19, 40, 3), np.uint8))
+    a, b = mtcnn_oracle.detect_all([blank, small], want_stages=True)["images"]
+    assert a["faces"] == [] and "too_small" not in a and len(a["stages"]["pnet"]["scales"]) == 6
+    assert a["stages"]["rnet"]["passed"] == 0 and a["stages"]["onet"]["kept"] == []
+    assert b["faces"] == [] and b["too_small"] is True and b["stages"]["pnet"]["scales"] == []
