@@ -1,7 +1,10 @@
 # liberi — build, install, test. `make` builds the self-contained liberi.so and the eri tool.
 #
-#   make                 liberi.so (+ bin eri) in .build/release
-#   make install PREFIX=/opt/eri   lib/liberi.so, include/eri.h + eri.hpp, pkg-config eri, CMake eri::eri, bin/eri
+#   make                 liberi.so (+ bin eri) in .build/release, and the face detector's weights (make models)
+#   make models          .build/models/face-mtcnn.safetensors: MTCNN weights from the facenet-pytorch 2.6.0
+#                        wheel (pip download, checksum pinned; scripts/convert_mtcnn.py, standard library only)
+#   make install PREFIX=/opt/eri   lib/liberi.so, include/eri.h + eri.hpp, pkg-config eri, CMake eri::eri, bin/eri,
+#                        share/eri/face-mtcnn.safetensors
 #   make test            Swift tests, PyTorch/librosa parity, C / C++ / Python host tests
 #   make wheel           dist/liberi-VERSION-py3-none-linux_ARCH.whl: the Python package with liberi.so inside
 #   make deps            Debian packages (apt-get; sudo when not root)
@@ -32,10 +35,16 @@ DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-de
 	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv librsvg2-bin cmake
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
+# The face detector's weights: built, never downloaded at run time. Any python3 with pip
+# fetches the wheel (no venv needed); the converter uses the standard library only.
+PYTHON3 ?= python3
+MODELS_DIR := .build/models
+MTCNN_WHEEL := $(MODELS_DIR)/facenet_pytorch-2.6.0-py3-none-any.whl
+FACE_MODEL := $(MODELS_DIR)/face-mtcnn.safetensors
 
-.PHONY: all deps venv install uninstall test swift-test host-test python-test examples wheel clean check-exports check-layers bench demo
+.PHONY: all models deps venv install uninstall test swift-test host-test python-test examples wheel clean check-exports check-layers bench demo
 
-all:
+all: models
 	$(SWIFT_RELEASE)
 	@$(MAKE) --no-print-directory check-exports
 
@@ -51,17 +60,29 @@ deps:
 	 if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
 	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; else echo "Debian packages present"; fi
 
+# MTCNN weights (SPEC §4.1a). The wheel is fetched once and kept; scripts/convert_mtcnn.py
+# refuses it unless its sha256 is the pinned one. The safetensors file is rebuilt when the
+# converter is newer.
+models: $(FACE_MODEL)
+$(FACE_MODEL): scripts/convert_mtcnn.py
+	@mkdir -p $(MODELS_DIR)
+	[ -f $(MTCNN_WHEEL) ] || $(PYTHON3) -m pip download -q --no-deps facenet-pytorch==2.6.0 -d $(MODELS_DIR)
+	$(PYTHON3) scripts/convert_mtcnn.py $(MTCNN_WHEEL) $@ || \
+	  { echo "make models: remove $(MTCNN_WHEEL) to download it again" >&2; exit 1; }
+
 # torch: the CPU wheel pin first (a local wheel folder serves it on this kind of
-# machine), then PyPI's plain torch.
+# machine), then PyPI's plain torch. A requirement whose comment says --no-deps
+# (facenet-pytorch) is installed on its own, after the rest, without its dependencies.
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: reference/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q "torch==2.13.0+cpu" || $(VENV)/bin/pip install -q torch
-	grep -v '^torch' reference/requirements.txt | $(VENV)/bin/pip install -q -r /dev/stdin
+	grep -v '^torch' reference/requirements.txt | grep -v -- '--no-deps' | $(VENV)/bin/pip install -q -r /dev/stdin
+	sed -n 's/^\([^# ]*\).*#.*--no-deps.*/\1/p' reference/requirements.txt | xargs -r $(VENV)/bin/pip install -q --no-deps
 	touch $@
 
-install: all
+install: all models
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(PREFIX)/lib/cmake/eri
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/liberi.so.$(VERSION)
@@ -72,11 +93,15 @@ install: all
 	sed $(CMAKE_SUBST) cmake/eriConfig.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/eri/eriConfig.cmake
 	sed $(CMAKE_SUBST) cmake/eriConfigVersion.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/eri/eriConfigVersion.cmake
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/eri
+	install -d $(DESTDIR)$(PREFIX)/share/eri
+	install -m 644 $(FACE_MODEL) $(DESTDIR)$(PREFIX)/share/eri/face-mtcnn.safetensors
 
 uninstall:
 	rm -f $(PREFIX)/lib/liberi.so* $(PREFIX)/include/eri.h $(PREFIX)/include/eri.hpp $(PREFIX)/lib/pkgconfig/eri.pc $(PREFIX)/bin/eri
 	rm -f $(PREFIX)/lib/cmake/eri/eriConfig.cmake $(PREFIX)/lib/cmake/eri/eriConfigVersion.cmake
 	if [ -d $(PREFIX)/lib/cmake/eri ]; then rmdir --ignore-fail-on-non-empty $(PREFIX)/lib/cmake/eri; fi
+	rm -f $(PREFIX)/share/eri/face-mtcnn.safetensors
+	if [ -d $(PREFIX)/share/eri ]; then rmdir --ignore-fail-on-non-empty $(PREFIX)/share/eri; fi
 
 # The whole suite: Swift unit + parity tests, the reference's self-checks, then
 # the hosts (C, C++, Python ctypes) against an installed copy.
@@ -89,7 +114,7 @@ check-layers:
 swift-test: venv
 	ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test
 
-python-test: venv
+python-test: venv models
 	$(PYTHON) -m pytest -q reference/tests
 
 host-test: venv all

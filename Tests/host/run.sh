@@ -6,7 +6,8 @@
 #   ERI_PREFIX=/tmp/eri-prefix PYTHON=.venv/bin/python bash Tests/host/run.sh
 #
 # ERI_PREFIX is where `make install PREFIX=…` put lib/liberi.so, include/eri.h,
-# include/eri.hpp, lib/pkgconfig/eri.pc, lib/cmake/eri/eriConfig*.cmake and bin/eri. Prints one `ok - name` /
+# include/eri.hpp, lib/pkgconfig/eri.pc, lib/cmake/eri/eriConfig*.cmake, bin/eri and
+# share/eri/face-mtcnn.safetensors (`make models` left the wheel in .build/models). Prints one `ok - name` /
 # `not ok - name: why` line per check (the output of each host program indented
 # below it), then `host: N passed, M failed`; exits 1 if any check failed.
 set -euo pipefail
@@ -66,6 +67,52 @@ installed() {
     echo "liberi $version, pkg-config: $(pkg-config --cflags --libs eri)"
 }
 check "installed files, version $(pkg-config --modversion eri 2>/dev/null || echo '?'), SONAME liberi.so.0" installed
+
+# -- the face detector's weights: make models -> share/eri/face-mtcnn.safetensors
+face_weights() {
+    local f=$ERI_PREFIX/share/eri/face-mtcnn.safetensors
+    [ -f "$f" ] || { echo "missing $f"; return 1; }
+    [ "$(stat -c %a "$f")" = 644 ] || { echo "$f has mode $(stat -c %a "$f"), not 644"; return 1; }
+    "$PYTHON" - "$f" <<'PY'
+import sys
+import numpy as np
+from safetensors import safe_open
+with safe_open(sys.argv[1], "np") as f:
+    meta, names = f.metadata(), sorted(f.keys())
+    tensors = {n: f.get_tensor(n) for n in names}
+counts = {net: sum(n.startswith(net + ".") for n in names) for net in ("pnet", "rnet", "onet")}
+assert counts == {"pnet": 13, "rnet": 16, "onet": 21} and len(names) == 50, counts
+shapes = {"pnet.conv1.weight": (10, 3, 3, 3), "pnet.conv4_2.bias": (4,), "rnet.dense4.weight": (128, 576),
+          "rnet.prelu4.weight": (128,), "onet.dense5.weight": (256, 1152), "onet.dense6_3.bias": (10,)}
+for n, shape in shapes.items():
+    assert tensors[n].shape == shape, (n, tensors[n].shape)
+assert all(t.dtype == np.float32 and np.isfinite(t).all() for t in tensors.values())
+assert meta["format"] == "eri-face" and meta["eri.face.model"] == "mtcnn", meta
+assert "facenet-pytorch 2.6.0" in meta["eri.face.provenance"]
+assert "ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca" in meta["eri.face.provenance"]
+assert meta["eri.face.licence"].startswith("MIT License") and "Copyright (c) 2019 Timothy Esler" in meta["eri.face.licence"]
+print("%d tensors (P-Net %d, R-Net %d, O-Net %d), %d values; %s" % (len(names), counts["pnet"], counts["rnet"],
+      counts["onet"], sum(t.size for t in tensors.values()), meta["eri.face.provenance"][:60] + "…"))
+PY
+}
+check "share/eri/face-mtcnn.safetensors (644): P-Net, R-Net and O-Net tensors, eri-face metadata, MIT licence" face_weights
+
+# scripts/convert_mtcnn.py with the python3 make models uses, on a copy of the wheel with one byte changed
+converter_refuses_corrupt_wheel() {
+    local wheel=$REPO/.build/models/facenet_pytorch-2.6.0-py3-none-any.whl rc=0
+    [ -f "$wheel" ] || { echo "no $wheel: run make models"; return 1; }
+    cp "$wheel" "$WORK/corrupt.whl"
+    "$PYTHON" -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0x10; open(p, "wb").write(b)' \
+        "$WORK/corrupt.whl"
+    "${PYTHON3:-python3}" "$REPO/scripts/convert_mtcnn.py" "$WORK/corrupt.whl" "$WORK/corrupt.safetensors" 2>"$WORK/convert.err" || rc=$?
+    cat "$WORK/convert.err"
+    [ "$rc" != 0 ] || { echo "exit 0 on a corrupted wheel"; return 1; }
+    grep -q "sha256 .* is not the pinned checksum ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca" "$WORK/convert.err" ||
+        { echo "the message does not name the checksum"; return 1; }
+    [ ! -e "$WORK/corrupt.safetensors" ] || { echo "it wrote an output anyway"; return 1; }
+    echo "exit $rc"
+}
+check "convert_mtcnn.py refuses the wheel with one byte flipped (non-zero exit, the pinned sha256 named)" converter_refuses_corrupt_wheel
 
 # -- self-contained: no Swift runtime needed, only eri_* exported
 no_swift_runtime() {

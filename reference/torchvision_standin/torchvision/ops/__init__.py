@@ -1,0 +1,3 @@
+from .boxes import batched_nms, nms
+
+__all__ = ["nms", "batched_nms"]
