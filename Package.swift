@@ -50,7 +50,7 @@ let package = Package(
         ]),
 
         // `make bench`: liberi's side of benchmarks/bench.py (not a test).
-        .executableTarget(name: "eri-bench", dependencies: ["CBLAS", "ERICore", "ERIFeatures", "ERIModel", "ERIPipeline"], path: "benchmarks/swift",
+        .executableTarget(name: "eri-bench", dependencies: ["CBLAS", "ERICore", "ERIFaces", "ERIFeatures", "ERIModel", "ERIPipeline"], path: "benchmarks/swift",
                           swiftSettings: [.define("ERI_BENCH_BACKBONE")]),
 
         // What every test target shares: the reference/ oracle runner, the llm.c-style

@@ -30,6 +30,11 @@
 //                          push percentiles
 //   stream-memory SECONDS EVERY [READ_EVERY]
 //                          the current RSS (/proc/self/statm) every EVERY media seconds of a stream
+//   detector WEIGHTS MIN_FACE
+//                          open the MTCNN face detector (face-mtcnn.safetensors) for faces ≥ MIN_FACE px
+//   detect FILE W H [REPEATS]
+//                          median of REPEATS timed detections on a raw RGB24 W × H image (Faces.swift);
+//                          replies ms=, faces= and boxes= (x1,y1,x2,y2,score;…)
 //   blas                   OpenBLAS's build config and the kernel set it chose for this CPU
 //   quit
 //
@@ -37,6 +42,7 @@
 
 import CBLAS  // only to ask OpenBLAS which kernels it picked (the `blas` command)
 import ERICore
+import ERIFaces
 import ERIFeatures
 import ERIModel
 import ERIPipeline
@@ -151,6 +157,7 @@ final class BenchState {
     var pcm: [Float] = []
     var gemmWorkspace: GEMMWorkspace?
     var rawClip: RawClip?
+    var detector: FaceDetector?
     var audioPreprocessor: AudioPreprocessor?
     /// Built on the first `train-step` (from the loaded model's file, dropout 0) and kept.
     var training: (network: Network, batch: TrainingBatch)?
@@ -288,6 +295,14 @@ final class BenchState {
             if audioPreprocessor?.config != a { audioPreprocessor = try AudioPreprocessor(config: a) }
             let t = try timePreprocessRaw(model: m, preprocessor: audioPreprocessor!, clip: clip, pcm: pcm)
             return "ok video_ms=\(t.video) audio_ms=\(t.audio) ms=\(t.video + t.audio)"
+
+        case "detector":
+            detector = try openDetector(words: words)
+            return "ok"
+
+        case "detect":
+            guard let detector else { throw ERIError.invalidArgument("no detector: send `detector WEIGHTS MIN_FACE` first") }
+            return try detectReply(detector: detector, words: words)
 
         case "stream-bench":
             return try streamBenchReply(model: try requireModel(), pcm: pcm, words: words)

@@ -137,14 +137,22 @@ public func maxPoolCeil(_ x: UnsafePointer<Float>, planes: Int, height h: Int, w
                         into y: UnsafeMutablePointer<Float>) {
     let oh = ceilPoolSide(h, kernel: k, stride: s), ow = ceilPoolSide(w, kernel: k, stride: s)
     parallelRanges(planes, grain: max(1, 16_384 / max(1, h * w))) { range in
+        // The maximum of each window's rows first (a whole row at a time, vectorised), then of its columns.
+        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: w)   // (w)
+        defer { rowMax.deallocate() }
         for p in range {
             let src = x + p * h * w, dst = y + p * oh * ow
             for oy in 0..<oh {
                 let y0 = oy * s, y1 = min(y0 + k, h)
+                rowMax.update(from: src + y0 * w, count: w)
+                for iy in (y0 + 1)..<max(y0 + 1, y1) {
+                    let row = src + iy * w
+                    for ix in 0..<w { rowMax[ix] = Swift.max(rowMax[ix], row[ix]) }
+                }
                 for ox in 0..<ow {
                     let x0 = ox * s, x1 = min(x0 + k, w)
-                    var m = -Float.infinity
-                    for iy in y0..<y1 { for ix in x0..<x1 { m = max(m, src[iy * w + ix]) } }
+                    var m = rowMax[x0]
+                    for ix in (x0 + 1)..<max(x0 + 1, x1) { m = Swift.max(m, rowMax[ix]) }
                     dst[oy * ow + ox] = m
                 }
             }
