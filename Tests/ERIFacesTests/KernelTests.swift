@@ -1,0 +1,49 @@
+import Testing
+import ERICore
+import ERITestSupport
+
+/// The detector's own kernels against their definitions, computed the slow way.
+@Suite struct DetectorKernelTests {
+    /// PyTorch's area interpolation: output (i, j) is the mean of input rows
+    /// ⌊i·h/oh⌋ ..< ⌈(i+1)·h/oh⌉ and the same columns (adaptive average pooling).
+    @Test(arguments: [(7, 9, 3, 4), (480, 640, 144, 192), (31, 17, 31, 17), (5, 40, 12, 13), (1, 1, 12, 12), (24, 33, 24, 8)])
+    func areaResizeIsTheRectangleMean(_ size: (Int, Int, Int, Int)) {
+        let (h, w, oh, ow) = size
+        var random = TestRandom(seed: UInt64(h * 1000 + w))
+        let x = (0..<(2 * h * w)).map { _ in Float(random.uniform() * 255) }
+        var y = [Float](repeating: .nan, count: 2 * oh * ow)
+        x.withUnsafeBufferPointer { xs in
+            y.withUnsafeMutableBufferPointer { areaResize(xs.baseAddress!, planes: 2, height: h, width: w, outHeight: oh, outWidth: ow, into: $0.baseAddress!) }
+        }
+        var want = [Float](repeating: 0, count: 2 * oh * ow)
+        for p in 0..<2 { for i in 0..<oh { for j in 0..<ow {
+            let r0 = i * h / oh, r1 = ((i + 1) * h + oh - 1) / oh, c0 = j * w / ow, c1 = ((j + 1) * w + ow - 1) / ow
+            var sum = 0.0
+            for r in r0..<r1 { for c in c0..<c1 { sum += Double(x[(p * h + r) * w + c]) } }
+            want[(p * oh + i) * ow + j] = Float(sum / Double((r1 - r0) * (c1 - c0)))
+        } } }
+        _ = check("area \(h)×\(w) → \(oh)×\(ow)", y, want, tolerance: 2e-6, scale: .relative)
+    }
+
+    /// MaxPool2d(k, s, ceil_mode=True): windows start at multiples of s, the last
+    /// may hang over the edge and then covers what is left.
+    @Test(arguments: [(22, 22, 3, 2), (23, 23, 3, 2), (9, 9, 3, 2), (10, 10, 2, 2), (3, 3, 2, 2), (1, 1, 2, 2), (190, 142, 2, 2), (4, 41, 3, 2)])
+    func ceilPoolIsTheWindowMaximum(_ size: (Int, Int, Int, Int)) {
+        let (h, w, k, s) = size
+        var random = TestRandom(seed: UInt64(h * 100 + w + k))
+        let x = (0..<(3 * h * w)).map { _ in Float(random.gaussian()) }
+        let oh = ceilPoolSide(h, kernel: k, stride: s), ow = ceilPoolSide(w, kernel: k, stride: s)
+        #expect(oh == (h <= k ? 1 : Int((Double(h - k) / Double(s)).rounded(.up)) + 1))
+        var y = [Float](repeating: .nan, count: 3 * oh * ow)
+        x.withUnsafeBufferPointer { xs in
+            y.withUnsafeMutableBufferPointer { maxPoolCeil(xs.baseAddress!, planes: 3, height: h, width: w, kernel: k, stride: s, into: $0.baseAddress!) }
+        }
+        var want = [Float](repeating: 0, count: 3 * oh * ow)
+        for p in 0..<3 { for i in 0..<oh { for j in 0..<ow {
+            var m = -Float.infinity
+            for r in (i * s)..<min(i * s + k, h) { for c in (j * s)..<min(j * s + k, w) { m = max(m, x[(p * h + r) * w + c]) } }
+            want[(p * oh + i) * ow + j] = m
+        } } }
+        #expect(y == want, "max-pool \(h)×\(w), kernel \(k), stride \(s)")
+    }
+}
