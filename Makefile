@@ -32,7 +32,7 @@ CLI := $(RELEASE_DIR)/eri-cli
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-dev libswscale-dev \
-	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv librsvg2-bin cmake
+	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv python3-pip librsvg2-bin cmake
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 # The face detector's weights: built, never downloaded at run time. Any python3 with pip
@@ -133,14 +133,14 @@ examples: all
 # WHEEL_PIP_FLAGS=--no-build-isolation and that Python has setuptools >= 70.1).
 WHEEL_PYTHON ?= python3
 WHEEL_PIP_FLAGS ?=
-wheel: all
+wheel: all models
 	@grep -q '^PACKAGE_VERSION = "$(VERSION)"$$' python/liberi/_version.py || \
 	 { echo "python/liberi/_version.py is not $(VERSION) (include/eri.h)"; exit 1; }
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	 cp -R python "$$tmp/python" && rm -rf "$$tmp/python/build" "$$tmp/python/liberi/liberi.so" "$$tmp"/python/*.egg-info && \
-	 LIBERI_SO="$(CURDIR)/$(LIB)" $(WHEEL_PYTHON) -m pip wheel -q --no-deps $(WHEEL_PIP_FLAGS) -w "$$tmp/dist" "$$tmp/python" && \
+	 cp -R python "$$tmp/python" && rm -rf "$$tmp/python/build" "$$tmp/python/liberi/liberi.so" "$$tmp/python/liberi/face-mtcnn.safetensors" "$$tmp"/python/*.egg-info && \
+	 LIBERI_SO="$(CURDIR)/$(LIB)" LIBERI_FACE_MODEL="$(CURDIR)/$(FACE_MODEL)" $(WHEEL_PYTHON) -m pip wheel -q --no-deps $(WHEEL_PIP_FLAGS) -w "$$tmp/dist" "$$tmp/python" && \
 	 mkdir -p dist && rm -f dist/liberi-*.whl && cp "$$tmp"/dist/liberi-*.whl dist/ && \
-	 echo "$$(ls dist/liberi-*.whl): liberi $(VERSION) with liberi.so; pip install it (needs numpy)"
+	 echo "$$(ls dist/liberi-*.whl): liberi $(VERSION) with liberi.so and the face detector; pip install it (needs numpy)"
 
 # The main job end to end: synthesise a corpus, train dbn-small, evaluate, predict (scripts/demo.sh).
 demo: deps venv all

@@ -92,10 +92,12 @@ typedef enum eri_pixel_format {
 } eri_pixel_format;
 
 /* One video frame (a face crop or a full frame) in the caller's memory.
-   Without a face box the model sees the centred square of side min(width, height). With one,
-   it sees the square of side max(box_w, box_h) centred on the box (rounded to whole pixels),
-   resized bilinearly to its input size; the parts of the square outside the image are black.
-   A box may reach past the image's edges but not lie wholly outside it. */
+   With a face box, a box model sees the square of side max(box_w, box_h) centred on the box
+   (rounded to whole pixels), resized bilinearly to its input size; the parts of the square outside
+   the image are black. A box may reach past the image's edges but not lie wholly outside it.
+   Without one, liberi searches the frame for the face (see Faces below: ERI_FACES_AUTO with a
+   detector installed); with no search, or no face found in the clip, the model sees the centred
+   square of side min(width, height). */
 typedef struct eri_image {
     const uint8_t *data; /* top-left pixel (planar formats: of the Y plane) */
     int32_t width;       /* pixels, >= 1 (even for YUYV) */
@@ -103,7 +105,7 @@ typedef struct eri_image {
     int32_t stride;      /* bytes from one row of data to the next; 0 means width * bytes per pixel
                             (3 RGB24/BGR24, 4 RGBA32/BGRA32, 1 GRAY8 and the Y plane of NV12/I420, 2 YUYV) */
     int32_t format;      /* an eri_pixel_format */
-    int32_t has_box;     /* non-zero: crop around the face box below, else the centred square */
+    int32_t has_box;     /* non-zero: use the face box below (no search); zero: liberi finds the face or takes the centred square */
     float box_x, box_y;  /* the face box's top-left corner, in pixels */
     float box_w, box_h;  /* the face box's size, in pixels, > 0 */
     const uint8_t *chroma;   /* NV12: the UV plane; I420: the U plane; NULL: it follows the previous plane */
@@ -144,8 +146,8 @@ enum {
 typedef struct eri_face {
     float x, y, w, h;     /* the box: top-left corner and size, pixels of the image */
     float score;          /* the detector's probability, 0…1 */
-    float landmarks[10];  /* x, y of the left eye, right eye, nose, left and right mouth corner (the person's left
-                             and right as seen in the image: the left eye has the smaller x in a frontal face) */
+    float landmarks[10];  /* x, y of five points in MTCNN's order: the eye on the image's left (the smaller x in a
+                             frontal face), the other eye, the nose tip, the mouth corner on the image's left, the other */
 } eri_face;
 
 /* Options of eri_detector_open. Fill with eri_detector_options_init before changing fields. */

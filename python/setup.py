@@ -6,6 +6,8 @@ Where liberi.so comes from, first found:
   ../.build/release/liberi.so     a repository checkout after `make`
 Without one the build stops and says so, unless LIBERI_NO_LIBRARY=1: then a pure-Python wheel
 (py3-none-any) that uses a liberi.so installed elsewhere (`make install`, ERI_LIBRARY).
+The face detector's weights go next to liberi.so (where liberi looks for them): $LIBERI_FACE_MODEL,
+liberi/face-mtcnn.safetensors, or ../.build/models/face-mtcnn.safetensors (`make models`).
 
 Build output (build/, *.egg-info) goes to a temporary folder, never into this source tree.
 The wheel's liberi.so links the system's OpenBLAS, FFmpeg and libsndfile (Debian: libopenblas0,
@@ -43,8 +45,27 @@ def library_source():
 LIBRARY = library_source()
 
 
+def face_model_source():
+    """The face detector's weights to put next to liberi.so (liberi finds them there), or None."""
+    if LIBRARY is None:
+        return None
+    candidates = [os.environ.get("LIBERI_FACE_MODEL"), os.path.join(HERE, "liberi", "face-mtcnn.safetensors"),
+                  os.path.join(HERE, "..", ".build", "models", "face-mtcnn.safetensors")]
+    for candidate in filter(None, candidates):
+        if os.path.isfile(candidate):
+            return os.path.realpath(candidate)
+    if os.environ.get("LIBERI_FACE_MODEL"):
+        sys.exit(f"liberi wheel: LIBERI_FACE_MODEL={os.environ['LIBERI_FACE_MODEL']} is not a file")
+    print("liberi wheel: no face-mtcnn.safetensors (`make models`): the wheel's liberi will not find faces by itself",
+          file=sys.stderr)
+    return None
+
+
+FACE_MODEL = face_model_source()
+
+
 class BuildPy(build_py):
-    """Copies liberi.so into the built package (not into the source tree)."""
+    """Copies liberi.so and the face detector's weights into the built package (not into the source tree)."""
 
     def run(self):
         super().run()
@@ -52,10 +73,15 @@ class BuildPy(build_py):
             target = os.path.join(self.build_lib, "liberi", "liberi.so")
             shutil.copyfile(LIBRARY, target)
             os.chmod(target, 0o755)
+        if FACE_MODEL:
+            target = os.path.join(self.build_lib, "liberi", "face-mtcnn.safetensors")
+            shutil.copyfile(FACE_MODEL, target)
+            os.chmod(target, 0o644)
 
     def get_outputs(self, include_bytecode=True):
         outputs = super().get_outputs(include_bytecode)
-        return outputs + ([os.path.join(self.build_lib, "liberi", "liberi.so")] if LIBRARY else [])
+        extra = (["liberi.so"] if LIBRARY else []) + (["face-mtcnn.safetensors"] if FACE_MODEL else [])
+        return outputs + [os.path.join(self.build_lib, "liberi", name) for name in extra]
 
 
 class BinaryDistribution(Distribution):

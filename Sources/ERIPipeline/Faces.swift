@@ -108,7 +108,8 @@ final class LazyDetector: @unchecked Sendable {
         lock.withLock {
             if let loaded { return loaded }
             var result: FaceDetector?
-            let candidates = [explicitPath, environment("ERI_FACE_MODEL")].compactMap { $0 } + installedFaceModels()
+            // A path the caller names is the only one tried.
+            let candidates = explicitPath.map { [$0] } ?? ([environment("ERI_FACE_MODEL")].compactMap { $0 } + installedFaceModels())
             for path in candidates where access(path, R_OK) == 0 {
                 do { result = try FaceDetector(weights: path); break } catch let e as ERIError { failure = e.message } catch {}
             }

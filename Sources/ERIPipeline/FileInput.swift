@@ -23,7 +23,7 @@ extension Model {
         try options.report(0.95)
         let y = try predict(input)
         p.intensities = p.windows == 1 ? y.data : meanIntensities(y)
-        warn(&p)
+        warn(&p, faces: options.faces)
         try options.report(1)
         return p
     }

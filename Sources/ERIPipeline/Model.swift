@@ -62,3 +62,10 @@ public final class Model: @unchecked Sendable {
         return seconds
     }
 }
+
+extension Model {
+    /// Why the face detector cannot be used (no weights found, or unreadable ones), nil when it can; loads it.
+    public var faceDetectorFailure: String? {
+        detector != nil ? nil : (faceDetector.failure ?? "no face detector")
+    }
+}

@@ -102,13 +102,15 @@ extension Model {
         return (max(1, min(Int((duration / w).rounded()), 4096)), w)
     }
 
-    /// Fills the warnings of `p` (and logs them at WARNING level).
-    func warn(_ p: inout Prediction) {
+    /// Fills the warnings of `p` (and logs them at WARNING level); `faces`: the call's face mode.
+    func warn(_ p: inout Prediction, faces mode: FaceMode) {
         var w: PredictionWarnings = []
         var words: [String] = []
         if hasRandomWeights {
             w.insert(.randomWeights)
-            words.append("the model's weights are a random initialisation (\(file.provenance ?? "")): the numbers mean nothing")
+            // The provenance reads "random initialisation (seed N)…": its seed part, not the phrase twice.
+            let detail = String((file.provenance ?? "").dropFirst("random initialisation".count).drop { $0 == " " })
+            words.append("the model's weights are a random initialisation\(detail.isEmpty ? "" : " " + detail): the numbers mean nothing")
         }
         if config.video != nil && p.framesUsed == 0 {
             w.insert(.noVideo)
@@ -119,7 +121,7 @@ extension Model {
             words.append("no audio: the model's audio branch saw zeros")
         }
         if let f = p.faces, p.framesUsed > 0 {
-            if f.source == "none" && detector == nil {
+            if f.source == "none" && mode != .none && detector == nil {
                 w.insert(.noDetector)
                 words.append("no face detector installed (\(faceDetector.failure ?? "")): the model saw the centred square of each frame")
             } else if f.coverage == 0 && f.source != "none" {

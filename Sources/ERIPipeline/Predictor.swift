@@ -52,7 +52,7 @@ extension Model {
         p.windows = k
         p.window = window
         p.duration = seconds
-        warn(&p)
+        warn(&p, faces: options.faces)
         try options.report(1)
         return p
     }

@@ -15,11 +15,11 @@ struct FacesCommand: ParsableCommand {
         commandName: "faces",
         abstract: "Show the faces liberi finds in a media file and the face images the model receives.",
         discussion: """
-        For each of the F frames the model samples from FILE (SPEC §4.1, F·k with --windows): its time, every \\
-        face the detector finds (box x1,y1,x2,y2, probability, five landmarks: eyes, nose, mouth corners), and \\
-        the face the track chose (marked "used"; a frame without one borrows its neighbour's). The default \\
-        output is a table; --json gives one object per frame, --csv one row per face. --preview writes a \\
-        contact sheet (PNG) of the F face images the model receives, as it receives them (after cropping or \\
+        For each of the F frames the model samples from FILE (SPEC §4.1, F·k with --windows): its time, every \
+        face the detector finds (box x1,y1,x2,y2, probability, five landmarks: eyes, nose, mouth corners), and \
+        the face the track chose (marked "used"; a frame without one borrows its neighbour's). The default \
+        output is a table; --json gives one object per frame, --csv one row per face. --preview writes a \
+        contact sheet (PNG) of the F face images the model receives, as it receives them (after cropping or \
         alignment, before normalisation).
         """)
 

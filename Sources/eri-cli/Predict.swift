@@ -17,8 +17,12 @@ struct Predict: ParsableCommand {
         Each PATH is a media file (any container/codec FFmpeg reads, or WAV/FLAC/OGG) or a folder, which means \
         every media file under it. One line per file on stdout; failures are reported on stderr and the rest \
         go on; the exit status is 1 if any file failed. What each estimate was made from (frames and audio \
-        used, their spans, the file's duration) is in the --json and --csv records; warnings (random weights, \
-        a missing track, a file far longer than the training clips) go to stderr and into those records.
+        used, their spans, the file's duration, the face coverage) is in the --json and --csv records; warnings \
+        (random_weights, no_video, no_audio, long_input: a file far longer than the training clips, no_face, \
+        few_faces: under half of the frames used with a face of their own, no_detector) go to stderr and into \
+        those records.
+        Faces: frames are searched for the subject's face (MTCNN, installed by `make install`) unless --box \
+        gives it; --faces none reads each frame's centred square instead, --faces detect fails without a detector.
         A file much longer than the clips the model was trained on gives one estimate over all of it (F \
         frames spread over the whole file); --windows gives the mean over consecutive windows instead, and \
         `eri timeline` the estimate of each window.
@@ -30,6 +34,10 @@ struct Predict: ParsableCommand {
     @Flag(help: "CSV with a header row.") var csv = false
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Face box x,y,w,h in pixels of the (upright) video frames, for every frame.") var box: String?
+    @Option(help: "Where faces come from: auto (search when a detector is installed), detect (search; fail without a detector), none (the centred square).")
+    var faces: String = "auto"
+    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
+    var faceModel: String?
     @Flag(help: "The mean of the estimates of consecutive windows (see --window) instead of one over the whole file.")
     var windows = false
     @Option(help: "Window length for --windows, seconds (default: the model's training clip length, else 10).")
@@ -42,12 +50,13 @@ struct Predict: ParsableCommand {
         if let box, parseBox(box) == nil { throw ValidationError("--box needs four numbers x,y,w,h with w, h > 0") }
         if let window, !(window >= 0.1 && window <= 3600) { throw ValidationError("--window must be in 0.1…3600 seconds") }
         if window != nil && !windows { throw ValidationError("--window goes with --windows") }
+        if parseFaceMode(faces) == nil { throw ValidationError("--faces must be auto, detect or none") }
     }
 
     func run() throws {
         let modelPath = try resolveModelPath(model)
         let m: Model
-        do { m = try Model(path: modelPath, threads: threads) } catch let e as ERIError {
+        do { m = try Model(path: modelPath, threads: threads, faceModel: faceModel) } catch let e as ERIError {
             printError("eri: \(e.message)")
             throw ExitCode(1)
         }
@@ -65,7 +74,7 @@ struct Predict: ParsableCommand {
             }
         }
         if csv { print((["file"] + ERIConfig.emotionNames + Self.recordColumns).joined(separator: ",")) }
-        let options = PredictOptions(longInput: windows ? .windows(seconds: window) : .whole)
+        let options = PredictOptions(longInput: windows ? .windows(seconds: window) : .whole, faces: parseFaceMode(faces)!)
         let progress = files.count > 1 && isatty(2) != 0 ? ProgressBar(total: files.count) : nil
         for (i, file) in files.enumerated() {
             progress?.update(done: i, label: (file as NSString).lastPathComponent)
@@ -90,12 +99,11 @@ struct Predict: ParsableCommand {
 
     /// The CSV columns after the intensities (the JSON record has the same keys).
     static let recordColumns = ["frames_given", "frames_used", "video_start_s", "video_end_s", "audio_used", "audio_start_s",
-                                "audio_end_s", "duration_s", "windows", "window_s", "warnings"]
+                                "audio_end_s", "duration_s", "windows", "window_s", "face_coverage", "warnings"]
 
     func format(file: String, _ p: Prediction) -> String {
         let names = ERIConfig.emotionNames, y = p.intensities
-        let warningNames = [(PredictionWarnings.randomWeights, "random_weights"), (.noVideo, "no_video"), (.noAudio, "no_audio"),
-                            (.longInput, "long_input")].filter { p.warnings.contains($0.0) }.map(\.1)
+        let warningNames = warningNamesOf(p.warnings)
         let record: [(String, JSONValue)] = [
             ("frames_given", .number(Double(p.framesGiven))), ("frames_used", .number(Double(p.framesUsed))),
             ("video_start_s", p.videoSpan.map { .number($0.lowerBound) } ?? .null),
@@ -105,6 +113,7 @@ struct Predict: ParsableCommand {
             ("audio_end_s", p.audioSpan.map { .number($0.upperBound) } ?? .null),
             ("duration_s", p.duration.map { .number($0) } ?? .null),
             ("windows", .number(Double(p.windows))), ("window_s", p.window.map { .number($0) } ?? .null),
+            ("face_coverage", p.faceCoverage.map { p.framesUsed > 0 ? .number(Double($0)) : .null } ?? .null),
             ("warnings", .array(warningNames.map { .string($0) })),
         ]
         if json {
@@ -132,6 +141,17 @@ struct Predict: ParsableCommand {
         }
         return file + "  " + zip(names, y).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: "  ")
     }
+}
+
+/// The names of a record's warnings (the C API's ERI_WARN_* without the prefix, lower case), in bit order.
+func warningNamesOf(_ warnings: PredictionWarnings) -> [String] {
+    [(PredictionWarnings.randomWeights, "random_weights"), (.noVideo, "no_video"), (.noAudio, "no_audio"), (.longInput, "long_input"),
+     (.noFace, "no_face"), (.fewFaces, "few_faces"), (.noDetector, "no_detector")].filter { warnings.contains($0.0) }.map(\.1)
+}
+
+/// --faces auto|detect|none.
+func parseFaceMode(_ text: String) -> FaceMode? {
+    ["auto": FaceMode.auto, "detect": .detect, "none": .none][text]
 }
 
 func parseBox(_ text: String) -> FaceBox? {

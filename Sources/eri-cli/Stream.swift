@@ -33,17 +33,23 @@ struct StreamCommand: ParsableCommand {
     var every: Double = 0.5
     @Flag(help: "Do not pace: push as fast as the model runs.") var fast = false
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
+    @Option(help: "Where faces come from: auto (search when a detector is installed), detect (search; fail without one), none (the centred square).")
+    var faces: String = "auto"
+    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
+    var faceModel: String?
     @Argument(help: "A media file.") var path: String
 
     func validate() throws {
         if !(every > 0 && every <= 3600) { throw ValidationError("--every must be in (0, 3600] seconds") }
         if !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0…1024") }
+        if parseFaceMode(faces) == nil { throw ValidationError("--faces must be auto, detect or none") }
     }
 
     func run() throws {
         try reportingErrors {
-            let m = try Model(path: try resolveModelPath(model), threads: threads)
-            let stream = try ModelStream(model: m, options: StreamOptions(window: window))
+            let m = try Model(path: try resolveModelPath(model), threads: threads, faceModel: faceModel)
+            let stream = try ModelStream(model: m, options: StreamOptions(window: window, faces: parseFaceMode(faces)!))
+            var warnings = StreamWarnings(model: m, path: path, faces: parseFaceMode(faces)!)
             let hop = Double(readSteps(every: every, step: stream.step)) * stream.step
             printError("eri stream: \(path): window \(formatTime(stream.window)) s, reads every \(formatTime(hop)) s "
                        + "(--every \(formatTime(every)) rounded to a multiple of W/F = \(formatTime(stream.step)) s)")
@@ -52,7 +58,40 @@ struct StreamCommand: ParsableCommand {
                 let values = e.intensities.map { formatValue(Double($0)) }
                 print(([formatTime(e.windowEnd)] + values).joined(separator: "\t"))
                 fflush(stdout)
+                warnings.add(e)
             }
+            warnings.finish()
+        }
+    }
+}
+
+/// The warnings of `eri stream` and `eri timeline` on stderr: random weights and a missing detector
+/// before the first read, then the face coverage over all reads (none found, or under half).
+struct StreamWarnings {
+    let path: String
+    var coverage: [Float] = []
+
+    init(model: Model, path: String, faces: FaceMode) {
+        self.path = path
+        if model.hasRandomWeights {
+            printError("eri: \(path): warning: the model's weights are a random initialisation: the numbers mean nothing")
+        }
+        if model.config.video != nil, faces == .auto, let failure = model.faceDetectorFailure {
+            printError("eri: \(path): warning: no face detector installed (\(failure)): the model sees the centred square of each frame")
+        }
+    }
+
+    mutating func add(_ e: StreamEstimate) {
+        if let c = e.faceCoverage { coverage.append(c) }
+    }
+
+    func finish() {
+        guard !coverage.isEmpty else { return }
+        let mean = coverage.reduce(0, +) / Float(coverage.count)
+        if coverage.allSatisfy({ $0 == 0 }) {
+            printError("eri: \(path): warning: no face found in any frame used: the model saw the centred square of each frame")
+        } else if mean < 0.5 {
+            printError("eri: \(path): warning: a face was found in only \(Int((mean * 100).rounded())) % of the frames used")
         }
     }
 }

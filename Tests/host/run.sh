@@ -250,7 +250,8 @@ print("liberi", liberi.__version__, "library", liberi.version(), "from", liberi.
 assert liberi.__version__ == liberi.version()
 assert liberi.library_file().startswith(os.path.realpath(os.path.dirname(liberi.__file__))), "not the wheel's own liberi.so"
 r = liberi.Model(sys.argv[1]).predict_file(sys.argv[2], warn=False)
-assert r["frames_used"] == 8 and r["audio_used"] and r["warnings"] == ["random_weights"], r
+# The wheel carries the face detector: the test pattern is searched, and has no face.
+assert r["frames_used"] == 8 and r["audio_used"] and r["warnings"] == ["random_weights", "no_face"], r
 print({k: round(v, 3) for k, v in r["intensities"].items()})
 PY
     after=$(build_leftovers)
@@ -355,7 +356,7 @@ cli_warnings() {
         ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=64x48:rate=5:duration=120 -f lavfi \
             -i sine=frequency=220:sample_rate=16000:duration=120 -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest \
             "$WORK/media-extra/long.mp4" || return 1
-    "$ERI" predict --model "$WORK/tiny.eri" --json "$WORK/media-extra/silent.mp4" "$WORK/media-extra/long.mp4" \
+    "$ERI" predict --model "$WORK/tiny.eri" --faces none --json "$WORK/media-extra/silent.mp4" "$WORK/media-extra/long.mp4" \
         >"$WORK/warn.json" 2>"$WORK/warn.err" || return 1
     cat "$WORK/warn.err"
     grep -q "silent.mp4: warning: the model's weights are a random initialisation" "$WORK/warn.err" &&
@@ -370,11 +371,18 @@ assert long["video_start_s"] < 10 and long["video_end_s"] > 110 and long["audio_
 print("records:", silent["warnings"], long["warnings"], "video span", long["video_start_s"], long["video_end_s"])
 PY
     # --windows: the mean over windows of the model's clip length (10 s without one): 12 windows, no long-input warning.
-    "$ERI" predict --model "$WORK/tiny.eri" --json --windows "$WORK/media-extra/long.mp4" 2>/dev/null |
-        "$PYTHON" -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["windows"] == 12 and d["window_s"] == 10 and d["frames_used"] == 96 and d["warnings"] == ["random_weights"], d; print("windows:", d["windows"], d["frames_used"])'
+    "$ERI" predict --model "$WORK/tiny.eri" --faces none --json --windows "$WORK/media-extra/long.mp4" 2>/dev/null |
+        "$PYTHON" -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["windows"] == 12 and d["window_s"] == 10 and d["frames_used"] == 96 and d["warnings"] == ["random_weights"], d; print("windows:", d["windows"], d["frames_used"])' || return 1
+    # The face stage in the records (the installed detector finds no face in the test pattern), and in eri stream / timeline.
+    "$ERI" predict --model "$WORK/tiny.eri" --faces detect --json "$WORK/media-extra/silent.mp4" 2>"$WORK/faces.err" |
+        "$PYTHON" -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["face_coverage"] == 0 and d["warnings"] == ["random_weights", "no_audio", "no_face"], d; print("faces:", d["warnings"], d["face_coverage"])' || return 1
+    grep -q "warning: no face found in the 8 frames used" "$WORK/faces.err" || { cat "$WORK/faces.err"; return 1; }
+    "$ERI" timeline --model "$WORK/tiny.eri" "$WORK/media-extra/silent.mp4" -o "$WORK/faces.svg" >/dev/null 2>"$WORK/timeline.err" || return 1
+    grep -q "warning: the model's weights are a random initialisation" "$WORK/timeline.err" &&
+        grep -q "warning: no face found in any frame used" "$WORK/timeline.err" || { echo "eri timeline warnings:"; cat "$WORK/timeline.err"; return 1; }
 }
 mkdir -p "$WORK/media-extra"
-check "eri predict warns of random weights, a missing audio track and a 120 s file (stderr and JSON); --windows" cli_warnings
+check "eri predict warns of random weights, a missing audio track, a 120 s file and no face (stderr and JSON, face_coverage); --windows; eri timeline warns too" cli_warnings
 
 cli_eval() {
     "$ERI" synth --out "$WORK/corpus" --clips 12 --seed 5 &&

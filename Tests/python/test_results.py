@@ -29,20 +29,20 @@ if importlib.util.find_spec("liberi") is None:
 import liberi  # noqa: E402
 
 KEYS = {"intensities", "frames_given", "frames_used", "video_span", "audio_used", "audio_span", "duration", "windows",
-        "window", "warnings", "warning_text"}
+        "window", "face_coverage", "warnings", "warning_text"}
 
 
 def eri_cli() -> str:
     cli = os.environ.get("ERI_CLI") or (os.path.join(os.environ["ERI_PREFIX"], "bin", "eri")
                                         if os.environ.get("ERI_PREFIX") else shutil.which("eri"))
     if not cli:
-        pytest.skip("no eri tool: set ERI_CLI or ERI_PREFIX")
+        pytest.fail("no eri tool: set ERI_CLI or ERI_PREFIX")
     return cli
 
 
 def ffmpeg(*args: str) -> None:
     if not shutil.which("ffmpeg"):
-        pytest.skip("no ffmpeg")
+        pytest.fail("no ffmpeg (make deps)")
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
 
 
@@ -80,7 +80,7 @@ def quiet(call: Any) -> Any:
 
 
 def test_predict_file_result(model: liberi.Model, files: dict[str, str]) -> None:
-    r = model.predict_file(files["clip.mp4"], warn=False)
+    r = model.predict_file(files["clip.mp4"], faces="none", warn=False)
     assert set(r) == KEYS
     assert list(r["intensities"]) == list(liberi.EMOTIONS) and all(0 <= v <= 1 for v in r["intensities"].values())
     assert r["frames_used"] == model.info()["frames"] == 8 and r["frames_given"] >= 45
@@ -88,12 +88,12 @@ def test_predict_file_result(model: liberi.Model, files: dict[str, str]) -> None
     assert 0 <= start < end <= 2.0
     assert r["audio_used"] is True and r["audio_span"][0] >= 0 and 1.5 < r["audio_span"][1] <= 2.1
     assert 1.9 < r["duration"] < 2.1 and r["windows"] == 1 and r["window"] is None
-    assert r["warnings"] == ["random_weights"] and "random" in r["warning_text"]
+    assert r["warnings"] == ["random_weights"] and "random" in r["warning_text"] and r["face_coverage"] == 0
 
 
 def test_predict_in_memory_result(model: liberi.Model) -> None:
     frames = np.random.default_rng(0).integers(0, 256, (12, 48, 64, 3), dtype=np.uint8)
-    r = model.predict(frames=frames, warn=False)
+    r = model.predict(frames=frames, faces="none", warn=False)
     assert set(r) == KEYS and r["frames_given"] == 12 and r["frames_used"] == 8
     assert r["video_span"] is None  # frames in memory have no timestamps
     assert r["audio_used"] is False and r["audio_span"] is None and r["duration"] is None
@@ -102,6 +102,26 @@ def test_predict_in_memory_result(model: liberi.Model) -> None:
     r = model.predict(pcm=pcm, sample_rate=16000, warn=False)
     assert r["frames_used"] == 0 and r["audio_used"] and r["duration"] == pytest.approx(2.0)
     assert r["warnings"] == ["random_weights", "no_video"]
+
+
+def test_face_warnings(model: liberi.Model, files: dict[str, str]) -> None:
+    """The face stage's word in the record: the test pattern has no face; boxes are faces of their own; a model
+    whose detector weights are missing says so (faces="auto") or refuses (faces="detect")."""
+    liberi.Detector().close()  # the installed detector (make install / the wheel): its absence fails here
+    r = model.predict_file(files["clip.mp4"], faces="detect", warn=False)
+    assert r["warnings"] == ["random_weights", "no_face"] and r["face_coverage"] == 0, r
+    assert "no face found" in r["warning_text"]
+    frames = np.random.default_rng(0).integers(0, 256, (8, 48, 64, 3), dtype=np.uint8)
+    r = model.predict(frames=frames, boxes=(10, 5, 30, 30), warn=False)
+    assert r["face_coverage"] == 1 and r["warnings"] == ["random_weights", "no_audio"], r
+    blind = liberi.Model(files["tiny.eri"], face_model="/nonexistent/face-mtcnn.safetensors")
+    r = blind.predict_file(files["clip.mp4"], warn=False)
+    assert r["warnings"] == ["random_weights", "no_detector"] and "no face detector" in r["warning_text"], r
+    assert blind.predict_file(files["clip.mp4"], faces="none", warn=False)["warnings"] == ["random_weights"]
+    with pytest.raises(liberi.Unsupported, match="no face detector"):
+        blind.predict_file(files["clip.mp4"], faces="detect")
+    with pytest.raises(liberi.InvalidArgument, match="faces"):
+        model.predict_file(files["clip.mp4"], faces="maybe")
 
 
 def test_reliability_warning_once_per_call(model: liberi.Model, files: dict[str, str]) -> None:
@@ -261,7 +281,8 @@ def test_stream_results(model: liberi.Model) -> None:
         assert set(r) == {"intensities", "window_end"} and list(r["intensities"]) == list(liberi.EMOTIONS)
         span = s.span()
         assert set(span) == {"window", "frame_timestamps", "audio_start", "audio_first_sample", "audio_samples",
-                             "sample_rate"}
+                             "sample_rate", "face_coverage"}
+        assert 0 <= span["face_coverage"] <= 1
         assert len(span["frame_timestamps"]) == 8 and len(s.window_audio()) == span["audio_samples"] > 0
         s.reset()
         with pytest.raises(liberi.MissingModality):
