@@ -154,7 +154,8 @@ typedef struct eri_face {
 typedef struct eri_detector_options {
     uint32_t struct_size;
     const char *weights_path; /* NULL: as eri_model_options.face_model */
-    float min_face;           /* smallest face searched for, pixels, 4…100000 (default 20) */
+    float min_face;           /* smallest face searched for, pixels, 4…100000 (default 20); in an image reduced to
+                                 max_side, pixels of the reduced copy */
     float thresholds[3];      /* P-Net, R-Net, O-Net probability thresholds (default 0.6, 0.7, 0.7) */
     double scale_factor;      /* image pyramid step, 0.1…0.95 (default 0.709) */
     int32_t max_side;         /* larger images are first reduced to this side (default 1920): time and memory bounded */

@@ -31,7 +31,8 @@ public func iou(_ a: FaceBox, _ b: FaceBox) -> Float {
 
 /// How the cascade runs (SPEC §4.1a; facenet-pytorch's MTCNN defaults).
 public struct FaceDetectorOptions: Sendable, Equatable {
-    /// Smallest face searched for, in pixels of the image (20: facenet-pytorch's default).
+    /// Smallest face searched for, in pixels of the image (20: facenet-pytorch's default); in an
+    /// image reduced to `maxSide`, in pixels of the reduced copy.
     public var minFace: Float = 20
     /// P-Net, R-Net and O-Net probability thresholds.
     public var thresholds: (Float, Float, Float) = (0.6, 0.7, 0.7)
@@ -85,7 +86,12 @@ public final class FaceDetector: @unchecked Sendable {
     /// The faces of `image` (any size and format), strongest first.
     public func detect(_ image: ImageView) -> [DetectedFace] {
         let (planes, w, h, toPlanes) = image.rgbPlanes(maxSide: options.maxSide)
-        let minFace = options.minFace * Float(toPlanes)
+        // The minimum face is counted in the bounded copy's pixels: P-Net's first level is
+        // 12 / minFace of the copy, so time and memory stay bounded by maxSide. (Scaled down with
+        // the copy, the minimum made that level 12 / minFace of the original whatever maxSide:
+        // 4800 × 4800 for an 8000 × 8000 image, 51 s and 20 GB.) In a reduced image, faces under
+        // minFace / toPlanes of the original's pixels are not searched.
+        let minFace = options.minFace
         var faces = planes.withUnsafeBufferPointer { detect(planes: $0.baseAddress!, width: w, height: h, minFace: minFace) }
         if toPlanes != 1 {  // back to the caller's pixels
             let back = Float(1 / toPlanes)
@@ -111,21 +117,26 @@ public final class FaceDetector: @unchecked Sendable {
             for s in scales {
                 let hs = Int(Double(h) * s + 1), ws = Int(Double(w) * s + 1)
                 guard hs >= 12, ws >= 12, hs * ws <= 1 << 26 else { continue }
-                let level = arena.floats(3 * hs * ws).baseAddress!   // (3, hs, ws)
-                areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
-                normalise(level, 3 * hs * ws)
-                let p = networks.proposals(level, height: hs, width: ws, arena: arena)
-                let fs = Float(s), n = p.height * p.width
-                var found: [Candidate] = []
-                for y in 0..<p.height {
-                    for x in 0..<p.width where p.probability[y * p.width + x] >= options.thresholds.0 {
-                        let i = y * p.width + x
-                        let bx = Float(x), by = Float(y)
-                        found.append(Candidate(x1: ((2 * bx + 1) / fs).rounded(.down), y1: ((2 * by + 1) / fs).rounded(.down),
-                                               x2: ((2 * bx + 12) / fs).rounded(.down), y2: ((2 * by + 12) / fs).rounded(.down),
-                                               score: p.probability[i],
-                                               reg: SIMD4(p.regression[i], p.regression[n + i], p.regression[2 * n + i], p.regression[3 * n + i])))
+                // Each level's maps in an arena of their own, free again for the next (smaller) level:
+                // memory is the first level's, not the sum over the pyramid.
+                let found: [Candidate] = arenas.withArena { levelArena in
+                    let level = levelArena.floats(3 * hs * ws).baseAddress!   // (3, hs, ws)
+                    areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
+                    normalise(level, 3 * hs * ws)
+                    let p = networks.proposals(level, height: hs, width: ws, arena: levelArena)
+                    let fs = Float(s), n = p.height * p.width
+                    var found: [Candidate] = []
+                    for y in 0..<p.height {
+                        for x in 0..<p.width where p.probability[y * p.width + x] >= options.thresholds.0 {
+                            let i = y * p.width + x
+                            let bx = Float(x), by = Float(y)
+                            found.append(Candidate(x1: ((2 * bx + 1) / fs).rounded(.down), y1: ((2 * by + 1) / fs).rounded(.down),
+                                                   x2: ((2 * bx + 12) / fs).rounded(.down), y2: ((2 * by + 12) / fs).rounded(.down),
+                                                   score: p.probability[i],
+                                                   reg: SIMD4(p.regression[i], p.regression[n + i], p.regression[2 * n + i], p.regression[3 * n + i])))
+                        }
                     }
+                    return found
                 }
                 let strong = strongest(found)
                 all += nms(strong, threshold: 0.5).map { strong[$0] }

@@ -34,7 +34,7 @@ class Detector(_Owned):
     weights: face-mtcnn.safetensors (None: $ERI_FACE_MODEL, else the copy installed next to liberi.so by
     `make models install`). min_face: the smallest face searched for, in pixels (4…100000). thresholds: the
     three stages' probability thresholds. scale_factor: the image pyramid's step (0.1…0.95). max_side: larger
-    images are first reduced to this side. A detector may be used by several threads at once. Raises FileError
+    images are first reduced to this side (min_face then counts pixels of the reduced copy). A detector may be used by several threads at once. Raises FileError
     or Unsupported (no weights found), FormatError (not MTCNN weights), InvalidArgument (options out of range).
     """
     _closer = "eri_detector_close"
