@@ -412,7 +412,7 @@ check "test_ctypes.py (the C API called through liberi._capi)" \
     env ERI_LIBRARY="$LIB" ERI_PREFIX="$ERI_PREFIX" PYTHONPATH="$REPO/python" "$PYTHON" "$HERE/test_ctypes.py" "$WORK/bad" "${MODELS[@]}"
 
 # -- safetensors interop (liberi ↔ Python safetensors ↔ the PyTorch reference)
-check "pytest Tests/python (input conventions, results, safetensors interop, reference oracle; python/ with ERI_LIBRARY)" \
+check "pytest Tests/python (input conventions, results, safetensors interop, reference oracle, the face stage against facenet-pytorch and the real-face video; python/ with ERI_LIBRARY)" \
     env ERI_CLI="$ERI" ERI_PREFIX="$ERI_PREFIX" ERI_LIBRARY="$LIB" "$PYTHON" -m pytest -q -p no:cacheprovider "$REPO/Tests/python"
 # The same input and result tests against the installed wheel, with the extras they can use (Pillow, pandas),
 # and mypy --strict on the package's type hints.
