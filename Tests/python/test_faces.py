@@ -450,36 +450,35 @@ def test_video_stream(material: Dict[str, Any], models: str) -> None:
 
 
 
-SPARSE = "issue 13 follow-up: the tracker's gate (Tracker.swift matchCost: IoU >= 0.2, or centres within " \
-         "0.75 face sizes) rejects the subject when sampled frames are far apart in time, so frames whose only " \
-         "detection is the subject borrow a neighbour's box"
-
-
-@pytest.mark.xfail(strict=True, reason=SPARSE)
 @pytest.mark.parametrize("frames", [8, 16])
 def test_video_tracker_sparse_sampling(frames: int, material: Dict[str, Any], models: str) -> None:
     """The presets' own sampling of the 8 s video (dbn-tiny: 8 frames, 1 s apart; dbn-small: 16, 0.5 s
-    apart): where the detector finds the main face in a sampled frame, the track uses it (coverage ≥ 0.9),
-    and the model's face box is on the face (IoU ≥ 0.6) in every sampled frame."""
+    apart), where the face moves up to a face size between sampled frames: where the detector finds the main
+    face in a sampled frame, the track uses it (coverage ≥ 0.9), the model's face box is on the face
+    (IoU ≥ 0.6) in every sampled frame, and never on the passer-by. (Before 9830eeb the track used 3 of 8
+    and 11 of 16: the gate of the time, IoU ≥ 0.2 or centres within 0.75 face sizes, rejected the subject.)"""
     cli = eri_cli()
     rows = faces_json(cli, model_with_frames(cli, models, frames), os.path.join(material["dir"], "video.mp4"))
     assert len(rows) == frames
-    found = used = on_face = 0
+    found = used = on_face = with_passer = 0
     for r in rows:
-        main, _ = truth_boxes(material["video"], round(r["time_s"] * FPS))
+        main, passer = truth_boxes(material["video"], round(r["time_s"] * FPS))
         found += any(iou(xywh(f["box"]), main) >= 0.6 for f in r["faces"])
         used += any(f["used"] for f in r["faces"])
         on_face += iou(r["placement"]["box"], main) >= 0.6
+        if passer is not None:
+            with_passer += any(iou(xywh(f["box"]), passer) > 0.5 for f in r["faces"])
+            assert iou(r["placement"]["box"], passer) == 0, ("the track is on the passer-by", r)
     report("video, eri faces with %d sampled frames: the main face detected in %d, used by the track in %d, "
-           "the model's box on the face in %d" % (frames, found, used, on_face))
+           "the model's box on the face in %d; the passer-by detected in %d" % (frames, found, used, on_face, with_passer))
     assert found >= 0.9 * frames  # the detector's part holds
     assert used >= 0.9 * frames and on_face == frames
+    assert with_passer >= frames // 8  # the passer-by was there to be taken
 
 
-@pytest.mark.xfail(strict=True, reason=SPARSE)
 def test_video_stream_default_window(material: Dict[str, Any], models: str) -> None:
     """liberi.Stream with the default window (10 s without a training clip length: 8 frames 1.25 s apart)
-    over the video: every read's face coverage ≥ 0.9."""
+    over the video, a read every second: every read's face coverage ≥ 0.9 (before 9830eeb it fell to 0.5)."""
     frames = material["frames"]
     model = liberi.Model(model_with_frames(eri_cli(), models, 8), face_model=face_model_path())
     coverage = []
