@@ -70,7 +70,8 @@ public struct FaceDetectorOptions: Sendable, Equatable {
 public final class FaceDetector: @unchecked Sendable {
     public let options: FaceDetectorOptions
     let networks: MTCNNNetworks
-    let arenas = ArenaPool()
+    /// Scratch for detections; one over 256 MB (a large image's first pyramid level) is not kept.
+    let arenas = ArenaPool(keepingAtMost: 256 << 20)
 
     /// Loads the converted weights (`make models`: PREFIX/share/eri/face-mtcnn.safetensors).
     public init(weights path: String, options: FaceDetectorOptions = FaceDetectorOptions()) throws {

@@ -63,8 +63,16 @@ public final class Arena: @unchecked Sendable {
 public final class ArenaPool: @unchecked Sendable {
     private var free: [Arena] = []
     private let lock = Lock()
+    /// An arena whose peak went beyond this many bytes is freed after use
+    /// rather than kept: one huge input does not pin its memory for good.
+    private let keepLimit: Int
 
-    public init() {}
+    public init(keepingAtMost bytes: Int = .max) { keepLimit = bytes }
+
+    private func giveBack(_ arena: Arena) {
+        arena.reset()
+        if arena.peakBytes <= keepLimit { lock.withLock { free.append(arena) } }
+    }
 
     /// The non-throwing form, chosen for closures that cannot throw. It is not
     /// only a convenience: with Swift 6.3 in release builds, a non-throwing
@@ -74,19 +82,13 @@ public final class ArenaPool: @unchecked Sendable {
     /// (the streaming path hit it; see ModelStream).
     public func withArena<R>(_ body: (Arena) -> R) -> R {
         let arena = lock.withLock { free.popLast() } ?? Arena()
-        defer {
-            arena.reset()
-            lock.withLock { free.append(arena) }
-        }
+        defer { giveBack(arena) }
         return body(arena)
     }
 
     public func withArena<R>(_ body: (Arena) throws -> R) rethrows -> R {
         let arena = lock.withLock { free.popLast() } ?? Arena()
-        defer {
-            arena.reset()
-            lock.withLock { free.append(arena) }
-        }
+        defer { giveBack(arena) }
         return try body(arena)
     }
 }
