@@ -47,6 +47,7 @@ struct Train: ParsableCommand {
 
     func validate() throws {
         if faceModeNamed(faces) == nil { throw ValidationError("--faces is auto, detect or none") }
+        if let faceModel, access(faceModel, R_OK) != 0 { throw ValidationError("--face-model \(faceModel): no such file (or not readable)") }
         if preset != nil && config != nil { throw ValidationError("--preset and --config exclude each other") }
         if !["both", "audio", "video"].contains(modality) { throw ValidationError("--modality is both, audio or video") }
         if epochs < 1 || batch < 1 { throw ValidationError("--epochs and --batch must be at least 1") }
@@ -122,6 +123,7 @@ struct Eval: ParsableCommand {
     func validate() throws {
         if let drop, !["video", "audio"].contains(drop) { throw ValidationError("--drop is video or audio") }
         if let faces, faceModeNamed(faces) == nil { throw ValidationError("--faces is auto, detect or none") }
+        if let faceModel, access(faceModel, R_OK) != 0 { throw ValidationError("--face-model \(faceModel): no such file (or not readable)") }
     }
 
     func run() throws {
@@ -142,13 +144,15 @@ struct Eval: ParsableCommand {
             }
             guard !clips.isEmpty else { throw ERIError.invalidArgument("\(data): no usable \(split) clips") }
             let e = try evaluate(model: m, clips: clips, withoutVideo: drop == "video", withoutAudio: drop == "audio")
-            let counts = FaceCounts(clips)
-            if loader.searchesFaces && counts.frames > 0 {
-                printError("eri: faces detected in \(String(format: "%.1f", 100 * counts.rate)) % of \(counts.frames) frames "
-                           + "(\(counts.clipsWithoutFace) of \(counts.clips) clips without any: centred square)")
-            }
             print("\(split)\(drop.map { " without \($0)" } ?? ""): \(clips.count) clips, mean PCC \(String(format: "%.4f", e.meanPearson)), MSE \(String(format: "%.4f", e.mse))")
             for (n, r) in zip(ERIConfig.emotionNames, e.pearson) { print("  \(n.padding(to: 14)) \(String(format: "%+.4f", r))") }
+            let counts = FaceCounts(clips)
+            if counts.frames > 0 {
+                print(loader.searchesFaces
+                      ? "faces: detected in \(String(format: "%.1f", 100 * counts.rate)) % of \(counts.frames) frames "
+                        + "(\(counts.clipsWithoutFace) of \(counts.clips) clips without any: centred square)"
+                      : "faces: not searched (the centred square of every frame)")
+            }
             let path = predictions ?? "\(model).\(split).csv"
             var csv = (["File_ID"] + ERIConfig.emotionNames.map { "pred_" + $0 } + ERIConfig.emotionNames).joined(separator: ",") + "\n"
             for (clip, y) in zip(e.clips, e.predictions) {

@@ -175,24 +175,32 @@ extension Oracle {
         #expect(throws: ERIError.self) { try ClipLoader(config: Self.config(.aligned), cacheDirectory: nil, faces: .none) }
     }
 
-    /// `--faces detect` without weights is a clear error; `auto` without them says so and takes the centred square.
+    /// `--faces detect` without weights is a clear error; `auto` without them says so and takes the centred
+    /// square. (Checked where no weights can be found: a missing explicit path falls back to
+    /// $ERI_FACE_MODEL and the installed ones, as for a `Model`; `make test` sets neither.)
     @Test func missingDetector() throws {
         let c = Self.config(.box)
         let missing = TemporaryFolder("eri-no-weights").file("face-mtcnn.safetensors")
+        let nowhere = ProcessInfo.processInfo.environment["ERI_FACE_MODEL"] == nil
+            && installedFaceModels().allSatisfy { !FileManager.default.fileExists(atPath: $0) }
+        guard nowhere else {
+            // Weights found elsewhere: the missing explicit path falls back to them.
+            #expect(try ClipLoader(config: c, cacheDirectory: nil, faces: .detect, faceModel: missing).searchesFaces)
+            return
+        }
         do {
             _ = try ClipLoader(config: c, cacheDirectory: nil, faces: .detect, faceModel: missing)
             Issue.record("--faces detect without weights was accepted")
         } catch let e as ERIError {
             #expect(e.message.contains("no face detector") && e.message.contains("make models"), "\(e.message)")
         }
-        // (auto falls back only when no weights are installed anywhere: the explicit path is tried first,
-        // then $ERI_FACE_MODEL and the installed ones, so it is checked where none can be found.)
-        if ProcessInfo.processInfo.environment["ERI_FACE_MODEL"] == nil && installedFaceModels().allSatisfy({ !FileManager.default.fileExists(atPath: $0) }) {
-            let auto = try ClipLoader(config: c, cacheDirectory: nil, faces: .auto, faceModel: missing)
-            #expect(!auto.searchesFaces && auto.noDetector != nil)
-            let clip = try auto.load(try Self.records()[0], training: false)
-            #expect(clip.faces?.source == "none")
-        }
+        let auto = try ClipLoader(config: c, cacheDirectory: nil, faces: .auto, faceModel: missing)
+        #expect(!auto.searchesFaces && auto.noDetector != nil)
+        let clip = try auto.load(try Self.records()[0], training: false)
+        #expect(clip.faces == ClipFaces(frames: c.video!.frames, detected: 0, source: "none"))
+        // An audio-only run never looks for a detector.
+        let audio = try ClipLoader(config: ERIConfig.tiny.audioOnly, cacheDirectory: nil, faces: .detect, faceModel: missing)
+        #expect(!audio.searchesFaces && audio.noDetector == nil)
     }
 
     /// A training run logs the detection rate and records it in the model's provenance and metrics.
