@@ -272,11 +272,15 @@ public final class Trainer {
     var facesJSON: JSONValue? {
         guard let v = options.config.video else { return nil }
         let (t, val) = faceCounts
-        func rate(_ x: Float) -> JSONValue { .number((Double(x) * 10000).rounded() / 10000) }
         return .object([("mode", .string(searchedFaces ? "detector" : "none")), ("preparation", .string(v.face.rawValue)),
-                        ("detection_rate", rate(t.rate)), ("frames", .number(Double(t.frames))),
+                        ("detection_rate", Self.rate(t)), ("frames", .number(Double(t.frames))),
                         ("clips_without_face", .number(Double(t.clipsWithoutFace))),
-                        ("val_detection_rate", rate(val.rate)), ("val_frames", .number(Double(val.frames)))])
+                        ("val_detection_rate", Self.rate(val)), ("val_frames", .number(Double(val.frames)))])
+    }
+
+    /// A detection rate for JSON: detected / frames to 6 decimals (0 without frames).
+    static func rate(_ c: FaceCounts) -> JSONValue {
+        .number(c.frames == 0 ? 0 : (Double(c.detected) / Double(c.frames) * 1e6).rounded() / 1e6)
     }
 
     func format(_ x: Float) -> String {
@@ -335,7 +339,7 @@ public final class Trainer {
             if case var .object(members) = j {
                 members.insert(("split", .string("val")), at: 0)
                 if options.config.video != nil && searchedFaces {
-                    members.append(("face_detection_rate", .number((Double(faceCounts.val.rate) * 10000).rounded() / 10000)))
+                    members.append(("face_detection_rate", Self.rate(faceCounts.val)))
                 }
                 if let withheld {
                     members.insert(("mean_pcc_without_audio", .number(Double(withheld.audio))), at: 2)
