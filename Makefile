@@ -111,7 +111,7 @@ test: deps venv all check-layers swift-test python-test host-test
 check-layers:
 	@python3 scripts/check_layers.py
 
-swift-test: venv
+swift-test: venv models
 	ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test
 
 python-test: venv models

@@ -13,7 +13,9 @@ forward, loss, backward) in liberi and PyTorch on dbn-small; end to end from raw
 (`Model.predict(frames:audio:)` against the reference's Python preprocessing + ORT); the FP32 FMA peak
 (fma_peak.c) and the backbone's share of it; ModelStream on a synthetic live source (dbn-base, one thread:
 real-time factor, read latency, push costs) and its RSS over an hour of media (dbn-small; fails on
-growth ≥ 1 MB). Every contender runs in its own process with
+growth ≥ 1 MB); MTCNN face detection on a 640×480 photograph (minimum face 40 px, 1 and 2 threads) against
+facenet-pytorch's own MTCNN on the same pixels, and the stream's real-time factor with detection on.
+Every contender runs in its own process with
 its model loaded (so peak RSS is per contender); the driver interleaves them
 one run at a time, sleeping after each run so that a spinning thread pool does
 not steal the next contender's cores, and reports the median of the timed runs.
@@ -58,6 +60,10 @@ RAW_BOX = (90, 40, 140, 150)  # their face box (x, y, w, h): a 150-pixel square,
 STREAM_PRESET = "dbn-base"    # the streaming rows (one thread)
 HOUR_PRESET = "dbn-small"     # the memory-over-an-hour row
 MEMORY_GROWTH_LIMIT = 1_000_000  # bytes of RSS growth after the warm-up that fail the run (1 MB)
+FACE_SIZE = (480, 640)    # the detection rows: H × W, scikit-image's astronaut (512² photograph) on a grey field
+FACE_MIN = 40             # minimum face size searched for (px)
+FACE_TOLERANCE = 1.0      # px: liberi's boxes against facenet-pytorch's
+DEFAULT_FACE_MODEL = os.path.join(ROOT, ".build", "models", "face-mtcnn.safetensors")
 
 
 # ---------------------------------------------------------------- inputs and models (subprocess)
@@ -76,6 +82,11 @@ def prepare(out):
     from make_case import synthetic_frames, synthetic_speech
 
     os.makedirs(out, exist_ok=True)
+    # The detection rows' photograph: the astronaut's 512² photograph (a real face) on a grey 640×480 field.
+    from skimage import data as skdata
+    photo = np.full(FACE_SIZE + (3,), 90, dtype=np.uint8)
+    photo[:, 64:576] = skdata.astronaut()[16:496]
+    photo.tofile(os.path.join(out, "face.rgb"))
     rng = np.random.default_rng(2024)
     sr = C.preset("dbn-base")["audio"]["sample_rate"]
     for seconds in MFCC_SECONDS:
@@ -247,8 +258,9 @@ class PythonWorker(Process):
 
 
 def worker_main(kind, data):
-    """The loop of one Python contender process (`--worker torch|ort|librosa`)."""
-    handlers = {"torch": TorchWorker, "ort": ORTWorker, "librosa": LibrosaWorker, "e2e": EndToEndWorker}[kind](data)
+    """The loop of one Python contender process (`--worker torch|ort|librosa|e2e|facenet`)."""
+    handlers = {"torch": TorchWorker, "ort": ORTWorker, "librosa": LibrosaWorker, "e2e": EndToEndWorker,
+                "facenet": FacenetWorker}[kind](data)
     for line in sys.stdin:
         request = json.loads(line)
         if request["cmd"] == "quit":
@@ -452,6 +464,32 @@ class LibrosaWorker:
         return {"ms": ms, "shape": list(M.shape)}
 
 
+class FacenetWorker:
+    """facenet-pytorch 2.6.0's MTCNN (the weights liberi converts) on CPU, `torch.set_num_threads(n)`; imported
+    with reference/torchvision_standin (PyPI's torchvision is a CUDA build)."""
+
+    def __init__(self, data):
+        sys.path.insert(0, os.path.join(REFERENCE, "torchvision_standin"))
+        import torch
+        from facenet_pytorch import MTCNN
+        self.torch = torch
+        self.mtcnn = MTCNN(min_face_size=FACE_MIN, thresholds=[0.6, 0.7, 0.7], factor=0.709, keep_all=True,
+                           device="cpu")
+        self.image = np.fromfile(os.path.join(data, "face.rgb"), dtype=np.uint8).reshape(FACE_SIZE + (3,))
+
+    def threads(self, n):
+        self.torch.set_num_threads(n)
+        return {"threads": self.torch.get_num_threads()}
+
+    def detect(self):
+        start = time.perf_counter()
+        with self.torch.inference_mode():
+            boxes, probs = self.mtcnn.detect(self.image)
+        ms = (time.perf_counter() - start) * 1e3
+        faces = [] if boxes is None else [list(map(float, b)) + [float(p)] for b, p in zip(boxes, probs)]
+        return {"ms": ms, "faces": faces}
+
+
 # ---------------------------------------------------------------- timing
 
 def interleaved(contenders, warmup, reps, settle):
@@ -527,7 +565,10 @@ def main(argv=None):
                     help="RSS growth is counted from this media second (default %(default)s)")
     ap.add_argument("--hour-every", type=float, default=60, help="RSS sample every this many media seconds "
                     "(default %(default)s)")
-    ap.add_argument("--worker", choices=["torch", "ort", "librosa", "e2e"], help=argparse.SUPPRESS)
+    ap.add_argument("--face-model", default=DEFAULT_FACE_MODEL,
+                    help="MTCNN weights for the detection rows and the stream with detection (default: %(default)s, "
+                         "from `make models`)")
+    ap.add_argument("--worker", choices=["torch", "ort", "librosa", "e2e", "facenet"], help=argparse.SUPPRESS)
     ap.add_argument("--prepare", metavar="DIR", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -676,6 +717,12 @@ def run(args, data, command, started):
         tables[preset] = table
         all_ok &= ok
 
+    faces = None
+    if args.face_model and os.path.exists(args.face_model):
+        faces, ok = face_benchmark(args, data, me, liberi_env)
+        all_ok &= ok
+    else:
+        print(f"face detection rows: skipped (no {args.face_model}; `make models` writes it)\n", flush=True)
     stream = stream_benchmark(args, data, liberi_env) if args.stream_seconds > 0 else None
     memory = None
     if args.hour_seconds > 0:
@@ -683,7 +730,8 @@ def run(args, data, command, started):
         all_ok &= ok
 
     busy["during the run"] = account.others_fraction()
-    text = render(tables, mfcc_rows, blas, busy, args, command, started, fma=fma, stream=stream, memory=memory)
+    text = render(tables, mfcc_rows, blas, busy, args, command, started, fma=fma, stream=stream, memory=memory,
+                  faces=faces)
     print(text["console"])
     with open(args.markdown, "w") as f:
         f.write(text["markdown"])
@@ -691,7 +739,8 @@ def run(args, data, command, started):
     if not all_ok:
         print(f"FAILED: outputs disagree beyond {NETWORK_TOLERANCE:g} (network, end to end), {MFCC_TOLERANCE:g} (MFCC) "
               f"or {TRAIN_LOSS_TOLERANCE:g} relative (training loss), or the stream's RSS grew by "
-              f"{MEMORY_GROWTH_LIMIT / 1e6:g} MB or more")
+              f"{MEMORY_GROWTH_LIMIT / 1e6:g} MB or more, or the face boxes differ from facenet-pytorch's by more "
+              f"than {FACE_TOLERANCE:g} px")
     return all_ok
 
 
@@ -958,6 +1007,78 @@ def fma_peak(args, data):
     return peak
 
 
+def face_boxes_diff(a, b):
+    """Largest |coordinate difference| (px) between two lists of [x1, y1, x2, y2, p] faces matched by best IoU;
+    inf when the counts differ."""
+    if len(a) != len(b):
+        return float("inf")
+
+    def iou(p, q):
+        w = max(0.0, min(p[2], q[2]) - max(p[0], q[0]))
+        h = max(0.0, min(p[3], q[3]) - max(p[1], q[1]))
+        inter = w * h
+        return inter / ((p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - inter)
+
+    worst = 0.0
+    for p in a:
+        q = max(b, key=lambda q: iou(p, q))
+        worst = max(worst, max(abs(x - y) for x, y in zip(p[:4], q[:4])))
+    return worst
+
+
+def face_benchmark(args, data, me, liberi_env):
+    """MTCNN on the 640×480 photograph at 1 and 2 threads: liberi (`FaceDetector.detect`) against facenet-pytorch,
+    interleaved; the boxes must agree to FACE_TOLERANCE px. → ({"rows", "faces"}, ok)."""
+    h, w = FACE_SIZE
+    liberi = Liberi("eri-bench", [args.liberi_bench], env=liberi_env)
+    liberi.call(f"detector {args.face_model} {FACE_MIN}")
+    facenet = PythonWorker("facenet-pytorch", me + ["facenet"])
+    rows, ok, found = [], True, {}
+
+    def liberi_faces(r):
+        return [] if r["boxes"] == "-" else [[float(x) for x in f.split(",")] for f in r["boxes"].split(";")]
+
+    for n in (1, 2):
+        liberi.call(f"threads {n}")
+        facenet.call(cmd="threads", n=n)
+
+        def run_liberi():
+            r = liberi.call(f"detect {data}/face.rgb {w} {h}")
+            return float(r["ms"]), liberi_faces(r)
+
+        def run_facenet():
+            r = facenet.call(cmd="detect")
+            return r["ms"], r["faces"]
+
+        times, outputs = interleaved({"liberi": run_liberi, "facenet-pytorch": run_facenet},
+                                     args.warmup, args.reps, args.settle)
+        diff = face_boxes_diff(outputs["liberi"], outputs["facenet-pytorch"])
+        ok &= diff <= FACE_TOLERANCE
+        found = outputs
+        r = Row(f"MTCNN {w}×{h}, min face {FACE_MIN}, {n} thread{'s' if n > 1 else ''}", times, None, n,
+                {"liberi": diff})
+        rows.append(r)
+        print(f"  detection {n} thread{'s' if n > 1 else ''}: liberi {r.ms['liberi']:.1f} ms, facenet-pytorch "
+              f"{r.ms['facenet-pytorch']:.1f} ms ({r.ms['liberi'] / r.ms['facenet-pytorch']:.2f}×); "
+              f"{len(outputs['liberi'])} face(s), boxes within {diff:.2g} px", flush=True)
+    liberi.close()
+    facenet.close()
+    print(flush=True)
+    return {"rows": rows, "faces": found}, ok
+
+
+def face_cells(faces):
+    header = ["face detection", "liberi ms", "facenet-pytorch ms", "liberi ÷ facenet-pytorch", "target", "faces",
+              "max box diff"]
+    cells = []
+    for r in faces["rows"]:
+        lib, ref = r.ms["liberi"], r.ms["facenet-pytorch"]
+        target = "≤ 10 ms and ≤ 0.33×" if r.threads == 1 else ""
+        cells.append([r.label, f"**{lib:.1f}**", f"{ref:.1f}", f"**{lib / ref:.2f}×**", target,
+                      str(len(faces["faces"]["liberi"])), f"{r.diffs['liberi']:.2g} px"])
+    return header, cells
+
+
 def stream_benchmark(args, data, liberi_env):
     """ModelStream (STREAM_PRESET, 1 thread) on a synthetic live source, fed as fast as it goes: `stream-reps`
     runs of `stream-seconds` media seconds after `stream-warmup`; medians over the runs (max: the largest).
@@ -966,9 +1087,10 @@ def stream_benchmark(args, data, liberi_env):
     cfg = json.load(open(os.path.join(d, "config.json")))
     sides = {"liberi": args.liberi_bench} | ({"baseline": args.baseline_bench} if args.baseline_bench else {})
     workers = {}
+    with_faces = bool(args.face_model) and os.path.exists(args.face_model)
     for name, binary in sides.items():
         w = workers[name] = Liberi(f"{name} eri-bench", [binary], env=liberi_env)
-        w.call(f"load {d}/model.eri")
+        w.call(f"load {d}/model.eri" + (f" {args.face_model}" if with_faces and name == "liberi" else ""))
         w.call("threads 1")
         w.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
     runs = {name: [] for name in sides}
@@ -982,13 +1104,25 @@ def stream_benchmark(args, data, liberi_env):
                   f"{r['read_max_ms']:.1f} ms; frame push mean {r['frame_mean_ms']:.2f} ms, max {r['frame_max_ms']:.1f} ms",
                   flush=True)
             time.sleep(args.settle)
+        if with_faces:
+            # The same stream on a photograph without boxes: the stream finds the face itself.
+            w = workers["liberi"]
+            h, wd = FACE_SIZE
+            w.call(f"stream-photo {data}/face.rgb {wd} {h}")
+            r = {k: float(v) for k, v in w.call(
+                f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+            runs.setdefault("faces", []).append(r)
+            print(f"  stream {STREAM_PRESET} with face detection run {i + 1}: RTF {r['rtf']:.4f}; frame push mean "
+                  f"{r['frame_mean_ms']:.2f} ms, max {r['frame_max_ms']:.1f} ms; face coverage {r['face_coverage']:.2f}",
+                  flush=True)
+            time.sleep(args.settle)
     for w in workers.values():
         w.close()
     med = {name: {k: (max if k.endswith("max_ms") else statistics.median)(r[k] for r in rs) for k in rs[0]}
            for name, rs in runs.items()}
     print(flush=True)
     return {"preset": STREAM_PRESET, "frames": cfg["video"]["frames"], "image_size": cfg["video"]["image_size"],
-            "runs": runs["liberi"], "median": med["liberi"], "baseline": med.get("baseline")}
+            "runs": runs["liberi"], "median": med["liberi"], "baseline": med.get("baseline"), "faces": med.get("faces")}
 
 
 def memory_benchmark(args, data, liberi_env):
@@ -1137,6 +1271,13 @@ def stream_cells(stream, args):
         ["where the time goes, ms per media second: frames / reads / PCM",
          f"{per_s('frame_total_s')} / {per_s('read_total_s')} / {per_s('pcm_total_s')}", "sum ≤ 50"],
     ]
+    f = stream.get("faces")
+    if f:
+        h, w = FACE_SIZE
+        cells.append([f"with face detection (a {w - 80}×{h - 80} view panning over a photograph, no boxes: MTCNN every "
+                      "5 frames used, R-/O-Net refinement between): real-time factor; frame push mean / max",
+                      f"**{f['rtf']:.4f}**; {f['frame_mean_ms']:.2f} / {f['frame_max_ms']:.1f} ms "
+                      f"(face coverage {f['face_coverage']:.2f})", "reported"])
     b = stream.get("baseline")
     if b:
         cells.append(["baseline: real-time factor (liberi ÷ baseline); read p50 / p99",
@@ -1154,7 +1295,7 @@ def memory_cells(memory):
     return header, cells
 
 
-def render(tables, mfcc_rows, blas, busy, args, command, started, fma=None, stream=None, memory=None):
+def render(tables, mfcc_rows, blas, busy, args, command, started, fma=None, stream=None, memory=None, faces=None):
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     busy_text = ", ".join(f"{k} {100 * v:.0f} %" for k, v in busy.items() if v is not None)
     head = [
@@ -1210,6 +1351,14 @@ def render(tables, mfcc_rows, blas, busy, args, command, started, fma=None, stre
         for sub, (header, cells) in extra:
             lines_md += [f"### {sub}", ""] + md_table(header, cells) + [""]
             console += [sub] + console_table(header, [[c.replace("**", "") for c in row] for row in cells]) + [""]
+    if faces:
+        h, w = FACE_SIZE
+        sub = (f"Face detection: MTCNN on a {w}×{h} RGB24 photograph (scikit-image's astronaut on a grey field), "
+               f"minimum face {FACE_MIN} px, thresholds 0.6/0.7/0.7, pyramid step 0.709: liberi's `FaceDetector.detect` "
+               "against facenet-pytorch 2.6.0's `MTCNN.detect` (CPU, `torch.set_num_threads(n)`), the same weights")
+        header, cells = face_cells(faces)
+        lines_md += [f"## {sub}", ""] + md_table(header, cells) + [""]
+        console += [sub] + console_table(header, [[c.replace("**", "") for c in row] for row in cells]) + [""]
     if stream:
         m = stream["median"]
         sub = (f"Streaming: ModelStream, {stream['preset']} ({stream['frames']} frames × {stream['image_size']}², "

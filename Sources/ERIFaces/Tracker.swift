@@ -1,6 +1,10 @@
 import ERICore
 import ERIFeatures
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One subject's face over a clip's frames (SPEC §4.1a): per frame the face
 /// used (its own detection, or the nearest frame's when it had none), whether
 /// it was detected there, and the share of frames that were.
@@ -16,36 +20,47 @@ public struct FaceTrack: Sendable {
 }
 
 /// The face of `faces` that best continues `reference` (`matchCost`), nil when none can.
-public func bestMatch(_ faces: [DetectedFace], for reference: DetectedFace) -> DetectedFace? {
+public func bestMatch(_ faces: [DetectedFace], for reference: DetectedFace, frames gap: Int = 1) -> DetectedFace? {
     var best: (face: DetectedFace, cost: Float)?
-    for f in faces { if let c = matchCost(f, reference), best == nil || c < best!.cost { best = (f, c) } }
+    for f in faces { if let c = matchCost(f, reference, frames: gap), best == nil || c < best!.cost { best = (f, c) } }
     return best?.face
 }
 
-/// Whether `candidate` can be the same person as `reference` in a nearby
-/// frame: boxes that overlap, or centres closer than 0.75 of the face's size
-/// at a similar size (a subject moves between sampled frames). Returns a
-/// matching cost (lower is better), nil when not.
-public func matchCost(_ candidate: DetectedFace, _ reference: DetectedFace) -> Float? {
-    let overlap = candidate.overlap(reference)
-    if overlap >= 0.2 { return 1 - overlap }
+/// How far a subject's face may move between two sampled frames, in face
+/// sizes per frame apart: sampled frames are a clip's F frames (often half a
+/// second or more apart), and a face turning or crossing the view moves about
+/// one face size in that time (the real-face test video).
+let movePerFrame: Float = 1.5
+
+/// Whether `candidate` can be the same person as `reference` seen `gap`
+/// sampled frames earlier or later: a size within 0.5…2× of it and a centre
+/// at most `movePerFrame` · gap face sizes away. Returns the cost of the
+/// step (lower is better: the centre distance in face sizes plus the size
+/// change as |ln ratio|), nil when not.
+public func matchCost(_ candidate: DetectedFace, _ reference: DetectedFace, frames gap: Int = 1) -> Float? {
     let size = max(reference.x2 - reference.x1, reference.y2 - reference.y1, 1)
     let ratio = max(candidate.x2 - candidate.x1, 1) / max(reference.x2 - reference.x1, 1)
     let dx = (candidate.x1 + candidate.x2 - reference.x1 - reference.x2) / 2
     let dy = (candidate.y1 + candidate.y2 - reference.y1 - reference.y2) / 2
     let distance = (dx * dx + dy * dy).squareRoot() / size
-    guard distance < 0.75, ratio > 0.5, ratio < 2 else { return nil }
-    return 1 + distance
+    guard distance <= movePerFrame * Float(max(1, gap)), ratio > 0.5, ratio < 2 else { return nil }
+    return distance + abs(log(ratio))
 }
 
 /// The subject of a clip from each frame's detections (SPEC §4.1a): the most
-/// confident face of the clip first, then, frame by frame away from it in
-/// both directions, the face that matches the previous choice best
-/// (`matchCost`): a second person entering the frame does not take over,
-/// since it does not overlap the subject. Frames without a match take the
-/// face of the nearest frame that has one (the earlier on a tie). With
-/// `smooth`, each box and landmark set is averaged with its neighbours'
-/// (weights ¼, ½, ¼) where they overlap it (IoU > 0.5): jitter goes, motion stays.
+/// confident face of the clip first; from it, in each direction, the chain of
+/// detections (at most one per frame) that moves least: the sum of the steps'
+/// `matchCost` plus one per frame left without a detection of the subject,
+/// minimised over the whole chain (dynamic programming). A second person who
+/// enters the frame does not take over while the subject is found: the
+/// subject's own detections make the cheaper chain. (Geometry alone cannot
+/// tell the two apart in a frame where only the other person is found right
+/// where the subject could have moved; the chain then takes that frame and
+/// comes back.) Frames without a detection
+/// of the subject take the face of the nearest frame that has one (the
+/// earlier on a tie). With `smooth`, each box and landmark set is averaged
+/// with its neighbours' (weights ¼, ½, ¼) where they overlap it (IoU > 0.5):
+/// jitter goes, motion stays.
 public func trackSubject(_ detections: [[DetectedFace]], smooth: Bool = true) -> FaceTrack {
     let n = detections.count
     var chosen = [DetectedFace?](repeating: nil, count: n)
@@ -55,20 +70,14 @@ public func trackSubject(_ detections: [[DetectedFace]], smooth: Bool = true) ->
         for (i, f) in faces.enumerated() where best == nil || f.score > detections[best!.frame][best!.index].score { best = (j, i) }
     }
     guard let anchor = best else { return FaceTrack(faces: chosen, chosen: index) }
-    let anchorFace = detections[anchor.frame][anchor.index]
-    chosen[anchor.frame] = anchorFace
+    chosen[anchor.frame] = detections[anchor.frame][anchor.index]
     index[anchor.frame] = anchor.index
     for direction in [1, -1] {
-        var reference = anchorFace
-        var j = anchor.frame + direction
-        while j >= 0 && j < n {
-            let scored = detections[j].enumerated().compactMap { i, f in matchCost(f, reference).map { (i, $0) } }
-            if let (i, _) = scored.min(by: { $0.1 < $1.1 }) {
-                chosen[j] = detections[j][i]
-                index[j] = i
-                reference = detections[j][i]
-            }
-            j += direction
+        // Frames in this direction, the anchor's first.
+        let frames = Array(stride(from: anchor.frame, to: direction > 0 ? n : -1, by: direction))
+        for (j, i) in subjectChain(frames.map { detections[$0] }, anchor: anchor.index) {
+            chosen[frames[j]] = detections[frames[j]][i]
+            index[frames[j]] = i
         }
     }
     var faces = chosen
@@ -93,6 +102,39 @@ public func trackSubject(_ detections: [[DetectedFace]], smooth: Bool = true) ->
         }
     }
     return FaceTrack(faces: faces, chosen: index)
+}
+
+/// The cheapest chain of detections from detection `anchor` of frame 0 over
+/// `frames` (each frame's detections): steps of `matchCost` between chained
+/// detections up to `maxGap` frames apart, plus `skipCost` for each frame
+/// without one, the frames after the chain's end included. `skipCost` is above
+/// any step's cost (1.5 + ln 2), so a plausible detection is always taken
+/// rather than skipped; where several are, the one the rest of the chain
+/// continues best. Returns the chain's (frame, detection) pairs after the anchor.
+func subjectChain(_ frames: [[DetectedFace]], anchor: Int, skipCost: Float = 2.5, maxGap: Int = 8) -> [(Int, Int)] {
+    let n = frames.count
+    // cost[j][i]: the cheapest chain ending at detection i of frame j; from: its previous link.
+    var cost = frames.map { [Float](repeating: .infinity, count: $0.count) }
+    var from = frames.map { [(Int, Int)?](repeating: nil, count: $0.count) }
+    cost[0][anchor] = 0
+    var end = (frame: 0, index: anchor, total: skipCost * Float(n - 1))
+    for j in 1..<max(1, n) {
+        for (i, face) in frames[j].enumerated() {
+            for k in max(0, j - maxGap)..<j {
+                for (m, previous) in frames[k].enumerated() where cost[k][m].isFinite {
+                    guard let step = matchCost(face, previous, frames: j - k) else { continue }
+                    let c = cost[k][m] + step + skipCost * Float(j - k - 1)
+                    if c < cost[j][i] { cost[j][i] = c; from[j][i] = (k, m) }
+                }
+            }
+            let total = cost[j][i] + skipCost * Float(n - 1 - j)
+            if total < end.total { end = (j, i, total) }
+        }
+    }
+    var chain: [(Int, Int)] = []
+    var link: (Int, Int)? = (end.frame, end.index)
+    while let (j, i) = link, j > 0 { chain.append((j, i)); link = from[j][i] }
+    return chain.reversed()
 }
 
 /// What a model's video branch sees of a frame (SPEC §4.1a): the square crop

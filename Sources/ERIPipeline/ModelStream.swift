@@ -108,6 +108,8 @@ public final class ModelStream {
     let searchFaces: Bool
     let redetectEvery: Int
     var lastFace: DetectedFace?
+    /// The timestamp of the frame `lastFace` was found in.
+    var lastFaceTime = 0.0
     var sinceDetection = Int.max
     /// Full detections in a row that did not find the subject: after 3 the track restarts on the most confident face.
     var misses = 0
@@ -155,7 +157,7 @@ public final class ModelStream {
     /// Forgets all input: the stream is as new.
     public func reset() {
         previous = nil; nextCell = nil; cells = [:]; oldestCell = .max; lastFrameTime = nil
-        lastFace = nil; sinceDetection = .max; misses = 0
+        lastFace = nil; lastFaceTime = 0; sinceDetection = .max; misses = 0
         audio?.reset(); clock = nil; lastEstimate = nil
     }
 
@@ -231,11 +233,18 @@ public final class ModelStream {
             }
             if face == nil {
                 let found = detector.detect(image)
-                if let last = lastFace, misses < 3 { face = bestMatch(found, for: last) } else { face = found.first }
+                if let last = lastFace, misses < 3 {
+                    // How far the face may have moved: matchCost's allowance per sampled frame is for frames
+                    // about half a second apart (a clip's); a stream's may be further apart.
+                    let apart = max(misses + 1, Int(((c.timestamp - lastFaceTime) / 0.5).rounded(.up)))
+                    face = bestMatch(found, for: last, frames: apart)
+                } else {
+                    face = found.first
+                }
                 misses = face == nil ? misses + 1 : 0
                 sinceDetection = 0
             }
-            if let face { lastFace = face }
+            if let face { lastFace = face; lastFaceTime = c.timestamp }
             c.hasFace = face != nil
             c.placement = FacePlacement(lastFace, preparation: vc.face)
         }

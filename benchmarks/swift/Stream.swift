@@ -56,30 +56,50 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 final class LiveSource {
     static let fps = 25
     static let chunksPerSecond = 50           // 20 ms PCM chunks
-    let width = 320, height = 240
-    let pan = 160                             // texture margin: the view pans over it
+    let width: Int, height: Int
+    let pan: Int                              // texture margin: the view pans over it
     let textureWidth: Int, textureHeight: Int
     let texture: UnsafeMutableBufferPointer<UInt8>
     let pcm: [Float]                          // a whole number of chunks at `rate`
     let rate: Int
     let chunk: Int
+    /// Frames carry a face box (the host's); false for a photograph whose face the stream must find.
+    let boxes: Bool
 
-    init(rate: Int, pcm loaded: [Float]) {
+    /// `photograph`: raw RGB24 pixels and their size; the view pans over it
+    /// (80 px each way less than it) and frames carry no box. Nil: a
+    /// synthetic 320 × 240 texture with a drifting box.
+    init(rate: Int, pcm loaded: [Float], photograph: (pixels: [UInt8], width: Int, height: Int)? = nil) {
         self.rate = rate
         chunk = rate / LiveSource.chunksPerSecond
-        textureWidth = width + pan
-        textureHeight = height + pan / 2
-        texture = .allocate(capacity: textureWidth * textureHeight * 3)
-        // Smooth blobs + stripes + noise, so that crops differ frame to frame.
         var rng = SeededGenerator(seed: 5)
-        for y in 0..<textureHeight {
-            for x in 0..<textureWidth {
-                for c in 0..<3 {
-                    let fx = Double(x), fy = Double(y), fc = Double(c)
-                    let wave = sin(fx / (7 + 2 * fc) + fc) * cos(fy / (9 - fc))
-                    let blob = sin(fx / 53 + 0.7 * fc) * sin(fy / 41 - fc)
-                    let v = 128 + 60 * wave + 30 * blob + 20 * Double(rng.uniform(-1, 1))
-                    texture[(y * textureWidth + x) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+        if let photograph {
+            pan = 80
+            width = photograph.width - pan
+            height = photograph.height - pan
+            textureWidth = photograph.width
+            textureHeight = photograph.height
+            texture = .allocate(capacity: textureWidth * textureHeight * 3)
+            _ = texture.initialize(from: photograph.pixels)
+            boxes = false
+        } else {
+            width = 320
+            height = 240
+            pan = 160
+            textureWidth = width + pan
+            textureHeight = height + pan / 2
+            texture = .allocate(capacity: textureWidth * textureHeight * 3)
+            boxes = true
+            // Smooth blobs + stripes + noise, so that crops differ frame to frame.
+            for y in 0..<textureHeight {
+                for x in 0..<textureWidth {
+                    for c in 0..<3 {
+                        let fx = Double(x), fy = Double(y), fc = Double(c)
+                        let wave = sin(fx / (7 + 2 * fc) + fc) * cos(fy / (9 - fc))
+                        let blob = sin(fx / 53 + 0.7 * fc) * sin(fy / 41 - fc)
+                        let v = 128 + 60 * wave + 30 * blob + 20 * Double(rng.uniform(-1, 1))
+                        texture[(y * textureWidth + x) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+                    }
                 }
             }
         }
@@ -100,12 +120,12 @@ final class LiveSource {
 
     deinit { texture.deallocate() }
 
-    /// Frame i: a 320 × 240 view of the texture, panned, with a drifting face box.
+    /// Frame i: a view of the texture, panned, with a drifting face box (synthetic) or none (photograph).
     func frame(_ i: Int) -> ImageView {
         func bounce(_ v: Int, _ range: Int) -> Int { let p = v % (2 * range); return p < range ? p : 2 * range - p }
-        let dx = bounce(i / 2, pan), dy = bounce(i / 4, pan / 2)
+        let dx = bounce(i / 2, pan), dy = bounce(i / 4, textureHeight - height)
         let t = Double(i) / Double(LiveSource.fps)
-        let box = FaceBox(x: Float(90 + 30 * sin(0.4 * t)), y: Float(40 + 15 * sin(0.25 * t)), w: 140, h: 150)
+        let box = boxes ? FaceBox(x: Float(90 + 30 * sin(0.4 * t)), y: Float(40 + 15 * sin(0.25 * t)), w: 140, h: 150) : nil
         return try! ImageView(data: UnsafeRawPointer(texture.baseAddress! + (dy * textureWidth + dx) * 3),
                          width: width, height: height, stride: textureWidth * 3, format: .rgb24, box: box)
     }
@@ -128,18 +148,21 @@ struct StreamStats {
     var framePushes: [Double] = []    // ms per pushFrame
     var pcmPushes: [Double] = []      // ms per pushPCM
     var rss: [(media: Double, kib: Int)] = []
+    var faceCoverage = Double.nan     // mean over reads of the share of frames used with a face of their own
 }
 
 /// Streams `warmup` + `seconds` of media into a new ModelStream on `model`, reading every
 /// `readEvery` s of media time; timings and CPU time cover the part after the warm-up.
 /// `rssEvery` > 0 samples the current RSS every that many media seconds (from 0, warm-up included).
 func runStream(model: Model, pcm: [Float], seconds: Double, warmup: Double, readEvery: Double,
-               rssEvery: Double = 0, timeCalls: Bool = true) throws -> StreamStats {
+               rssEvery: Double = 0, timeCalls: Bool = true,
+               photograph: (pixels: [UInt8], width: Int, height: Int)? = nil) throws -> StreamStats {
     guard let audio = model.config.audio, model.config.video != nil else {
         throw ERIError.invalidArgument("the stream benchmark needs a model with both branches")
     }
-    let source = LiveSource(rate: audio.sampleRate, pcm: pcm)
-    let stream = try ModelStream(model: model)
+    let source = LiveSource(rate: audio.sampleRate, pcm: pcm, photograph: photograph)
+    // A photograph's face is found by the stream (a full detection every 5 frames used, refined in between).
+    let stream = try ModelStream(model: model, options: StreamOptions(faces: photograph == nil ? .none : .detect))
     let perSecond = LiveSource.chunksPerSecond
     let ticksPerFrame = perSecond / LiveSource.fps
     let warmTicks = Int((warmup * Double(perSecond)).rounded())
@@ -154,7 +177,7 @@ func runStream(model: Model, pcm: [Float], seconds: Double, warmup: Double, read
     }
     if rssTicks > 0 { stats.rss.reserveCapacity(totalTicks / rssTicks + 2); stats.rss.append((0, currentRSSKiB())) }
     var cpu0 = processCPUSeconds(), wall0 = nowMilliseconds()
-    var sink: Float = 0
+    var sink: Float = 0, coverage = 0.0, coverageReads = 0
     for k in 0..<totalTicks {
         if k == warmTicks { cpu0 = processCPUSeconds(); wall0 = nowMilliseconds() }
         let timed = timeCalls && k >= warmTicks
@@ -175,6 +198,7 @@ func runStream(model: Model, pcm: [Float], seconds: Double, warmup: Double, read
             let estimate = try stream.read()
             if timed { stats.reads.append(nowMilliseconds() - s) }
             sink += estimate.intensities[0]
+            if let c = estimate.faceCoverage { coverage += Double(c); coverageReads += 1 }
         }
         if rssTicks > 0 && (k + 1) % rssTicks == 0 {
             stats.rss.append((Double(k + 1) / Double(perSecond), currentRSSKiB()))
@@ -183,17 +207,19 @@ func runStream(model: Model, pcm: [Float], seconds: Double, warmup: Double, read
     stats.cpuSeconds = processCPUSeconds() - cpu0
     stats.wallSeconds = (nowMilliseconds() - wall0) / 1e3
     stats.mediaSeconds = Double(totalTicks - warmTicks) / Double(perSecond)
+    stats.faceCoverage = coverageReads > 0 ? coverage / Double(coverageReads) : .nan
     if !sink.isFinite { throw ERIError(.internal, "stream estimates are not finite") }
     return stats
 }
 
-/// `stream-bench SECONDS READ_EVERY [WARMUP]`: RTF, read latency, push costs.
-func streamBenchReply(model: Model, pcm: [Float], words: [String]) throws -> String {
+/// `stream-bench SECONDS READ_EVERY [WARMUP]`: RTF, read latency, push costs (on `photograph`, with face detection).
+func streamBenchReply(model: Model, pcm: [Float], words: [String],
+                      photograph: (pixels: [UInt8], width: Int, height: Int)? = nil) throws -> String {
     guard words.count >= 3, let seconds = Double(words[1]), let readEvery = Double(words[2]), seconds > 0, readEvery > 0 else {
         throw ERIError.invalidArgument("usage: stream-bench SECONDS READ_EVERY [WARMUP]")
     }
     let warmup = words.count > 3 ? Double(words[3]) ?? 15 : 15
-    let s = try runStream(model: model, pcm: pcm, seconds: seconds, warmup: warmup, readEvery: readEvery)
+    let s = try runStream(model: model, pcm: pcm, seconds: seconds, warmup: warmup, readEvery: readEvery, photograph: photograph)
     let reads = s.reads.sorted(), frames = s.framePushes.sorted(), chunks = s.pcmPushes.sorted()
     func mean(_ v: [Double]) -> Double { v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count) }
     let fields: [(String, Double)] = [
@@ -205,7 +231,7 @@ func streamBenchReply(model: Model, pcm: [Float], words: [String]) throws -> Str
         ("frame_p99_ms", percentile(frames, 99)), ("frame_max_ms", frames.last ?? .nan),
         ("frame_total_s", frames.reduce(0, +) / 1e3),
         ("pcm_chunks", Double(chunks.count)), ("pcm_mean_ms", mean(chunks)), ("pcm_p99_ms", percentile(chunks, 99)),
-        ("pcm_total_s", chunks.reduce(0, +) / 1e3),
+        ("pcm_total_s", chunks.reduce(0, +) / 1e3), ("face_coverage", s.faceCoverage),
     ]
     return "ok " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
 }

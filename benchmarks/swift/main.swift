@@ -5,7 +5,8 @@
 // its model loaded in its own process (and its own peak RSS). One command per
 // line; one reply per command: `ok key=value …` or `err message`.
 //
-//   load MODEL.eri         open a model (threads are set separately)
+//   load MODEL.eri [FACES] open a model (threads are set separately); FACES: the face detector's weights
+//                          for stream-photo
 //   frames FILE            raw float32 1 × F × C × S × S normalised frames (shape from the config)
 //   mfcc FILE              raw float32 1 × T × n_mfcc pooled MFCC (T from the file size)
 //   threads N              OpenBLAS threads (process-wide)
@@ -28,6 +29,8 @@
 //   stream-bench SECONDS READ_EVERY [WARMUP]
 //                          ModelStream on a synthetic live source (Stream.swift); replies rtf=, read and
 //                          push percentiles
+//   stream-photo FILE W H  a raw RGB24 photograph of a face: the next stream-bench pans over it without
+//                          face boxes, so the stream detects the face (needs `load MODEL FACES`)
 //   stream-memory SECONDS EVERY [READ_EVERY]
 //                          the current RSS (/proc/self/statm) every EVERY media seconds of a stream
 //   detector WEIGHTS MIN_FACE
@@ -158,6 +161,7 @@ final class BenchState {
     var gemmWorkspace: GEMMWorkspace?
     var rawClip: RawClip?
     var detector: FaceDetector?
+    var photograph: (pixels: [UInt8], width: Int, height: Int)?
     var audioPreprocessor: AudioPreprocessor?
     /// Built on the first `train-step` (from the loaded model's file, dropout 0) and kept.
     var training: (network: Network, batch: TrainingBatch)?
@@ -170,9 +174,9 @@ final class BenchState {
     func handle(_ words: [String]) throws -> String {
         switch words[0] {
         case "load":
-            guard words.count == 2 else { throw ERIError.invalidArgument("usage: load MODEL.eri") }
+            guard words.count == 2 || words.count == 3 else { throw ERIError.invalidArgument("usage: load MODEL.eri [FACES]") }
             let start = nowMilliseconds()
-            let m = try Model(path: words[1])
+            let m = try Model(path: words[1], faceModel: words.count == 3 ? words[2] : nil)
             model = m
             training = nil
             return "ok preset=\(m.presetName) load_ms=\(nowMilliseconds() - start)"
@@ -305,7 +309,17 @@ final class BenchState {
             return try detectReply(detector: detector, words: words)
 
         case "stream-bench":
-            return try streamBenchReply(model: try requireModel(), pcm: pcm, words: words)
+            defer { photograph = nil }
+            return try streamBenchReply(model: try requireModel(), pcm: pcm, words: words, photograph: photograph)
+
+        case "stream-photo":
+            guard words.count == 4, let w = Int(words[2]), let h = Int(words[3]), w > 80, h > 80 else {
+                throw ERIError.invalidArgument("usage: stream-photo FILE W H (more than 80 px each way)")
+            }
+            let pixels = try readBytes(words[1])
+            guard pixels.count == w * h * 3 else { throw ERIError.invalidArgument("\(words[1]) holds \(pixels.count) bytes, not \(w)×\(h)×3") }
+            photograph = (pixels, w, h)
+            return "ok"
 
         case "stream-memory":
             return try streamMemoryReply(model: try requireModel(), pcm: pcm, words: words)

@@ -34,12 +34,15 @@ public func areaResize(_ x: UnsafePointer<Float>, planes: Int, height h: Int, wi
                     c += 1
                 }
             }
-            for i in 0..<oh {
-                let row = rows + i * w, out = dst + i * ow
-                for (j, (a, b)) in columnSpans.enumerated() {
-                    var sum: Float = 0
-                    for c in a..<b { sum += row[c] }
-                    out[j] = sum / Float(b - a)
+            columnSpans.withUnsafeBufferPointer { spans in
+                for i in 0..<oh {
+                    let row = rows + i * w, out = dst + i * ow
+                    for j in 0..<ow {
+                        let (a, b) = spans[j]
+                        var sum: Float = row[a]
+                        for c in (a + 1)..<max(a + 1, b) { sum += row[c] }
+                        out[j] = sum / Float(b - a)
+                    }
                 }
             }
         }
