@@ -40,20 +40,9 @@ extension Model {
     var detector: FaceDetector? { faceDetector.value }
 
     /// Whether frames without a host box are searched, or an error when the
-    /// mode demands a detector there is not.
+    /// mode demands a detector there is not (`searchesFaces(_:video:detector:)`).
     func searchesFaces(_ mode: FaceMode) throws -> Bool {
-        guard config.video != nil, mode != .none else {
-            if config.video?.face == .aligned {
-                throw ERIError.invalidArgument("this model was trained on aligned faces: it needs the face detector (faces \"none\" is not possible)")
-            }
-            return false
-        }
-        if detector != nil { return true }
-        if mode == .detect || config.video?.face == .aligned {
-            throw ERIError(.unsupported, "no face detector: \(faceDetector.failure ?? "none installed"); run `make models` "
-                           + "(PREFIX/share/eri/face-mtcnn.safetensors) or set ERI_FACE_MODEL")
-        }
-        return false
+        try ERIPipeline.searchesFaces(mode, video: config.video, detector: faceDetector)
     }
 
     /// The faces of `frames` (the F·k frames a prediction reads, in order, k
@@ -65,53 +54,88 @@ extension Model {
         return report(detections: detections, hostBoxes: frames.map(\.box), windows: k, searched: search)
     }
 
-    /// The report from each frame's detections and host boxes.
+    /// The report from each frame's detections and host boxes (`faceReport(detections:hostBoxes:windows:searched:preparation:)`).
     func report(detections: [[DetectedFace]], hostBoxes: [FaceBox?], windows k: Int, searched: Bool) -> FaceReport {
-        let preparation = config.video?.face ?? .box
-        let n = detections.count, per = max(1, n / max(k, 1))
-        var placements = [FacePlacement](repeating: .centre, count: n)
-        var faces = [DetectedFace?](repeating: nil, count: n)
-        var chosen = [Int?](repeating: nil, count: n)
-        var covered = 0
-        for w in 0..<k {
-            let range = (w * per)..<min(n, (w + 1) * per)
-            let track = trackSubject(Array(detections[range]))
-            for (i, j) in range.enumerated() {
-                if let box = hostBoxes[j] {
-                    placements[j] = .box(box)
-                    covered += 1
-                } else {
-                    faces[j] = track.faces[i]
-                    chosen[j] = track.chosen[i]
-                    placements[j] = FacePlacement(track.faces[i], preparation: preparation)
-                    if track.detected[i] { covered += 1 }
-                }
-            }
-        }
-        let anyHost = hostBoxes.contains { $0 != nil }
-        return FaceReport(placements: placements, faces: faces, detections: detections, chosen: chosen,
-                          coverage: n == 0 ? 0 : Float(covered) / Float(n),
-                          source: searched ? (anyHost ? "host+detector" : "detector") : (anyHost ? "host" : "none"))
+        ERIPipeline.faceReport(detections: detections, hostBoxes: hostBoxes, windows: k, searched: searched, preparation: config.video?.face ?? .box)
     }
 }
 
+/// Whether frames without a host box are searched for faces (SPEC §4.1a), for
+/// a model (or a training run) whose video branch is `video`: `.none` never
+/// (an error for aligned faces, which need landmarks), `.detect` always (an
+/// error without a detector), `.auto` when `detector` is installed (an error
+/// without one for aligned faces; else false, the centred square). No video
+/// branch: false. Shared by prediction, the stream and `eri train`'s cache.
+public func searchesFaces(_ mode: FaceMode, video: ERIConfig.Video?, detector: LazyDetector) throws -> Bool {
+    guard video != nil, mode != .none else {
+        if video?.face == .aligned {
+            throw ERIError.invalidArgument("this model was trained on aligned faces: it needs the face detector (faces \"none\" is not possible)")
+        }
+        return false
+    }
+    if detector.value != nil { return true }
+    if mode == .detect || video?.face == .aligned {
+        throw ERIError(.unsupported, "no face detector: \(detector.failure ?? "none installed"); run `make models` "
+                       + "(PREFIX/share/eri/face-mtcnn.safetensors) or set ERI_FACE_MODEL")
+    }
+    return false
+}
+
+/// The face stage's result (SPEC §4.1a) from each frame's detections and host
+/// boxes, for the F·k frames of k windows in order: host boxes win; within each
+/// window the subject is tracked (`trackSubject`) and each frame placed as
+/// `preparation` says (the centred square where the window has no face at all).
+/// Coverage counts the frames with a face of their own (detected, or a host box).
+public func faceReport(detections: [[DetectedFace]], hostBoxes: [FaceBox?], windows k: Int, searched: Bool,
+                       preparation: ERIConfig.FacePreparation) -> FaceReport {
+    let n = detections.count, per = max(1, n / max(k, 1))
+    var placements = [FacePlacement](repeating: .centre, count: n)
+    var faces = [DetectedFace?](repeating: nil, count: n)
+    var chosen = [Int?](repeating: nil, count: n)
+    var covered = 0
+    for w in 0..<k {
+        let range = (w * per)..<min(n, (w + 1) * per)
+        let track = trackSubject(Array(detections[range]))
+        for (i, j) in range.enumerated() {
+            if let box = hostBoxes[j] {
+                placements[j] = .box(box)
+                covered += 1
+            } else {
+                faces[j] = track.faces[i]
+                chosen[j] = track.chosen[i]
+                placements[j] = FacePlacement(track.faces[i], preparation: preparation)
+                if track.detected[i] { covered += 1 }
+            }
+        }
+    }
+    let anyHost = hostBoxes.contains { $0 != nil }
+    return FaceReport(placements: placements, faces: faces, detections: detections, chosen: chosen,
+                      coverage: n == 0 ? 0 : Float(covered) / Float(n),
+                      source: searched ? (anyHost ? "host+detector" : "detector") : (anyHost ? "host" : "none"))
+}
+
 /// The detector a model uses, found and loaded on first use.
-final class LazyDetector: @unchecked Sendable {
+public final class LazyDetector: @unchecked Sendable {
     private let lock = Lock()
     private let explicitPath: String?
     private var loaded: FaceDetector??
-    private(set) var failure: String?
+    /// Why no detector loaded (nil until `value` was asked for, or when one did).
+    public private(set) var failure: String?
+    /// The weights file the detector was loaded from (nil until `value` found one).
+    public private(set) var path: String?
 
-    init(path: String?) { explicitPath = path }
+    /// `path`: the weights; nil: $ERI_FACE_MODEL, else the installed ones (`installedFaceModels`).
+    public init(path: String?) { explicitPath = path }
 
-    var value: FaceDetector? {
+    /// The detector, loaded on the first call; nil when none is found.
+    public var value: FaceDetector? {
         lock.withLock {
             if let loaded { return loaded }
             var result: FaceDetector?
             // A path the caller names is the only one tried.
             let candidates = explicitPath.map { [$0] } ?? ([environment("ERI_FACE_MODEL")].compactMap { $0 } + installedFaceModels())
             for path in candidates where access(path, R_OK) == 0 {
-                do { result = try FaceDetector(weights: path); break } catch let e as ERIError { failure = e.message } catch {}
+                do { result = try FaceDetector(weights: path); self.path = path; break } catch let e as ERIError { failure = e.message } catch {}
             }
             if result == nil && failure == nil {
                 failure = "no face-mtcnn.safetensors at \(candidates.joined(separator: ", "))"

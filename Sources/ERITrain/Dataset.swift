@@ -1,6 +1,8 @@
 import ERICore
+import ERIFaces
 import ERIFeatures
 import ERIMedia
+import ERIPipeline
 
 #if canImport(Glibc)
 import Glibc
@@ -117,6 +119,17 @@ extension String {
     }
 }
 
+/// What the face stage did for one clip's cached frames (SPEC §4.1a).
+public struct ClipFaces: Sendable, Equatable {
+    /// Frames cached (F, or 2F for training).
+    public var frames: Int
+    /// Of them, the frames with a face of their own (detected there, not borrowed from a neighbour).
+    public var detected: Int
+    /// "detector" (searched), "none" (the centred square: not searched).
+    public var source: String
+    public init(frames: Int, detected: Int, source: String) { self.frames = frames; self.detected = detected; self.source = source }
+}
+
 /// A clip decoded and preprocessed (SPEC §4), ready for batching.
 public struct PreparedClip: Sendable {
     public var record: ClipRecord
@@ -125,20 +138,51 @@ public struct PreparedClip: Sendable {
     public var frames: Tensor?
     /// T × n_mfcc pooled MFCC, NOT capped (training crops, evaluation caps).
     public var mfcc: Tensor?
+    /// The face stage's counts for `frames` (nil without video).
+    public var faces: ClipFaces?
 }
 
 /// Decodes and preprocesses clips, with an on-disk cache (safetensors) keyed
-/// by the media files' content and the preprocessing config, so later epochs
-/// do not decode video again. The cache is safe to delete.
+/// by the media files' content, the preprocessing config and the face stage,
+/// so later epochs do not decode video again. The cache is safe to delete.
+///
+/// Frames go through the same face stage as a file prediction
+/// (`prepareVideo`: detect, track the subject, crop or align as `video.face`
+/// says), so a model trains on the faces it will be shown.
 public final class ClipLoader: @unchecked Sendable {
     public let config: ERIConfig
     public let cacheDirectory: String?
+    /// Where the faces come from: `.auto` (the detector when installed, else the
+    /// centred square), `.detect` (the detector, an error without it), `.none`.
+    public let faceMode: FaceMode
+    /// Whether the frames are searched for faces (`searchesFaces`).
+    public let searchesFaces: Bool
+    /// Set when `.auto` found no detector: why the frames are the centred square.
+    public let noDetector: String?
+    let detector: LazyDetector
+    /// The face stage's part of the cache key: the mode and the detector's weights.
+    let faceKey: String
     let audioPreprocessor: AudioPreprocessor?
-    static let cacheVersion = "1"
+    static let cacheVersion = "2"
 
-    public init(config: ERIConfig, cacheDirectory: String?) throws {
+    /// `faces` and `faceModel` as for a prediction (`FaceMode`, `Model(path:threads:faceModel:)`):
+    /// throws when `faces` is `.detect` (or the config's faces are aligned) and no detector is found.
+    public init(config: ERIConfig, cacheDirectory: String?, faces: FaceMode = .auto, faceModel: String? = nil) throws {
         self.config = config
         self.cacheDirectory = cacheDirectory
+        faceMode = faces
+        detector = LazyDetector(path: faceModel)
+        searchesFaces = try ERIPipeline.searchesFaces(faces, video: config.video, detector: detector)
+        noDetector = config.video != nil && faces == .auto && !searchesFaces ? (detector.failure ?? "none installed") : nil
+        var key = Hash()
+        key.add(searchesFaces ? "faces:detector:" : "faces:none")
+        if searchesFaces, let path = detector.path {
+            let weights = try MappedFile(path: path)
+            key.add(weights.bytes)
+            let o = detector.value!.options
+            key.add("\(o.minFace) \(o.thresholds) \(o.factor) \(o.maxSide) \(o.maxCandidates)")
+        }
+        faceKey = String(key.value, radix: 16)
         audioPreprocessor = try config.audio.map { try AudioPreprocessor(config: $0) }
         if let cacheDirectory, !directoryExists(cacheDirectory) {
             guard mkdir(cacheDirectory, 0o755) == 0 || errno == EEXIST else {
@@ -159,6 +203,7 @@ public final class ClipLoader: @unchecked Sendable {
         h.add(ClipLoader.cacheVersion + (training ? "train" : "eval"))
         h.add(config.video.map { var c = config; c.audio = nil; c.video = $0; return c.json["video"]!.serialized } ?? "-")
         h.add(config.audio.map { var c = config; c.video = nil; c.audio = $0; return c.json["audio"]!.serialized } ?? "-")
+        if config.video != nil { h.add(faceKey) }
         for path in [config.video != nil ? record.video : nil, config.audio != nil ? record.audio : nil] {
             guard let path else { h.add("none"); continue }
             let file = try MappedFile(path: path)
@@ -178,26 +223,22 @@ public final class ClipLoader: @unchecked Sendable {
                 var clip = PreparedClip(record: record)
                 if let e = cached.entry(named: "frames") { clip.frames = Tensor(shape: e.shape, data: cached.floats(e)) }
                 if let e = cached.entry(named: "mfcc") { clip.mfcc = Tensor(shape: e.shape, data: cached.floats(e)) }
-                if (clip.frames != nil) == (config.video != nil) && (clip.mfcc != nil) == (config.audio != nil) { return clip }
+                if let f = clip.frames, let detected = cached.metadata["faces_detected"].flatMap({ Int($0) }),
+                   let source = cached.metadata["faces_source"] {
+                    clip.faces = ClipFaces(frames: f.shape[0], detected: detected, source: source)
+                }
+                if (clip.frames != nil) == (config.video != nil) && (clip.mfcc != nil) == (config.audio != nil)
+                    && (clip.faces != nil) == (clip.frames != nil) { return clip }
             }
         }
         var clip = PreparedClip(record: record)
         if let v = config.video, let path = record.video {
-            let count = v.frames * (training ? 2 : 1)
-            let per = v.channels * v.imageSize * v.imageSize
-            var frames = Tensor(zeros: [count, v.channels, v.imageSize, v.imageSize])
-            var delivered = 0
-            try decodeMedia(path: path, frames: count, audioRate: nil) { frame, positions in
-                try frame.pixels.withUnsafeBytes { raw in
-                    let view = try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height, stride: 3 * frame.width, format: .rgb24)
-                    try frames.data.withUnsafeMutableBufferPointer { out in
-                        for j in positions { try preprocessFrame(view, config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)])) }
-                    }
-                }
-                delivered += 1
-            }
-            guard delivered > 0 else { throw ERIError(.decode, "\(path): no video frames") }
-            clip.frames = frames
+            // SPEC §4.1a: the face stage of a file prediction, over the F (2F for training) frames cached.
+            let video = try prepareVideo(file: path, count: v.frames * (training ? 2 : 1), config: v,
+                                         detector: searchesFaces ? detector.value : nil)
+            clip.frames = video.frames
+            clip.faces = ClipFaces(frames: video.faces.placements.count, detected: video.faces.chosen.filter { $0 != nil }.count,
+                                   source: video.faces.source)
         }
         if let a = config.audio, let path = record.audio, let pre = audioPreprocessor {
             let (_, decoded) = try decodeMedia(path: path, frames: nil, audioRate: a.sampleRate)
@@ -208,10 +249,29 @@ public final class ClipLoader: @unchecked Sendable {
         }
         if let p = cachePath {
             var tensors: [NamedTensor] = []
+            var metadata = [("clip", record.id)]
             if let f = clip.frames { tensors.append(NamedTensor(name: "frames", shape: f.shape, values: f.data)) }
             if let m = clip.mfcc { tensors.append(NamedTensor(name: "mfcc", shape: m.shape, values: m.data)) }
-            try? writeSafetensors(path: p, tensors: tensors, metadata: [("clip", record.id)])  // a cache: failure only costs time
+            if let faces = clip.faces { metadata += [("faces_detected", String(faces.detected)), ("faces_source", faces.source)] }
+            try? writeSafetensors(path: p, tensors: tensors, metadata: metadata)  // a cache: failure only costs time
         }
         return clip
     }
+}
+
+/// The face stage over many clips: frames cached and those with a face of their own.
+public struct FaceCounts: Sendable, Equatable {
+    public var frames = 0, detected = 0, clips = 0, clipsWithoutFace = 0
+    public init() {}
+    public init(_ clips: [PreparedClip]) {
+        for c in clips {
+            guard let f = c.faces else { continue }
+            frames += f.frames
+            detected += f.detected
+            self.clips += 1
+            if f.detected == 0 { clipsWithoutFace += 1 }
+        }
+    }
+    /// The share of cached frames with a face of their own (0 when none was cached).
+    public var rate: Float { frames == 0 ? 0 : Float(detected) / Float(frames) }
 }

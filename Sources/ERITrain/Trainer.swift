@@ -21,6 +21,11 @@ public struct TrainOptions: Sendable {
     public var output: String
     public var resume: String? = nil
     public var cacheDirectory: String? = nil
+    /// Where the training faces come from (SPEC §4.1a), as for a prediction: `.auto` searches
+    /// with the detector when one is installed, `.detect` requires it, `.none` takes the centred square.
+    public var faces: FaceMode = .auto
+    /// The detector's weights (nil: $ERI_FACE_MODEL, else the installed ones).
+    public var faceModel: String? = nil
     public var recipe = ""
     public init(dataDirectory: String, config: ERIConfig, output: String) {
         self.dataDirectory = dataDirectory; self.config = config; self.output = output
@@ -144,12 +149,29 @@ public final class Trainer {
         let o = options
         if o.threads > 0 { setComputeThreads(o.threads) }
         let records = try readDataInfo(dataDirectory: o.dataDirectory)
-        let loader = try ClipLoader(config: o.config, cacheDirectory: o.cacheDirectory ?? o.dataDirectory + "/.eri-cache")
+        let loader = try ClipLoader(config: o.config, cacheDirectory: o.cacheDirectory ?? o.dataDirectory + "/.eri-cache",
+                                    faces: o.faces, faceModel: o.faceModel)
+        if let why = loader.noDetector {
+            log("warning: no face detector installed (\(why)): the model is trained on the centred square of each frame "
+                + "(run `make models` or set ERI_FACE_MODEL; --faces none says this is meant)")
+        }
         let trainClips = prepare(records.filter { $0.split == .train }, loader: loader, training: true)
         let valClips = prepare(records.filter { $0.split == .val }, loader: loader, training: false)
         clipSeconds = medianDuration(trainClips.map(\.record))
         guard !trainClips.isEmpty else { throw ERIError.invalidArgument("\(o.dataDirectory): no usable training clips") }
         log("clips: \(trainClips.count) train, \(valClips.count) val")
+        faceCounts = (FaceCounts(trainClips), FaceCounts(valClips))
+        searchedFaces = loader.searchesFaces
+        if o.config.video != nil {
+            if loader.searchesFaces {
+                log("faces: detected in \(percent(faceCounts.train.rate)) of \(faceCounts.train.frames) train frames "
+                    + "(\(faceCounts.train.clipsWithoutFace) of \(faceCounts.train.clips) clips without any: centred square), "
+                    + "\(percent(faceCounts.val.rate)) of \(faceCounts.val.frames) val frames "
+                    + "(\(faceCounts.val.clipsWithoutFace) of \(faceCounts.val.clips) clips without any); \(o.config.video!.face.rawValue) faces")
+            } else {
+                log("faces: not searched (--faces \(o.faces == .none ? "none" : "auto, no detector")): the centred square of every frame")
+            }
+        }
 
         // Parameters: from the checkpoint, or initialised with the training split's MFCC statistics.
         var file = ModelFile.randomlyInitialised(config: o.config, seed: o.seed)
@@ -237,6 +259,30 @@ public final class Trainer {
         return (best, try ModelFile.load(path: o.output))
     }
 
+    /// The face stage over the training and the validation clips (SPEC §4.1a).
+    public private(set) var faceCounts = (train: FaceCounts(), val: FaceCounts())
+    /// Whether the training frames were searched for faces.
+    public private(set) var searchedFaces = false
+
+    func percent(_ x: Float) -> String { "\(Int((x * 1000).rounded()) / 10).\(Int((x * 1000).rounded()) % 10) %" }
+
+    /// The provenance's `faces` (nil without a video branch): whether the training faces were
+    /// searched ("detector") or not ("none": the centred square), how they were prepared, and the
+    /// share of cached frames with a face of their own (train: 2F per clip, val: F).
+    var facesJSON: JSONValue? {
+        guard let v = options.config.video else { return nil }
+        let (t, val) = faceCounts
+        return .object([("mode", .string(searchedFaces ? "detector" : "none")), ("preparation", .string(v.face.rawValue)),
+                        ("detection_rate", Self.rate(t)), ("frames", .number(Double(t.frames))),
+                        ("clips_without_face", .number(Double(t.clipsWithoutFace))),
+                        ("val_detection_rate", Self.rate(val)), ("val_frames", .number(Double(val.frames)))])
+    }
+
+    /// A detection rate for JSON: detected / frames to 6 decimals (0 without frames).
+    static func rate(_ c: FaceCounts) -> JSONValue {
+        .number(c.frames == 0 ? 0 : (Double(c.detected) / Double(c.frames) * 1e6).rounded() / 1e6)
+    }
+
     func format(_ x: Float) -> String {
         let scaled = (x * 1000).rounded() / 1000
         return "\(scaled)"
@@ -286,11 +332,15 @@ public final class Trainer {
             ("unix_time", .number(Double(time.tv_sec))), ("trainer", .string("liberi \(ERIVersion.major).\(ERIVersion.minor).\(ERIVersion.patch) eri train")),
         ]
         if let clipSeconds { members.append(("clip_seconds", .number((clipSeconds * 1000).rounded() / 1000))) }
+        if let facesJSON { members.append(("faces", facesJSON)) }
         m.provenance = JSONValue.object(members).serialized
         m.metrics = evaluation.map { e -> String in
             var j = e.json
             if case var .object(members) = j {
                 members.insert(("split", .string("val")), at: 0)
+                if options.config.video != nil && searchedFaces {
+                    members.append(("face_detection_rate", Self.rate(faceCounts.val)))
+                }
                 if let withheld {
                     members.insert(("mean_pcc_without_audio", .number(Double(withheld.audio))), at: 2)
                     members.insert(("mean_pcc_without_video", .number(Double(withheld.video))), at: 2)

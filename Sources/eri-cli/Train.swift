@@ -18,6 +18,13 @@ struct Train: ParsableCommand {
         with the optimiser state in OUT.ckpt after every epoch (--resume continues it exactly), and training \
         curves in OUT.svg. A two-branch model is also validated with each modality withheld (as when a camera \
         or microphone fails), in the log and the curves. Decoded clips are cached in DATA/.eri-cache (safe to delete).
+
+        The frames are prepared as a prediction prepares them (SPEC §4.1a): faces are detected, the subject \
+        tracked, and each frame cropped around its face (or aligned, for a config with video.face "aligned"); a \
+        clip without any face gets the centred square. --faces auto (the default) searches when the detector \
+        is installed (make models; $ERI_FACE_MODEL or --face-model name other weights) and warns when it is \
+        not; detect makes a missing detector an error; none takes the centred square of every frame. The log \
+        and the model's eri.provenance ("faces") give the share of cached frames with a face of their own.
         """)
 
     @Option(help: "dbn-base, dbn-small or dbn-tiny (default dbn-small).") var preset: String?
@@ -33,8 +40,14 @@ struct Train: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .eri model.") var out: String
     @Option(help: "A checkpoint (OUT.ckpt) to continue.") var resume: String?
     @Option(help: "Cache folder (default DATA/.eri-cache).") var cache: String?
+    @Option(help: "Where the training faces come from: auto (the detector when installed), detect (the detector; an error without it), none (the centred square).")
+    var faces: String = "auto"
+    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
+    var faceModel: String?
 
     func validate() throws {
+        if faceModeNamed(faces) == nil { throw ValidationError("--faces is auto, detect or none") }
+        if let faceModel, access(faceModel, R_OK) != 0 { throw ValidationError("--face-model \(faceModel): no such file (or not readable)") }
         if preset != nil && config != nil { throw ValidationError("--preset and --config exclude each other") }
         if !["both", "audio", "video"].contains(modality) { throw ValidationError("--modality is both, audio or video") }
         if epochs < 1 || batch < 1 { throw ValidationError("--epochs and --batch must be at least 1") }
@@ -63,8 +76,10 @@ struct Train: ParsableCommand {
             options.seed = seed
             options.resume = resume
             options.cacheDirectory = cache
+            options.faces = faceModeNamed(faces)!
+            options.faceModel = faceModel
             options.recipe = "eri train --preset \(preset ?? (config == nil ? "dbn-small" : "custom")) --modality \(modality) --epochs \(epochs) --batch \(batch) --lr \(lr) --seed \(seed)"
-                + (modalityDropout.map { " --modality-dropout \($0)" } ?? "")
+                + (modalityDropout.map { " --modality-dropout \($0)" } ?? "") + " --faces \(faces)"
             let trainer = Trainer(options: options)
             let terminal = isatty(2) != 0
             trainer.log = { line in
@@ -100,9 +115,15 @@ struct Eval: ParsableCommand {
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Cache folder (default DATA/.eri-cache).") var cache: String?
     @Option(help: "Withhold a modality at test time: video or audio (the model sees zeros for it).") var drop: String?
+    @Option(help: "Where the faces come from: auto, detect or none (default: as the model was trained, per its provenance, else auto).")
+    var faces: String?
+    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
+    var faceModel: String?
 
     func validate() throws {
         if let drop, !["video", "audio"].contains(drop) { throw ValidationError("--drop is video or audio") }
+        if let faces, faceModeNamed(faces) == nil { throw ValidationError("--faces is auto, detect or none") }
+        if let faceModel, access(faceModel, R_OK) != 0 { throw ValidationError("--face-model \(faceModel): no such file (or not readable)") }
     }
 
     func run() throws {
@@ -110,7 +131,11 @@ struct Eval: ParsableCommand {
             let splits = split.lowercased() == "all" ? ClipRecord.Split.allCases : ClipRecord.Split.allCases.filter { $0.folder == split.lowercased() }
             guard !splits.isEmpty else { throw ERIError.invalidArgument("--split is train, val, test or all") }
             let m = try Model(path: model, threads: threads)
-            let loader = try ClipLoader(config: m.config, cacheDirectory: cache ?? data + "/.eri-cache")
+            let mode = faces.flatMap(faceModeNamed) ?? (trainedFaceMode(m) == "none" ? .none : .auto)
+            let loader = try ClipLoader(config: m.config, cacheDirectory: cache ?? data + "/.eri-cache", faces: mode, faceModel: faceModel)
+            if let why = loader.noDetector {
+                printError("eri: warning: no face detector installed (\(why)): the model sees the centred square of each frame")
+            }
             var clips: [PreparedClip] = []
             for r in try readDataInfo(dataDirectory: data) where splits.contains(r.split) {
                 do { clips.append(try loader.load(r, training: false)) } catch let e as ERIError {
@@ -121,6 +146,13 @@ struct Eval: ParsableCommand {
             let e = try evaluate(model: m, clips: clips, withoutVideo: drop == "video", withoutAudio: drop == "audio")
             print("\(split)\(drop.map { " without \($0)" } ?? ""): \(clips.count) clips, mean PCC \(String(format: "%.4f", e.meanPearson)), MSE \(String(format: "%.4f", e.mse))")
             for (n, r) in zip(ERIConfig.emotionNames, e.pearson) { print("  \(n.padding(to: 14)) \(String(format: "%+.4f", r))") }
+            let counts = FaceCounts(clips)
+            if counts.frames > 0 {
+                print(loader.searchesFaces
+                      ? "faces: detected in \(String(format: "%.1f", 100 * counts.rate)) % of \(counts.frames) frames "
+                        + "(\(counts.clipsWithoutFace) of \(counts.clips) clips without any: centred square)"
+                      : "faces: not searched (the centred square of every frame)")
+            }
             let path = predictions ?? "\(model).\(split).csv"
             var csv = (["File_ID"] + ERIConfig.emotionNames.map { "pred_" + $0 } + ERIConfig.emotionNames).joined(separator: ",") + "\n"
             for (clip, y) in zip(e.clips, e.predictions) {
@@ -134,4 +166,20 @@ struct Eval: ParsableCommand {
             print("predictions: \(path)")
         }
     }
+}
+
+/// `--faces`: auto, detect or none.
+func faceModeNamed(_ name: String) -> FaceMode? {
+    switch name.lowercased() {
+    case "auto": return .auto
+    case "detect": return .detect
+    case "none": return FaceMode.none
+    default: return nil
+    }
+}
+
+/// How the model's training faces were found, from its provenance's `faces.mode` ("detector", "none"), if recorded.
+func trainedFaceMode(_ model: Model) -> String? {
+    guard let text = model.file.provenance, let json = try? JSONValue.parse(text) else { return nil }
+    return json["faces"]?["mode"]?.stringValue
 }

@@ -391,9 +391,17 @@ cli_eval() {
         grep -q "^all: 12 clips, mean PCC" "$WORK/eval.out" && grep -q "^all without audio: 12 clips" "$WORK/eval.out" &&
         [ "$(wc -l <"$WORK/eval-all.csv")" = 13 ] && ! cmp -s "$WORK/eval-all.csv" "$WORK/eval-video.csv" || return 1
     if "$ERI" eval --model "$WORK/tiny.eri" --data "$WORK/corpus" --split every 2>"$WORK/cli.err"; then echo "--split every accepted"; return 1; fi
-    grep -q "train, val, test or all" "$WORK/cli.err"
+    grep -q "train, val, test or all" "$WORK/cli.err" || return 1
+    # The installed detector searched the clips' frames (SPEC §4.1a); --faces takes auto, detect or none;
+    # eri train --face-model naming no file stops before decoding anything, saying why.
+    grep -q "^faces: detected in [0-9.]* % of 96 frames" "$WORK/eval.out" || { echo "no face detection rate"; return 1; }
+    if "$ERI" eval --model "$WORK/tiny.eri" --data "$WORK/corpus" --faces maybe 2>"$WORK/cli.err"; then echo "--faces maybe accepted"; return 1; fi
+    grep -q "auto, detect or none" "$WORK/cli.err" || return 1
+    if "$ERI" train --preset dbn-tiny --data "$WORK/corpus" --epochs 1 --out "$WORK/never.eri" --faces detect \
+        --face-model "$WORK/no-such-weights.safetensors" 2>"$WORK/cli.err"; then echo "--faces detect without weights accepted"; return 1; fi
+    grep -q "no-such-weights.safetensors: no such file" "$WORK/cli.err" && [ ! -e "$WORK/never.eri" ]
 }
-check "eri synth + eri eval --split all, --drop audio (a changed prediction CSV), a bad --split refused" cli_eval
+check "eri synth + eri eval --split all, --drop audio (a changed prediction CSV), faces detected, bad --split / --faces / --face-model refused" cli_eval
 
 # -- C++ host
 build_cpp() {

@@ -120,7 +120,21 @@ def validate(cfg):
         n_ch = {"rgb": 3, "gray": 1}[v["color"]]
         if len(v["mean"]) != n_ch or len(v["std"]) != n_ch:
             raise ValueError("video.mean/std must have one entry per channel")
+        if v.get("face", "box") not in FACE_PREPARATIONS:
+            raise ValueError('video.face must be "box" or "aligned"')
     return cfg
+
+
+# SPEC §4.1a: `video.face`, optional; a config without it means "box" (every v1 file).
+FACE_PREPARATIONS = ("box", "aligned")
+
+
+def face_preparation(video_cfg):
+    """How the model's training faces were prepared: "box" (the key absent) or "aligned"."""
+    face = video_cfg.get("face", "box")
+    if face not in FACE_PREPARATIONS:
+        raise ValueError('video.face must be "box" or "aligned", not %r' % (face,))
+    return face
 
 
 def to_json(cfg):

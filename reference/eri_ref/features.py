@@ -104,15 +104,25 @@ def preprocess_frame(frame, video_cfg, pixel_format="rgb24", box=None):
     return (x - mean) / std
 
 
-def preprocess_video(frames, video_cfg, pixel_format="rgb24", boxes=None):
-    """frames: (N, H, W, bytes) uint8; boxes: None, one (x, y, w, h) or one per frame.
+def preprocess_video(frames, video_cfg, pixel_format="rgb24", boxes=None, landmarks=None):
+    """frames: (N, H, W, bytes) uint8; boxes: None, one (x, y, w, h) or one per frame;
+    landmarks: for a config with video.face "aligned" (SPEC §4.1a), five (x, y) points per frame
+    (a frame with None takes the centred square, as a clip without any face does).
 
     → (F, C, S, S) float64 (SPEC §4.1)."""
+    from .config import face_preparation
+    from .faces import preprocess_aligned_frame
+
     frames = np.asarray(frames)
     N = frames.shape[0]
     idx = sample_indices(N, video_cfg["frames"])
     if boxes is not None and np.ndim(boxes) == 1:
         boxes = [boxes] * N
+    if face_preparation(video_cfg) == "aligned":
+        if landmarks is None:
+            raise ValueError('video.face "aligned" needs the five landmarks of each frame')
+        return np.stack([preprocess_frame(frames[i], video_cfg, pixel_format) if landmarks[i] is None
+                         else preprocess_aligned_frame(frames[i], landmarks[i], video_cfg, pixel_format) for i in idx])
     return np.stack([preprocess_frame(frames[i], video_cfg, pixel_format,
                                       None if boxes is None else boxes[i]) for i in idx])
 
