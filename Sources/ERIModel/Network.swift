@@ -117,10 +117,23 @@ public final class Network: @unchecked Sendable {
         return Fused(z: z, batch: batch, video: videoCache, audio: audioCache)
     }
 
-    /// The head on z for inference: a B × 7 tensor.
-    private func predictions(_ z: UnsafePointer<Float>, batch: Int, arena: Arena, trace: ForwardTrace?) -> Tensor {
+    /// The head on z for inference: a B × 7 tensor. Throws `internal` when z
+    /// or an intensity is not finite: weights and inputs are bounded where
+    /// they enter, but their product may still overflow, and an intensity
+    /// from an overflowed z (NaN, or a sigmoid saturated by ±∞) means nothing.
+    private func predictions(_ z: UnsafePointer<Float>, batch: Int, arena: Arena, trace: ForwardTrace?) throws -> Tensor {
+        let zWidth = config.fusedWidth
+        if let bad = (0..<(batch * zWidth)).first(where: { !z[$0].isFinite }) {
+            let part = bad % zWidth < (video?.dim ?? 0) ? "video" : "audio"
+            throw ERIError(.internal, "the network's \(part) branch overflowed (z[\(bad % zWidth)] of clip \(bad / zWidth) is \(z[bad])): "
+                           + "the model's weights or normalisation make this input overflow float32")
+        }
         let (y, _) = head.forward(z, batch: batch, arena: arena, tape: nil)
         let out = Tensor(shape: [batch, ERIConfig.emotionCount], data: Array(UnsafeBufferPointer(start: y, count: batch * ERIConfig.emotionCount)))
+        if let bad = out.data.firstIndex(where: { !($0.isFinite && $0 >= 0 && $0 <= 1) }) {
+            throw ERIError(.internal, "the network's head gave \(out.data[bad]) for \(ERIConfig.emotionNames[bad % ERIConfig.emotionCount]) "
+                           + "(clip \(bad / ERIConfig.emotionCount)): the model's weights overflow float32 on this input")
+        }
         trace?.record("y", out.data, shape: out.shape)
         return out
     }
@@ -141,7 +154,7 @@ public final class Network: @unchecked Sendable {
         let batch = try batchSize(input)
         return try arenas.withArena { arena in
             let f = try fused(input, batch: batch, arena: arena, tape: nil, trace: trace)
-            return predictions(f.z, batch: batch, arena: arena, trace: trace)
+            return try predictions(f.z, batch: batch, arena: arena, trace: trace)
         }
     }
 
@@ -157,14 +170,14 @@ public final class Network: @unchecked Sendable {
         return try arenas.withArena { arena in
             let z = try fused(input, batch: batch, arena: arena, tape: nil, trace: nil).z
             let zWidth = config.fusedWidth
-            let both = predictions(z, batch: batch, arena: arena, trace: nil)
+            let both = try predictions(z, batch: batch, arena: arena, trace: nil)
             let withheld = arena.floats(batch * zWidth).baseAddress!   // (B, |z|)
             withheld.update(from: z, count: batch * zWidth)
             for b in 0..<batch { (withheld + b * zWidth).update(repeating: 0, count: video.dim) }
-            let withoutVideo = predictions(withheld, batch: batch, arena: arena, trace: nil)
+            let withoutVideo = try predictions(withheld, batch: batch, arena: arena, trace: nil)
             withheld.update(from: z, count: batch * zWidth)
             for b in 0..<batch { (withheld + b * zWidth + video.dim).update(repeating: 0, count: zWidth - video.dim) }
-            return (both, withoutVideo, predictions(withheld, batch: batch, arena: arena, trace: nil))
+            return (both, withoutVideo, try predictions(withheld, batch: batch, arena: arena, trace: nil))
         }
     }
 
@@ -203,7 +216,7 @@ public final class Network: @unchecked Sendable {
                 let (u, _) = try audio.forward(mfcc, lengths: nil, arena: arena, tape: nil, trace: nil)
                 (z + (video?.dim ?? 0)).update(from: u, count: audio.dim)
             }
-            return predictions(z, batch: 1, arena: arena, trace: nil).data
+            return try predictions(z, batch: 1, arena: arena, trace: nil).data
         }
     }
 

@@ -73,7 +73,8 @@ extension Model {
             }
         }
 
-        let decoded = try decodeMedia(path: path, frames: v != nil ? count : nil, audioRate: config.audio?.sampleRate) { frame, positions in
+        let decoded = try decodeMedia(path: path, frames: v != nil ? count : nil, audioRate: config.audio?.sampleRate,
+                                      mono: true) { frame, positions in
             guard v != nil else { return }
             if search {
                 let faces = try withView(frame) { detector!.detect($0) }
