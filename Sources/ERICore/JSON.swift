@@ -334,6 +334,7 @@ extension JSONValue {
     }
 
     static func formatNumber(_ n: Double) -> String {
+        guard n.isFinite else { return "null" }  // JSON has no NaN or infinity; a reader gets null, never invalid text
         if n == n.rounded(), abs(n) < 9_007_199_254_740_992 {
             return String(Int64(n))
         }
