@@ -29,6 +29,17 @@ public struct NetworkInput {
     }
 }
 
+extension NetworkInput {
+    /// Clips `range` of the batch: the same tensors' rows (the audio keeps its padded length).
+    func clips(_ range: Range<Int>) -> NetworkInput {
+        func rows(_ t: Tensor) -> Tensor {
+            let per = t.shape.dropFirst().reduce(1, *)
+            return Tensor(shape: [range.count] + t.shape.dropFirst(), data: Array(t.data[(range.lowerBound * per)..<(range.upperBound * per)]))
+        }
+        return NetworkInput(frames: frames.map(rows), mfcc: mfcc.map(rows), audioLengths: audioLengths.map { Array($0[range]) })
+    }
+}
+
 /// A batch for one training step, preprocessed (SPEC §4).
 public struct TrainingBatch {
     public var input: NetworkInput
@@ -149,13 +160,48 @@ public final class Network: @unchecked Sendable {
     /// Runs the network on a batch (SPEC §4 already applied); returns B × 7
     /// intensities in [0, 1]. A modality the model has but the input lacks is
     /// a zero vector in z (SPEC §5).
+    ///
+    /// A large batch (many windows of one long input) runs `windowGroup`
+    /// clips at a time, each group in its arena, so that the pass's buffers
+    /// stay bounded however many clips the batch holds; clips are
+    /// independent in inference, so the result is the same.
     public func forward(_ input: NetworkInput, trace: ForwardTrace? = nil) throws -> Tensor {
         try requireInference()
         let batch = try batchSize(input)
+        let group = windowGroup(steps: input.mfcc?.shape[1] ?? 0)
+        if trace == nil && batch > group {
+            var out: [Float] = []
+            out.reserveCapacity(batch * ERIConfig.emotionCount)
+            var start = 0
+            while start < batch {
+                let n = min(group, batch - start)
+                out += try forward(input.clips(start..<(start + n))).data
+                start += n
+            }
+            return Tensor(shape: [batch, ERIConfig.emotionCount], data: out)
+        }
         return try arenas.withArena { arena in
             let f = try fused(input, batch: batch, arena: arena, tape: nil, trace: trace)
             return try predictions(f.z, batch: batch, arena: arena, trace: trace)
         }
+    }
+
+    /// Clips per inference pass: what one clip's buffers take (the video branch's frames,
+    /// both temporal tails over `steps` audio steps) fits 64 MiB that many times, at least once.
+    func windowGroup(steps: Int) -> Int {
+        func tail(_ e: ERIConfig.Encoder, length: Int, width: Int, tcn: Int) -> Int {
+            length * (e.layers * (8 * width + e.ff) + (2 * tcn + 2) * width)
+        }
+        var perClip = 0
+        if let v = config.video {
+            let n = v.mapSide * v.mapSide, c = v.tokenWidth, layers = v.spatial.layers
+            perClip += v.frames * (v.channels * v.imageSize * v.imageSize + n * (c * (3 + 8 * layers) + layers * v.spatial.ff) + 2 * c + v.dim)
+            perClip += tail(v.temporal, length: v.frames, width: v.dim, tcn: v.tcn.dilations.count)
+        }
+        if let a = config.audio {
+            perClip += tail(a.temporal, length: max(1, steps), width: a.dim, tcn: a.tcn.dilations.count) + steps * a.mfcc.nMFCC
+        }
+        return max(1, (1 << 24) / max(1, perClip))
     }
 
     /// One pass that scores a two-branch batch three ways: with both modalities, with the
