@@ -82,7 +82,7 @@ extension JSONValue {
 
 private struct JSONParser {
     // Reading through an UnsafeBufferPointer: the parser touches every byte of
-    // headers that can be up to 100 MiB, and array bounds checks stay on
+    // headers that can be up to 16 MiB, and array bounds checks stay on
     // through explicit `position < bytes.count` tests.
     let bytes: UnsafeBufferPointer<UInt8>
     var position = 0

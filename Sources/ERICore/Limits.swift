@@ -8,7 +8,7 @@
 /// size and width may be reasonable while their product is not. They are
 /// chosen far above what the presets need (dbn-base: 32 frames of 112², 16
 /// spatial tokens, 512 audio steps) and low enough that the peak memory of a
-/// call stays within `callMemoryBudget`.
+/// call stays within the 1 GiB eri.h documents (measured at the limits: 560 MB).
 public enum Limits {
     // MARK: The model (checked when its config is parsed)
 
@@ -57,9 +57,6 @@ public enum Limits {
     /// in floats (256 MiB; dbn-base: 55 windows). An input cut into more
     /// windows (ERI_LONG_INPUT_WINDOWS) gets fewer, longer ones.
     public static let maxBatchValues = 1 << 26
-    /// What a call may take beyond the model's own memory, documented in
-    /// eri.h: the limits above keep the largest call below it.
-    public static let callMemoryBudget = 1 << 30
 
     /// `a · b`, or nil when it overflows.
     @inlinable public static func product(_ a: Int, _ b: Int) -> Int? {

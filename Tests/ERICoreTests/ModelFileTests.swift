@@ -131,8 +131,9 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     @Test func rejectsBadHeaderLengths() {
         let scratch = TemporaryFolder()
         expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 1000), .format, "past the end", in: scratch)
-        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 200 << 20), .format, "100 MiB", in: scratch)
-        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: UInt64.max), .format, "100 MiB", in: scratch)
+        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 200 << 20), .format, "over the 16 MiB liberi reads", in: scratch)
+        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: (16 << 20) + 1), .format, "16 MiB", in: scratch)
+        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: UInt64.max), .format, "16 MiB", in: scratch)
     }
 
     @Test func rejectsInvalidJSON() {
