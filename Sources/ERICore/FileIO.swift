@@ -19,7 +19,7 @@ public final class MappedFile: @unchecked Sendable {
     /// and the type is checked on the open descriptor.
     public init(path: String) throws {
         self.path = path
-        guard !path.isEmpty else { throw ERIError.invalidArgument("the file path is empty") }
+        guard !path.isEmpty else { throw ERIError.io("the file path is empty: it names no file") }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw MappedFile.openError(path: path, errno: errno) }
         defer { close(fd) }

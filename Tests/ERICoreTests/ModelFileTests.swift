@@ -265,7 +265,7 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
         expectLoadError(path: scratch.file("missing.eri"), .io, "no such file")
         expectLoadError(path: scratch.path, .io, "is a directory")
         expectLoadError(path: "/dev/null", .io, "is a device, not a regular file")
-        #expect(throws: ERIError.invalidArgument("the file path is empty")) { _ = try ModelFile.load(path: "") }
+        #expect(throws: ERIError.io("the file path is empty: it names no file")) { _ = try ModelFile.load(path: "") }
         // A FIFO without a writer: refused at once (the open does not block).
         let fifo = scratch.file("model.fifo")
         #expect(mkfifo(fifo, 0o600) == 0)
