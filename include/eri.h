@@ -37,8 +37,8 @@
  * A result is never NaN: an intensity that is not finite (a model whose weights
  * overflow float32 on an input) is ERI_ERR_INTERNAL with a message, never ERI_OK.
  *
- * Limits: every input is checked against these before anything derived from it is
- * allocated, so that no input can make a call abort, hang or take unbounded memory.
+ * Limits: models and inputs are checked against these before anything derived from
+ * them is allocated (what they cost in memory and time grows with these values).
  *   A model (eri_model_open, ERI_ERR_FORMAT beyond them): frames F <= 256, image size
  *   S <= 512, F x channels x S^2 <= 2^25 values per clip, a backbone activation map of
  *   <= 2^23 values per frame, <= 1024 spatial attention tokens, audio max_steps <= 4096,
