@@ -66,6 +66,14 @@ def main(argv):
         data[i] ^= 0x5A
     with open(os.path.join(out, "corrupt.ogg"), "wb") as f:
         f.write(data)
+    # A 10 s Ogg/Vorbis damaged only after its headers: FFmpeg opens it and fails while decoding.
+    late = os.path.join(out, "long.ogg")
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=10", "-c:a", "libvorbis", late)
+    data = bytearray(open(late, "rb").read())
+    for i in range(len(data) // 2, len(data), 101):
+        data[i] ^= 0xFF
+    with open(os.path.join(out, "corrupt_late.ogg"), "wb") as f:
+        f.write(data)
     # A model file whose header is 16 MiB of JSON zeros, just under the limit: parsing it must stay cheap.
     body = b'{"a":[' + b"0," * ((16 << 20) // 2 - 8) + b"0]}"
     with open(os.path.join(out, "header_16mib.eri"), "wb") as f:

@@ -139,6 +139,7 @@ static const limit_case cases[] = {
     /* 26 */ {"a model that overflows: eri_timeline_file", ERI_ERR_INTERNAL, {"audio branch overflowed", "tone.wav: "}, -1},
     /* 27 */ {"1,000 eri_predict_file calls on a damaged Ogg/Vorbis: RSS grows < 1 MiB after the first 100", ERI_ERR_FORMAT, {"corrupt.ogg", NULL}, 1024},
     /* 28 */ {"eri_model_open: a safetensors header of 16 MiB of JSON zeros (the most liberi parses)", ERI_ERR_FORMAT, {"tensor \"a\" is not an object", "header_16mib.eri"}, -1},
+    /* 29 */ {"1,000 eri_predict_file calls on an Ogg/Vorbis damaged after its headers (FFmpeg decodes, then fails): RSS grows < 1 MiB", ERI_ERR_DECODE, {"corrupt_late.ogg", "CRC mismatch"}, 1024},
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -237,9 +238,10 @@ static void run_case(int k) {
         eri_model_close(m);
         break;
     }
-    case 27: {
+    case 27:
+    case 29: {
         eri_model *m = open_or_die(audio_path);
-        const char *ogg = join(media_dir, "corrupt.ogg");
+        const char *ogg = join(media_dir, k == 27 ? "corrupt.ogg" : "corrupt_late.ogg");
         eri_status st = ERI_OK;
         long after100 = 0;
         for (int i = 0; i < 1000; i++) {
