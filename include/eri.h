@@ -34,6 +34,30 @@
  * that they may be called in the same expression). liberi never aborts the host
  * and never prints; install a log callback with eri_set_log_callback() to see
  * its messages (failures arrive at ERI_LOG_ERROR, doubtful results at ERI_LOG_WARNING).
+ * A result is never NaN: an intensity that is not finite (a model whose weights
+ * overflow float32 on an input) is ERI_ERR_INTERNAL with a message, never ERI_OK.
+ *
+ * Limits: models and inputs are checked against these before anything derived from
+ * them is allocated (what they cost in memory and time grows with these values).
+ *   A model (eri_model_open, ERI_ERR_FORMAT beyond them): frames F <= 256, image size
+ *   S <= 512, F x channels x S^2 <= 2^25 values per clip, a backbone activation map of
+ *   <= 2^23 values per frame, <= 1024 spatial attention tokens, audio max_steps <= 4096,
+ *   n_mfcc <= 2 x hop_length, <= 2^26 parameters, <= 2^38 multiply-adds per clip (dbn-base:
+ *   1.7e10), normalisation std >= 1e-4 (video.std, audio.norm.std), |video.mean| <= 1000,
+ *   every tensor value finite and within +-1e6, BatchNorm variances >= 0.
+ *   A call (ERI_ERR_INVALID_ARGUMENT for memory input, ERI_ERR_UNSUPPORTED for a file):
+ *   audio at 4 kHz ... 768 kHz and at most 2^26 samples once resampled to the model's rate
+ *   (69.9 minutes at the presets' 16 kHz; a file's header is believed first, so a file
+ *   claiming more is refused before it is decoded), n_frames <= 2^20, a stream's frame
+ *   <= 256 MiB, a stream's window W x the model's rate <= 2^26 samples.
+ *   Windows (ERI_LONG_INPUT_WINDOWS) hold k x F x channels x S^2 <= 2^26 values: an input
+ *   that would need more windows (dbn-base: 55) gets fewer, longer ones (window_s says so).
+ * Memory: within the limits above a call takes at most 1 GiB besides its model. Measured
+ * (peak RSS beyond an open dbn-base): a 10 s 640x480 clip with face search 190 MB; 55 windows
+ * of a 10-minute video 440 MB; 69.9 minutes of 48 kHz stereo audio 270 MB, as 55 windows
+ * 520 MB; a model at the limits (F 32, S 432) over 3 windows 560 MB. A model takes about
+ * 4 x its float32 weights (dbn-base: 270 MB). Time grows with the input's length and the
+ * model's multiply-adds, never faster: the sequences attention reads are capped.
  *
  * Structs: option and result structs start with uint32_t struct_size. Fill options
  * with their *_options_init function before changing fields; set struct_size =
@@ -67,15 +91,17 @@ extern "C" {
 
 typedef enum eri_status {
     ERI_OK = 0,
-    ERI_ERR_INVALID_ARGUMENT = 1, /* a NULL pointer, a size out of range, NaN samples, … */
-    ERI_ERR_IO = 2,               /* a file is missing, unreadable, a directory, … */
-    ERI_ERR_FORMAT = 3,           /* a file is malformed: truncated, bad header, wrong tensors, … */
-    ERI_ERR_UNSUPPORTED = 4,      /* valid but not supported here: a newer format version, a dtype, … */
+    ERI_ERR_INVALID_ARGUMENT = 1, /* a NULL pointer, a size out of range (see Limits), NaN samples, … */
+    ERI_ERR_IO = 2,               /* a file is missing, unreadable, a directory, a FIFO or device, … */
+    ERI_ERR_FORMAT = 3,           /* a file is malformed: truncated, bad header, wrong tensors, a model beyond the Limits, … */
+    ERI_ERR_UNSUPPORTED = 4,      /* valid but not supported here: a newer format version, a dtype, an audio
+                                     rate or length beyond the Limits, … */
     ERI_ERR_MISSING_MODALITY = 5, /* the model lacks the branch the input needs, or no input at all */
-    ERI_ERR_DECODE = 6,           /* media could not be decoded */
+    ERI_ERR_DECODE = 6,           /* media could not be decoded, or decoded to samples that are not PCM (NaN, |x| > 1.5) */
     ERI_ERR_OUT_OF_MEMORY = 7,
     ERI_ERR_CANCELLED = 8,        /* a progress callback asked to stop */
-    ERI_ERR_INTERNAL = 9          /* a bug in liberi: please report it with eri_last_error() */
+    ERI_ERR_INTERNAL = 9          /* a result that is not finite (a model whose weights overflow on this input),
+                                     or a bug in liberi: please report it with eri_last_error() */
 } eri_status;
 
 /* Pixel layouts of eri_image; every format is 8 bits per sample. The YUV formats are read as
@@ -208,7 +234,8 @@ typedef struct eri_predict_options {
     void *progress_user_data;
     int32_t long_input;             /* ERI_LONG_INPUT_WHOLE or ERI_LONG_INPUT_WINDOWS */
     double window_s;                /* ERI_LONG_INPUT_WINDOWS: window length; 0 = the model's training
-                                       clip length, else 10 s */
+                                       clip length, else 10 s. At most 2^26 / (F x channels x S^2) windows
+                                       (dbn-base: 55): a longer input gets that many longer ones */
     int32_t faces;                  /* ERI_FACES_AUTO (default), _DETECT or _NONE */
 } eri_predict_options;
 
@@ -237,7 +264,8 @@ typedef struct eri_prediction {
     double audio_end_s;
     double duration_s;        /* the input's length in seconds (the longer track), 0 if unknown */
     int32_t n_windows;        /* 1, or the windows averaged (ERI_LONG_INPUT_WINDOWS) */
-    double window_s;          /* the window length used, 0 for ERI_LONG_INPUT_WHOLE */
+    double window_s;          /* the window length used (longer than asked when the windows were capped,
+                                 see eri_predict_options.window_s), 0 for ERI_LONG_INPUT_WHOLE */
     float face_coverage;      /* the share of the frames used with a face of their own (detected or a host box);
                                  -1 when no video was used */
     uint32_t warnings;        /* ERI_WARN_* bits */
@@ -261,8 +289,10 @@ void eri_set_log_callback(eri_log_callback fn, void *user_data);
 
 /* Fills *options with defaults. Returns ERI_OK or ERI_ERR_INVALID_ARGUMENT (NULL). */
 eri_status eri_model_options_init(eri_model_options *options);
-/* Opens a .eri model file (options may be NULL). Returns ERI_OK and sets *out_model, or
-   ERI_ERR_INVALID_ARGUMENT / ERI_ERR_IO / ERI_ERR_FORMAT / ERI_ERR_UNSUPPORTED and sets *out_model = NULL. */
+/* Opens a .eri model file (options may be NULL). Returns ERI_OK and sets *out_model, or sets
+   *out_model = NULL and returns ERI_ERR_INVALID_ARGUMENT (NULL, bad options), ERI_ERR_IO (an empty path,
+   missing, unreadable, not a regular file: a directory, FIFO or device is refused without blocking),
+   ERI_ERR_FORMAT (malformed, or a config or values beyond the Limits) or ERI_ERR_UNSUPPORTED. */
 eri_status eri_model_open(const char *path, const eri_model_options *options, eri_model **out_model);
 /* Frees a model; NULL is allowed. No other call may be using the model. */
 void eri_model_close(eri_model *model);
@@ -287,16 +317,20 @@ eri_status eri_model_info(const eri_model *model, struct eri_model_info *out_inf
    eri_emotion_name) and is safe to call from many threads on one model at once.
    Frames: any number >= 1 of images, any size and pixel format; the model samples its
    F frames evenly over them (frame floor((j + 0.5) * n_frames / F) for j = 0 … F - 1).
+   At most 2^20 frames per call (n_frames is read as the unsigned size_t it is).
    PCM: interleaved float samples in [-1, 1] (values up to ±1.5 are tolerated; int16 audio
-   divided by 32768), 1…8 channels (averaged), any rate from 1 Hz to 768 kHz (resampled to
-   the model's rate), at least one analysis window long (25 ms for the presets). */
+   divided by 32768), 1…8 channels (averaged), any rate from 4 kHz to 768 kHz (resampled to
+   the model's rate), at least one analysis window long (25 ms for the presets) and at most
+   2^26 samples once resampled (69.9 minutes at 16 kHz; refused before resampling).
+   A result that would not be finite is ERI_ERR_INTERNAL (see Errors). */
 
-/* Predicts from frames alone. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, n_frames 0,
-   a bad size, stride, format or box) or ERI_ERR_MISSING_MODALITY (an audio-only model). */
+/* Predicts from frames alone. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, n_frames 0 or over 2^20,
+   a bad size, stride, format or box), ERI_ERR_MISSING_MODALITY (an audio-only model) or ERI_ERR_INTERNAL. */
 eri_status eri_predict_frames(const eri_model *model, const eri_image *frames, size_t n_frames,
                               float out[ERI_NUM_EMOTIONS]);
-/* Predicts from audio alone. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, no samples,
-   NaN/Inf samples, channels or rate out of range) or ERI_ERR_MISSING_MODALITY (a video-only model). */
+/* Predicts from audio alone. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, no samples, too many,
+   NaN/Inf samples or |x| > 1.5, channels or rate out of range), ERI_ERR_MISSING_MODALITY (a video-only
+   model) or ERI_ERR_INTERNAL. */
 eri_status eri_predict_pcm(const eri_model *model, const float *samples, size_t n_samples_per_channel,
                            int32_t sample_rate, int32_t channels, float out[ERI_NUM_EMOTIONS]);
 /* Predicts from frames and audio of the same clip; either may be absent (frames NULL with
@@ -307,11 +341,14 @@ eri_status eri_predict_av(const eri_model *model, const eri_image *frames, size_
                           int32_t sample_rate, int32_t channels, float out[ERI_NUM_EMOTIONS]);
 
 /* Predicts a media file: any container/codec FFmpeg reads (its video and/or audio track), or an
-   audio file libsndfile reads (WAV, FLAC, OGG). Only the frames the model samples are decoded.
+   audio file libsndfile reads (WAV, FLAC, AIFF; Ogg goes through FFmpeg). Only the frames the model
+   samples are decoded; the audio track's channels (any number up to 256) are averaged as it is decoded.
    A track the model lacks a branch for is ignored; a branch without a track is zeroed.
-   Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL), ERI_ERR_IO (missing, unreadable, a directory),
-   ERI_ERR_FORMAT (not media), ERI_ERR_DECODE (corrupt) or ERI_ERR_MISSING_MODALITY (no usable track);
-   the message names the file. */
+   Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, an empty path), ERI_ERR_IO (missing, unreadable,
+   a directory, FIFO or device), ERI_ERR_FORMAT (not media), ERI_ERR_UNSUPPORTED (no decoder; audio
+   below 4 kHz or above 768 kHz, or longer than the Limits allow), ERI_ERR_DECODE (corrupt, or samples
+   that are NaN, infinite or beyond ±1.5), ERI_ERR_MISSING_MODALITY (no usable track) or
+   ERI_ERR_INTERNAL (a result that is not finite); every message but NULL's names the file. */
 eri_status eri_predict_file(const eri_model *model, const char *media_path, float out[ERI_NUM_EMOTIONS]);
 
 /* Fills *options with defaults (no progress callback, ERI_LONG_INPUT_WHOLE). Returns ERI_OK or
@@ -350,8 +387,9 @@ typedef int32_t (*eri_timeline_callback)(double window_end_s, const float *inten
    every hop_s seconds along a media file, as a stream replaying it would give them (see Streaming below):
    hop_s is rounded to a whole number of the stream's steps (W/F), at least one, and the points are at
    k * hop for k = 1, 2, …, each window ending exactly there, none twice. fn gets each point in order.
-   Returns as eri_predict_file, ERI_ERR_INVALID_ARGUMENT (NULL, window or hop out of range) or
-   ERI_ERR_CANCELLED. */
+   The audio track is decoded first, whole: the file's audio is held to the Limits of eri_predict_file.
+   Returns as eri_predict_file (a point that would not be finite: ERI_ERR_INTERNAL), ERI_ERR_INVALID_ARGUMENT
+   (NULL, window or hop out of range) or ERI_ERR_CANCELLED. */
 eri_status eri_timeline_file(const eri_model *model, const char *media_path, double window_s, double hop_s,
                              eri_timeline_callback fn, void *user_data);
 
@@ -399,7 +437,8 @@ typedef struct eri_stream eri_stream;
 /* Options for eri_stream_open. Fill with eri_stream_options_init before changing fields. */
 typedef struct eri_stream_options {
     uint32_t struct_size;   /* sizeof(eri_stream_options), set by eri_stream_options_init */
-    double window_s;        /* W in seconds, 0.1…3600; 0 = the model's training clip length, else 10 */
+    double window_s;        /* W in seconds, 0.1…3600 and W x the model's rate <= 2^26 samples; 0 = the model's
+                               training clip length, else 10 */
     double max_frame_gap_s; /* how far a frame may be from a sample time, >= 0; < 0 = W / (2F), the default */
     int32_t faces;          /* ERI_FACES_AUTO (default), _DETECT or _NONE; a frame with a box keeps it */
     int32_t redetect_every; /* frames a window uses between two full face detections; in between the last face
@@ -425,19 +464,21 @@ eri_status eri_stream_options_init(eri_stream_options *options);
 /* Opens a stream on model (options may be NULL). Returns ERI_OK and sets *out, or
    ERI_ERR_INVALID_ARGUMENT (NULL, bad options) and sets *out = NULL. */
 eri_status eri_stream_open(const eri_model *model, const eri_stream_options *options, eri_stream **out);
-/* Adds a frame taken at timestamp_s. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, a bad image,
-   a timestamp not after the previous frame's or not finite: the frame is dropped) or
-   ERI_ERR_MISSING_MODALITY (an audio-only model). */
+/* Adds a frame taken at timestamp_s. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, a bad image or one
+   over 256 MiB, which a stream may have to keep a copy of; a timestamp not after the previous frame's or
+   not finite: the frame is dropped), ERI_ERR_MISSING_MODALITY (an audio-only model) or ERI_ERR_INTERNAL. */
 eri_status eri_stream_push_frame(eri_stream *s, const eri_image *frame, double timestamp_s);
-/* Adds interleaved PCM whose first sample was taken at timestamp_s (n_per_channel may be 0).
-   Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL, NaN/Inf samples, rate or channels out of range,
-   a timestamp before the previous chunk's end: the chunk is dropped) or ERI_ERR_MISSING_MODALITY
+/* Adds interleaved PCM whose first sample was taken at timestamp_s (n_per_channel may be 0; a chunk
+   of any length is taken a piece at a time, so memory stays that of the window). Returns ERI_OK,
+   ERI_ERR_INVALID_ARGUMENT (NULL, NaN/Inf samples or |x| > 1.5, rate (4 kHz…768 kHz) or channels out of
+   range, a timestamp before the previous chunk's end: the chunk is dropped) or ERI_ERR_MISSING_MODALITY
    (a video-only model). */
 eri_status eri_stream_push_pcm(eri_stream *s, const float *samples, size_t n_per_channel,
                                int32_t sample_rate, int32_t channels, double timestamp_s);
 /* Estimates the latest window: writes ERI_NUM_EMOTIONS intensities to out and, if
-   out_window_end_s is not NULL, the window's end. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL)
-   or ERI_ERR_MISSING_MODALITY (nothing pushed yet, or no frame and no audio in the window). */
+   out_window_end_s is not NULL, the window's end. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL),
+   ERI_ERR_MISSING_MODALITY (nothing pushed yet, or no frame and no audio in the window) or
+   ERI_ERR_INTERNAL (an estimate that would not be finite). */
 eri_status eri_stream_read(eri_stream *s, float out[ERI_NUM_EMOTIONS], double *out_window_end_s);
 /* Describes what the last successful read used. Returns ERI_OK, ERI_ERR_INVALID_ARGUMENT (NULL,
    struct_size too small) or ERI_ERR_MISSING_MODALITY (no read yet). */

@@ -69,7 +69,7 @@ public func eri_detector_close(_ detector: OpaquePointer?) {
 
 @_cdecl("eri_detect_faces")
 public func eri_detect_faces(_ detector: OpaquePointer?, _ image: UnsafePointer<eri_image>?, _ faces: UnsafeMutablePointer<eri_face>?,
-                             _ capacity: Int, _ count: UnsafeMutablePointer<Int>?) -> eri_status {
+                             _ capacity: UInt, _ count: UnsafeMutablePointer<UInt>?) -> eri_status {
     guarded {
         let function = "eri_detect_faces"
         guard let detector else { return invalid("\(function): detector is NULL") }
@@ -81,8 +81,8 @@ public func eri_detect_faces(_ detector: OpaquePointer?, _ image: UnsafePointer<
         unboxed.has_box = 0
         let view = try withUnsafePointer(to: &unboxed) { try imageViews($0, 1, function: function)![0] }
         let found = Unmanaged<FaceDetector>.fromOpaque(UnsafeRawPointer(detector)).takeUnretainedValue().detect(view)
-        count.pointee = found.count
-        for (i, f) in found.prefix(capacity).enumerated() {
+        count.pointee = UInt(found.count)
+        for (i, f) in found.prefix(Int(min(capacity, UInt(found.count)))).enumerated() {
             let l = f.landmarks
             faces![i] = eri_face(x: f.x1, y: f.y1, w: f.x2 - f.x1, h: f.y2 - f.y1, score: f.score,
                                  landmarks: (l[0].x, l[0].y, l[1].x, l[1].y, l[2].x, l[2].y, l[3].x, l[3].y, l[4].x, l[4].y))

@@ -57,6 +57,7 @@ public func eri_model_open(_ path: UnsafePointer<CChar>?, _ options: UnsafePoint
         guard let outModel else { return invalid("eri_model_open: out_model is NULL") }
         outModel.pointee = nil
         guard let path else { return invalid("eri_model_open: path is NULL") }
+        guard path.pointee != 0 else { return fail(ERIError.io("eri_model_open: path is \"\" (an empty string names no file)")) }
         var threads: Int32 = 0
         var faceModel: String?
         if let options {

@@ -9,12 +9,17 @@ import ERIPipeline
 
 /// Converts the caller's eri_image array; making each `ImageView` checks
 /// sizes, strides and boxes.
-func imageViews(_ frames: UnsafePointer<eri_image>?, _ count: Int, function: String) throws -> [ImageView]? {
-    if count == 0 {
+/// `count` is the caller's size_t, read as unsigned (a count of 2^63 or more
+/// is a huge count, not a negative one).
+func imageViews(_ frames: UnsafePointer<eri_image>?, _ n: UInt, function: String) throws -> [ImageView]? {
+    if n == 0 {
         return nil
     }
-    guard let frames else { throw ERIError.invalidArgument("\(function): frames is NULL but n_frames is \(count)") }
-    guard count <= InputLimits.maxFrames else { throw ERIError.invalidArgument("\(function): n_frames \(count) is absurd") }
+    guard let frames else { throw ERIError.invalidArgument("\(function): frames is NULL but n_frames is \(n)") }
+    guard n <= UInt(InputLimits.maxFrames) else {
+        throw ERIError.invalidArgument("\(function): n_frames \(n) is more than the \(InputLimits.maxFrames) frames one call reads")
+    }
+    let count = Int(n)
     var views: [ImageView] = []
     views.reserveCapacity(count)
     for i in 0..<count {
@@ -38,14 +43,16 @@ func imageViews(_ frames: UnsafePointer<eri_image>?, _ count: Int, function: Str
 
 /// Converts the caller's PCM; making the `PCMView` checks rate, channels and samples.
 /// Nil for no samples at all (NULL and 0), where a call may take frames alone.
-func pcmView(_ samples: UnsafePointer<Float>?, _ count: Int, _ rate: Int32, _ channels: Int32, function: String) throws -> PCMView? {
-    if count == 0 && samples == nil { return nil }
-    guard let samples else { throw ERIError.invalidArgument("\(function): samples is NULL but n_samples_per_channel is \(count)") }
-    guard count > 0 else { throw ERIError.invalidArgument("\(function): no samples (n_samples_per_channel is 0)") }
-    let (total, overflow) = count.multipliedReportingOverflow(by: max(1, Int(channels)))
-    guard !overflow, total <= InputLimits.maxSamples else {
-        throw ERIError.invalidArgument("\(function): \(count) samples × \(channels) channels is absurd")
+/// `n` is the caller's size_t, read as unsigned.
+func pcmView(_ samples: UnsafePointer<Float>?, _ n: UInt, _ rate: Int32, _ channels: Int32, function: String) throws -> PCMView? {
+    if n == 0 && samples == nil { return nil }
+    guard let samples else { throw ERIError.invalidArgument("\(function): samples is NULL but n_samples_per_channel is \(n)") }
+    guard n > 0 else { throw ERIError.invalidArgument("\(function): no samples (n_samples_per_channel is 0)") }
+    let (values, overflow) = n.multipliedReportingOverflow(by: UInt(max(1, Int(channels))))
+    guard !overflow, values <= UInt(InputLimits.maxSamples) else {
+        throw ERIError.invalidArgument("\(function): \(n) samples × \(channels) channels is more than the \(InputLimits.maxSamples) values one call reads")
     }
+    let total = Int(values)
     do {
         return try PCMView(samples: UnsafeBufferPointer(start: samples, count: total), sampleRate: Int(rate), channels: Int(channels))
     } catch let e as ERIError {
@@ -66,7 +73,7 @@ func predict(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, funct
 }
 
 @_cdecl("eri_predict_frames")
-public func eri_predict_frames(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_image>?, _ count: Int,
+public func eri_predict_frames(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_image>?, _ count: UInt,
                                _ out: UnsafeMutablePointer<Float>?) -> eri_status {
     predict(model, out, function: "eri_predict_frames") {
         guard count > 0 else { throw ERIError.invalidArgument("eri_predict_frames: n_frames is 0") }
@@ -75,7 +82,7 @@ public func eri_predict_frames(_ model: OpaquePointer?, _ frames: UnsafePointer<
 }
 
 @_cdecl("eri_predict_pcm")
-public func eri_predict_pcm(_ model: OpaquePointer?, _ samples: UnsafePointer<Float>?, _ count: Int,
+public func eri_predict_pcm(_ model: OpaquePointer?, _ samples: UnsafePointer<Float>?, _ count: UInt,
                             _ rate: Int32, _ channels: Int32, _ out: UnsafeMutablePointer<Float>?) -> eri_status {
     predict(model, out, function: "eri_predict_pcm") {
         return (nil, try pcmView(samples, count, rate, channels, function: "eri_predict_pcm"))
@@ -83,8 +90,8 @@ public func eri_predict_pcm(_ model: OpaquePointer?, _ samples: UnsafePointer<Fl
 }
 
 @_cdecl("eri_predict_av")
-public func eri_predict_av(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_image>?, _ frameCount: Int,
-                           _ samples: UnsafePointer<Float>?, _ sampleCount: Int, _ rate: Int32, _ channels: Int32,
+public func eri_predict_av(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_image>?, _ frameCount: UInt,
+                           _ samples: UnsafePointer<Float>?, _ sampleCount: UInt, _ rate: Int32, _ channels: Int32,
                            _ out: UnsafeMutablePointer<Float>?) -> eri_status {
     predict(model, out, function: "eri_predict_av") {
         let views = try imageViews(frames, frameCount, function: "eri_predict_av")
@@ -97,6 +104,7 @@ public func eri_predict_file(_ model: OpaquePointer?, _ path: UnsafePointer<CCha
     guarded {
         guard let model else { return invalid("eri_predict_file: model is NULL") }
         guard let path else { return invalid("eri_predict_file: media_path is NULL") }
+        guard path.pointee != 0 else { return invalid("eri_predict_file: media_path is \"\" (an empty string names no file)") }
         guard let out else { return invalid("eri_predict_file: out is NULL") }
         let y = try ModelHandle.from(model).model.predict(file: String(cString: path))
         for i in 0..<ERIConfig.emotionCount { out[i] = y[i] }
@@ -175,6 +183,7 @@ public func eri_predict_file_ex(_ model: OpaquePointer?, _ path: UnsafePointer<C
         let function = "eri_predict_file_ex"
         guard let model else { return invalid("\(function): model is NULL") }
         guard let path else { return invalid("\(function): media_path is NULL") }
+        guard path.pointee != 0 else { return invalid("\(function): media_path is \"\" (an empty string names no file)") }
         guard let out else { return invalid("\(function): out is NULL") }
         let size = out.pointee.struct_size
         try checkStructSize(size, atLeast: predictionV1Size, function: function, argument: "out", type: "eri_prediction")
@@ -185,8 +194,8 @@ public func eri_predict_file_ex(_ model: OpaquePointer?, _ path: UnsafePointer<C
 }
 
 @_cdecl("eri_predict_av_ex")
-public func eri_predict_av_ex(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_image>?, _ frameCount: Int,
-                              _ samples: UnsafePointer<Float>?, _ sampleCount: Int, _ rate: Int32, _ channels: Int32,
+public func eri_predict_av_ex(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_image>?, _ frameCount: UInt,
+                              _ samples: UnsafePointer<Float>?, _ sampleCount: UInt, _ rate: Int32, _ channels: Int32,
                               _ options: UnsafePointer<eri_predict_options>?, _ out: UnsafeMutablePointer<eri_prediction>?) -> eri_status {
     guarded {
         let function = "eri_predict_av_ex"
@@ -209,6 +218,7 @@ public func eri_timeline_file(_ model: OpaquePointer?, _ path: UnsafePointer<CCh
         let function = "eri_timeline_file"
         guard let model else { return invalid("\(function): model is NULL") }
         guard let path else { return invalid("\(function): media_path is NULL") }
+        guard path.pointee != 0 else { return invalid("\(function): media_path is \"\" (an empty string names no file)") }
         guard let fn else { return invalid("\(function): fn is NULL") }
         guard !window.isNaN, window == 0 || (window >= 0.1 && window <= 3600) else {
             return invalid("\(function): window_s \(window) is outside 0.1…3600 s (0: the model's clip length)")

@@ -90,7 +90,7 @@ public func eri_stream_push_frame(_ s: OpaquePointer?, _ frame: UnsafePointer<er
 }
 
 @_cdecl("eri_stream_push_pcm")
-public func eri_stream_push_pcm(_ s: OpaquePointer?, _ samples: UnsafePointer<Float>?, _ count: Int,
+public func eri_stream_push_pcm(_ s: OpaquePointer?, _ samples: UnsafePointer<Float>?, _ count: UInt,
                                 _ rate: Int32, _ channels: Int32, _ timestamp: Double) -> eri_status {
     guarded {
         guard let s else { return invalid("eri_stream_push_pcm: stream is NULL") }
@@ -146,8 +146,8 @@ public func eri_stream_last_span(_ s: OpaquePointer?, _ span: UnsafeMutablePoint
 }
 
 @_cdecl("eri_stream_copy_audio")
-public func eri_stream_copy_audio(_ s: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: Int,
-                                  _ count: UnsafeMutablePointer<Int>?) -> eri_status {
+public func eri_stream_copy_audio(_ s: OpaquePointer?, _ out: UnsafeMutablePointer<Float>?, _ capacity: UInt,
+                                  _ count: UnsafeMutablePointer<UInt>?) -> eri_status {
     guarded {
         guard let s else { return invalid("eri_stream_copy_audio: stream is NULL") }
         guard let count else { return invalid("eri_stream_copy_audio: out_count is NULL") }
@@ -158,8 +158,8 @@ public func eri_stream_copy_audio(_ s: OpaquePointer?, _ out: UnsafeMutablePoint
         guard samples.count == e.audioSampleCount else {
             throw ERIError(.missingModality, "eri_stream_copy_audio: the last read's audio was dropped by a later push")
         }
-        count.pointee = samples.count
-        guard capacity >= samples.count else {
+        count.pointee = UInt(samples.count)
+        guard capacity >= UInt(samples.count) else {
             return invalid("eri_stream_copy_audio: capacity \(capacity) is less than the \(samples.count) samples")
         }
         guard out != nil || samples.isEmpty else { return invalid("eri_stream_copy_audio: out is NULL") }

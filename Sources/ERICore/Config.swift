@@ -278,6 +278,7 @@ extension ERIConfig {
             try r.finish()
         }
         try root.finish()
+        try checkCosts()
     }
 
     static func parseEncoder(_ r: inout ConfigReader, _ key: String, width: Int) throws -> Encoder {
@@ -297,14 +298,15 @@ extension ERIConfig {
         let kernel = try t.int("kernel", in: 1...63)
         guard kernel % 2 == 1 else { throw ERIError.format("config: \(t.path).kernel = \(kernel) must be odd") }
         let dilations = try t.intArray("dilations", in: 1...4096, nonEmpty: false)
+        guard dilations.count <= 64 else { throw ERIError.format("config: \(t.path).dilations has \(dilations.count) entries (at most 64)") }
         try t.finish()
         return TCN(kernel: kernel, dilations: dilations)
     }
 
     static func parseVideo(_ reader: ConfigReader) throws -> Video {
         var r = reader
-        let frames = try r.int("frames", in: 1...4096)
-        let imageSize = try r.int("image_size", in: 8...2048)
+        let frames = try r.int("frames", in: 1...Limits.maxFrames)
+        let imageSize = try r.int("image_size", in: 8...Limits.maxImageSize)
         guard let color = Color(rawValue: try r.string("color")) else {
             throw ERIError.format("config: \"video.color\" must be \"rgb\" or \"gray\"")
         }
@@ -313,8 +315,12 @@ extension ERIConfig {
         guard mean.count == channels, std.count == channels else {
             throw ERIError.format("config: video.mean and video.std need \(channels) entries for color \"\(color.rawValue)\"")
         }
-        guard std.allSatisfy({ $0 > 0 && $0.isFinite }), mean.allSatisfy({ $0.isFinite }) else {
-            throw ERIError.format("config: video.std must be positive and finite")
+        guard std.allSatisfy({ $0 >= Limits.minStd && $0.isFinite }) else {
+            throw ERIError.format("config: video.std \(std) must be finite and at least \(Limits.minStd) "
+                                  + "(a smaller std turns any pixel into overflow)")
+        }
+        guard mean.allSatisfy({ abs($0) <= Limits.maxMean }) else {
+            throw ERIError.format("config: video.mean \(mean) must be finite and within ±\(Int(Limits.maxMean)) (pixels are read in [0, 1])")
         }
         var b = try r.object("backbone")
         let type = try b.string("type")
@@ -358,11 +364,14 @@ extension ERIConfig {
         try m.finish()
         guard winLength <= nFFT else { throw ERIError.format("config: audio.mfcc.win_length must not exceed n_fft") }
         guard nMFCC <= nMels else { throw ERIError.format("config: audio.mfcc.n_mfcc must not exceed n_mels") }
+        guard nMFCC <= 2 * hop else {
+            throw ERIError.format("config: audio.mfcc.n_mfcc \(nMFCC) exceeds twice hop_length \(hop): the MFCC would hold more values than the audio")
+        }
         guard fmin < fmax, fmax <= Double(sampleRate) / 2 else {
             throw ERIError.format("config: audio.mfcc needs fmin < fmax ≤ sample_rate / 2")
         }
         let pool = try r.int("pool", in: 1...1024)
-        let maxSteps = try r.int("max_steps", in: 1...100_000)
+        let maxSteps = try r.int("max_steps", in: 1...Limits.maxAudioSteps)
         let dim = try r.int("dim", in: 1...ERIConfig.maxWidth)
         let tcn = try parseTCN(&r)
         let temporal = try parseEncoder(&r, "temporal", width: dim)
@@ -447,6 +456,94 @@ extension ERIConfig {
         }
         if hasAudio && audio == nil {
             throw ERIError(.missingModality, "this model is video-only (\(presetName)); it cannot use audio")
+        }
+    }
+}
+
+// MARK: - What a model costs (Limits)
+
+extension ERIConfig {
+    /// What one clip costs this model, from its config alone.
+    public struct Costs: Sendable {
+        /// F · C · S²: one clip's preprocessed frames, in floats (0 without video).
+        public var clipValues = 0
+        /// The largest activation map of one frame in the backbone, in floats.
+        public var frameActivation = 0
+        /// Tokens the spatial attention attends over (the backbone map's side²).
+        public var spatialTokens = 0
+        /// Multiply-adds of one clip: backbone, attention, temporal layers, the
+        /// MFCC of the longest audio the branch reads, the head.
+        public var multiplyAdds: Double = 0
+        public var parameters = 0
+    }
+
+    public var costs: Costs {
+        var c = Costs()
+        c.parameters = parameterCount
+        var macs = 0.0
+        func encoder(_ e: Encoder, length: Double, width: Double) -> Double {
+            Double(e.layers) * (length * (4 * width * width + 2 * width * Double(e.ff)) + 2 * length * length * width)
+        }
+        func tcn(_ t: TCN, length: Double, width: Double) -> Double {
+            Double(t.dilations.count) * 2 * length * width * width * Double(t.kernel)
+        }
+        if let v = video {
+            c.clipValues = v.frames * v.channels * v.imageSize * v.imageSize
+            func halved(_ side: Int) -> Int { Conv2dShape.outputSide(side, kernel: 3, stride: 2, padding: 1) }
+            var side = halved(v.imageSize)
+            var frame = Double(v.channels * 9 * v.backbone.stemChannels) * Double(side * side)
+            var largest = v.backbone.stemChannels * side * side
+            side = MaxPool2dShape.outputSide(side)
+            for block in v.backboneBlocks {
+                if block.stride == 2 { side = halved(side) }
+                let area = Double(side * side)
+                frame += Double(block.inputs * 9 * block.outputs) * area + Double(block.outputs * 9 * block.outputs) * area
+                if block.hasShortcutConv { frame += Double(block.inputs * block.outputs) * area }
+                largest = max(largest, block.outputs * side * side)
+            }
+            c.frameActivation = largest
+            c.spatialTokens = v.mapSide * v.mapSide
+            let n = Double(c.spatialTokens), width = Double(v.tokenWidth)
+            frame += encoder(v.spatial, length: n, width: width) + n * width + width * Double(v.dim)
+            macs += Double(v.frames) * frame
+            macs += tcn(v.tcn, length: Double(v.frames), width: Double(v.dim)) + encoder(v.temporal, length: Double(v.frames), width: Double(v.dim))
+        }
+        if let a = audio {
+            let m = a.mfcc, t = Double(a.maxSteps)
+            let bins = Double(m.nFFT / 2 + 1)
+            let perFrame = 2.5 * Double(m.nFFT) * Double(Int.bitWidth - m.nFFT.leadingZeroBitCount) + bins * Double(m.nMels) + Double(m.nMels * m.nMFCC)
+            macs += Double(a.maxSteps * a.pool) * perFrame
+            macs += t * Double(m.nMFCC * a.dim) + tcn(a.tcn, length: t, width: Double(a.dim)) + encoder(a.temporal, length: t, width: Double(a.dim))
+        }
+        macs += Double(fusedWidth * headHidden + headHidden * ERIConfig.emotionCount)
+        c.multiplyAdds = macs
+        return c
+    }
+
+    /// Checks the products that cost memory and time against `Limits` (each
+    /// value alone was range-checked when it was parsed). Throws `format`.
+    public func checkCosts() throws {
+        let c = costs
+        if let v = video {
+            guard c.clipValues <= Limits.maxClipValues else {
+                throw ERIError.format("config: video.frames × channels × image_size² = \(v.frames) × \(v.channels) × \(v.imageSize)² = "
+                                      + "\(c.clipValues) values per clip, more than the \(Limits.maxClipValues) liberi allows")
+            }
+            guard c.frameActivation <= Limits.maxFrameActivation else {
+                throw ERIError.format("config: the backbone's largest activation map is \(c.frameActivation) values per frame "
+                                      + "(channels × side² at image_size \(v.imageSize)), more than the \(Limits.maxFrameActivation) liberi allows")
+            }
+            guard c.spatialTokens <= Limits.maxSpatialTokens else {
+                throw ERIError.format("config: the spatial attention would attend over \(c.spatialTokens) tokens (a \(v.mapSide)×\(v.mapSide) map "
+                                      + "from image_size \(v.imageSize) and \(v.backbone.widths.count) stages), more than the \(Limits.maxSpatialTokens) liberi allows")
+            }
+        }
+        guard c.parameters <= Limits.maxParameters else {
+            throw ERIError.format("config: \(c.parameters) parameters, more than the \(Limits.maxParameters) liberi allows")
+        }
+        guard c.multiplyAdds <= Double(Limits.maxMultiplyAdds) else {
+            throw ERIError.format("config: one clip would take \(Int(c.multiplyAdds / 1e9)) billion multiply-adds, more than the \(Limits.maxMultiplyAdds / 1_000_000_000) billion liberi allows "
+                                  + "(frames, image size, widths and sequence lengths together)")
         }
     }
 }

@@ -14,15 +14,21 @@ public final class MappedFile: @unchecked Sendable {
     /// The mapped bytes; empty for an empty file.
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
+    /// Refuses anything but a regular file before it could block: the open is
+    /// non-blocking (a FIFO without a writer would otherwise wait forever)
+    /// and the type is checked on the open descriptor.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard !path.isEmpty else { throw ERIError.io("the file path is empty: it names no file") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw MappedFile.openError(path: path, errno: errno) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ERIError.io("\(path): cannot stat: \(MappedFile.describe(errno))") }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            let what = (info.st_mode & S_IFMT) == S_IFDIR ? "is a directory" : "is not a regular file"
+            let kind = info.st_mode & S_IFMT
+            let what = kind == S_IFDIR ? "is a directory" : kind == S_IFIFO ? "is a FIFO, not a regular file"
+                     : kind == S_IFCHR || kind == S_IFBLK ? "is a device, not a regular file" : "is not a regular file"
             throw ERIError.io("\(path): \(what)")
         }
         count = Int(info.st_size)

@@ -82,7 +82,7 @@ extension JSONValue {
 
 private struct JSONParser {
     // Reading through an UnsafeBufferPointer: the parser touches every byte of
-    // headers that can be up to 100 MiB, and array bounds checks stay on
+    // headers that can be up to 16 MiB, and array bounds checks stay on
     // through explicit `position < bytes.count` tests.
     let bytes: UnsafeBufferPointer<UInt8>
     var position = 0
@@ -334,6 +334,7 @@ extension JSONValue {
     }
 
     static func formatNumber(_ n: Double) -> String {
+        guard n.isFinite else { return "null" }  // JSON has no NaN or infinity; a reader gets null, never invalid text
         if n == n.rounded(), abs(n) < 9_007_199_254_740_992 {
             return String(Int64(n))
         }

@@ -49,9 +49,7 @@ public struct ModelFile: Sendable {
                 throw ERIError.format("\(path): tensor \"\(spec.name)\" has shape \(entry.shape); the config requires \(spec.shape)")
             }
             let values = file.floats(entry)
-            if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw ERIError.format("\(path): tensor \"\(spec.name)\" holds a non-finite value at index \(bad)")
-            }
+            try ModelFile.checkValues(values, of: spec.name, path: path)
             tensors[spec.name] = Tensor(shape: spec.shape, data: values)
             dtypes[spec.name] = entry.dtype.rawValue
         }
@@ -64,6 +62,23 @@ public struct ModelFile: Sendable {
         var model = ModelFile(config: config, tensors: tensors, provenance: meta["eri.provenance"], metrics: meta["eri.metrics"])
         model.storedDTypes = dtypes
         return model
+    }
+
+    /// Every value finite and within ±`Limits.maxWeight`; BatchNorm variances
+    /// not negative; the MFCC normalisation's std at least `Limits.minStd`
+    /// (its values divide). Throws `format` naming the tensor and the index.
+    static func checkValues(_ values: [Float], of name: String, path: String) throws {
+        let limit = Limits.maxWeight
+        if let bad = values.firstIndex(where: { !(abs($0) <= limit) }) {
+            let what = values[bad].isFinite ? "\(values[bad]), beyond the ±\(Int(limit)) liberi accepts in a model" : "a non-finite value"
+            throw ERIError.format("\(path): tensor \"\(name)\" holds \(what) at index \(bad)")
+        }
+        if name.hasSuffix(".running_var"), let bad = values.firstIndex(where: { $0 < 0 }) {
+            throw ERIError.format("\(path): tensor \"\(name)\" holds a negative variance \(values[bad]) at index \(bad)")
+        }
+        if name == "audio.norm.std", let bad = values.firstIndex(where: { $0 < Limits.minStd }) {
+            throw ERIError.format("\(path): tensor \"\(name)\" holds \(values[bad]) at index \(bad); a normalisation std must be at least \(Limits.minStd)")
+        }
     }
 
     /// Writes the model as float32 safetensors with the metadata of SPEC §2.

@@ -12,15 +12,15 @@ public enum InputLimits {
     /// Largest accepted |coordinate| or size of a face box, in pixels: far
     /// beyond any image, and small enough that every crop computation stays exact.
     public static let boxExtent: Float = 16_777_216  // 2^24
-    /// Frames of one clip given at once.
-    public static let maxFrames = 100_000_000
-    /// Sample rates of PCM, in Hz.
-    public static let sampleRate = 1...768_000
+    /// Frames of one clip given at once (11.6 hours at 25 fps).
+    public static let maxFrames = 1 << 20
+    /// Sample rates of PCM, in Hz (`Limits.sampleRates`: 4 kHz … 768 kHz).
+    public static let sampleRate = Limits.sampleRates
     /// Interleaved channels of PCM.
     public static let channels = 1...8
     /// Largest |sample| of float PCM: [-1, 1] with room for the overshoot of
     /// resampling and mixing; a larger value is a misread (int16 passed as float).
-    public static let sampleMagnitude: Float = 1.5
+    public static let sampleMagnitude: Float = Limits.sampleMagnitude
     /// Interleaved values of one PCM buffer.
     public static let maxSamples = 1 << 40
 }
@@ -340,7 +340,8 @@ public struct PCMView: @unchecked Sendable {
             throw ERIError.invalidArgument("audio: \(channels) channels is outside 1…\(InputLimits.channels.upperBound)")
         }
         guard InputLimits.sampleRate.contains(sampleRate) else {
-            throw ERIError.invalidArgument("audio: sample rate \(sampleRate) Hz is outside 1…\(InputLimits.sampleRate.upperBound)")
+            throw ERIError.invalidArgument("audio: sample rate \(sampleRate) Hz is outside \(InputLimits.sampleRate.lowerBound)…"
+                                           + "\(InputLimits.sampleRate.upperBound) Hz (below 4 kHz nothing of a voice is left to read)")
         }
         guard samples.count <= InputLimits.maxSamples else {
             throw ERIError.invalidArgument("audio: \(samples.count) interleaved values is absurd")
@@ -391,6 +392,12 @@ public struct ImageCopy: Sendable {
     let format: PixelFormat
     let chromaOffset: Int, chromaVOffset: Int
     public let box: FaceBox?
+
+    /// The bytes a copy of `view` takes.
+    public static func byteCount(_ view: ImageView) -> Int {
+        let chromaRow = view.format == .nv12 ? 2 * ((view.width + 1) / 2) : (view.width + 1) / 2
+        return view.width * view.format.bytesPerPixel * view.height + (view.format.isPlanar ? 2 * chromaRow * ((view.height + 1) / 2) : 0)
+    }
 
     public init(_ view: ImageView) {
         let rowBytes = view.width * view.format.bytesPerPixel

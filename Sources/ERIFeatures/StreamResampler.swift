@@ -13,10 +13,14 @@ public final class StreamResampler {
     private var context: OpaquePointer?
     private var scratch: [Float] = []
 
-    /// Throws `invalidArgument` for rates outside `InputLimits.sampleRate`, `internal` if swresample refuses.
+    /// Rates either side may have: a model's (1 kHz and up) or an input's (`InputLimits.sampleRate`).
+    public static let rates = 1000...768_000
+
+    /// Throws `invalidArgument` for rates outside `rates`, `internal` if swresample refuses.
     public init(from: Int, to: Int) throws {
-        guard InputLimits.sampleRate.contains(from), InputLimits.sampleRate.contains(to) else {
-            throw ERIError.invalidArgument("resample: sample rates must be in 1…\(InputLimits.sampleRate.upperBound) Hz (got \(from) → \(to))")
+        guard StreamResampler.rates.contains(from), StreamResampler.rates.contains(to) else {
+            throw ERIError.invalidArgument("resample: sample rates must be in \(StreamResampler.rates.lowerBound)…"
+                                           + "\(StreamResampler.rates.upperBound) Hz (got \(from) → \(to))")
         }
         inputRate = from
         outputRate = to
@@ -40,9 +44,12 @@ public final class StreamResampler {
 
     /// Resamples the next `input.count` samples; appends what swresample emits to `output`.
     public func push(_ input: UnsafeBufferPointer<Float>, into output: inout [Float]) throws {
+        // Pieces of at most about 2^20 output samples: the scratch stays a few MiB at any ratio,
+        // and the Int32 counts far from overflow.
+        let piece = max(256, min(1 << 20, (1 << 20) / max(1, (outputRate + inputRate - 1) / inputRate)))
         var offset = 0
         while offset < input.count {
-            let count = min(1 << 20, input.count - offset)  // keeps Int32 counts far from overflow
+            let count = min(piece, input.count - offset)
             try convert(input.baseAddress! + offset, count: count, into: &output)
             offset += count
         }

@@ -77,13 +77,22 @@ public final class StreamingMFCC {
         if pcm.sampleRate != rate && track.resampler == nil {
             track.resampler = try StreamResampler(from: pcm.sampleRate, to: rate)
         }
-        if pcm.frameCount > 0 {
-            let mono = downmix(interleaved: pcm.samples, channels: pcm.channels)   // SPEC §4.2 step 1
+        // A piece at a time (mixed, resampled, its MFCC frames computed, what is no longer
+        // needed dropped), so that a chunk of any length costs no more memory than a window.
+        let piece = 1 << 16, c = pcm.channels
+        var start = 0
+        while start < pcm.frameCount {
+            let n = min(piece, pcm.frameCount - start)
+            let part = UnsafeBufferPointer(rebasing: pcm.samples[(start * c)..<((start + n) * c)])
+            let mono = downmix(interleaved: part, channels: c)   // SPEC §4.2 step 1
             if let r = track.resampler {
                 try mono.withUnsafeBufferPointer { try r.push($0, into: &track.samples) }
             } else {
                 track.samples.append(contentsOf: mono)
             }
+            try extend(track)
+            trim(track)
+            start += n
         }
         track.inputEnd += Double(pcm.frameCount) / Double(pcm.sampleRate)
         try extend(track)

@@ -14,7 +14,7 @@ struct DecodePassResult {
 /// to `audioRate`. Decoded frames not wanted are dropped at once: memory holds
 /// the decoders' reference frames and what `onFrame` keeps, nothing else.
 func decodePass(demuxer: Demuxer, video: Int32?, wanted: Set<Int>?, stopAfter: Int? = nil,
-                audio: Int32?, audioRate: Int?,
+                audio: Int32?, audioRate: Int?, mono: Bool = false,
                 onFrame: (DecodedFrame) throws -> Void = { _ in }) throws -> DecodePassResult {
     let path = demuxer.path
     let streams = [video, audio].compactMap { $0 }
@@ -26,7 +26,7 @@ func decodePass(demuxer: Demuxer, video: Int32?, wanted: Set<Int>?, stopAfter: I
     var resampler: Resampler? = nil
     if let audio, let audioRate {
         audioDecoder = try StreamDecoder(demuxer: demuxer, streamIndex: audio)
-        resampler = Resampler(path: path, outputRate: audioRate)
+        resampler = Resampler(path: path, outputRate: audioRate, mono: mono)
     }
     guard let packet = av_packet_alloc() else { throw ERIError(.outOfMemory, "\(path): cannot allocate a packet") }
     var ownedPacket: UnsafeMutablePointer<AVPacket>? = packet
@@ -53,7 +53,7 @@ func decodePass(demuxer: Demuxer, video: Int32?, wanted: Set<Int>?, stopAfter: I
                            rate: frame.pointee.sample_rate, layout: layout)
         if audioFrames == 0 {
             let stream = audioDecoder.stream.pointee
-            resampler.reserve(seconds: demuxer.duration ?? seconds(stream.duration, stream.time_base) ?? 0)
+            try resampler.reserve(seconds: seconds(stream.duration, stream.time_base) ?? demuxer.duration ?? 0)
         }
         audioFrames += 1
         return true

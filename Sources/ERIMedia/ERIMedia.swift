@@ -151,9 +151,9 @@ public func probeMedia(path: String) throws -> MediaProbe {
 /// Only the selected frames are converted and kept; at 1080p each is 6 MB, so
 /// for many frames of a large video prefer the `eachFrame` form, which keeps
 /// none.
-public func decodeMedia(path: String, frames: Int?, audioRate: Int?) throws -> (frames: [DecodedFrame], audio: DecodedAudio?) {
+public func decodeMedia(path: String, frames: Int?, audioRate: Int?, mono: Bool = false) throws -> (frames: [DecodedFrame], audio: DecodedAudio?) {
     var slots = [DecodedFrame?](repeating: nil, count: frames ?? 0)
-    let decoded = try decodeMedia(path: path, frames: frames, audioRate: audioRate) { frame, positions in
+    let decoded = try decodeMedia(path: path, frames: frames, audioRate: audioRate, mono: mono) { frame, positions in
         for j in positions { slots[j] = frame }
     }
     return (slots.compactMap { $0 }, decoded.audio)
@@ -175,8 +175,16 @@ public struct MediaDecoding: Sendable {
 /// are delivered again (after all the others): the last delivery of a
 /// position is the right one. Returns the audio and the frame count N.
 /// An error `body` throws stops the decoding and is rethrown as it is.
+///
+/// `mono`: the audio is the channels' mean (SPEC §4.2 step 1), mixed as it is
+/// decoded, so that memory holds one channel; at most `Limits.maxAudioSamples`
+/// of it (.unsupported beyond, refused before decoding when the header says
+/// so). Without, the channels are kept (at most `MediaLimits.maxAudioValues`
+/// values). Either way the audio's rate must be in `Limits.sampleRates`
+/// (.unsupported) and every decoded sample finite and within
+/// ±`Limits.sampleMagnitude` (.decode: a damaged or misread file).
 @discardableResult
-public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
+public func decodeMedia(path: String, frames: Int?, audioRate: Int?, mono: Bool = false,
                         eachFrame body: (_ frame: DecodedFrame, _ positions: [Int]) throws -> Void) throws -> MediaDecoding {
     if let frames, frames < 1 {
         throw ERIError(.invalidArgument, "\(path): frames must be at least 1 (got \(frames))")
@@ -195,7 +203,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
     } catch let error as ERIError {
         // libsndfile reads a few formats FFmpeg does not.
         guard let audioRate, let reader = SndFileReader(path: path) else { throw error }
-        guard let audio = try reader.read(rate: audioRate) else {
+        guard let audio = try reader.read(rate: audioRate, mono: mono) else {
             throw ERIError(.decode, "\(path): decoded no audio sample")
         }
         return MediaDecoding(audio: audio, videoFrames: 0)
@@ -207,7 +215,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
     var audio: DecodedAudio? = nil
     var audioFromSndFile = false
     if let audioRate, !fileHasVideo, let reader = SndFileReader(path: path) {
-        audio = try reader.read(rate: audioRate)
+        audio = try reader.read(rate: audioRate, mono: mono)
         audioStream = nil
         audioFromSndFile = true
     }
@@ -221,7 +229,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
         let estimate = try demuxer.countPackets(of: video)
         let guessed = frameIndices(available: estimate, frames: frames)
         let pass = try decodePass(demuxer: Demuxer(path: path), video: video, wanted: Set(guessed),
-                                  audio: audioStream, audioRate: audioRate) { frame in
+                                  audio: audioStream, audioRate: audioRate, mono: mono) { frame in
             delivered += 1
             try body(frame, guessed.indices.filter { guessed[$0] == frame.index })
         }
@@ -242,7 +250,7 @@ public func decodeMedia(path: String, frames: Int?, audioRate: Int?,
             }
         }
     } else if let audioStream {
-        audio = try decodePass(demuxer: demuxer, video: nil, wanted: [], audio: audioStream, audioRate: audioRate).audio
+        audio = try decodePass(demuxer: demuxer, video: nil, wanted: [], audio: audioStream, audioRate: audioRate, mono: mono).audio
     }
 
     if delivered == 0 && audio == nil {
@@ -271,7 +279,8 @@ public func decodeAllFrames(path: String, maxFrames: Int) throws -> [DecodedFram
 }
 
 /// Decodes a file as a live source would deliver it: the audio first (all of
-/// it, resampled to `audioRate`; nil without an audio track or when
+/// it, resampled to `audioRate` and mixed to mono, within the limits of
+/// `decodeMedia(…, mono: true)`; nil without an audio track or when
 /// `audioRate` is nil), then every video frame in presentation order, each
 /// handed to `eachFrame` and dropped (one full-size frame in memory at a
 /// time). A frame without a timestamp gets index / frame rate (25 fps if the
@@ -282,7 +291,7 @@ public func replayMedia(path: String, audioRate: Int?, video wantVideo: Bool = t
     let probe = try probeMedia(path: path)
     var audio: DecodedAudio? = nil
     if let audioRate, probe.hasAudio {
-        audio = try decodeMedia(path: path, frames: nil, audioRate: audioRate) { _, _ in }.audio
+        audio = try decodeMedia(path: path, frames: nil, audioRate: audioRate, mono: true) { _, _ in }.audio
     }
     if wantVideo && probe.hasVideo {
         let demuxer = try Demuxer(path: path)

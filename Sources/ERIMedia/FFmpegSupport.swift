@@ -45,6 +45,29 @@ enum MediaLimits {
     /// hundreds of frames a second.
     static let maxDecoderThreads: Int32 = 4
 
+    /// Sample rates of audio files liberi reads (`Limits.sampleRates`).
+    static func checkRate(_ rate: Int, path: String) throws {
+        guard Limits.sampleRates.contains(rate) else {
+            throw ERIError(.unsupported, "\(path): audio at \(rate) Hz; liberi reads audio at \(Limits.sampleRates.lowerBound)…"
+                           + "\(Limits.sampleRates.upperBound) Hz")
+        }
+    }
+
+    /// Decoded float samples get the check PCM in memory gets (`InputLimits.sampleMagnitude`):
+    /// NaN, ±∞ or |x| > 1.5 is not PCM in [-1, 1] but a damaged or misread file (.decode).
+    /// `first`: the index of the buffer's first sample in the file, for the message.
+    static func checkSamples(_ values: UnsafeBufferPointer<Float>, channels: Int, first: Int, path: String) throws {
+        let limit = Limits.sampleMagnitude
+        var i = 0
+        for x in values {
+            if !(abs(x) <= limit) {
+                throw ERIError(.decode, "\(path): audio sample \(first + i / channels) of channel \(i % channels) is \(x), "
+                               + (x.isFinite ? "outside ±\(limit): not PCM in [-1, 1] (a damaged or misread file)" : "not a number: the file is damaged"))
+            }
+            i += 1
+        }
+    }
+
     static func sizeIsValid(width: Int, height: Int) -> Bool {
         width >= 1 && height >= 1 && width <= maxSide && height <= maxSide && width * height <= maxPixels
     }

@@ -13,6 +13,12 @@ import ERICore
 final class Resampler {
     let path: String
     let outputRate: Int
+    /// Whether the output is the channels' mean (SPEC §4.2 step 1), mixed as
+    /// each piece comes out of swresample, so memory holds one channel.
+    let mono: Bool
+    /// Most output values kept: `Limits.maxAudioSamples` mono samples, or
+    /// `MediaLimits.maxAudioValues` interleaved values.
+    var limit: Int { mono ? Limits.maxAudioSamples : MediaLimits.maxAudioValues }
     private var context: OpaquePointer? = nil
     private var inputFormat: Int32 = -1
     private var inputRate: Int32 = 0
@@ -24,10 +30,11 @@ final class Resampler {
     /// Interleaved output: `channels` values per sample.
     private(set) var samples: [Float] = []
 
-    init(path: String, outputRate: Int) {
+    init(path: String, outputRate: Int, mono: Bool = false) {
         _ = ffmpegLogging
         self.path = path
         self.outputRate = outputRate
+        self.mono = mono
     }
 
     deinit {
@@ -37,14 +44,25 @@ final class Resampler {
         scratch?.deallocate()
     }
 
+    /// Channels of swresample's output (those of the first input).
     var channels: Int { Int(outputLayout.nb_channels) }
+    /// Values per sample of `samples`.
+    var outputChannels: Int { mono ? 1 : channels }
 
     /// Reserves room for about `seconds` of output, so that a long file's
     /// samples are not copied (and held twice) each time the array grows.
-    func reserve(seconds: Double) {
+    /// Throws, before anything is decoded, when that is beyond `limit`.
+    func reserve(seconds: Double) throws {
         guard configured, seconds.isFinite, seconds > 0 else { return }
-        let values = min(seconds * Double(outputRate) * Double(channels) * 1.01 + 8192, Double(1 << 26))
-        samples.reserveCapacity(Int(values))
+        let values = seconds * Double(outputRate) * Double(outputChannels)
+        guard values <= Double(limit) * 1.01 + 65536 else { throw tooLong(seconds: seconds) }
+        samples.reserveCapacity(Int(min(values * 1.01 + 8192, Double(limit))))
+    }
+
+    func tooLong(seconds: Double?) -> ERIError {
+        let length = seconds.map { "\(Double(Int($0 * 10)) / 10) s of audio" } ?? "the audio"
+        return mono ? ERIError(.unsupported, "\(path): \(length) is longer than one prediction reads: \(Limits.audioLimitText(rate: outputRate))")
+                    : ERIError(.unsupported, "\(path): audio longer than \(MediaLimits.maxAudioValues) samples")
     }
 
     /// Converts `count` samples per channel held in `data` (FFmpeg's layout for
@@ -64,7 +82,7 @@ final class Resampler {
     func finish() throws -> DecodedAudio? {
         if configured { try drain() }
         guard configured, !samples.isEmpty else { return nil }
-        return DecodedAudio(samples: samples, channels: channels, sampleRate: outputRate)
+        return DecodedAudio(samples: samples, channels: outputChannels, sampleRate: outputRate)
     }
 
     private func configure(format: Int32, rate: Int32, layout: UnsafePointer<AVChannelLayout>) throws {
@@ -74,6 +92,7 @@ final class Resampler {
         guard layout.pointee.nb_channels <= MediaLimits.maxChannels else {
             throw ERIError(.format, "\(path): \(layout.pointee.nb_channels) audio channels (at most \(MediaLimits.maxChannels))")
         }
+        try MediaLimits.checkRate(Int(rate), path: path)
         if configured {
             try drain()
             swr_free(&context)
@@ -116,10 +135,14 @@ final class Resampler {
             throw ERIError(.decode, "\(path): cannot resample the audio: \(avErrorString(produced))")
         }
         let values = Int(produced) * channels
-        guard samples.count + values <= MediaLimits.maxAudioValues else {
-            throw ERIError(.unsupported, "\(path): audio longer than \(MediaLimits.maxAudioValues) samples")
+        guard samples.count + values / channels * outputChannels <= limit else { throw tooLong(seconds: nil) }
+        let output = UnsafeBufferPointer(start: scratch, count: values)
+        try MediaLimits.checkSamples(output, channels: channels, first: samples.count / outputChannels, path: path)
+        if mono {
+            samples.append(contentsOf: downmix(output, channels: channels))
+        } else {
+            samples.append(contentsOf: output)
         }
-        samples.append(contentsOf: UnsafeBufferPointer(start: scratch, count: values))
     }
 
     private func drain() throws {
@@ -129,5 +152,24 @@ final class Resampler {
             try convert(nil, count: 0)
             if samples.count == before { return }
         }
+    }
+}
+
+/// The mean of each frame's `channels` values (SPEC §4.2 step 1), summed in
+/// channel order and divided as ERIFeatures' `downmix` does, so that mixing
+/// while decoding gives the same floats as mixing afterwards.
+func downmix(_ interleaved: UnsafeBufferPointer<Float>, channels: Int) -> [Float] {
+    if channels == 1 { return Array(interleaved) }
+    let frames = interleaved.count / channels
+    guard frames > 0, let base = interleaved.baseAddress else { return [] }
+    let scale = Float(channels)
+    return [Float](unsafeUninitializedCapacity: frames) { out, initialized in
+        for t in 0..<frames {
+            let frame = base + t * channels
+            var sum: Float = 0
+            for c in 0..<channels { sum += frame[c] }
+            out[t] = sum / scale
+        }
+        initialized = frames
     }
 }

@@ -63,6 +63,10 @@ struct VideoBranch {
     let proj: Linear  // (dim, C)
     let tail: TemporalTail
     let frames: Int, dim: Int
+    /// Frames whose vectors one inference pass computes together: the pass's
+    /// buffers (tokens, the spatial encoder's rows) stay within 64 MiB
+    /// however many windows a batch holds (`Limits.maxBatchValues`).
+    let inferenceGroup: Int
 
     init(_ p: Parameters, config v: ERIConfig.Video, inference: Bool) {
         plan = ResNetPlan(config: v)
@@ -75,6 +79,9 @@ struct VideoBranch {
         tail = TemporalTail(p, branch: "video", width: v.dim, tcn: v.tcn, temporal: v.temporal, maxLength: v.frames)
         frames = v.frames
         dim = v.dim
+        let n = v.mapSide * v.mapSide, c = v.tokenWidth, layers = v.spatial.layers
+        let perImage = n * (c * (3 + 8 * layers) + layers * v.spatial.ff) + 2 * c + v.dim
+        inferenceGroup = max(1, (1 << 24) / max(1, perImage))
     }
 
     struct FrameCache {
@@ -128,9 +135,28 @@ struct VideoBranch {
         guard frames.shape == expected, expected[0] > 0 else {
             throw ERIError.invalidArgument("frames tensor has shape \(frames.shape); the model needs B × \(expected.dropFirst().map(String.init).joined(separator: " × "))")
         }
-        let batch = expected[0]
+        let batch = expected[0], images = batch * vc.frames
+        if tape == nil && trace == nil && images > inferenceGroup {
+            // Many windows: the frame vectors a group at a time, each group's buffers freed before the next.
+            let projected = arena.floats(images * dim).baseAddress!   // (images, dim)
+            let per = vc.channels * vc.imageSize * vc.imageSize
+            let scratch = Arena(bytes: 1 << 20)
+            frames.data.withUnsafeBufferPointer { pixels in
+                var start = 0
+                while start < images {
+                    let n = min(inferenceGroup, images - start)
+                    let (vectors, _) = frameVectors(pixels.baseAddress! + start * per, images: n, arena: scratch, tape: nil, trace: nil)
+                    (projected + start * dim).update(from: vectors, count: n * dim)
+                    scratch.reset()
+                    start += n
+                }
+            }
+            let (u, _) = tail.forward(projected, sequences: batch, length: vc.frames, valid: nil, arena: arena, tape: nil,
+                                      trace: nil, name: "video")
+            return (u, nil)
+        }
         let (projected, frameCache) = frames.data.withUnsafeBufferPointer {
-            frameVectors($0.baseAddress!, images: batch * vc.frames, arena: arena, tape: tape, trace: trace)
+            frameVectors($0.baseAddress!, images: images, arena: arena, tape: tape, trace: trace)
         }
         let (u, tailCache) = tail.forward(projected, sequences: batch, length: vc.frames, valid: nil, arena: arena, tape: tape,
                                           trace: trace, name: "video")

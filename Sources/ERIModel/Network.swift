@@ -29,6 +29,17 @@ public struct NetworkInput {
     }
 }
 
+extension NetworkInput {
+    /// Clips `range` of the batch: the same tensors' rows (the audio keeps its padded length).
+    func clips(_ range: Range<Int>) -> NetworkInput {
+        func rows(_ t: Tensor) -> Tensor {
+            let per = t.shape.dropFirst().reduce(1, *)
+            return Tensor(shape: [range.count] + t.shape.dropFirst(), data: Array(t.data[(range.lowerBound * per)..<(range.upperBound * per)]))
+        }
+        return NetworkInput(frames: frames.map(rows), mfcc: mfcc.map(rows), audioLengths: audioLengths.map { Array($0[range]) })
+    }
+}
+
 /// A batch for one training step, preprocessed (SPEC §4).
 public struct TrainingBatch {
     public var input: NetworkInput
@@ -117,10 +128,23 @@ public final class Network: @unchecked Sendable {
         return Fused(z: z, batch: batch, video: videoCache, audio: audioCache)
     }
 
-    /// The head on z for inference: a B × 7 tensor.
-    private func predictions(_ z: UnsafePointer<Float>, batch: Int, arena: Arena, trace: ForwardTrace?) -> Tensor {
+    /// The head on z for inference: a B × 7 tensor. Throws `internal` when z
+    /// or an intensity is not finite: weights and inputs are bounded where
+    /// they enter, but their product may still overflow, and an intensity
+    /// from an overflowed z (NaN, or a sigmoid saturated by ±∞) means nothing.
+    private func predictions(_ z: UnsafePointer<Float>, batch: Int, arena: Arena, trace: ForwardTrace?) throws -> Tensor {
+        let zWidth = config.fusedWidth
+        if let bad = (0..<(batch * zWidth)).first(where: { !z[$0].isFinite }) {
+            let part = bad % zWidth < (video?.dim ?? 0) ? "video" : "audio"
+            throw ERIError(.internal, "the network's \(part) branch overflowed (z[\(bad % zWidth)] of clip \(bad / zWidth) is \(z[bad])): "
+                           + "the model's weights or normalisation make this input overflow float32")
+        }
         let (y, _) = head.forward(z, batch: batch, arena: arena, tape: nil)
         let out = Tensor(shape: [batch, ERIConfig.emotionCount], data: Array(UnsafeBufferPointer(start: y, count: batch * ERIConfig.emotionCount)))
+        if let bad = out.data.firstIndex(where: { !($0.isFinite && $0 >= 0 && $0 <= 1) }) {
+            throw ERIError(.internal, "the network's head gave \(out.data[bad]) for \(ERIConfig.emotionNames[bad % ERIConfig.emotionCount]) "
+                           + "(clip \(bad / ERIConfig.emotionCount)): the model's weights overflow float32 on this input")
+        }
         trace?.record("y", out.data, shape: out.shape)
         return out
     }
@@ -136,13 +160,48 @@ public final class Network: @unchecked Sendable {
     /// Runs the network on a batch (SPEC §4 already applied); returns B × 7
     /// intensities in [0, 1]. A modality the model has but the input lacks is
     /// a zero vector in z (SPEC §5).
+    ///
+    /// A large batch (many windows of one long input) runs `windowGroup`
+    /// clips at a time, each group in its arena, so that the pass's buffers
+    /// stay bounded however many clips the batch holds; clips are
+    /// independent in inference, so the result is the same.
     public func forward(_ input: NetworkInput, trace: ForwardTrace? = nil) throws -> Tensor {
         try requireInference()
         let batch = try batchSize(input)
+        let group = windowGroup(steps: input.mfcc?.shape[1] ?? 0)
+        if trace == nil && batch > group {
+            var out: [Float] = []
+            out.reserveCapacity(batch * ERIConfig.emotionCount)
+            var start = 0
+            while start < batch {
+                let n = min(group, batch - start)
+                out += try forward(input.clips(start..<(start + n))).data
+                start += n
+            }
+            return Tensor(shape: [batch, ERIConfig.emotionCount], data: out)
+        }
         return try arenas.withArena { arena in
             let f = try fused(input, batch: batch, arena: arena, tape: nil, trace: trace)
-            return predictions(f.z, batch: batch, arena: arena, trace: trace)
+            return try predictions(f.z, batch: batch, arena: arena, trace: trace)
         }
+    }
+
+    /// Clips per inference pass: what one clip's buffers take (the video branch's frames,
+    /// both temporal tails over `steps` audio steps) fits 64 MiB that many times, at least once.
+    func windowGroup(steps: Int) -> Int {
+        func tail(_ e: ERIConfig.Encoder, length: Int, width: Int, tcn: Int) -> Int {
+            length * (e.layers * (8 * width + e.ff) + (2 * tcn + 2) * width)
+        }
+        var perClip = 0
+        if let v = config.video {
+            let n = v.mapSide * v.mapSide, c = v.tokenWidth, layers = v.spatial.layers
+            perClip += v.frames * (v.channels * v.imageSize * v.imageSize + n * (c * (3 + 8 * layers) + layers * v.spatial.ff) + 2 * c + v.dim)
+            perClip += tail(v.temporal, length: v.frames, width: v.dim, tcn: v.tcn.dilations.count)
+        }
+        if let a = config.audio {
+            perClip += tail(a.temporal, length: max(1, steps), width: a.dim, tcn: a.tcn.dilations.count) + steps * a.mfcc.nMFCC
+        }
+        return max(1, (1 << 24) / max(1, perClip))
     }
 
     /// One pass that scores a two-branch batch three ways: with both modalities, with the
@@ -157,14 +216,14 @@ public final class Network: @unchecked Sendable {
         return try arenas.withArena { arena in
             let z = try fused(input, batch: batch, arena: arena, tape: nil, trace: nil).z
             let zWidth = config.fusedWidth
-            let both = predictions(z, batch: batch, arena: arena, trace: nil)
+            let both = try predictions(z, batch: batch, arena: arena, trace: nil)
             let withheld = arena.floats(batch * zWidth).baseAddress!   // (B, |z|)
             withheld.update(from: z, count: batch * zWidth)
             for b in 0..<batch { (withheld + b * zWidth).update(repeating: 0, count: video.dim) }
-            let withoutVideo = predictions(withheld, batch: batch, arena: arena, trace: nil)
+            let withoutVideo = try predictions(withheld, batch: batch, arena: arena, trace: nil)
             withheld.update(from: z, count: batch * zWidth)
             for b in 0..<batch { (withheld + b * zWidth + video.dim).update(repeating: 0, count: zWidth - video.dim) }
-            return (both, withoutVideo, predictions(withheld, batch: batch, arena: arena, trace: nil))
+            return (both, withoutVideo, try predictions(withheld, batch: batch, arena: arena, trace: nil))
         }
     }
 
@@ -203,7 +262,7 @@ public final class Network: @unchecked Sendable {
                 let (u, _) = try audio.forward(mfcc, lengths: nil, arena: arena, tape: nil, trace: nil)
                 (z + (video?.dim ?? 0)).update(from: u, count: audio.dim)
             }
-            return predictions(z, batch: 1, arena: arena, trace: nil).data
+            return try predictions(z, batch: 1, arena: arena, trace: nil).data
         }
     }
 

@@ -19,13 +19,15 @@ extension Model {
     /// sampling of that part) and the audio is split in k; the k windows run
     /// as one batch and their estimates are averaged.
     public func prediction(file path: String, box: FaceBox? = nil, options: PredictOptions = PredictOptions()) throws -> Prediction {
-        var (input, p, _) = try prepare(file: path, box: box, options: options)
-        try options.report(0.95)
-        let y = try predict(input)
-        p.intensities = p.windows == 1 ? y.data : meanIntensities(y)
-        warn(&p, faces: options.faces)
-        try options.report(1)
-        return p
+        try namingFile(path) {
+            var (input, p, _) = try prepare(file: path, box: box, options: options)
+            try options.report(0.95)
+            let y = try predict(input)
+            p.intensities = p.windows == 1 ? y.data : meanIntensities(y)
+            warn(&p, faces: options.faces)
+            try options.report(1)
+            return p
+        }
     }
 
     /// Everything `prediction(file:box:options:)` does before the network:
@@ -73,7 +75,8 @@ extension Model {
             }
         }
 
-        let decoded = try decodeMedia(path: path, frames: v != nil ? count : nil, audioRate: config.audio?.sampleRate) { frame, positions in
+        let decoded = try decodeMedia(path: path, frames: v != nil ? count : nil, audioRate: config.audio?.sampleRate,
+                                      mono: true) { frame, positions in
             guard v != nil else { return }
             if search {
                 let faces = try withView(frame) { detector!.detect($0) }
@@ -150,5 +153,15 @@ extension Model {
             batch.data.replaceSubrange((j * longest * n)..<(j * longest * n + f.count), with: f.data)
         }
         return (batch, steps.allSatisfy { $0 == longest } ? nil : steps)
+    }
+}
+
+/// Runs `body`; an error whose message does not name `path` gets it in front
+/// (the network's overflow, a cancel), so that every failure of a file call names the file.
+func namingFile<T>(_ path: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as ERIError where !e.message.contains(path) {
+        throw ERIError(e.code, "\(path): \(e.message)")
     }
 }

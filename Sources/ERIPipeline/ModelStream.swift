@@ -89,6 +89,10 @@ public final class ModelStream {
     public let model: Model
     /// W, seconds.
     public let window: Double
+    /// The largest frame a stream copies (it keeps the latest frame until it
+    /// knows whether a window needs it): 256 MiB, a 16K frame of RGB.
+    public static let maxFrameBytes = 1 << 28
+
     /// The grid of window ends: W/F with a video branch, else hop × pool samples.
     public let step: Double
     public let maxFrameGap: Double
@@ -133,6 +137,10 @@ public final class ModelStream {
         guard w.isFinite, w >= 0.1, w <= 3600 else {
             throw ERIError.invalidArgument("stream window \(w) s is outside 0.1 s … 3600 s")
         }
+        if let a = model.config.audio, Double(Limits.maxAudioSamples) < w * Double(a.sampleRate) {
+            throw ERIError.invalidArgument("stream window \(w) s is longer than the audio a window may hold: "
+                                           + Limits.audioLimitText(rate: a.sampleRate))
+        }
         window = w
         if let v = model.config.video {
             step = w / Double(v.frames)
@@ -175,6 +183,10 @@ public final class ModelStream {
         try model.config.checkModalities(video: true, audio: false)
         let vc = model.config.video!
         try checkTimestamp(ts, what: "frame")
+        guard ImageCopy.byteCount(image) <= ModelStream.maxFrameBytes else {
+            throw ERIError.invalidArgument("a \(image.width)×\(image.height) frame is \(ImageCopy.byteCount(image)) bytes, more than the "
+                                           + "\(ModelStream.maxFrameBytes >> 20) MiB a stream keeps of a frame; the frame is dropped")
+        }
         if let last = lastFrameTime, !(ts > last) {
             throw ERIError.invalidArgument("frame timestamp \(ts) s is not after the previous frame's \(last) s; the frame is dropped")
         }

@@ -93,13 +93,24 @@ extension Model {
     /// An input is "much longer" than the training clips beyond twice their length, and at least 10 s more.
     func isLong(_ seconds: Double) -> Bool { seconds > max(2 * referenceSeconds, referenceSeconds + 10) }
 
-    /// The windows `LongInput` asks for over `duration` seconds (1 when unknown or `.whole`).
+    /// The most windows one prediction runs at once: their frames, k · F · C · S²
+    /// floats, stay within `Limits.maxBatchValues` (dbn-base: 55), and at most 4096.
+    var maxWindows: Int {
+        let clip = config.costs.clipValues
+        return clip > 0 ? max(1, min(4096, Limits.maxBatchValues / clip)) : 4096
+    }
+
+    /// The windows `LongInput` asks for over `duration` seconds (1 when unknown
+    /// or `.whole`), and their length: the one asked for, or longer when the
+    /// input would need more than `maxWindows` of them (the input is then cut
+    /// into `maxWindows` equal parts).
     func windowPlan(_ long: LongInput, duration: Double?) throws -> (count: Int, seconds: Double?) {
         guard case .windows(let requested) = long else { return (1, nil) }
         let w = requested ?? referenceSeconds
         guard w.isFinite, w >= 0.1, w <= 3600 else { throw ERIError.invalidArgument("window \(w) s is outside 0.1 s … 3600 s") }
-        guard let duration, duration > 0 else { return (1, w) }
-        return (max(1, min(Int((duration / w).rounded()), 4096)), w)
+        guard let duration, duration > 0, duration.isFinite else { return (1, w) }
+        let wanted = max(1, Int(min((duration / w).rounded(), 1e9)))
+        return wanted <= maxWindows ? (wanted, w) : (maxWindows, duration / Double(maxWindows))
     }
 
     /// Fills the warnings of `p` (and logs them at WARNING level); `faces`: the call's face mode.

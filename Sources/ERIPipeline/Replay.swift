@@ -131,8 +131,10 @@ extension Model {
                          onPoint: (StreamEstimate) throws -> Bool) throws {
         guard hop.isFinite, hop > 0, hop <= 3600 else { throw ERIError.invalidArgument("hop \(hop) s is outside (0, 3600]") }
         let stream = try ModelStream(model: self, options: StreamOptions(window: window))
-        try replay(path, into: stream, every: hop, realTime: false) { e in
-            guard try onPoint(e) else { throw ERIError(.cancelled, "\(path): the timeline was stopped at \(e.windowEnd) s") }
+        try namingFile(path) {
+            try replay(path, into: stream, every: hop, realTime: false) { e in
+                guard try onPoint(e) else { throw ERIError(.cancelled, "\(path): the timeline was stopped at \(e.windowEnd) s") }
+            }
         }
     }
 }

@@ -69,6 +69,18 @@ import Testing
         }
     }
 
+    /// The presets cost a small part of every limit (issue 15: the limits leave room for real models).
+    @Test func presetsAreWellWithinTheLimits() throws {
+        for name in ERIConfig.presetNames {
+            let c = ERIConfig.preset(named: name)!.costs
+            print("\(name): \(c.clipValues) values per clip, largest activation \(c.frameActivation), \(c.spatialTokens) tokens, "
+                  + "\(c.parameters) parameters, \(Int(c.multiplyAdds / 1e6)) M multiply-adds")
+            #expect(c.clipValues * 16 <= Limits.maxClipValues && c.frameActivation * 16 <= Limits.maxFrameActivation)
+            #expect(c.spatialTokens * 16 <= Limits.maxSpatialTokens && c.parameters * 3 <= Limits.maxParameters)
+            #expect(c.multiplyAdds * 8 <= Double(Limits.maxMultiplyAdds))
+        }
+    }
+
     @Test func rejectsBadConfigs() {
         expectRejected(replace(#""frames":32"#, #""frames":32,"framez":1"#), "unknown key \"video.framez\"")
         expectRejected(replace(#""head":{"hidden":256}"#, #""head":{"hidden":256},"extra":0"#), "unknown key \"extra\"")
@@ -86,7 +98,22 @@ import Testing
         expectRejected(replace(#""win_length":400"#, #""win_length":1000"#), "win_length")
         expectRejected(replace(#""fmax":8000"#, #""fmax":9000"#), "fmin < fmax")
         expectRejected(replace(#""n_mfcc":40"#, #""n_mfcc":80"#), "n_mfcc")
-        expectRejected(replace(#""std":[0.5,0.5,0.5]"#, #""std":[0.5,0,0.5]"#), "positive")
+        expectRejected(replace(#""std":[0.5,0.5,0.5]"#, #""std":[0.5,0,0.5]"#), "at least 0.0001")
+        // Limits (issue 15): each value alone, and the products that cost memory and time.
+        expectRejected(replace(#""std":[0.5,0.5,0.5]"#, #""std":[0.5,1e-38,0.5]"#), "at least 0.0001")
+        expectRejected(replace(#""mean":[0.5,0.5,0.5]"#, #""mean":[0.5,1e30,0.5]"#), "video.mean")
+        expectRejected(replace(#""frames":32"#, #""frames":4096"#), "\"video.frames\" must be an integer in 1…256")
+        expectRejected(replace(#""image_size":112"#, #""image_size":2048"#), "\"video.image_size\" must be an integer in 8…512")
+        expectRejected(replace(#""max_steps":512"#, #""max_steps":100000"#), "\"audio.max_steps\" must be an integer in 1…4096")
+        expectRejected(replace(#""frames":32,"image_size":112"#, #""frames":256,"image_size":512"#), "values per clip")
+        expectRejected(replace(#""stem_channels":64"#, #""stem_channels":4096"#), "largest activation map")
+        expectRejected(replace(#""image_size":112"#, #""image_size":512"#), "multiply-adds")
+        expectRejected({ text in
+            self.replace(#""widths":[64,128,256,512],"blocks":[2,2,2,2]"#, #""widths":[64],"blocks":[2]"#)(&text)
+            self.replace(#""image_size":112"#, #""image_size":512"#)(&text)
+        }, "tokens")
+        expectRejected(replace(#""hop_length":160"#, #""hop_length":16"#), "twice hop_length")
+        expectRejected(replace(#""dilations":[1,2,4]"#, "\"dilations\":[" + Array(repeating: "1", count: 65).joined(separator: ",") + "]"), "at most 64")
         expectRejected(replace(#""dropout":0.1"#, #""dropout":1.5"#), "train.dropout")
         expectRejected(replace(#""pcc_weight":1"#, #""pcc_weight":1,"lr":3"#), "unknown key \"train.lr\"")
         expectRejected(replace(#""Fear""#, #""Joy""#), "emotions")

@@ -131,8 +131,9 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
     @Test func rejectsBadHeaderLengths() {
         let scratch = TemporaryFolder()
         expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 1000), .format, "past the end", in: scratch)
-        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 200 << 20), .format, "100 MiB", in: scratch)
-        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: UInt64.max), .format, "100 MiB", in: scratch)
+        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: 200 << 20), .format, "over the 16 MiB liberi reads", in: scratch)
+        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: (16 << 20) + 1), .format, "16 MiB", in: scratch)
+        expectLoadError(craftSafetensors(header: "{}", data: [], declaredLength: UInt64.max), .format, "16 MiB", in: scratch)
     }
 
     @Test func rejectsInvalidJSON() {
@@ -236,11 +237,39 @@ func expectLoadError(path: String, _ code: ERIError.Code, _ needle: String, sour
         expectLoadError(m.bytes(), .format, "non-finite value at index 1", in: scratch)
     }
 
-    @Test func rejectsPathsThatAreNotModelFiles() {
+    /// Issue 15: finite is not enough; a value no trained model holds is refused where it enters.
+    @Test func rejectsValuesBeyondTheLimits() throws {
+        let scratch = TemporaryFolder()
+        func setFloat(_ m: inout ValidModel, _ name: String, index: Int, _ value: Float) {
+            let begin = Int(m.member(name)["data_offsets"]!.arrayValue![0].numberValue!) + 4 * index
+            for i in 0..<4 { m.data[begin + i] = UInt8(truncatingIfNeeded: value.bitPattern >> (8 * UInt32(i))) }
+        }
+        var m = try ValidModel(in: scratch)
+        setFloat(&m, "head.fc2.bias", index: 1, 3e38)
+        expectLoadError(m.bytes(), .format, "holds 3e+38, beyond the ±1000000 liberi accepts in a model at index 1", in: scratch)
+        m = try ValidModel(in: scratch)
+        setFloat(&m, "head.fc2.bias", index: 1, -1e6)   // the bound itself is allowed
+        let ok = scratch.file("bound.eri")
+        FileManager.default.createFile(atPath: ok, contents: Data(m.bytes()))
+        #expect(throws: Never.self) { _ = try ModelFile.load(path: ok) }
+        m = try ValidModel(config: .tiny, in: scratch)
+        setFloat(&m, "video.backbone.stem.bn.running_var", index: 2, -0.5)
+        expectLoadError(m.bytes(), .format, "\"video.backbone.stem.bn.running_var\" holds a negative variance -0.5 at index 2", in: scratch)
+        m = try ValidModel(in: scratch)
+        setFloat(&m, "audio.norm.std", index: 0, 1e-38)
+        expectLoadError(m.bytes(), .format, "a normalisation std must be at least 0.0001", in: scratch)
+    }
+
+    @Test func rejectsPathsThatAreNotModelFiles() throws {
         let scratch = TemporaryFolder()
         expectLoadError(path: scratch.file("missing.eri"), .io, "no such file")
         expectLoadError(path: scratch.path, .io, "is a directory")
-        expectLoadError(path: "/dev/null", .io, "not a regular file")
+        expectLoadError(path: "/dev/null", .io, "is a device, not a regular file")
+        #expect(throws: ERIError.io("the file path is empty: it names no file")) { _ = try ModelFile.load(path: "") }
+        // A FIFO without a writer: refused at once (the open does not block).
+        let fifo = scratch.file("model.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        expectLoadError(path: fifo, .io, "is a FIFO, not a regular file")
     }
 
     @Test func randomCorruptionNeverCrashes() throws {

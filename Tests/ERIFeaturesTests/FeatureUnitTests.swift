@@ -72,7 +72,7 @@ import ERITestSupport
     }
 
     @Test(arguments: [(3, 48000, 16000), (1000, 768_000, 16000), (10, 8000, 16000), (1, 44100, 16000),
-                      (12345, 22050, 16000), (160_000, 16000, 44100), (7, 1, 3)])
+                      (12345, 22050, 16000), (160_000, 16000, 44100), (7, 4000, 12000)])
     func lengthIsRounded(count: Int, from: Int, to: Int) throws {
         let x = Signal.speech(count)
         let out = try resample(x, from: from, to: to)
@@ -117,7 +117,7 @@ import ERITestSupport
         for channels in [0, 9, -1] {
             expectInvalidArgument("channels \(channels)") { _ = try preprocessor.features(interleaved: x, sampleRate: 16000, channels: channels) }
         }
-        for rate in [0, -16000, 768_001] {
+        for rate in [0, -16000, 768_001, 1, 3999] {
             expectInvalidArgument("rate \(rate)") { _ = try preprocessor.features(interleaved: x, sampleRate: rate, channels: 1) }
         }
         expectInvalidArgument("no samples") { _ = try preprocessor.features(interleaved: [], sampleRate: 16000, channels: 1) }
@@ -125,9 +125,9 @@ import ERITestSupport
         // Shorter than one analysis window (400 samples at 16 kHz, 25 ms) at the model's rate: refused.
         expectInvalidArgument("100 samples, 6.2 ms") { _ = try preprocessor.features(interleaved: Array(x.prefix(800)), sampleRate: 16000, channels: 8) }
         expectInvalidArgument("1000 samples at 768 kHz, 1.3 ms") { _ = try preprocessor.features(interleaved: x, sampleRate: 768_000, channels: 1) }
-        // Still fine: 8 channels, 1 Hz, 768 kHz, as long as a window's worth arrives.
+        // Still fine: 8 channels, 4 kHz, 768 kHz, as long as a window's worth arrives.
         #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: Array(x.prefix(1000)) + x + x + x, sampleRate: 16000, channels: 8) }
-        #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: Array(x.prefix(4)), sampleRate: 1, channels: 1) }
+        #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: Array(x.prefix(100)), sampleRate: 4000, channels: 1) }
         #expect(throws: Never.self) { _ = try preprocessor.features(interleaved: x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x + x,
                                                                     sampleRate: 768_000, channels: 1) }
     }
@@ -193,5 +193,54 @@ import ERITestSupport
                 _ = try preprocessClip([good, bad, good], config: video)
             }
         }
+    }
+}
+
+/// Issue 15: the audio path's memory is the mono signal at the model's rate, and a too-long input is
+/// refused before any of it is resampled; the shortcuts give the same numbers as the plain steps.
+@Suite struct AudioLimitTests {
+    /// Mixing a piece at a time while resampling = mixing everything, then resampling (bit for bit).
+    @Test(arguments: [(2, 44100), (3, 48000), (8, 8000), (1, 22050)])
+    func mixingWhileResamplingIsExact(channels: Int, rate: Int) throws {
+        let n = 3 * rate + 77
+        let mono = Signal.speech(n)
+        var interleaved = [Float](repeating: 0, count: n * channels)
+        for t in 0..<n { for c in 0..<channels { interleaved[t * channels + c] = mono[t] * Float(c + 1) / Float(channels + 1) } }
+        let pieces = try interleaved.withUnsafeBufferPointer { try resample(interleaved: $0, channels: channels, from: rate, to: 16000) }
+        let whole = try interleaved.withUnsafeBufferPointer { try resample(downmix(interleaved: $0, channels: channels), from: rate, to: 16000) }
+        #expect(pieces == whole)
+    }
+
+    /// Only the kept steps' MFCC frames are computed when the audio is longer than max_steps pooled steps:
+    /// the result equals pooling the whole MFCC matrix.
+    @Test func cappedStepsComputeOnlyTheirFrames() throws {
+        let config = ERIConfig.tiny.audio!   // max_steps 64, pool 4, hop 160: 64 steps = 4.1 s
+        let preprocessor = try AudioPreprocessor(config: config)
+        for seconds in [3.0, 4.2, 9.7] {
+            let x = Signal.speech(Int(seconds * 16000))
+            let fast = try preprocessor.features(interleaved: x, sampleRate: 16000, channels: 1)
+            let plain = pooledFeatures(try preprocessor.extractor.compute(x), pool: config.pool, maxSteps: config.maxSteps)
+            #expect(fast.shape == plain.shape && fast.data == plain.data, "\(seconds) s")
+        }
+    }
+
+    /// Longer than `Limits.maxAudioSamples` at the model's rate: refused at once, before resampling (which
+    /// from 4 kHz would make 2^26 + 4 samples).
+    @Test func tooLongIsRefusedBeforeResampling() throws {
+        let preprocessor = try AudioPreprocessor(config: ERIConfig.tiny.audio!)
+        let n = (1 << 24) + 1
+        let x = [Float](repeating: 0.25, count: n)
+        let start = Date()
+        expectInvalidArgument("2^24 + 1 samples at 4 kHz") { _ = try preprocessor.features(interleaved: x, sampleRate: 4000, channels: 1) }
+        #expect(Date().timeIntervalSince(start) < 10)
+        do {
+            _ = try preprocessor.features(interleaved: x, sampleRate: 4000, channels: 1)
+        } catch let e as ERIError {
+            #expect(e.message.contains("longer than one call reads: 69.9 min at 16000 Hz (67108864 samples)"), "\(e.message)")
+        }
+        // The limit itself is allowed (2^24 samples at 4 kHz are exactly 2^26 at 16 kHz) — checked on the count alone.
+        #expect(Limits.resampledCount(1 << 24, from: 4000, to: 16000) == 1 << 26)
+        #expect(Limits.resampledCount(Int.max / 2, from: 4000, to: 16000) == nil)
+        expectInvalidArgument("resample to more than the limit") { _ = try resample(x, from: 4000, to: 16000) }
     }
 }

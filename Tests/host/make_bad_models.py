@@ -95,8 +95,9 @@ def main(argv):
 
     # -- header lengths
     add("header_past_eof.eri", ERI_ERR_FORMAT, "past the end", craft("{}", declared_length=1000))
-    add("header_over_100mib.eri", ERI_ERR_FORMAT, "100 MiB", craft("{}", declared_length=200 << 20))
-    add("header_u64_max.eri", ERI_ERR_FORMAT, "100 MiB", craft("{}", declared_length=2 ** 64 - 1))
+    add("header_over_100mib.eri", ERI_ERR_FORMAT, "16 MiB", craft("{}", declared_length=200 << 20))
+    add("header_over_16mib.eri", ERI_ERR_FORMAT, "16 MiB", craft("{}", declared_length=(16 << 20) + 1))
+    add("header_u64_max.eri", ERI_ERR_FORMAT, "16 MiB", craft("{}", declared_length=2 ** 64 - 1))
 
     # -- header JSON
     add("invalid_json.eri", ERI_ERR_FORMAT, "not valid JSON", craft('{"a":'))
@@ -181,6 +182,57 @@ def main(argv):
         m = valid.copy()
         m.data[begin + 4:begin + 8] = np.float32(value).tobytes()
         add(f"{label}_weight.eri", ERI_ERR_FORMAT, "non-finite value at index 1", m.bytes())
+
+    # -- limits (issue 15): configs whose values pass one by one but cost too much, values that overflow
+    def with_config(change):
+        m = valid.copy()
+        cfg = m.config()
+        change(cfg)
+        m.meta()["eri.config"] = json.dumps(cfg, separators=(",", ":"))
+        return m.bytes()
+    add("config_frames_4096.eri", ERI_ERR_FORMAT, '"video.frames" must be an integer in 1…256',
+        with_config(lambda c: c["video"].update(frames=4096)))
+    add("config_image_2048.eri", ERI_ERR_FORMAT, '"video.image_size" must be an integer in 8…512',
+        with_config(lambda c: c["video"].update(image_size=2048)))
+    add("config_clip_product.eri", ERI_ERR_FORMAT, "values per clip",
+        with_config(lambda c: c["video"].update(frames=256, image_size=512)))
+    add("config_std_1e-38.eri", ERI_ERR_FORMAT, "video.std",
+        with_config(lambda c: c["video"].update(std=[1e-38] * len(c["video"]["std"]))))
+    add("config_max_steps_100000.eri", ERI_ERR_FORMAT, '"audio.max_steps" must be an integer in 1…4096',
+        with_config(lambda c: c["audio"].update(max_steps=100000)))
+    add("config_spatial_tokens.eri", ERI_ERR_FORMAT, "tokens",
+        with_config(lambda c: (c["video"].update(image_size=512, frames=4),
+                               c["video"]["backbone"].update(widths=[8], blocks=[1]))))
+    m = valid.copy()
+    m.data[begin + 4:begin + 8] = np.float32(3e38).tobytes()
+    add("weight_3e38.eri", ERI_ERR_FORMAT, "beyond the ±1000000 liberi accepts in a model at index 1", m.bytes())
+    var_name = next(n for n in valid.header if n.endswith(".running_var"))
+    m = valid.copy()
+    vb = valid.header[var_name]["data_offsets"][0]
+    m.data[vb:vb + 4] = np.float32(-1).tobytes()
+    add("negative_variance.eri", ERI_ERR_FORMAT, f'"{var_name}" holds a negative variance', m.bytes())
+    m = valid.copy()
+    sb = valid.header["audio.norm.std"]["data_offsets"][0]
+    m.data[sb:sb + 4] = np.float32(1e-30).tobytes()
+    add("audio_norm_std_tiny.eri", ERI_ERR_FORMAT, "a normalisation std must be at least", m.bytes())
+
+    # A model that opens (every value within the limits) but overflows float32 on any input: every
+    # matrix and kernel of both branches at ±1e6 and audio.norm.std at its floor, 1e-4 (the audio
+    # branch's layer norms would otherwise turn huge finite values back into small ones). Not a
+    # rejection case (not in the manifest): predictions with it must fail with ERI_ERR_INTERNAL,
+    # never return NaN or an intensity saturated by ±inf.
+    m = valid.copy()
+    for name, e in valid.header.items():
+        if name == "__metadata__" or name.startswith("head."):
+            continue
+        b0, b1 = e["data_offsets"]
+        w = np.frombuffer(bytes(valid.data[b0:b1]), dtype=np.float32)
+        if name == "audio.norm.std":
+            m.data[b0:b1] = np.full_like(w, 1e-4).tobytes()
+        elif len(e["shape"]) >= 2:
+            m.data[b0:b1] = np.where(w < 0, np.float32(-1e6), np.float32(1e6)).astype(np.float32).tobytes()
+    with open(os.path.join(out, "overflow.model"), "wb") as f:
+        f.write(m.bytes())
 
     # -- a well-formed safetensors file that is not a model (written by the Python package)
     from safetensors.numpy import save_file

@@ -194,6 +194,21 @@ make_media() {
 check "ffmpeg makes an H.264+AAC MP4, a WAV and two broken files" make_media
 c_host test_records "eri_predict_file_ex/av_ex records, progress + cancel, windows, timelines, NV12, refused inputs" -lm "${MODELS[@]}" "$WORK/media/clip.mp4"
 
+# -- issue 15: inputs and models that once aborted the host, took gigabytes or returned NaN with ERI_OK
+check "make_hostile_media.py writes issue 15's media (1 Hz WAV and FLAC, a 537 MHz header, ±3e38 and NaN float WAVs, 9 channels, a damaged Ogg)" \
+    "$PYTHON" "$HERE/make_hostile_media.py" "$WORK/hostile"
+c_host test_limits "issue 15's reproducers, each in a child: a clear status and message, no signal, ≤ 10 s and ≤ 1.5 GB peak RSS, never NaN with ERI_OK" \
+    -lm "$WORK/tiny.eri" "$WORK/tiny-audio.eri" "$WORK/bad" "$WORK/hostile"
+cli_never_nan() {
+    local rc=0
+    "$ERI" predict --model "$WORK/bad/overflow.model" --json "$WORK/hostile/tone.wav" >"$WORK/nan.out" 2>"$WORK/nan.err" || rc=$?
+    cat "$WORK/nan.out" "$WORK/nan.err"
+    [ "$rc" = 1 ] || { echo "exit status $rc, expected 1"; return 1; }
+    if grep -qi nan "$WORK/nan.out"; then echo "nan on stdout"; return 1; fi
+    grep -q "overflow" "$WORK/nan.err" || { echo "no word of the overflow on stderr"; return 1; }
+}
+check "eri predict --json with a model that overflows: exit 1 and a message, never nan" cli_never_nan
+
 examples_build() { make --no-print-directory -C "$REPO/examples" BIN="$WORK/examples"; }
 check "examples build with pkg-config (make -C examples)" examples_build
 seven_lines() { # COMMAND...: runs it, expects the 7 emotion names in its output

@@ -174,7 +174,13 @@ def test_liberi_values_match_eri_info(liberi_model):
 
 def random_like(shapes, seed):
     rng = np.random.default_rng(seed)
-    return {n: (0.2 * rng.standard_normal(s)).astype(np.float32) for n, s in shapes.items()}
+    values = {n: (0.2 * rng.standard_normal(s)).astype(np.float32) for n, s in shapes.items()}
+    # What training can give: variances are not negative and a normalisation std stays away from
+    # zero (liberi refuses a model file with either).
+    for n in values:
+        if n.endswith(".running_var") or n == "audio.norm.std":
+            values[n] = np.abs(values[n]) + np.float32(0.05)
+    return values
 
 
 @pytest.fixture(scope="module")

@@ -286,7 +286,7 @@ class Model(_Owned):
             (N, H, W, C) stack; C = 3 RGB, 4 RGBA, 1 gray; uint8, or floats in [0, 1] (× 255, rounded). The
             model samples its F frames evenly over them.
         pcm: (n,) mono or (n, channels) with 1…8 channels (averaged); float in [-1, 1], int16 (÷ 32768) or
-            int32 (÷ 2147483648). Needs sample_rate (Hz, any rate: it is resampled).
+            int32 (÷ 2147483648). Needs sample_rate (Hz, 4000…768000: it is resampled).
         boxes: face boxes (x, y, w, h) in pixels: one (4,) for every frame, or (N, 4) one per frame; frames
             without one are searched for a face (see faces).
         faces: "auto" (default): frames without a box are searched when a face detector is installed, else the
