@@ -37,16 +37,21 @@ enum ChildProcess {
     }
 }
 
-/// Peak and current resident set size of this process, in bytes (Linux).
+/// Peak and current resident set size of this process, in bytes (Linux), from
+/// /proc/self/status (VmHWM, VmRSS). Not getrusage: its ru_maxrss survives
+/// execve, and a child spawned with vfork semantics starts with the peak of the
+/// test runner it was spawned from (seen in CI: 422 MiB "peak" for a decode
+/// that used 95 MiB, because the parallel test run around it was that large).
 func residentMemory() -> (current: Int, peak: Int) {
-    var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    var current = 0
-    if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
-        let fields = statm.split(separator: " ")
-        if fields.count > 1, let pages = Int(fields[1]) { current = pages * Int(sysconf(Int32(_SC_PAGESIZE))) }
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func kilobytes(_ key: String) -> Int {
+        for line in status.split(separator: "\n") where line.hasPrefix(key + ":") {
+            let number = line.dropFirst(key.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first
+            return (number.flatMap { Int($0) } ?? 0) * 1024
+        }
+        return 0
     }
-    return (current, usage.ru_maxrss * 1024)
+    return (kilobytes("VmRSS"), kilobytes("VmHWM"))
 }
 
 @Suite struct ChildEntry {
