@@ -39,7 +39,7 @@ __version__: str = PACKAGE_VERSION
 __all__ = ["Model", "Stream", "Detector", "Face", "to_dataframe", "EMOTIONS", "version", "library_file", "load_library", "__version__",
            "Prediction", "ModelInfo", "TimelinePoint", "StreamEstimate", "StreamSpan", "Status",
            "Error", "InvalidArgument", "FileError", "LibraryError", "FormatError", "Unsupported", "MissingModality",
-           "DecodeError", "OutOfMemory", "Cancelled", "InternalError", "ReliabilityWarning"]
+           "DecodeError", "OutOfMemory", "Cancelled", "InternalError", "ReliabilityWarning", "export_onnx"]
 
 
 for _public in (Model, Stream, Detector, Face, to_dataframe, Prediction, ModelInfo, TimelinePoint, StreamEstimate, StreamSpan):
@@ -60,3 +60,10 @@ def version() -> str:
 def library_file() -> str:
     """The path of the liberi.so in use; loads the library."""
     return _capi.library_file(_capi.load_library())
+
+
+def export_onnx(eri_path: str, onnx_path: str, opset: int = 17) -> list:
+    """Exports the .eri model's network to ONNX (needs the torch extra: pip install liberi[torch]); the
+    inputs are liberi's preprocessed frames and MFCC (liberi.torch.onnx documents them). Returns the input names."""
+    from .torch.onnx import export_onnx as _export
+    return _export(eri_path, onnx_path, opset=opset)
