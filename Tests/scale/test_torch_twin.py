@@ -107,3 +107,31 @@ def test_resume_continues_exactly(cfg_args, tmp_path):
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert a["history"] == b["history"]
+
+
+def test_onnx_export_on_liberis_inputs_equals_liberi(trained, cache, corpus, tmp_path):
+    import onnxruntime as ort
+
+    import liberi
+    from liberi.torch import cache as tc, load_model
+    out = str(tmp_path / "m.onnx")
+    assert liberi.export_onnx(trained, out) == ["frames", "mfcc"]
+    session = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["frames", "mfcc"]
+    model = liberi.Model(trained)
+    _, cfg = load_model(trained)
+    clips = tc.load_clips(cache, "Val", cfg) + tc.load_clips(cache, "Test", cfg)
+    worst, batched = 0.0, []
+    for c in clips:
+        p = model.predict_file(muxed(corpus, c.split, c.id, str(tmp_path)), faces="none", warn=False)
+        b = tc.make_batch([c], cfg, False, None)   # the frames and MFCC liberi prepared (SPEC §4)
+        y = session.run(["y"], {"frames": b["frames"], "mfcc": b["mfcc"]})[0][0]
+        worst = max(worst, float(np.abs(np.array([p["intensities"][e] for e in liberi.EMOTIONS]) - y).max()))
+        batched.append((b, y))
+    assert worst <= 1e-5, worst
+    # The batch axis is dynamic: clips of one length together give the same rows.
+    same = [(b, y) for b, y in batched if b["mfcc"].shape[1] == cfg["audio"]["max_steps"]][:3]
+    assert len(same) >= 2
+    ys = session.run(["y"], {"frames": np.concatenate([b["frames"] for b, _ in same]),
+                             "mfcc": np.concatenate([b["mfcc"] for b, _ in same])})[0]
+    np.testing.assert_allclose(ys, np.stack([y for _, y in same]), atol=1e-5, rtol=0)
