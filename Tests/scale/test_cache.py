@@ -84,3 +84,12 @@ def test_pytorch_loader_reads_the_cache_as_eri_train(corpus, config_file, cache,
     part = tc.make_batch(clips, cfg, True, tc.SeededGenerator(9), only=range(2, 4))
     np.testing.assert_array_equal(part["frames"][2:4], whole["frames"][2:4])
     assert not part["frames"][:2].any()
+
+
+def test_eri_train_reads_the_built_entries(corpus, config_file, cache, tmp_path):
+    """`eri train` finds every entry `eri cache build` wrote: it writes no new one and rewrites none."""
+    before = {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(cache, "*.safetensors"))}
+    eri("train", "--data", corpus, "--config", config_file, "--cache", cache, "--faces", "none", "--epochs", 1,
+        "--batch", 8, "--threads", 1, "--out", tmp_path / "m.eri")
+    after = {p: os.stat(p).st_mtime_ns for p in glob.glob(os.path.join(cache, "*.safetensors"))}
+    assert after == before
