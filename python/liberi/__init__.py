@@ -25,6 +25,8 @@ liberi.so is loaded on first use: $ERI_LIBRARY (a file or a folder) if set, else
 """
 from __future__ import annotations
 
+from typing import List
+
 from . import _capi
 from ._errors import (Cancelled, DecodeError, Error, FileError, FormatError, InternalError, InvalidArgument,
                       LibraryError, MissingModality, OutOfMemory, ReliabilityWarning, Status, Unsupported)
@@ -62,8 +64,9 @@ def library_file() -> str:
     return _capi.library_file(_capi.load_library())
 
 
-def export_onnx(eri_path: str, onnx_path: str, opset: int = 17) -> list:
+def export_onnx(eri_path: str, onnx_path: str, opset: int = 17) -> List[str]:
     """Exports the .eri model's network to ONNX (needs the torch extra: pip install liberi[torch]); the
     inputs are liberi's preprocessed frames and MFCC (liberi.torch.onnx documents them). Returns the input names."""
-    from .torch.onnx import export_onnx as _export
-    return _export(eri_path, onnx_path, opset=opset)
+    import importlib
+    names = importlib.import_module("liberi.torch.onnx").export_onnx(eri_path, onnx_path, opset=opset)
+    return [str(n) for n in names]

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """liberi's PyTorch twin (`pip install liberi[torch]`): the network of SPEC §5 as a torch.nn.Module that
 reads and writes .eri files, a loader over liberi's preprocessed-clip cache (docs/cache.md) with the
 same batching and augmentation as `eri train`, a trainer with liberi's recipe that runs under torchrun

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """The PyTorch side of liberi's preprocessed-clip cache (docs/cache.md).
 
 `eri cache build` (or `eri train`) writes the clips decoded, sampled, with their faces

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """The ERI model config of SPEC §3 as plain dicts, plus the three presets."""
 
 import copy

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """`.eri` files (SPEC §2): safetensors with `format`, `eri.version`, `eri.config` metadata."""
 
 import json

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """The ERI dual-branch network (SPEC §5) as a PyTorch module tree: liberi's PyTorch twin.
 
 A mirror of reference/eri_ref/model.py (the oracle the Swift implementation is tested

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """ONNX export of an .eri model: the network only; the preprocessing stays in liberi.
 
 Inputs (batch and, for `mfcc`, time axes dynamic; no padding inside a batch):

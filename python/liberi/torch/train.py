@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 """liberi's training recipe in PyTorch, on liberi's preprocessed-clip cache; runs under torchrun.
 
     eri cache build --data DATA                                   # liberi preprocesses, once
