@@ -309,7 +309,10 @@ def main(argv=None):
                            if v is not None and k not in ("cache", "out", "dump_step", "resume", "stop_after"))
     if not (0 < args.lr < 1) or args.batch < 1 or args.epochs < 1:
         ap.error("--lr must be in (0, 1), --batch and --epochs at least 1")
-    Trainer(args).run()
+    try:
+        Trainer(args).run()
+    except (OSError, ValueError, KeyError) as e:   # a missing cache or index, a config mismatch, a bad file
+        raise SystemExit(f"liberi.torch.train: {e}")
 
 
 if __name__ == "__main__":
