@@ -149,6 +149,11 @@ def temporal_tail(tcn, temporal, x, lengths):
 
 # ---------------------------------------------------------------- backbone (SPEC §5 video 1)
 
+#: The process group of the model's own collectives (BatchNorm statistics); the trainer sets one
+#: apart from DDP's gradient all-reduce so their orders never interleave. None: the default group.
+COLLECTIVE_GROUP = None
+
+
 class _AllReduceSum(torch.autograd.Function):
     """Sum over the process group; the backward sums the gradients too (every rank's copy
     of the result feeds the same global loss)."""
@@ -157,14 +162,14 @@ class _AllReduceSum(torch.autograd.Function):
     def forward(ctx, x):
         import torch.distributed as dist
         y = x.clone()
-        dist.all_reduce(y)
+        dist.all_reduce(y, group=COLLECTIVE_GROUP)
         return y
 
     @staticmethod
     def backward(ctx, g):
         import torch.distributed as dist
         g = g.clone()
-        dist.all_reduce(g)
+        dist.all_reduce(g, group=COLLECTIVE_GROUP)
         return g
 
 

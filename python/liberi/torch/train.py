@@ -117,6 +117,7 @@ class Trainer:
         if self.world > 1:
             dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
             self.group = dist.new_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+            model_mod.COLLECTIVE_GROUP = self.group
         self.dtype = {"float32": torch.float32, "float64": torch.float64}[a.dtype]
         if a.threads:
             torch.set_num_threads(a.threads)
@@ -198,14 +199,21 @@ class Trainer:
                 j = rng.next() % (i + 1)
                 order[i], order[j] = order[j], order[i]
             started, loss_sum = time.time(), 0.0
+            done = 0
             for s in range(steps_per_epoch):
-                loss_sum += self.step(net, model, optimiser, [train[i] for i in order[s * a.batch:(s + 1) * a.batch]],
+                clips = order[s * a.batch:(s + 1) * a.batch]
+                if len(clips) < self.world:
+                    # A last batch with fewer clips than processes is skipped (its step still counts
+                    # in the schedule, which stays that of one process).
+                    continue
+                done += 1
+                loss_sum += self.step(net, model, optimiser, [train[i] for i in clips],
                                       cfg, epoch, s, md, pcc_weight,
                                       lr_at(epoch * steps_per_epoch + s, a.lr, warmup, total))
                 if a.dump_step:
                     self.dump(model, a.dump_step)
                     return
-            record = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch}
+            record = {"epoch": epoch + 1, "loss": loss_sum / max(done, 1)}
             if val:
                 record["val"] = pearson(*self.predict(model, val, cfg))
             history.append(record)
