@@ -121,7 +121,7 @@ public final class FaceDetector: @unchecked Sendable {
                 // Each level's maps in an arena of their own, free again for the next (smaller) level:
                 // memory is the first level's, not the sum over the pyramid.
                 let found: [Candidate] = arenas.withArena { levelArena in
-                    let level = levelArena.floats(3 * hs * ws).baseAddress!   // (3, hs, ws)
+                    let level = MTCNNNetworks.map(3 * hs * ws, arena: levelArena)   // (3, hs, ws)
                     areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
                     normalise(level, 3 * hs * ws)
                     let p = networks.proposals(level, height: hs, width: ws, arena: levelArena)
@@ -251,7 +251,7 @@ public final class FaceDetector: @unchecked Sendable {
     private func crops(_ boxes: [Candidate], side: Int, image: UnsafePointer<Float>, width w: Int, height h: Int,
                        arena: Arena) -> UnsafeMutablePointer<Float> {
         let n = boxes.count, plane = side * side
-        let out = arena.floats(3 * n * plane).baseAddress!   // (3, n, side, side)
+        let out = MTCNNNetworks.map(3 * n * plane, arena: arena)   // (3, n, side, side)
         let resized = arena.floats(3 * plane).baseAddress!   // (3, side, side)
         for (k, b) in boxes.enumerated() {
             let (rows, columns) = crop(b, width: w, height: h)!
