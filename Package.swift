@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIPipeline", "ERIModel", "ERIFaces", "ERIFeatures", "ERIMedia", "ERICore",
                                                         "ERITestSupport"]),
-        .testTarget(name: "ERIFacesTests", dependencies: ["ERIFaces", "ERIFeatures", "ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERIFacesTests", dependencies: ["ERIFaces", "ERIFeatures", "ERICore", "ERITestSupport", "CERISupport"]),
         .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIPipeline", "ERITrain", "ERIFeatures", "ERICore", "ERITestSupport"]),
     ],
     swiftLanguageModes: [.v5]

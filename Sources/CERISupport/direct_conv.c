@@ -198,36 +198,50 @@ void liberi_direct_conv(const float *x, int inputs, int images, int h, int w, in
 
 /* ---- Ceil-mode max-pooling ------------------------------------------------ */
 
+static inline float max2(float a, float b) { return b > a ? b : a; }
+
+/* One plane: each output row's window rows reduced to `row` (their column-wise maximum, a
+   whole row at a time), then each window's columns; K and S constant where inlined. */
+static inline __attribute__((always_inline)) void
+pool_plane(const float *src, int h, int w, int row_stride, const int K, const int S, int oh, int ow, float *row, float *dst) {
+    int inside = w >= K ? (w - K) / S + 1 : 0;   /* windows wholly inside a row; the rest are clipped */
+    if (inside > ow) inside = ow;
+    for (int oy = 0; oy < oh; oy++) {
+        int y0 = oy * S, y1 = y0 + K < h ? y0 + K : h;
+        const float *first = src + (size_t)y0 * row_stride;
+        for (int c = 0; c < w; c++) row[c] = first[c];
+        for (int iy = y0 + 1; iy < y1; iy++) {
+            const float *line = src + (size_t)iy * row_stride;
+            for (int c = 0; c < w; c++) row[c] = max2(row[c], line[c]);
+        }
+        float *out = dst + (size_t)oy * ow;
+        for (int ox = 0; ox < inside; ox++) {
+            float m = row[ox * S];
+            for (int c = 1; c < K; c++) m = max2(m, row[ox * S + c]);
+            out[ox] = m;
+        }
+        for (int ox = inside; ox < ow; ox++) {
+            float m = row[ox * S];
+            for (int c = ox * S + 1; c < w && c < ox * S + K; c++) m = max2(m, row[c]);
+            out[ox] = m;
+        }
+    }
+}
+
 /* MaxPool2d(k, s, ceil_mode=True), no padding, planes [plane_begin, plane_end) of
-   h × w (rows row_stride apart, planes plane_stride apart: a wide map) into dense oh × ow each (the last window of a row or column clipped at the edge):
-   the window rows' maximum first, a whole row at a time, then the columns'. */
+   h × w (rows row_stride apart, planes plane_stride apart: a wide map) into dense
+   oh × ow each (the last window of a row or column clipped at the edge). */
 void liberi_max_pool_ceil(const float *x, int h, int w, int row_stride, int plane_stride, int k, int s, int oh, int ow,
                           int plane_begin, int plane_end, float *y) {
-    float row[4096];   /* the window rows' maximum, in pieces of 4096 columns */
+    float stack[1024];
+    float *row = w <= 1024 ? stack : malloc(sizeof(float) * (size_t)w);   /* the window rows' maximum */
+    if (!row) abort();
     for (int p = plane_begin; p < plane_end; p++) {
         const float *src = x + (size_t)p * plane_stride;
         float *dst = y + (size_t)p * oh * ow;
-        for (int oy = 0; oy < oh; oy++) {
-            int y0 = oy * s, y1 = y0 + k < h ? y0 + k : h;
-            /* ox's window starts at column ox · s: piece by piece of `row`, whole windows in each */
-            int ox = 0;
-            while (ox < ow) {
-                int c0 = ox * s, count = ow - ox;
-                if (count > (4096 - k) / s) count = (4096 - k) / s;
-                int c1 = (ox + count - 1) * s + k < w ? (ox + count - 1) * s + k : w;
-                const float *first = src + (size_t)y0 * row_stride;
-                for (int c = c0; c < c1; c++) row[c - c0] = first[c];
-                for (int iy = y0 + 1; iy < y1; iy++) {
-                    const float *line = src + (size_t)iy * row_stride;
-                    for (int c = c0; c < c1; c++) row[c - c0] = line[c] > row[c - c0] ? line[c] : row[c - c0];
-                }
-                for (int i = 0; i < count; i++, ox++) {
-                    int a = ox * s - c0, b = a + k < c1 - c0 ? a + k : c1 - c0;
-                    float m = row[a];
-                    for (int c = a + 1; c < b; c++) m = row[c] > m ? row[c] : m;
-                    dst[oy * ow + ox] = m;
-                }
-            }
-        }
+        if (k == 3 && s == 2) pool_plane(src, h, w, row_stride, 3, 2, oh, ow, row, dst);
+        else if (k == 2 && s == 2) pool_plane(src, h, w, row_stride, 2, 2, oh, ow, row, dst);
+        else pool_plane(src, h, w, row_stride, k, s, oh, ow, row, dst);
     }
+    if (row != stack) free(row);
 }

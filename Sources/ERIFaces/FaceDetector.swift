@@ -114,15 +114,26 @@ public final class FaceDetector: @unchecked Sendable {
             while minl >= 12 { scales.append(scale); scale *= options.factor; minl *= options.factor }
 
             // Stage 1: P-Net proposals.
+            let levels = scales.map { s in (scale: s, height: Int(Double(h) * s + 1), width: Int(Double(w) * s + 1)) }
+                .filter { $0.height >= 12 && $0.width >= 12 && $0.height * $0.width <= 1 << 26 }
+            // The pyramid's images resampled in one pass over the image when they are small together
+            // (up to 64 MB: always for a camera frame at the default sizes); else level by level.
+            var pyramid: [UnsafeMutablePointer<Float>]? = nil
+            if levels.reduce(0, { $0 + 3 * $1.height * $1.width }) <= 1 << 24 {
+                let images = levels.map { MTCNNNetworks.map(3 * $0.height * $0.width, arena: arena) }   // (3, hs, ws) each
+                areaResizes(image, planes: 3, height: h, width: w, sizes: levels.map { ($0.height, $0.width) }, into: images)
+                pyramid = images
+            }
             var all: [Candidate] = []
-            for s in scales {
-                let hs = Int(Double(h) * s + 1), ws = Int(Double(w) * s + 1)
-                guard hs >= 12, ws >= 12, hs * ws <= 1 << 26 else { continue }
+            for (index, (s, hs, ws)) in levels.enumerated() {
                 // Each level's maps in an arena of their own, free again for the next (smaller) level:
                 // memory is the first level's, not the sum over the pyramid.
                 let found: [Candidate] = arenas.withArena { levelArena in
-                    let level = MTCNNNetworks.map(3 * hs * ws, arena: levelArena)   // (3, hs, ws)
-                    areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
+                    let level: UnsafeMutablePointer<Float>   // (3, hs, ws)
+                    if let pyramid { level = pyramid[index] } else {
+                        level = MTCNNNetworks.map(3 * hs * ws, arena: levelArena)
+                        areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
+                    }
                     normalise(level, 3 * hs * ws)
                     let p = networks.proposals(level, height: hs, width: ws, arena: levelArena)
                     let fs = Float(s), n = p.height * p.width

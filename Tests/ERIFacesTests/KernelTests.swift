@@ -25,6 +25,30 @@ import ERITestSupport
         _ = check("area \(h)×\(w) → \(oh)×\(ow)", y, want, tolerance: 2e-6, scale: .relative)
     }
 
+    /// The pyramid's one-pass resampling gives, size by size, exactly what `areaResize` gives
+    /// (the detector's parity rests on it): downsampling, upsampling, 1 × 1 and equal sizes.
+    @Test(arguments: [(480, 640, [(144, 192), (103, 137), (73, 97), (52, 69), (37, 49), (26, 35), (19, 25), (13, 18)]),
+                      (31, 17, [(31, 17), (40, 50), (1, 1), (12, 12)]), (1, 1, [(12, 12), (3, 1)]), (5, 40, [(12, 13)]),
+                      (97, 13, [(96, 12), (48, 7), (13, 97)])])
+    func areaResizesIsAreaResizeSizeBySize(_ c: (Int, Int, [(Int, Int)])) {
+        let (h, w, sizes) = c
+        var random = TestRandom(seed: UInt64(h * 1000 + w + sizes.count))
+        let x = (0..<(3 * h * w)).map { _ in Float(random.uniform() * 255) }
+        let buffers = sizes.map { UnsafeMutablePointer<Float>.allocate(capacity: 3 * $0.0 * $0.1) }
+        defer { for b in buffers { b.deallocate() } }
+        x.withUnsafeBufferPointer { xs in
+            areaResizes(xs.baseAddress!, planes: 3, height: h, width: w, sizes: sizes.map { (height: $0.0, width: $0.1) }, into: buffers)
+        }
+        let outputs = sizes.indices.map { l in Array(UnsafeBufferPointer(start: buffers[l], count: 3 * sizes[l].0 * sizes[l].1)) }
+        for (l, (oh, ow)) in sizes.enumerated() {
+            var want = [Float](repeating: 0, count: 3 * oh * ow)
+            x.withUnsafeBufferPointer { xs in
+                want.withUnsafeMutableBufferPointer { areaResize(xs.baseAddress!, planes: 3, height: h, width: w, outHeight: oh, outWidth: ow, into: $0.baseAddress!) }
+            }
+            #expect(outputs[l] == want, "areaResizes \(h)×\(w) → \(oh)×\(ow)")
+        }
+    }
+
     /// MaxPool2d(k, s, ceil_mode=True): windows start at multiples of s, the last
     /// may hang over the edge and then covers what is left.
     @Test(arguments: [(22, 22, 3, 2), (23, 23, 3, 2), (9, 9, 3, 2), (10, 10, 2, 2), (3, 3, 2, 2), (1, 1, 2, 2), (190, 142, 2, 2), (4, 41, 3, 2)])
