@@ -1,3 +1,4 @@
+import CERISupport
 import ERICore
 import ERIFeatures
 
@@ -121,7 +122,8 @@ public final class FaceDetector: @unchecked Sendable {
             var pyramid: [UnsafeMutablePointer<Float>]? = nil
             if levels.reduce(0, { $0 + 3 * $1.height * $1.width }) <= 1 << 24 {
                 let images = levels.map { MTCNNNetworks.map(3 * $0.height * $0.width, arena: arena) }   // (3, hs, ws) each
-                areaResizes(image, planes: 3, height: h, width: w, sizes: levels.map { ($0.height, $0.width) }, into: images)
+                areaPyramid(image, planes: 3, height: h, width: w, sizes: levels.map { ($0.height, $0.width) }, into: images,
+                            simd: networks.simd, arena: arena)
                 pyramid = images
             }
             var all: [Candidate] = []
@@ -266,12 +268,9 @@ public final class FaceDetector: @unchecked Sendable {
         let resized = arena.floats(3 * plane).baseAddress!   // (3, side, side)
         for (k, b) in boxes.enumerated() {
             let (rows, columns) = crop(b, width: w, height: h)!
-            let ch = rows.count, cw = columns.count
-            let piece = arena.floats(3 * ch * cw).baseAddress!   // (3, ch, cw)
-            for c in 0..<3 { for (r, y) in rows.enumerated() {
-                (piece + (c * ch + r) * cw).update(from: image + (c * h + y) * w + columns.lowerBound, count: cw)
-            } }
-            areaResize(piece, planes: 3, height: ch, width: cw, outHeight: side, outWidth: side, into: resized)
+            // The crop resampled where it lies in the image (3 planes of rows × columns, rows w apart).
+            areaResize(image + rows.lowerBound * w + columns.lowerBound, planes: 3, height: rows.count, width: columns.count,
+                       outHeight: side, outWidth: side, into: resized, rowStride: w, planeStride: h * w)
             for c in 0..<3 { (out + (c * n + k) * plane).update(from: resized + c * plane, count: plane) }
         }
         normalise(out, 3 * n * plane)
@@ -312,5 +311,29 @@ public final class FaceDetector: @unchecked Sendable {
             }
         }
         return keep
+    }
+}
+
+/// `areaResize` of the same planes to several sizes at once, bit for bit (CERISupport's
+/// liberi_area_pyramid: the input read once, not once per size). Split over planes; scratch
+/// from `arena`. At most 64 sizes.
+func areaPyramid(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, sizes: [(height: Int, width: Int)],
+                 into outputs: [UnsafeMutablePointer<Float>], simd: Bool, arena: Arena) {
+    precondition(h >= 1 && w >= 1 && sizes.count == outputs.count && sizes.count <= 64
+                 && sizes.allSatisfy { $0.height >= 1 && $0.width >= 1 }, "areaPyramid needs 1…64 non-empty sizes")
+    guard !sizes.isEmpty, planes > 0 else { return }
+    let heights = sizes.map { Int32($0.height) }, widths = sizes.map { Int32($0.width) }
+    let per = heights.withUnsafeBufferPointer { liberi_area_pyramid_scratch(Int32(w), Int32(sizes.count), $0.baseAddress!) }
+    let scratch = arena.floats(planes * per).baseAddress!   // (planes, Σ heights, w): one per plane, whatever the split
+    let targets: [UnsafeMutablePointer<Float>?] = outputs
+    heights.withUnsafeBufferPointer { hs in
+        widths.withUnsafeBufferPointer { ws in
+            targets.withUnsafeBufferPointer { ts in
+                parallelRanges(planes, grain: 1) { r in
+                    liberi_area_pyramid(x, Int32(h), Int32(w), Int32(sizes.count), hs.baseAddress!, ws.baseAddress!, ts.baseAddress!,
+                                        Int32(r.lowerBound), Int32(r.upperBound), simd ? 1 : 0, scratch + r.lowerBound * per)
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 import ERICore
+@testable import ERIFaces
 import ERITestSupport
 
 /// The detector's own kernels against their definitions, computed the slow way.
@@ -25,27 +26,31 @@ import ERITestSupport
         _ = check("area \(h)×\(w) → \(oh)×\(ow)", y, want, tolerance: 2e-6, scale: .relative)
     }
 
-    /// The pyramid's one-pass resampling gives, size by size, exactly what `areaResize` gives
+    /// The pyramid's one-pass resampling (both paths) gives, size by size, exactly what `areaResize` gives
     /// (the detector's parity rests on it): downsampling, upsampling, 1 × 1 and equal sizes.
     @Test(arguments: [(480, 640, [(144, 192), (103, 137), (73, 97), (52, 69), (37, 49), (26, 35), (19, 25), (13, 18)]),
                       (31, 17, [(31, 17), (40, 50), (1, 1), (12, 12)]), (1, 1, [(12, 12), (3, 1)]), (5, 40, [(12, 13)]),
                       (97, 13, [(96, 12), (48, 7), (13, 97)])])
-    func areaResizesIsAreaResizeSizeBySize(_ c: (Int, Int, [(Int, Int)])) {
+    func areaPyramidIsAreaResizeSizeBySize(_ c: (Int, Int, [(Int, Int)])) {
         let (h, w, sizes) = c
         var random = TestRandom(seed: UInt64(h * 1000 + w + sizes.count))
         let x = (0..<(3 * h * w)).map { _ in Float(random.uniform() * 255) }
-        let buffers = sizes.map { UnsafeMutablePointer<Float>.allocate(capacity: 3 * $0.0 * $0.1) }
-        defer { for b in buffers { b.deallocate() } }
-        x.withUnsafeBufferPointer { xs in
-            areaResizes(xs.baseAddress!, planes: 3, height: h, width: w, sizes: sizes.map { (height: $0.0, width: $0.1) }, into: buffers)
-        }
-        let outputs = sizes.indices.map { l in Array(UnsafeBufferPointer(start: buffers[l], count: 3 * sizes[l].0 * sizes[l].1)) }
-        for (l, (oh, ow)) in sizes.enumerated() {
-            var want = [Float](repeating: 0, count: 3 * oh * ow)
+        for simd in DirectConvTests.paths {
+            let arena = Arena()
+            let buffers = sizes.map { arena.floats(3 * $0.0 * $0.1).baseAddress! }
+            for b in buffers.indices { buffers[b].initialize(repeating: .nan, count: 3 * sizes[b].0 * sizes[b].1) }
             x.withUnsafeBufferPointer { xs in
-                want.withUnsafeMutableBufferPointer { areaResize(xs.baseAddress!, planes: 3, height: h, width: w, outHeight: oh, outWidth: ow, into: $0.baseAddress!) }
+                areaPyramid(xs.baseAddress!, planes: 3, height: h, width: w, sizes: sizes.map { (height: $0.0, width: $0.1) }, into: buffers,
+                            simd: simd, arena: arena)
             }
-            #expect(outputs[l] == want, "areaResizes \(h)×\(w) → \(oh)×\(ow)")
+            let outputs = sizes.indices.map { l in Array(UnsafeBufferPointer(start: buffers[l], count: 3 * sizes[l].0 * sizes[l].1)) }
+            for (l, (oh, ow)) in sizes.enumerated() {
+                var want = [Float](repeating: 0, count: 3 * oh * ow)
+                x.withUnsafeBufferPointer { xs in
+                    want.withUnsafeMutableBufferPointer { areaResize(xs.baseAddress!, planes: 3, height: h, width: w, outHeight: oh, outWidth: ow, into: $0.baseAddress!) }
+                }
+                #expect(outputs[l] == want, "areaPyramid \(h)×\(w) → \(oh)×\(ow) \(simd ? "avx2" : "portable")")
+            }
         }
     }
 

@@ -38,4 +38,12 @@ void liberi_direct_conv(const float *x, int inputs, int images, int h, int w, in
    dense planes of oh × ow (ERICore's ceilPoolSide); the face detector's pooling. */
 void liberi_max_pool_ceil(const float *x, int h, int w, int row_stride, int plane_stride, int k, int s, int oh, int ow,
                           int plane_begin, int plane_end, float *y);
+/* Area resampling (PyTorch's interpolate "area", bit for bit ERICore's areaResize) of
+   planes [plane_begin, plane_end) of h × w to `levels` sizes at once, reading the input
+   once: outputs[l] holds planes of heights[l] × widths[l]. scratch:
+   liberi_area_pyramid_scratch(w, levels, heights) floats per concurrent call; at most
+   64 sizes. simd: AVX2 for the row sums (liberi_direct_conv_simd()). */
+size_t liberi_area_pyramid_scratch(int w, int levels, const int *heights);
+void liberi_area_pyramid(const float *x, int h, int w, int levels, const int *heights, const int *widths,
+                         float *const *outputs, int plane_begin, int plane_end, int simd, float *scratch);
 #endif
