@@ -26,6 +26,28 @@ import ERITestSupport
         _ = check("area \(h)×\(w) → \(oh)×\(ow)", y, want, tolerance: 2e-6, scale: .relative)
     }
 
+    /// A crop resampled where it lies (row and plane strides) is the copied crop resampled, bit for bit.
+    @Test func areaResizeOfACropInPlaceIsTheCopiedCrop() {
+        let (h, w) = (61, 83)
+        var random = TestRandom(seed: 61_83)
+        let x = (0..<(3 * h * w)).map { _ in Float(random.uniform() * 255) }
+        for (y0, x0, ch, cw, side) in [(0, 0, 61, 83, 24), (5, 7, 40, 33, 48), (60, 82, 1, 1, 24), (13, 2, 9, 70, 12)] {
+            var piece = [Float](repeating: 0, count: 3 * ch * cw)
+            for c in 0..<3 { for r in 0..<ch { for k in 0..<cw { piece[(c * ch + r) * cw + k] = x[(c * h + y0 + r) * w + x0 + k] } } }
+            var want = [Float](repeating: 0, count: 3 * side * side), got = [Float](repeating: .nan, count: 3 * side * side)
+            piece.withUnsafeBufferPointer { p in
+                want.withUnsafeMutableBufferPointer { areaResize(p.baseAddress!, planes: 3, height: ch, width: cw, outHeight: side, outWidth: side, into: $0.baseAddress!) }
+            }
+            x.withUnsafeBufferPointer { xs in
+                got.withUnsafeMutableBufferPointer {
+                    areaResize(xs.baseAddress! + y0 * w + x0, planes: 3, height: ch, width: cw, outHeight: side, outWidth: side, into: $0.baseAddress!,
+                               rowStride: w, planeStride: h * w)
+                }
+            }
+            #expect(got == want, "crop \(ch)×\(cw) at (\(x0), \(y0)) → \(side)²")
+        }
+    }
+
     /// The pyramid's one-pass resampling (both paths) gives, size by size, exactly what `areaResize` gives
     /// (the detector's parity rests on it): downsampling, upsampling, 1 × 1 and equal sizes.
     @Test(arguments: [(480, 640, [(144, 192), (103, 137), (73, 97), (52, 69), (37, 49), (26, 35), (19, 25), (13, 18)]),
