@@ -95,3 +95,18 @@ void liberi_area_pyramid(const float *x, int h, int w, int levels, const int *he
     }
     free(spans);
 }
+
+void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b,
+                               float *out) {
+    size_t plane = (size_t)w * h;
+    for (int y = 0; y < h; y++) {
+        const unsigned char *row = data + (size_t)y * stride;
+        float *R = out + (size_t)y * w, *G = R + plane, *B = G + plane;
+        for (int x = 0; x < w; x++) {
+            const unsigned char *p = row + x * bpp;
+            R[x] = p[r];
+            G[x] = p[g];
+            B[x] = p[b];
+        }
+    }
+}

@@ -87,6 +87,19 @@ public final class FaceDetector: @unchecked Sendable {
 
     /// The faces of `image` (any size and format), strongest first.
     public func detect(_ image: ImageView) -> [DetectedFace] {
+        // Packed RGB/BGR(A) at full size: the planes straight into scratch (the values rgbPlanes gives).
+        let layouts: [PixelFormat: (bpp: Int32, r: Int32, g: Int32, b: Int32)] =
+            [.rgb24: (3, 0, 1, 2), .bgr24: (3, 2, 1, 0), .rgba32: (4, 0, 1, 2), .bgra32: (4, 2, 1, 0)]
+        if let l = layouts[image.format], max(image.width, image.height) <= options.maxSide {
+            let (w, h) = (image.width, image.height)
+            let faces = arenas.withArena { arena in
+                let planes = arena.floats(3 * w * h).baseAddress!   // (3, h, w)
+                liberi_planes_from_packed(image.data.assumingMemoryBound(to: UInt8.self), Int32(w), Int32(h), Int32(image.stride),
+                                          l.bpp, l.r, l.g, l.b, planes)
+                return detect(planes: planes, width: w, height: h, minFace: options.minFace)
+            }
+            return faces.sorted { $0.score > $1.score }
+        }
         let (planes, w, h, toPlanes) = image.rgbPlanes(maxSide: options.maxSide)
         // The minimum face is counted in the bounded copy's pixels: P-Net's first level is
         // 12 / minFace of the copy, so time and memory stay bounded by maxSide. (Scaled down with
@@ -329,7 +342,7 @@ func areaPyramid(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w:
     heights.withUnsafeBufferPointer { hs in
         widths.withUnsafeBufferPointer { ws in
             targets.withUnsafeBufferPointer { ts in
-                parallelRanges(planes, grain: 1) { r in
+                parallelRanges(planes, grain: max(1, 65_536 / (h * w))) { r in
                     liberi_area_pyramid(x, Int32(h), Int32(w), Int32(sizes.count), hs.baseAddress!, ws.baseAddress!, ts.baseAddress!,
                                         Int32(r.lowerBound), Int32(r.upperBound), simd ? 1 : 0, scratch + r.lowerBound * per)
                 }

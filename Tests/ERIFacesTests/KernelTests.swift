@@ -1,6 +1,8 @@
 import Testing
+import CERISupport
 import ERICore
 @testable import ERIFaces
+import ERIFeatures
 import ERITestSupport
 
 /// The detector's own kernels against their definitions, computed the slow way.
@@ -24,6 +26,26 @@ import ERITestSupport
             want[(p * oh + i) * ow + j] = Float(sum / Double((r1 - r0) * (c1 - c0)))
         } } }
         _ = check("area \(h)×\(w) → \(oh)×\(ow)", y, want, tolerance: 2e-6, scale: .relative)
+    }
+
+    /// The detector's packed-pixel fast path gives the planes ImageView.rgbPlanes gives, for each
+    /// packed format, with padded rows.
+    @Test(arguments: [PixelFormat.rgb24, .bgr24, .rgba32, .bgra32])
+    func packedPlanesAreRGBPlanes(_ format: PixelFormat) throws {
+        let (w, h) = (37, 11)
+        let bpp = format == .rgb24 || format == .bgr24 ? 3 : 4, stride = w * bpp + 5
+        var random = TestRandom(seed: UInt64(format.rawValue) + 5)
+        let bytes = (0..<(stride * h)).map { _ in UInt8(random.uniform() * 255.99) }
+        let layout: [PixelFormat: (Int32, Int32, Int32)] = [.rgb24: (0, 1, 2), .bgr24: (2, 1, 0), .rgba32: (0, 1, 2), .bgra32: (2, 1, 0)]
+        let (r, g, b) = try #require(layout[format])
+        var got = [Float](repeating: .nan, count: 3 * w * h)
+        let want = try bytes.withUnsafeBufferPointer { raw -> [Float] in
+            got.withUnsafeMutableBufferPointer {
+                liberi_planes_from_packed(raw.baseAddress!, Int32(w), Int32(h), Int32(stride), Int32(bpp), r, g, b, $0.baseAddress!)
+            }
+            return try ImageView(data: UnsafeRawPointer(raw.baseAddress!), width: w, height: h, stride: stride, format: format).rgbPlanes(maxSide: 1920).planes
+        }
+        #expect(got == want, "packed planes, \(format)")
     }
 
     /// A crop resampled where it lies (row and plane strides) is the copied crop resampled, bit for bit.

@@ -46,4 +46,8 @@ void liberi_max_pool_ceil(const float *x, int h, int w, int row_stride, int plan
 size_t liberi_area_pyramid_scratch(int w, int levels, const int *heights);
 void liberi_area_pyramid(const float *x, int h, int w, int levels, const int *heights, const int *widths,
                          float *const *outputs, int plane_begin, int plane_end, int simd, float *scratch);
+/* Packed 8-bit pixels (bpp bytes each, rows stride bytes apart; channel bytes r, g, b)
+   into three float planes (3, h, w) of 0…255: the detector's input. */
+void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b,
+                               float *out);
 #endif
