@@ -96,17 +96,37 @@ void liberi_area_pyramid(const float *x, int h, int w, int levels, const int *he
     free(spans);
 }
 
-void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b,
-                               float *out) {
-    size_t plane = (size_t)w * h;
-    for (int y = 0; y < h; y++) {
-        const unsigned char *row = data + (size_t)y * stride;
-        float *R = out + (size_t)y * w, *G = R + plane, *B = G + plane;
-        for (int x = 0; x < w; x++) {
-            const unsigned char *p = row + x * bpp;
-            R[x] = p[r];
-            G[x] = p[g];
-            B[x] = p[b];
-        }
+#define PLANES_FROM_PACKED                                                      \
+    size_t plane = (size_t)w * h;                                               \
+    for (int y = 0; y < h; y++) {                                               \
+        const unsigned char *row = data + (size_t)y * stride;                   \
+        float *R = out + (size_t)y * w, *G = R + plane, *B = G + plane;         \
+        for (int x = 0; x < w; x++) {                                           \
+            const unsigned char *p = row + x * bpp;                             \
+            R[x] = p[r];                                                        \
+            G[x] = p[g];                                                        \
+            B[x] = p[b];                                                        \
+        }                                                                       \
     }
+
+static void planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b, float *out) {
+    PLANES_FROM_PACKED
+}
+
+#if defined(__x86_64__)
+/* The same loop compiled for AVX2 (the same values: bytes to floats are exact). */
+__attribute__((target("avx2"))) static void planes_from_packed_avx2(const unsigned char *data, int w, int h, int stride, int bpp,
+                                                                     int r, int g, int b, float *out) {
+    PLANES_FROM_PACKED
+}
+#endif
+
+void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b, int simd,
+                               float *out) {
+#if defined(__x86_64__)
+    if (simd) { planes_from_packed_avx2(data, w, h, stride, bpp, r, g, b, out); return; }
+#else
+    (void)simd;
+#endif
+    planes_from_packed(data, w, h, stride, bpp, r, g, b, out);
 }

@@ -95,7 +95,7 @@ public final class FaceDetector: @unchecked Sendable {
             let faces = arenas.withArena { arena in
                 let planes = arena.floats(3 * w * h).baseAddress!   // (3, h, w)
                 liberi_planes_from_packed(image.data.assumingMemoryBound(to: UInt8.self), Int32(w), Int32(h), Int32(image.stride),
-                                          l.bpp, l.r, l.g, l.b, planes)
+                                          l.bpp, l.r, l.g, l.b, networks.simd ? 1 : 0, planes)
                 return detect(planes: planes, width: w, height: h, minFace: options.minFace)
             }
             return faces.sorted { $0.score > $1.score }

@@ -125,7 +125,7 @@ final class MTCNNNetworks: @unchecked Sendable {
         let y = WideMap(dense: Self.map(planes * oh * ow, arena: arena), images: x.images, height: oh, width: ow)   // (planes, oh, ow)
         parallelRanges(planes, grain: max(1, 16_384 / max(1, x.height * x.width))) { r in
             liberi_max_pool_ceil(x.values, Int32(x.height), Int32(x.width), Int32(x.rowStride), Int32(x.planeStride), Int32(kernel),
-                                 Int32(stride), Int32(oh), Int32(ow), Int32(r.lowerBound), Int32(r.upperBound), y.values)
+                                 Int32(stride), Int32(oh), Int32(ow), Int32(r.lowerBound), Int32(r.upperBound), simd ? 1 : 0, y.values)
         }
         return y
     }

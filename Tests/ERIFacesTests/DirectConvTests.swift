@@ -86,7 +86,7 @@ import Glibc
         }
     }
 
-    /// MaxPool2d(k, s, ceil_mode=True) of a wide map (NaN outside the valid region) into a dense one.
+    /// MaxPool2d(k, s, ceil_mode=True) of a wide map (NaN outside the valid region) into a dense one, both paths.
     @Test(arguments: [(22, 22, 3, 2), (23, 23, 3, 2), (9, 9, 3, 2), (10, 10, 2, 2), (3, 3, 2, 2), (1, 1, 2, 2), (190, 142, 2, 2),
                       (4, 41, 3, 2), (2, 1, 3, 2), (1300, 7, 2, 2), (5, 1500, 3, 2)])
     func wideCeilPoolIsTheWindowMaximum(_ size: (Int, Int, Int, Int)) {
@@ -102,7 +102,7 @@ import Glibc
             for r in (i * s)..<min(i * s + k, h) { for c in (j * s)..<min(j * s + k, w) { m = max(m, x[p * planeStride + r * rowStride + c]) } }
             want[(p * oh + i) * ow + j] = m
         } } }
-        for split in [planes, 1] {
+        for split in [planes, 1] { for simd in Self.paths {
             var y = [Float](repeating: .nan, count: planes * oh * ow)
             x.withUnsafeBufferPointer { xs in
                 y.withUnsafeMutableBufferPointer { ys in
@@ -110,13 +110,13 @@ import Glibc
                     while p < planes {
                         let e = min(planes, p + split)
                         liberi_max_pool_ceil(xs.baseAddress!, Int32(h), Int32(w), Int32(rowStride), Int32(planeStride), Int32(k), Int32(s),
-                                             Int32(oh), Int32(ow), Int32(p), Int32(e), ys.baseAddress!)
+                                             Int32(oh), Int32(ow), Int32(p), Int32(e), simd ? 1 : 0, ys.baseAddress!)
                         p = e
                     }
                 }
             }
-            #expect(y == want, "wide max-pool \(h)×\(w), kernel \(k), stride \(s)")
-        }
+            #expect(y == want, "wide max-pool \(h)×\(w), kernel \(k), stride \(s), \(simd ? "avx2" : "portable")")
+        } }
     }
 
     /// ERI_PORTABLE_KERNELS=1 turns the AVX2 path off (the switch the whole suite can run under).

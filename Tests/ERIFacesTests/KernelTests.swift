@@ -28,8 +28,8 @@ import ERITestSupport
         _ = check("area \(h)×\(w) → \(oh)×\(ow)", y, want, tolerance: 2e-6, scale: .relative)
     }
 
-    /// The detector's packed-pixel fast path gives the planes ImageView.rgbPlanes gives, for each
-    /// packed format, with padded rows.
+    /// The detector's packed-pixel fast path (both paths) gives the planes ImageView.rgbPlanes gives,
+    /// for each packed format, with padded rows.
     @Test(arguments: [PixelFormat.rgb24, .bgr24, .rgba32, .bgra32])
     func packedPlanesAreRGBPlanes(_ format: PixelFormat) throws {
         let (w, h) = (37, 11)
@@ -38,14 +38,17 @@ import ERITestSupport
         let bytes = (0..<(stride * h)).map { _ in UInt8(random.uniform() * 255.99) }
         let layout: [PixelFormat: (Int32, Int32, Int32)] = [.rgb24: (0, 1, 2), .bgr24: (2, 1, 0), .rgba32: (0, 1, 2), .bgra32: (2, 1, 0)]
         let (r, g, b) = try #require(layout[format])
-        var got = [Float](repeating: .nan, count: 3 * w * h)
-        let want = try bytes.withUnsafeBufferPointer { raw -> [Float] in
-            got.withUnsafeMutableBufferPointer {
-                liberi_planes_from_packed(raw.baseAddress!, Int32(w), Int32(h), Int32(stride), Int32(bpp), r, g, b, $0.baseAddress!)
+        for simd in DirectConvTests.paths {
+            var got = [Float](repeating: .nan, count: 3 * w * h)
+            let want = try bytes.withUnsafeBufferPointer { raw -> [Float] in
+                got.withUnsafeMutableBufferPointer {
+                    liberi_planes_from_packed(raw.baseAddress!, Int32(w), Int32(h), Int32(stride), Int32(bpp), r, g, b, simd ? 1 : 0, $0.baseAddress!)
+                }
+                return try ImageView(data: UnsafeRawPointer(raw.baseAddress!), width: w, height: h, stride: stride, format: format)
+                    .rgbPlanes(maxSide: 1920).planes
             }
-            return try ImageView(data: UnsafeRawPointer(raw.baseAddress!), width: w, height: h, stride: stride, format: format).rgbPlanes(maxSide: 1920).planes
+            #expect(got == want, "packed planes, \(format), \(simd ? "avx2" : "portable")")
         }
-        #expect(got == want, "packed planes, \(format)")
     }
 
     /// A crop resampled where it lies (row and plane strides) is the copied crop resampled, bit for bit.

@@ -35,9 +35,10 @@ void liberi_direct_conv(const float *x, int inputs, int images, int h, int w, in
                         int unit_end, int simd, float *y);
 /* MaxPool2d(k, s, ceil_mode=True), no padding, on planes [plane_begin, plane_end)
    of h × w, rows row_stride and planes plane_stride apart (a wide map), into
-   dense planes of oh × ow (ERICore's ceilPoolSide); the face detector's pooling. */
+   dense planes of oh × ow (ERICore's ceilPoolSide); the face detector's pooling. simd: the
+   loops compiled for AVX2 (liberi_direct_conv_simd()). */
 void liberi_max_pool_ceil(const float *x, int h, int w, int row_stride, int plane_stride, int k, int s, int oh, int ow,
-                          int plane_begin, int plane_end, float *y);
+                          int plane_begin, int plane_end, int simd, float *y);
 /* Area resampling (PyTorch's interpolate "area", bit for bit ERICore's areaResize) of
    planes [plane_begin, plane_end) of h × w to `levels` sizes at once, reading the input
    once: outputs[l] holds planes of heights[l] × widths[l]. scratch:
@@ -47,7 +48,7 @@ size_t liberi_area_pyramid_scratch(int w, int levels, const int *heights);
 void liberi_area_pyramid(const float *x, int h, int w, int levels, const int *heights, const int *widths,
                          float *const *outputs, int plane_begin, int plane_end, int simd, float *scratch);
 /* Packed 8-bit pixels (bpp bytes each, rows stride bytes apart; channel bytes r, g, b)
-   into three float planes (3, h, w) of 0…255: the detector's input. */
-void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b,
+   into three float planes (3, h, w) of 0…255: the detector's input. simd: compiled for AVX2. */
+void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b, int simd,
                                float *out);
 #endif
