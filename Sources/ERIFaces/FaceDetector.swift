@@ -130,10 +130,11 @@ public final class FaceDetector: @unchecked Sendable {
             // Stage 1: P-Net proposals.
             let levels = scales.map { s in (scale: s, height: Int(Double(h) * s + 1), width: Int(Double(w) * s + 1)) }
                 .filter { $0.height >= 12 && $0.width >= 12 && $0.height * $0.width <= 1 << 26 }
-            // The pyramid's images resampled in one pass over the image when they are small together
-            // (up to 64 MB: always for a camera frame at the default sizes); else level by level.
+            // The pyramid's images resampled in one pass over the image when they and the pass's
+            // row sums (3 planes × Σ heights × w) are small together, up to 16 MB (a 640 × 480 frame
+            // takes 4 MB at minimum face 40); else level by level, as memory allows. The same values.
             var pyramid: [UnsafeMutablePointer<Float>]? = nil
-            if levels.reduce(0, { $0 + 3 * $1.height * $1.width }) <= 1 << 24 {
+            if levels.reduce(0, { $0 + 3 * $1.height * $1.width + 3 * $1.height * w }) <= 1 << 22 {
                 let images = levels.map { MTCNNNetworks.map(3 * $0.height * $0.width, arena: arena) }   // (3, hs, ws) each
                 areaPyramid(image, planes: 3, height: h, width: w, sizes: levels.map { ($0.height, $0.width) }, into: images,
                             simd: networks.simd, arena: arena)
