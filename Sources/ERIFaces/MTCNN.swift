@@ -102,7 +102,7 @@ final class MTCNNNetworks: @unchecked Sendable {
         let plane = Int(liberi_direct_conv_plane(Int32(x.height), Int32(x.width), Int32(x.rowStride), Int32(k)))
         let y = WideMap(values: Self.map(c.shape.outputs * x.images * plane, arena: arena), images: x.images,
                         height: x.height - k + 1, width: x.width - k + 1, rowStride: x.rowStride, planeStride: plane)
-        directConvolution(c, x, simd: simd, into: y.values)
+        if simd { directConvolution(c, x, simd: true, into: y.values) } else { gemmConvolution(c, x, arena: arena, into: y.values) }
         return y
     }
 
@@ -222,6 +222,31 @@ struct WideMap {
     /// An ordinary CNHW map: every position valid.
     init(dense values: UnsafeMutablePointer<Float>, images: Int, height: Int, width: Int) {
         self.init(values: values, images: images, height: height, width: width, rowStride: width, planeStride: height * width)
+    }
+}
+
+/// The same convolution as `directConvolution`, same layouts, as im2col + OpenBLAS's sgemm: the
+/// detector's path where the AVX2 kernel does not run (other CPUs, ERI_PORTABLE_KERNELS=1), as
+/// fast as the BLAS is there. On wide maps im2col is a shifted copy: column (n, q) of row
+/// (c, ky, kx) is x[c][n][q + ky · rowStride + kx], and W · columns is the wide output.
+func gemmConvolution(_ c: MTCNNNetworks.Conv, _ x: WideMap, arena: Arena, into y: UnsafeMutablePointer<Float>) {
+    let s = c.shape, k = s.kernel
+    precondition(s.stride == 1 && s.padding == 0 && (1...3).contains(k) && x.height >= k && x.width >= k)
+    let plane = Int(liberi_direct_conv_plane(Int32(x.height), Int32(x.width), Int32(x.rowStride), Int32(k)))
+    let n = x.images * plane
+    let columns = arena.floats(s.patch * n).baseAddress!   // (C_in·k·k, images·plane)
+    for ch in 0..<s.inputs { for ky in 0..<k { for kx in 0..<k {
+        let row = columns + ((ch * k + ky) * k + kx) * n
+        for i in 0..<x.images {
+            (row + i * plane).update(from: x.values + (ch * x.images + i) * x.planeStride + ky * x.rowStride + kx, count: plane)
+        }
+    } } }
+    c.weight.withUnsafeBufferPointer { w in
+        gemm(m: s.outputs, n: n, k: s.patch, a: w.baseAddress!, lda: s.patch, b: columns, ldb: n, c: y, ldc: n)
+    }
+    for o in 0..<s.outputs {
+        let out = y + o * n, beta = c.bias[o], a = c.slopes?[o] ?? 1
+        for i in 0..<n { let v = out[i] + beta; out[i] = v > 0 ? v : v * a }
     }
 }
 

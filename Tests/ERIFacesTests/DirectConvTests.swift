@@ -83,6 +83,19 @@ import Glibc
                 _ = check(label, outputs[0], want, tolerance: 1e-5, scale: .relative)
                 #expect(outputs[1] == outputs[0] && outputs[2] == outputs[0], "\(label): the split changed the result")
             }
+            // The im2col + sgemm path on the same wide maps (the detector's path without AVX2).
+            var y = [Float](repeating: .nan, count: co * n * plane + MTCNNNetworks.slack)
+            x.withUnsafeBufferPointer { xs in
+                y.withUnsafeMutableBufferPointer { ys in
+                    gemmConvolution(conv, WideMap(values: UnsafeMutablePointer(mutating: xs.baseAddress!), images: n, height: h, width: w,
+                                                  rowStride: rowStride, planeStride: planeStride), arena: Arena(), into: ys.baseAddress!)
+                }
+            }
+            var valid = [Float](repeating: 0, count: co * n * oh * ow)
+            for o in 0..<co { for i in 0..<n { for yy in 0..<oh { for xx in 0..<ow {
+                valid[((o * n + i) * oh + yy) * ow + xx] = y[(o * n + i) * plane + yy * rowStride + xx]
+            } } } }
+            _ = check("gemm conv \(ci)→\(co) n=\(n) \(h)×\(w) k=\(k) stride \(rowStride)", valid, want, tolerance: 1e-5, scale: .relative)
         }
     }
 
