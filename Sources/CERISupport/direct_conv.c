@@ -20,9 +20,10 @@
 
    Two paths with the same blocking and the same summation order (tap by
    tap, (c, ky, kx) ascending): AVX2 + FMA on x86-64 CPUs that have them,
-   chosen at run time, and portable C for the rest (and when
-   ERI_PORTABLE_KERNELS is set). Every output is computed the same way
-   whatever split of the work units the caller makes. */
+   chosen at run time, and portable C (its scalar twin, tested alongside; the
+   detector itself runs im2col + sgemm where the AVX2 path is off, see
+   MTCNN.swift's gemmConvolution: faster than scalar C). Every output is
+   computed the same way whatever split of the work units the caller makes. */
 #include "CERISupport.h"
 #include <stdlib.h>
 #include <string.h>
