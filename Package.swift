@@ -21,7 +21,8 @@ let package = Package(
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
         // The C header's types (eri_image, option structs) for the Swift façade,
-        // and the thread-local error buffer, which Swift cannot declare.
+        // the thread-local error buffer, which Swift cannot declare, and the face
+        // detector's direct convolution (AVX2 + FMA intrinsics, chosen at run time).
         .target(name: "CERISupport"),
 
         // The data flow: media → features → faces → pipeline → network → façade. The
@@ -32,7 +33,7 @@ let package = Package(
         .target(name: "ERIMedia", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
         .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg"]),
         // MTCNN face detection, alignment and tracking (SPEC §4.1a).
-        .target(name: "ERIFaces", dependencies: ["ERICore", "ERIFeatures"]),
+        .target(name: "ERIFaces", dependencies: ["ERICore", "ERIFeatures", "CERISupport"]),
         .target(name: "ERIModel", dependencies: ["ERICore"]),
         .target(name: "ERIPipeline", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIFaces", "ERIModel"]),
         .target(name: "ERITrain", dependencies: ["ERICore", "ERIMedia", "ERIFeatures", "ERIFaces", "ERIModel", "ERIPipeline"]),
@@ -63,7 +64,7 @@ let package = Package(
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERITrainTests", dependencies: ["ERITrain", "ERIPipeline", "ERIModel", "ERIFaces", "ERIFeatures", "ERIMedia", "ERICore",
                                                         "ERITestSupport"]),
-        .testTarget(name: "ERIFacesTests", dependencies: ["ERIFaces", "ERIFeatures", "ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERIFacesTests", dependencies: ["ERIFaces", "ERIFeatures", "ERICore", "ERITestSupport", "CERISupport"]),
         .testTarget(name: "ERIModelTests", dependencies: ["ERIModel", "ERIPipeline", "ERITrain", "ERIFeatures", "ERICore", "ERITestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,3 +1,4 @@
+import CERISupport
 import ERICore
 import ERIFeatures
 
@@ -86,6 +87,19 @@ public final class FaceDetector: @unchecked Sendable {
 
     /// The faces of `image` (any size and format), strongest first.
     public func detect(_ image: ImageView) -> [DetectedFace] {
+        // Packed RGB/BGR(A) at full size: the planes straight into scratch (the values rgbPlanes gives).
+        let layouts: [PixelFormat: (bpp: Int32, r: Int32, g: Int32, b: Int32)] =
+            [.rgb24: (3, 0, 1, 2), .bgr24: (3, 2, 1, 0), .rgba32: (4, 0, 1, 2), .bgra32: (4, 2, 1, 0)]
+        if let l = layouts[image.format], max(image.width, image.height) <= options.maxSide {
+            let (w, h) = (image.width, image.height)
+            let faces = arenas.withArena { arena in
+                let planes = arena.floats(3 * w * h).baseAddress!   // (3, h, w)
+                liberi_planes_from_packed(image.data.assumingMemoryBound(to: UInt8.self), Int32(w), Int32(h), Int32(image.stride),
+                                          l.bpp, l.r, l.g, l.b, networks.simd ? 1 : 0, planes)
+                return detect(planes: planes, width: w, height: h, minFace: options.minFace)
+            }
+            return faces.sorted { $0.score > $1.score }
+        }
         let (planes, w, h, toPlanes) = image.rgbPlanes(maxSide: options.maxSide)
         // The minimum face is counted in the bounded copy's pixels: P-Net's first level is
         // 12 / minFace of the copy, so time and memory stay bounded by maxSide. (Scaled down with
@@ -114,15 +128,28 @@ public final class FaceDetector: @unchecked Sendable {
             while minl >= 12 { scales.append(scale); scale *= options.factor; minl *= options.factor }
 
             // Stage 1: P-Net proposals.
+            let levels = scales.map { s in (scale: s, height: Int(Double(h) * s + 1), width: Int(Double(w) * s + 1)) }
+                .filter { $0.height >= 12 && $0.width >= 12 && $0.height * $0.width <= 1 << 26 }
+            // The pyramid's images resampled in one pass over the image when they and the pass's
+            // row sums (3 planes × Σ heights × w) are small together, up to 16 MB (a 640 × 480 frame
+            // takes 4 MB at minimum face 40); else level by level, as memory allows. The same values.
+            var pyramid: [UnsafeMutablePointer<Float>]? = nil
+            if levels.reduce(0, { $0 + 3 * $1.height * $1.width + 3 * $1.height * w }) <= 1 << 22 {
+                let images = levels.map { MTCNNNetworks.map(3 * $0.height * $0.width, arena: arena) }   // (3, hs, ws) each
+                areaPyramid(image, planes: 3, height: h, width: w, sizes: levels.map { ($0.height, $0.width) }, into: images,
+                            simd: networks.simd, arena: arena)
+                pyramid = images
+            }
             var all: [Candidate] = []
-            for s in scales {
-                let hs = Int(Double(h) * s + 1), ws = Int(Double(w) * s + 1)
-                guard hs >= 12, ws >= 12, hs * ws <= 1 << 26 else { continue }
+            for (index, (s, hs, ws)) in levels.enumerated() {
                 // Each level's maps in an arena of their own, free again for the next (smaller) level:
                 // memory is the first level's, not the sum over the pyramid.
                 let found: [Candidate] = arenas.withArena { levelArena in
-                    let level = levelArena.floats(3 * hs * ws).baseAddress!   // (3, hs, ws)
-                    areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
+                    let level: UnsafeMutablePointer<Float>   // (3, hs, ws)
+                    if let pyramid { level = pyramid[index] } else {
+                        level = MTCNNNetworks.map(3 * hs * ws, arena: levelArena)
+                        areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
+                    }
                     normalise(level, 3 * hs * ws)
                     let p = networks.proposals(level, height: hs, width: ws, arena: levelArena)
                     let fs = Float(s), n = p.height * p.width
@@ -251,16 +278,13 @@ public final class FaceDetector: @unchecked Sendable {
     private func crops(_ boxes: [Candidate], side: Int, image: UnsafePointer<Float>, width w: Int, height h: Int,
                        arena: Arena) -> UnsafeMutablePointer<Float> {
         let n = boxes.count, plane = side * side
-        let out = arena.floats(3 * n * plane).baseAddress!   // (3, n, side, side)
+        let out = MTCNNNetworks.map(3 * n * plane, arena: arena)   // (3, n, side, side)
         let resized = arena.floats(3 * plane).baseAddress!   // (3, side, side)
         for (k, b) in boxes.enumerated() {
             let (rows, columns) = crop(b, width: w, height: h)!
-            let ch = rows.count, cw = columns.count
-            let piece = arena.floats(3 * ch * cw).baseAddress!   // (3, ch, cw)
-            for c in 0..<3 { for (r, y) in rows.enumerated() {
-                (piece + (c * ch + r) * cw).update(from: image + (c * h + y) * w + columns.lowerBound, count: cw)
-            } }
-            areaResize(piece, planes: 3, height: ch, width: cw, outHeight: side, outWidth: side, into: resized)
+            // The crop resampled where it lies in the image (3 planes of rows × columns, rows w apart).
+            areaResize(image + rows.lowerBound * w + columns.lowerBound, planes: 3, height: rows.count, width: columns.count,
+                       outHeight: side, outWidth: side, into: resized, rowStride: w, planeStride: h * w)
             for c in 0..<3 { (out + (c * n + k) * plane).update(from: resized + c * plane, count: plane) }
         }
         normalise(out, 3 * n * plane)
@@ -301,5 +325,29 @@ public final class FaceDetector: @unchecked Sendable {
             }
         }
         return keep
+    }
+}
+
+/// `areaResize` of the same planes to several sizes at once, bit for bit (CERISupport's
+/// liberi_area_pyramid: the input read once, not once per size). Split over planes; scratch
+/// from `arena`. At most 64 sizes.
+func areaPyramid(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, sizes: [(height: Int, width: Int)],
+                 into outputs: [UnsafeMutablePointer<Float>], simd: Bool, arena: Arena) {
+    precondition(h >= 1 && w >= 1 && sizes.count == outputs.count && sizes.count <= 64
+                 && sizes.allSatisfy { $0.height >= 1 && $0.width >= 1 }, "areaPyramid needs 1…64 non-empty sizes")
+    guard !sizes.isEmpty, planes > 0 else { return }
+    let heights = sizes.map { Int32($0.height) }, widths = sizes.map { Int32($0.width) }
+    let per = heights.withUnsafeBufferPointer { liberi_area_pyramid_scratch(Int32(w), Int32(sizes.count), $0.baseAddress!) }
+    let scratch = arena.floats(planes * per).baseAddress!   // (planes, Σ heights, w): one per plane, whatever the split
+    let targets: [UnsafeMutablePointer<Float>?] = outputs
+    heights.withUnsafeBufferPointer { hs in
+        widths.withUnsafeBufferPointer { ws in
+            targets.withUnsafeBufferPointer { ts in
+                parallelRanges(planes, grain: max(1, 65_536 / (h * w))) { r in
+                    liberi_area_pyramid(x, Int32(h), Int32(w), Int32(sizes.count), hs.baseAddress!, ws.baseAddress!, ts.baseAddress!,
+                                        Int32(r.lowerBound), Int32(r.upperBound), simd ? 1 : 0, scratch + r.lowerBound * per)
+                }
+            }
+        }
     }
 }

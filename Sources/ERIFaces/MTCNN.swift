@@ -1,3 +1,4 @@
+import CERISupport
 import ERICore
 
 #if canImport(Glibc)
@@ -7,15 +8,34 @@ import Glibc
 /// The three networks of MTCNN (Zhang et al. 2016) with facenet-pytorch 2.6.0's
 /// weights (`make models` converts them into one safetensors file, tensors
 /// `pnet.*`, `rnet.*`, `onet.*` as that package's state dicts name them). Each
-/// runs on liberi's kernels: convolutions as im2col + GEMM on CNHW maps (a
-/// batch of crops is one GEMM per layer), PReLU, ceil-mode max-pooling,
-/// linear layers, a two-way softmax. Immutable after load: one set of
+/// runs on liberi's kernels: convolutions computed directly on CNHW maps with
+/// bias and PReLU fused (CERISupport's direct_conv.c: AVX2 + FMA where the CPU
+/// has them, portable C elsewhere), ceil-mode max-pooling, linear layers, a
+/// two-way softmax. Every map a convolution reads is followed by
+/// `MTCNNNetworks.slack` readable floats (`map(_:arena:)`). Immutable after load: one set of
 /// networks serves any number of threads.
 final class MTCNNNetworks: @unchecked Sendable {
     struct Conv {
         let shape: Conv2dShape
         let weight: [Float], bias: [Float]  // (out, in, k, k), (out)
         let slopes: [Float]?                // the PReLU after it, if any
+        let packed: [Float]                 // the weights as the direct convolution reads them
+
+        init(shape: Conv2dShape, weight: [Float], bias: [Float], slopes: [Float]?) {
+            self.shape = shape; self.weight = weight; self.bias = bias; self.slopes = slopes
+            var packed = [Float](repeating: 0, count: liberi_direct_conv_packed_size(Int32(shape.inputs), Int32(shape.outputs), Int32(shape.kernel)))
+            packed.withUnsafeMutableBufferPointer {
+                liberi_direct_conv_pack(weight, Int32(shape.inputs), Int32(shape.outputs), Int32(shape.kernel), $0.baseAddress!)
+            }
+            self.packed = packed
+        }
+
+        /// Two 1 × 1 heads on the same input as one convolution (their outputs stacked).
+        init(stacking a: Conv, _ b: Conv) {
+            precondition(a.shape.kernel == 1 && b.shape.kernel == 1 && a.shape.inputs == b.shape.inputs && a.slopes == nil && b.slopes == nil)
+            self.init(shape: Conv2dShape(inputs: a.shape.inputs, outputs: a.shape.outputs + b.shape.outputs, kernel: 1, stride: 1, padding: 0),
+                      weight: a.weight + b.weight, bias: a.bias + b.bias, slopes: nil)
+        }
     }
     struct Dense {
         let weight: [Float], bias: [Float]  // (out, in), (out)
@@ -24,6 +44,12 @@ final class MTCNNNetworks: @unchecked Sendable {
     }
 
     let pnet: (conv1: Conv, conv2: Conv, conv3: Conv, score: Conv, box: Conv)
+    /// P-Net's score (2) and box (4) heads as one 1 × 1 convolution of 6 outputs.
+    let pnetHeads: Conv
+    /// The direct convolution's AVX2 + FMA path (false: portable C; ERI_PORTABLE_KERNELS=1 forces it).
+    let simd: Bool
+    /// Readable floats a convolution's input map must have after its end (see direct_conv.c).
+    static let slack = Int(LIBERI_DIRECT_CONV_SLACK)
     let rnet: (conv1: Conv, conv2: Conv, conv3: Conv, dense: Dense, score: Dense, box: Dense)
     let onet: (conv1: Conv, conv2: Conv, conv3: Conv, conv4: Conv, dense: Dense, score: Dense, box: Dense, landmarks: Dense)
 
@@ -59,24 +85,25 @@ final class MTCNNNetworks: @unchecked Sendable {
                 try conv("onet", "conv3", 64, 64, 3, prelu: "prelu3"), try conv("onet", "conv4", 64, 128, 2, prelu: "prelu4"),
                 try dense("onet", "dense5", 1152, 256, prelu: "prelu5"), try dense("onet", "dense6_1", 256, 2, prelu: nil),
                 try dense("onet", "dense6_2", 256, 4, prelu: nil), try dense("onet", "dense6_3", 256, 10, prelu: nil))
+        pnetHeads = Conv(stacking: pnet.score, pnet.box)
+        simd = liberi_direct_conv_simd() != 0
     }
 
-    /// conv (+ bias) (+ PReLU) on `images` CNHW maps of h × w; returns the output and its side.
-    func run(_ c: Conv, _ x: UnsafePointer<Float>, images: Int, height h: Int, width w: Int, arena: Arena)
-        -> (UnsafeMutablePointer<Float>, Int, Int) {
-        let oh = c.shape.outputSide(h), ow = c.shape.outputSide(w)
-        let y = arena.floats(c.shape.outputs * images * oh * ow).baseAddress!                               // (C_out, N, oh, ow)
-        let columns = arena.floats(c.shape.isPointwise ? 1 : c.shape.patch * images * oh * ow).baseAddress!  // (C_in·k·k, N·oh·ow)
-        c.weight.withUnsafeBufferPointer { weight in
-            c.bias.withUnsafeBufferPointer { bias in
-                conv2d(x, shape: c.shape, images: images, height: h, width: w, weight: weight.baseAddress!, bias: bias.baseAddress!,
-                       relu: false, columns: columns, into: y)
-            }
-        }
-        if let slopes = c.slopes {
-            slopes.withUnsafeBufferPointer { prelu(y, channels: c.shape.outputs, count: images * oh * ow, slopes: $0.baseAddress!) }
-        }
-        return (y, oh, ow)
+    /// Room for a map of `count` floats that a convolution may read: `slack` zeros follow it.
+    static func map(_ count: Int, arena: Arena) -> UnsafeMutablePointer<Float> {
+        let p = arena.floats(count + slack).baseAddress!
+        (p + count).initialize(repeating: 0, count: slack)
+        return p
+    }
+
+    /// conv (+ bias) (+ PReLU) on a wide CNHW map; the output is wide too (rows as far apart as the input's).
+    func run(_ c: Conv, _ x: WideMap, arena: Arena) -> WideMap {
+        let k = c.shape.kernel
+        let plane = Int(liberi_direct_conv_plane(Int32(x.height), Int32(x.width), Int32(x.rowStride), Int32(k)))
+        let y = WideMap(values: Self.map(c.shape.outputs * x.images * plane, arena: arena), images: x.images,
+                        height: x.height - k + 1, width: x.width - k + 1, rowStride: x.rowStride, planeStride: plane)
+        if simd { directConvolution(c, x, simd: true, into: y.values) } else { gemmConvolution(c, x, arena: arena, into: y.values) }
+        return y
     }
 
     /// A linear layer (+ PReLU) on `rows` rows.
@@ -91,60 +118,69 @@ final class MTCNNNetworks: @unchecked Sendable {
         return y
     }
 
-    /// Ceil-mode max-pooling of CNHW maps; returns the output and its side.
-    func pool(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, kernel: Int, stride: Int, arena: Arena)
-        -> (UnsafeMutablePointer<Float>, Int, Int) {
-        let oh = ceilPoolSide(h, kernel: kernel, stride: stride), ow = ceilPoolSide(w, kernel: kernel, stride: stride)
-        let y = arena.floats(planes * oh * ow).baseAddress!   // (planes, oh, ow)
-        maxPoolCeil(x, planes: planes, height: h, width: w, kernel: kernel, stride: stride, into: y)
-        return (y, oh, ow)
+    /// Ceil-mode max-pooling of a wide CNHW map of `channels` channels into a dense one.
+    func pool(_ x: WideMap, channels: Int, kernel: Int, stride: Int, arena: Arena) -> WideMap {
+        let oh = ceilPoolSide(x.height, kernel: kernel, stride: stride), ow = ceilPoolSide(x.width, kernel: kernel, stride: stride)
+        let planes = channels * x.images
+        let y = WideMap(dense: Self.map(planes * oh * ow, arena: arena), images: x.images, height: oh, width: ow)   // (planes, oh, ow)
+        parallelRanges(planes, grain: max(1, 16_384 / max(1, x.height * x.width))) { r in
+            liberi_max_pool_ceil(x.values, Int32(x.height), Int32(x.width), Int32(x.rowStride), Int32(x.planeStride), Int32(kernel),
+                                 Int32(stride), Int32(oh), Int32(ow), Int32(r.lowerBound), Int32(r.upperBound), simd ? 1 : 0, y.values)
+        }
+        return y
     }
 
-    /// P-Net on one normalised 3 × h × w image: the face probability and the
-    /// box regression of every 12 × 12 cell (stride 2), oh × ow each
+    /// P-Net on one normalised 3 × h × w image (followed by `slack` readable floats): the face
+    /// probability and the box regression of every 12 × 12 cell (stride 2), oh × ow each
     /// (probabilities), 4 × oh × ow (regression).
-    func proposals(_ image: UnsafePointer<Float>, height h: Int, width w: Int, arena: Arena)
+    func proposals(_ image: UnsafeMutablePointer<Float>, height h: Int, width w: Int, arena: Arena)
         -> (probability: UnsafeMutablePointer<Float>, regression: UnsafeMutablePointer<Float>, height: Int, width: Int) {
-        var (x, ch, cw) = run(pnet.conv1, image, images: 1, height: h, width: w, arena: arena)
-        (x, ch, cw) = pool(x, planes: 10, height: ch, width: cw, kernel: 2, stride: 2, arena: arena)
-        (x, ch, cw) = run(pnet.conv2, x, images: 1, height: ch, width: cw, arena: arena)
-        (x, ch, cw) = run(pnet.conv3, x, images: 1, height: ch, width: cw, arena: arena)
-        let (scores, _, _) = run(pnet.score, x, images: 1, height: ch, width: cw, arena: arena)   // (2, oh, ow)
-        let (regression, _, _) = run(pnet.box, x, images: 1, height: ch, width: cw, arena: arena) // (4, oh, ow)
-        let n = ch * cw
-        let probability = arena.floats(n).baseAddress!   // (oh, ow)
-        for i in 0..<n { probability[i] = faceProbability(scores[i], scores[n + i]) }
-        return (probability, regression, ch, cw)
+        var x = run(pnet.conv1, WideMap(dense: image, images: 1, height: h, width: w), arena: arena)
+        x = pool(x, channels: 10, kernel: 2, stride: 2, arena: arena)
+        x = run(pnet.conv2, x, arena: arena)
+        x = run(pnet.conv3, x, arena: arena)
+        let heads = run(pnetHeads, x, arena: arena)   // (2 + 4, 1, oh, ow), wide
+        let oh = heads.height, ow = heads.width, n = oh * ow
+        let probability = arena.floats(n).baseAddress!        // (oh, ow)
+        let regression = arena.floats(4 * n).baseAddress!     // (4, oh, ow)
+        for y in 0..<oh {
+            let row = heads.values + y * heads.rowStride
+            let background = row, face = row + heads.planeStride
+            for x in 0..<ow { probability[y * ow + x] = faceProbability(background[x], face[x]) }
+            for c in 0..<4 { (regression + c * n + y * ow).update(from: row + (2 + c) * heads.planeStride, count: ow) }
+        }
+        return (probability, regression, oh, ow)
     }
 
-    /// R-Net on `n` normalised 24 × 24 crops (CNHW: 3 × n × 24 × 24): each crop's
-    /// face probability and box regression (n × 4).
-    func refine(_ crops: UnsafePointer<Float>, count n: Int, arena: Arena)
+    /// R-Net on `n` normalised 24 × 24 crops (CNHW: 3 × n × 24 × 24, followed by `slack`
+    /// readable floats): each crop's face probability and box regression (n × 4).
+    func refine(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>) {
-        var (x, h, w) = run(rnet.conv1, crops, images: n, height: 24, width: 24, arena: arena)
-        (x, h, w) = pool(x, planes: 28 * n, height: h, width: w, kernel: 3, stride: 2, arena: arena)
-        (x, h, w) = run(rnet.conv2, x, images: n, height: h, width: w, arena: arena)
-        (x, h, w) = pool(x, planes: 48 * n, height: h, width: w, kernel: 3, stride: 2, arena: arena)
-        (x, h, w) = run(rnet.conv3, x, images: n, height: h, width: w, arena: arena)
-        let features = flattened(x, channels: 64, images: n, height: h, width: w, arena: arena)   // (n, 576)
+        var x = run(rnet.conv1, WideMap(dense: crops, images: n, height: 24, width: 24), arena: arena)
+        x = pool(x, channels: 28, kernel: 3, stride: 2, arena: arena)
+        x = run(rnet.conv2, x, arena: arena)
+        x = pool(x, channels: 48, kernel: 3, stride: 2, arena: arena)
+        x = run(rnet.conv3, x, arena: arena)
+        let features = flattened(x, channels: 64, arena: arena)   // (n, 576)
         let hidden = run(rnet.dense, features, rows: n, arena: arena)
         let scores = run(rnet.score, hidden, rows: n, arena: arena)                                // (n, 2)
         let regression = run(rnet.box, hidden, rows: n, arena: arena)                              // (n, 4)
         return ((0..<n).map { faceProbability(scores[2 * $0], scores[2 * $0 + 1]) }, regression)
     }
 
-    /// O-Net on `n` normalised 48 × 48 crops (CNHW): probabilities, box
-    /// regression (n × 4) and landmarks (n × 10: five x, then five y, as fractions of the box).
-    func output(_ crops: UnsafePointer<Float>, count n: Int, arena: Arena)
+    /// O-Net on `n` normalised 48 × 48 crops (CNHW, followed by `slack` readable floats):
+    /// probabilities, box regression (n × 4) and landmarks (n × 10: five x, then five y, as
+    /// fractions of the box).
+    func output(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>, landmarks: UnsafeMutablePointer<Float>) {
-        var (x, h, w) = run(onet.conv1, crops, images: n, height: 48, width: 48, arena: arena)
-        (x, h, w) = pool(x, planes: 32 * n, height: h, width: w, kernel: 3, stride: 2, arena: arena)
-        (x, h, w) = run(onet.conv2, x, images: n, height: h, width: w, arena: arena)
-        (x, h, w) = pool(x, planes: 64 * n, height: h, width: w, kernel: 3, stride: 2, arena: arena)
-        (x, h, w) = run(onet.conv3, x, images: n, height: h, width: w, arena: arena)
-        (x, h, w) = pool(x, planes: 64 * n, height: h, width: w, kernel: 2, stride: 2, arena: arena)
-        (x, h, w) = run(onet.conv4, x, images: n, height: h, width: w, arena: arena)
-        let features = flattened(x, channels: 128, images: n, height: h, width: w, arena: arena)  // (n, 1152)
+        var x = run(onet.conv1, WideMap(dense: crops, images: n, height: 48, width: 48), arena: arena)
+        x = pool(x, channels: 32, kernel: 3, stride: 2, arena: arena)
+        x = run(onet.conv2, x, arena: arena)
+        x = pool(x, channels: 64, kernel: 3, stride: 2, arena: arena)
+        x = run(onet.conv3, x, arena: arena)
+        x = pool(x, channels: 64, kernel: 2, stride: 2, arena: arena)
+        x = run(onet.conv4, x, arena: arena)
+        let features = flattened(x, channels: 128, arena: arena)  // (n, 1152)
         let hidden = run(onet.dense, features, rows: n, arena: arena)
         let scores = run(onet.score, hidden, rows: n, arena: arena)                                // (n, 2)
         return ((0..<n).map { faceProbability(scores[2 * $0], scores[2 * $0 + 1]) },
@@ -152,14 +188,13 @@ final class MTCNNNetworks: @unchecked Sendable {
     }
 
     /// The dense layers' input: facenet-pytorch flattens each map after
-    /// `permute(0, 3, 2, 1)`, i.e. in (x, y, c) order; from CNHW maps.
-    private func flattened(_ x: UnsafePointer<Float>, channels: Int, images: Int, height h: Int, width w: Int, arena: Arena)
-        -> UnsafeMutablePointer<Float> {
-        let per = channels * h * w
-        let out = arena.floats(images * per).baseAddress!   // (N, w·h·C)
-        for n in 0..<images {
+    /// `permute(0, 3, 2, 1)`, i.e. in (x, y, c) order; from a wide CNHW map.
+    private func flattened(_ x: WideMap, channels: Int, arena: Arena) -> UnsafeMutablePointer<Float> {
+        let h = x.height, w = x.width, per = channels * h * w
+        let out = arena.floats(x.images * per).baseAddress!   // (N, w·h·C)
+        for n in 0..<x.images {
             for xx in 0..<w { for yy in 0..<h { for c in 0..<channels {
-                out[n * per + (xx * h + yy) * channels + c] = x[((c * images + n) * h + yy) * w + xx]
+                out[n * per + (xx * h + yy) * channels + c] = x.values[(c * x.images + n) * x.planeStride + yy * x.rowStride + xx]
             } } }
         }
         return out
@@ -170,5 +205,71 @@ final class MTCNNNetworks: @unchecked Sendable {
         let m = max(background, face)
         let a = expf(background - m), b = expf(face - m)
         return b / (a + b)
+    }
+}
+
+/// A CNHW map as the direct convolution reads and writes it ("wide", see direct_conv.c): for each
+/// channel, `images` planes `planeStride` floats apart, rows `rowStride` apart, of which the first
+/// `height` rows × `width` columns are valid; followed by `MTCNNNetworks.slack` readable floats.
+struct WideMap {
+    let values: UnsafeMutablePointer<Float>
+    let images: Int, height: Int, width: Int, rowStride: Int, planeStride: Int
+
+    init(values: UnsafeMutablePointer<Float>, images: Int, height: Int, width: Int, rowStride: Int, planeStride: Int) {
+        self.values = values; self.images = images; self.height = height; self.width = width
+        self.rowStride = rowStride; self.planeStride = planeStride
+    }
+    /// An ordinary CNHW map: every position valid.
+    init(dense values: UnsafeMutablePointer<Float>, images: Int, height: Int, width: Int) {
+        self.init(values: values, images: images, height: height, width: width, rowStride: width, planeStride: height * width)
+    }
+}
+
+/// The same convolution as `directConvolution`, same layouts, as im2col + OpenBLAS's sgemm: the
+/// detector's path where the AVX2 kernel does not run (other CPUs, ERI_PORTABLE_KERNELS=1), as
+/// fast as the BLAS is there. On wide maps im2col is a shifted copy: column (n, q) of row
+/// (c, ky, kx) is x[c][n][q + ky · rowStride + kx], and W · columns is the wide output.
+func gemmConvolution(_ c: MTCNNNetworks.Conv, _ x: WideMap, arena: Arena, into y: UnsafeMutablePointer<Float>) {
+    let s = c.shape, k = s.kernel
+    precondition(s.stride == 1 && s.padding == 0 && (1...3).contains(k) && x.height >= k && x.width >= k)
+    let plane = Int(liberi_direct_conv_plane(Int32(x.height), Int32(x.width), Int32(x.rowStride), Int32(k)))
+    let n = x.images * plane
+    let columns = arena.floats(s.patch * n).baseAddress!   // (C_in·k·k, images·plane)
+    for ch in 0..<s.inputs { for ky in 0..<k { for kx in 0..<k {
+        let row = columns + ((ch * k + ky) * k + kx) * n
+        for i in 0..<x.images {
+            (row + i * plane).update(from: x.values + (ch * x.images + i) * x.planeStride + ky * x.rowStride + kx, count: plane)
+        }
+    } } }
+    c.weight.withUnsafeBufferPointer { w in
+        gemm(m: s.outputs, n: n, k: s.patch, a: w.baseAddress!, lda: s.patch, b: columns, ldb: n, c: y, ldc: n)
+    }
+    for o in 0..<s.outputs {
+        let out = y + o * n, beta = c.bias[o], a = c.slopes?[o] ?? 1
+        for i in 0..<n { let v = out[i] + beta; out[i] = v > 0 ? v : v * a }
+    }
+}
+
+/// The direct convolution of `c` (+ bias, + PReLU) on the wide map `x` into `y`, a wide map of
+/// `liberi_direct_conv_plane` floats per plane (C_out, images), split over blocks of output
+/// positions (each computed the same way whatever the split). `simd`: the AVX2 + FMA path, only
+/// where `liberi_direct_conv_simd()` allows it.
+func directConvolution(_ c: MTCNNNetworks.Conv, _ x: WideMap, simd: Bool, into y: UnsafeMutablePointer<Float>) {
+    let s = c.shape
+    precondition(s.stride == 1 && s.padding == 0 && (1...3).contains(s.kernel) && x.height >= s.kernel && x.width >= s.kernel)
+    let units = Int(liberi_direct_conv_units(Int32(x.images), Int32(x.height), Int32(x.width), Int32(x.rowStride), Int32(s.kernel)))
+    // A unit is 16 positions × every output channel × every tap; parts of at least ~64 K multiply-adds.
+    let grain = max(1, 65_536 / max(1, 16 * s.outputs * s.patch))
+    c.packed.withUnsafeBufferPointer { packed in
+        c.bias.withUnsafeBufferPointer { bias in
+            func run(_ slopes: UnsafePointer<Float>?) {
+                parallelRanges(units, grain: grain) { r in
+                    liberi_direct_conv(x.values, Int32(s.inputs), Int32(x.images), Int32(x.height), Int32(x.width), Int32(x.rowStride),
+                                       Int32(x.planeStride), Int32(s.kernel), packed.baseAddress!, Int32(s.outputs), bias.baseAddress!,
+                                       slopes, Int32(r.lowerBound), Int32(r.upperBound), simd ? 1 : 0, y)
+                }
+            }
+            if let slopes = c.slopes { slopes.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+        }
     }
 }

@@ -10,4 +10,45 @@ const char *liberi_last_error(void);
 /* The thread-local text behind eri_prediction.warning_text. */
 void liberi_set_warning_text(const char *message);
 const char *liberi_warning_text(void);
+
+/* The face detector's direct convolution (direct_conv.c): valid, stride 1,
+   k × k (k = 1, 2 or 3), y = PReLU(W ∗ x + bias) (slopes NULL: no PReLU), on
+   "wide" CNHW maps: x (inputs, images) planes plane_stride floats apart, rows
+   row_stride apart, the first h rows × w columns valid, followed by
+   LIBERI_DIRECT_CONV_SLACK readable floats; y (outputs, images) planes of
+   liberi_direct_conv_plane(h, w, row_stride, k) floats, rows row_stride apart,
+   the first h − k + 1 rows × w − k + 1 columns valid. The work is split into
+   liberi_direct_conv_units(…) units with disjoint outputs; a call computes
+   units [unit_begin, unit_end). Weights are packed once by
+   liberi_direct_conv_pack into liberi_direct_conv_packed_size floats.
+   simd: 1 for the AVX2 + FMA path (only where liberi_direct_conv_simd()
+   says so), 0 for portable C. */
+#define LIBERI_DIRECT_CONV_SLACK 16
+size_t liberi_direct_conv_packed_size(int inputs, int outputs, int k);
+void liberi_direct_conv_pack(const float *weight, int inputs, int outputs, int k, float *packed);
+/* 1 where the CPU has AVX2 and FMA and ERI_PORTABLE_KERNELS is unset (or 0). */
+int liberi_direct_conv_simd(void);
+int liberi_direct_conv_plane(int h, int w, int row_stride, int k);
+int liberi_direct_conv_units(int images, int h, int w, int row_stride, int k);
+void liberi_direct_conv(const float *x, int inputs, int images, int h, int w, int row_stride, int plane_stride, int k,
+                        const float *packed, int outputs, const float *bias, const float *slopes, int unit_begin,
+                        int unit_end, int simd, float *y);
+/* MaxPool2d(k, s, ceil_mode=True), no padding, on planes [plane_begin, plane_end)
+   of h × w, rows row_stride and planes plane_stride apart (a wide map), into
+   dense planes of oh × ow (ERICore's ceilPoolSide); the face detector's pooling. simd: the
+   loops compiled for AVX2 (liberi_direct_conv_simd()). */
+void liberi_max_pool_ceil(const float *x, int h, int w, int row_stride, int plane_stride, int k, int s, int oh, int ow,
+                          int plane_begin, int plane_end, int simd, float *y);
+/* Area resampling (PyTorch's interpolate "area", bit for bit ERICore's areaResize) of
+   planes [plane_begin, plane_end) of h × w to `levels` sizes at once, reading the input
+   once: outputs[l] holds planes of heights[l] × widths[l]. scratch:
+   liberi_area_pyramid_scratch(w, levels, heights) floats per concurrent call; at most
+   64 sizes. simd: AVX2 for the row sums (liberi_direct_conv_simd()). */
+size_t liberi_area_pyramid_scratch(int w, int levels, const int *heights);
+void liberi_area_pyramid(const float *x, int h, int w, int levels, const int *heights, const int *widths,
+                         float *const *outputs, int plane_begin, int plane_end, int simd, float *scratch);
+/* Packed 8-bit pixels (bpp bytes each, rows stride bytes apart; channel bytes r, g, b)
+   into three float planes (3, h, w) of 0…255: the detector's input. simd: compiled for AVX2. */
+void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b, int simd,
+                               float *out);
 #endif
