@@ -228,6 +228,9 @@ public final class Trainer {
             var order = Array(0..<trainClips.count)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
             optimiser.rateScales = o.groupRates.scales(for: optimiser.parameters, freezeBackbone: epoch < o.freezeBackboneEpochs)
+            if epoch == startEpoch && o.groupRates != GroupRates() {
+                log("learning-rate factors: backbone \(o.groupRates.backbone), temporal layers \(o.groupRates.temporal), head \(o.groupRates.head)")
+            }
             if epoch == 0 && o.freezeBackboneEpochs > 0 && o.config.video != nil {
                 log("video backbone frozen for the first \(o.freezeBackboneEpochs) epoch\(o.freezeBackboneEpochs == 1 ? "" : "s")")
             }
