@@ -5,7 +5,8 @@
 #                        wheel (pip download, checksum pinned; scripts/convert_mtcnn.py, standard library only)
 #   make install PREFIX=/opt/eri   lib/liberi.so, include/eri.h + eri.hpp, pkg-config eri, CMake eri::eri, bin/eri,
 #                        share/eri/face-mtcnn.safetensors
-#   make test            Swift tests, PyTorch/librosa parity, C / C++ / Python host tests
+#   make test            Swift tests, PyTorch/librosa parity, C / C++ / Python host tests, scale-out tests
+#   make scale-test      eri cache build, the PyTorch twin under torchrun (gloo), ONNX export, Ray scoring
 #   make wheel           dist/liberi-VERSION-py3-none-linux_ARCH.whl: the Python package with liberi.so inside
 #   make deps            Debian packages (apt-get; sudo when not root)
 #   make venv            Python venv (.venv) with the reference oracle's pinned packages
@@ -42,7 +43,7 @@ MODELS_DIR := .build/models
 MTCNN_WHEEL := $(MODELS_DIR)/facenet_pytorch-2.6.0-py3-none-any.whl
 FACE_MODEL := $(MODELS_DIR)/face-mtcnn.safetensors
 
-.PHONY: all models deps venv install uninstall test swift-test host-test python-test examples wheel clean check-exports check-layers bench demo
+.PHONY: all models deps venv install uninstall test swift-test host-test python-test scale-test examples wheel clean check-exports check-layers bench demo
 
 all: models
 	$(SWIFT_RELEASE)
@@ -74,12 +75,13 @@ $(FACE_MODEL): scripts/convert_mtcnn.py
 # machine), then PyPI's plain torch. A requirement whose comment says --no-deps
 # (facenet-pytorch) is installed on its own, after the rest, without its dependencies.
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: reference/requirements.txt
+$(VENV)/.stamp: reference/requirements.txt python/requirements-scale.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q "torch==2.13.0+cpu" || $(VENV)/bin/pip install -q torch
 	grep -v '^torch' reference/requirements.txt | grep -v -- '--no-deps' | $(VENV)/bin/pip install -q -r /dev/stdin
 	sed -n 's/^\([^# ]*\).*#.*--no-deps.*/\1/p' reference/requirements.txt | xargs -r $(VENV)/bin/pip install -q --no-deps
+	$(VENV)/bin/pip install -q -r python/requirements-scale.txt
 	touch $@
 
 install: all models
@@ -105,7 +107,7 @@ uninstall:
 
 # The whole suite: Swift unit + parity tests, the reference's self-checks, then
 # the hosts (C, C++, Python ctypes) against an installed copy.
-test: deps venv all check-layers swift-test python-test host-test
+test: deps venv all check-layers swift-test python-test host-test scale-test
 
 # Fails when a module imports one that stands after it in the data flow (scripts/check_layers.py).
 check-layers:
@@ -121,6 +123,12 @@ host-test: venv all
 	rm -rf $(HOST_PREFIX)
 	$(MAKE) --no-print-directory install PREFIX=$(HOST_PREFIX)
 	ERI_PREFIX=$(HOST_PREFIX) PYTHON=$(CURDIR)/$(PYTHON) bash Tests/host/run.sh
+
+# Scaling out (issue 17, README "Scaling out"): eri cache build and its shards, the PyTorch twin under
+# torchrun (gloo, 2 processes), ONNX export, Ray Data scoring (ERI_RAY_CLIPS clips, default 200).
+scale-test: venv all models
+	ERI_CLI=$(CURDIR)/$(CLI) ERI_LIBRARY=$(CURDIR)/$(LIB) ERI_FACE_MODEL=$(CURDIR)/$(FACE_MODEL) \
+	  $(PYTHON) -m pytest -q -p no:warnings Tests/scale
 
 examples: all
 	$(MAKE) -C examples

@@ -53,6 +53,20 @@ func checkStructSize(_ size: UInt32, atLeast known: UInt32, current: UInt32? = n
 }
 
 /// Runs `body` with the thread's error cleared; maps what it throws.
+/// A `media_path` argument as a String; NULL and "" are invalid arguments of `function`.
+func mediaPath(_ path: UnsafePointer<CChar>?, function: String) throws -> String {
+    guard let path else { throw ERIError.invalidArgument("\(function): media_path is NULL") }
+    guard path.pointee != 0 else { throw ERIError.invalidArgument("\(function): media_path is \"\" (an empty string names no file)") }
+    return String(cString: path)
+}
+
+/// The `*_close` functions: clear the last error, release the handle (NULL: nothing to do).
+func closeHandle<T: AnyObject>(_ handle: OpaquePointer?, as type: T.Type) {
+    liberi_set_last_error(nil)
+    guard let handle else { return }
+    Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
+
 func guarded(_ body: () throws -> eri_status) -> eri_status {
     liberi_set_last_error(nil)
     do { return try body() } catch { return fail(error) }

@@ -62,9 +62,7 @@ public func eri_detector_open(_ options: UnsafePointer<eri_detector_options>?, _
 
 @_cdecl("eri_detector_close")
 public func eri_detector_close(_ detector: OpaquePointer?) {
-    liberi_set_last_error(nil)
-    guard let detector else { return }
-    Unmanaged<FaceDetector>.fromOpaque(UnsafeRawPointer(detector)).release()
+    closeHandle(detector, as: FaceDetector.self)
 }
 
 @_cdecl("eri_detect_faces")

@@ -75,9 +75,7 @@ public func eri_model_open(_ path: UnsafePointer<CChar>?, _ options: UnsafePoint
 
 @_cdecl("eri_model_close")
 public func eri_model_close(_ model: OpaquePointer?) {
-    liberi_set_last_error(nil)
-    guard let model else { return }
-    Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(model)).release()
+    closeHandle(model, as: ModelHandle.self)
 }
 
 /// Fills a caller's `struct eri_model_info` of `struct_size` bytes (0.1's

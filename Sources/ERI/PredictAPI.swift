@@ -103,10 +103,9 @@ public func eri_predict_av(_ model: OpaquePointer?, _ frames: UnsafePointer<eri_
 public func eri_predict_file(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<Float>?) -> eri_status {
     guarded {
         guard let model else { return invalid("eri_predict_file: model is NULL") }
-        guard let path else { return invalid("eri_predict_file: media_path is NULL") }
-        guard path.pointee != 0 else { return invalid("eri_predict_file: media_path is \"\" (an empty string names no file)") }
+        let file = try mediaPath(path, function: "eri_predict_file")
         guard let out else { return invalid("eri_predict_file: out is NULL") }
-        let y = try ModelHandle.from(model).model.predict(file: String(cString: path))
+        let y = try ModelHandle.from(model).model.predict(file: file)
         for i in 0..<ERIConfig.emotionCount { out[i] = y[i] }
         return ERI_OK
     }
@@ -182,13 +181,12 @@ public func eri_predict_file_ex(_ model: OpaquePointer?, _ path: UnsafePointer<C
     guarded {
         let function = "eri_predict_file_ex"
         guard let model else { return invalid("\(function): model is NULL") }
-        guard let path else { return invalid("\(function): media_path is NULL") }
-        guard path.pointee != 0 else { return invalid("\(function): media_path is \"\" (an empty string names no file)") }
+        let file = try mediaPath(path, function: function)
         guard let out else { return invalid("\(function): out is NULL") }
         let size = out.pointee.struct_size
         try checkStructSize(size, atLeast: predictionV1Size, function: function, argument: "out", type: "eri_prediction")
         let settings = try predictOptions(options, function: function)
-        write(try ModelHandle.from(model).model.prediction(file: String(cString: path), options: settings), to: out, size: size)
+        write(try ModelHandle.from(model).model.prediction(file: file, options: settings), to: out, size: size)
         return ERI_OK
     }
 }
@@ -217,14 +215,13 @@ public func eri_timeline_file(_ model: OpaquePointer?, _ path: UnsafePointer<CCh
     guarded {
         let function = "eri_timeline_file"
         guard let model else { return invalid("\(function): model is NULL") }
-        guard let path else { return invalid("\(function): media_path is NULL") }
-        guard path.pointee != 0 else { return invalid("\(function): media_path is \"\" (an empty string names no file)") }
+        let file = try mediaPath(path, function: function)
         guard let fn else { return invalid("\(function): fn is NULL") }
         guard !window.isNaN, window == 0 || (window >= 0.1 && window <= 3600) else {
             return invalid("\(function): window_s \(window) is outside 0.1…3600 s (0: the model's clip length)")
         }
         guard hop.isFinite, hop > 0, hop <= 3600 else { return invalid("\(function): hop_s \(hop) is outside (0, 3600] s") }
-        try ModelHandle.from(model).model.timeline(file: String(cString: path), window: window == 0 ? nil : window, hop: hop) { e in
+        try ModelHandle.from(model).model.timeline(file: file, window: window == 0 ? nil : window, hop: hop) { e in
             e.intensities.withUnsafeBufferPointer { fn(e.windowEnd, $0.baseAddress, userData) == 0 }
         }
         return ERI_OK

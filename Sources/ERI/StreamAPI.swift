@@ -177,7 +177,5 @@ public func eri_stream_reset(_ s: OpaquePointer?) {
 
 @_cdecl("eri_stream_close")
 public func eri_stream_close(_ s: OpaquePointer?) {
-    liberi_set_last_error(nil)
-    guard let s else { return }
-    Unmanaged<StreamHandle>.fromOpaque(UnsafeRawPointer(s)).release()
+    closeHandle(s, as: StreamHandle.self)
 }

@@ -96,3 +96,18 @@ public func writeFileAtomically(path: String, chunks: [UnsafeRawBufferPointer]) 
     }
     ok = true
 }
+
+/// Calls `body` with each line of the text file at `path` (its newline kept)
+/// until `body` returns a value; returns that value, or nil at the end of the
+/// file or when it cannot be opened. Without Foundation: for /proc files.
+public func firstLine<T>(ofFile path: String, where body: (String) -> T?) -> T? {
+    guard let f = fopen(path, "r") else { return nil }
+    defer { fclose(f) }
+    var line: UnsafeMutablePointer<CChar>? = nil
+    var capacity = 0
+    defer { free(line) }
+    while getline(&line, &capacity, f) > 0 {
+        if let found = body(String(cString: line!)) { return found }
+    }
+    return nil
+}

@@ -1,29 +1,6 @@
 import CFFmpeg
 import ERICore
 
-/// SPEC §4.2 step 1: the mono signal is the mean of the channels. `interleaved`
-/// holds frames of `channels` samples; a trailing incomplete frame is ignored.
-/// `channels` must be at least 1 (a programmer error otherwise; the checked
-/// entry point is `AudioPreprocessor.features`).
-public func downmix(interleaved: UnsafeBufferPointer<Float>, channels: Int) -> [Float] {
-    precondition(channels >= 1, "downmix needs at least one channel")
-    if channels == 1 { return Array(interleaved) }
-    let frames = interleaved.count / channels
-    guard frames > 0, let base = interleaved.baseAddress else { return [] }
-    let scale = Float(channels)
-    return [Float](unsafeUninitializedCapacity: frames) { out, initialized in
-        // One pass over the interleaved samples on raw pointers: this runs over
-        // every sample of every clip.
-        for t in 0..<frames {
-            let frame = base + t * channels
-            var sum: Float = 0
-            for c in 0..<channels { sum += frame[c] }
-            out[t] = sum / scale
-        }
-        initialized = frames
-    }
-}
-
 /// Resamples a mono signal from `from` Hz to `to` Hz with libswresample's
 /// default filter (what the ffmpeg command line's `-ar` and ERIMedia use).
 ///

@@ -139,7 +139,7 @@ final class Resampler {
         let output = UnsafeBufferPointer(start: scratch, count: values)
         try MediaLimits.checkSamples(output, channels: channels, first: samples.count / outputChannels, path: path)
         if mono {
-            samples.append(contentsOf: downmix(output, channels: channels))
+            samples.append(contentsOf: downmix(interleaved: output, channels: channels))
         } else {
             samples.append(contentsOf: output)
         }
@@ -155,21 +155,3 @@ final class Resampler {
     }
 }
 
-/// The mean of each frame's `channels` values (SPEC §4.2 step 1), summed in
-/// channel order and divided as ERIFeatures' `downmix` does, so that mixing
-/// while decoding gives the same floats as mixing afterwards.
-func downmix(_ interleaved: UnsafeBufferPointer<Float>, channels: Int) -> [Float] {
-    if channels == 1 { return Array(interleaved) }
-    let frames = interleaved.count / channels
-    guard frames > 0, let base = interleaved.baseAddress else { return [] }
-    let scale = Float(channels)
-    return [Float](unsafeUninitializedCapacity: frames) { out, initialized in
-        for t in 0..<frames {
-            let frame = base + t * channels
-            var sum: Float = 0
-            for c in 0..<channels { sum += frame[c] }
-            out[t] = sum / scale
-        }
-        initialized = frames
-    }
-}

@@ -102,7 +102,7 @@ final class SndFileReader {
                 let values = UnsafeBufferPointer(start: chunk, count: got * channels)
                 try MediaLimits.checkSamples(values, channels: channels, first: read, path: path)
                 if mono {
-                    direct.append(contentsOf: downmix(values, channels: channels))
+                    direct.append(contentsOf: downmix(interleaved: values, channels: channels))
                 } else {
                     direct.append(contentsOf: values)
                 }

@@ -166,21 +166,14 @@ public func installedFaceModels() -> [String] {
 /// the mapping of /proc/self/maps that holds `#dsohandle`.
 private func ownFile() -> String? {
     let address = UInt(bitPattern: #dsohandle)
-    guard let f = fopen("/proc/self/maps", "r") else { return nil }
-    defer { fclose(f) }
-    var line: UnsafeMutablePointer<CChar>? = nil
-    var capacity = 0
-    defer { free(line) }
-    while getline(&line, &capacity, f) > 0 {
-        let text = String(cString: line!)
+    return firstLine(ofFile: "/proc/self/maps") { text -> String? in
         let fields = text.split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count >= 6, let dash = fields[0].firstIndex(of: "-"),
               let low = UInt(fields[0][..<dash], radix: 16), let high = UInt(fields[0][fields[0].index(after: dash)...], radix: 16),
-              address >= low, address < high else { continue }
+              address >= low, address < high else { return nil }
         let path = fields[5...].joined(separator: " ").trimmingCharacters(in: "\n")
-        return path.hasPrefix("/") ? path : nil
-    }
-    return nil
+        return path.hasPrefix("/") ? path : ""
+    }.flatMap { $0.isEmpty ? nil : $0 }
 }
 
 private extension String {

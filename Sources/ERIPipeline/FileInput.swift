@@ -51,22 +51,11 @@ extension Model {
         var detections = [[DetectedFace]](repeating: [], count: count)
         var filled = Set<Int>()
 
-        /// The decoded frame as a view (RGB24), with the host's box.
-        func withView<T>(_ frame: DecodedFrame, _ body: (ImageView) throws -> T) throws -> T {
-            try frame.pixels.withUnsafeBytes { raw in
-                do {
-                    return try body(try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height,
-                                                  stride: 3 * frame.width, format: .rgb24, box: box))
-                } catch let e as ERIError {
-                    throw ERIError(e.code, "\(path): \(e.message)")
-                }
-            }
-        }
         /// Prepares the frame for sample positions `positions` as `placement(j)` says.
         func prepare(_ frame: DecodedFrame, _ positions: [Int], _ placement: (Int) -> FacePlacement) throws {
             guard let v else { return }
             let per = v.channels * v.imageSize * v.imageSize
-            try withView(frame) { view in
+            try frame.withView(box: box, path: path) { view in
                 try clip!.data.withUnsafeMutableBufferPointer { out in
                     for j in positions {
                         try view.preprocess(placement(j), config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)]))
@@ -79,7 +68,7 @@ extension Model {
                                       mono: true) { frame, positions in
             guard v != nil else { return }
             if search {
-                let faces = try withView(frame) { detector!.detect($0) }
+                let faces = try frame.withView(box: box, path: path) { detector!.detect($0) }
                 for j in positions { detections[j] = faces }
             } else {
                 try prepare(frame, positions) { _ in box.map { .box($0) } ?? .centre }
@@ -163,5 +152,19 @@ func namingFile<T>(_ path: String, _ body: () throws -> T) throws -> T {
         return try body()
     } catch let e as ERIError where !e.message.contains(path) {
         throw ERIError(e.code, "\(path): \(e.message)")
+    }
+}
+
+extension DecodedFrame {
+    /// The decoded frame (RGB24) as a view with the host's box; a refusal names `path`.
+    func withView<T>(box: FaceBox?, path: String, _ body: (ImageView) throws -> T) throws -> T {
+        try pixels.withUnsafeBytes { raw in
+            do {
+                return try body(try ImageView(data: raw.baseAddress!, width: width, height: height,
+                                              stride: 3 * width, format: .rgb24, box: box))
+            } catch let e as ERIError {
+                throw ERIError(e.code, "\(path): \(e.message)")
+            }
+        }
     }
 }

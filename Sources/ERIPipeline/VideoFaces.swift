@@ -41,18 +41,8 @@ public func prepareVideo(file path: String, count: Int, windows k: Int = 1, conf
     var kept = [DecodedFrame?](repeating: nil, count: count)
     var keptBytes = 0, keeping = search
 
-    func withView<T>(_ frame: DecodedFrame, _ body: (ImageView) throws -> T) throws -> T {
-        try frame.pixels.withUnsafeBytes { raw in
-            do {
-                return try body(try ImageView(data: raw.baseAddress!, width: frame.width, height: frame.height,
-                                              stride: 3 * frame.width, format: .rgb24, box: box))
-            } catch let e as ERIError {
-                throw ERIError(e.code, "\(path): \(e.message)")
-            }
-        }
-    }
     func prepare(_ frame: DecodedFrame, _ positions: [Int], _ placement: (Int) -> FacePlacement) throws {
-        try withView(frame) { view in
+        try frame.withView(box: box, path: path) { view in
             try frames.data.withUnsafeMutableBufferPointer { out in
                 for j in positions {
                     try view.preprocess(placement(j), config: v, into: UnsafeMutableBufferPointer(rebasing: out[(j * per)..<((j + 1) * per)]))
@@ -63,7 +53,7 @@ public func prepareVideo(file path: String, count: Int, windows k: Int = 1, conf
 
     let decoded = try decodeMedia(path: path, frames: count, audioRate: nil) { frame, positions in
         if search {
-            let faces = try withView(frame) { detector!.detect($0) }
+            let faces = try frame.withView(box: box, path: path) { detector!.detect($0) }
             for j in positions { detections[j] = faces }
             if keeping {
                 keptBytes += frame.pixels.count

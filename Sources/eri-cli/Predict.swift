@@ -29,15 +29,10 @@ struct Predict: ParsableCommand {
         The model is --model, else $ERI_MODEL, else PREFIX/share/eri/default.eri when liberi was installed with one.
         """)
 
-    @Option(name: .shortAndLong, help: "The .eri model.") var model: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Flag(help: "One JSON object per line.") var json = false
     @Flag(help: "CSV with a header row.") var csv = false
-    @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Face box x,y,w,h in pixels of the (upright) video frames, for every frame.") var box: String?
-    @Option(help: "Where faces come from: auto (search when a detector is installed), detect (search; fail without a detector), none (the centred square).")
-    var faces: String = "auto"
-    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
-    var faceModel: String?
     @Flag(help: "The mean of the estimates of consecutive windows (see --window) instead of one over the whole file.")
     var windows = false
     @Option(help: "Window length for --windows, seconds (default: the model's training clip length, else 10).")
@@ -46,17 +41,14 @@ struct Predict: ParsableCommand {
 
     func validate() throws {
         if json && csv { throw ValidationError("--json and --csv exclude each other") }
-        if !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0…1024") }
         if let box, parseBox(box) == nil { throw ValidationError("--box needs four numbers x,y,w,h with w, h > 0") }
         if let window, !(window >= 0.1 && window <= 3600) { throw ValidationError("--window must be in 0.1…3600 seconds") }
         if window != nil && !windows { throw ValidationError("--window goes with --windows") }
-        if parseFaceMode(faces) == nil { throw ValidationError("--faces must be auto, detect or none") }
     }
 
     func run() throws {
-        let modelPath = try resolveModelPath(model)
         let m: Model
-        do { m = try Model(path: modelPath, threads: threads, faceModel: faceModel) } catch let e as ERIError {
+        do { m = try modelOptions.open() } catch let e as ERIError {
             printError("eri: \(e.message)")
             throw ExitCode(1)
         }
@@ -74,7 +66,7 @@ struct Predict: ParsableCommand {
             }
         }
         if csv { print((["file"] + ERIConfig.emotionNames + Self.recordColumns).joined(separator: ",")) }
-        let options = PredictOptions(longInput: windows ? .windows(seconds: window) : .whole, faces: parseFaceMode(faces)!)
+        let options = PredictOptions(longInput: windows ? .windows(seconds: window) : .whole, faces: modelOptions.faceMode)
         let progress = files.count > 1 && isatty(2) != 0 ? ProgressBar(total: files.count) : nil
         for (i, file) in files.enumerated() {
             progress?.update(done: i, label: (file as NSString).lastPathComponent)
@@ -147,6 +139,30 @@ struct Predict: ParsableCommand {
 func warningNamesOf(_ warnings: PredictionWarnings) -> [String] {
     [(PredictionWarnings.randomWeights, "random_weights"), (.noVideo, "no_video"), (.noAudio, "no_audio"), (.longInput, "long_input"),
      (.noFace, "no_face"), (.fewFaces, "few_faces"), (.noDetector, "no_detector")].filter { warnings.contains($0.0) }.map(\.1)
+}
+
+/// The options `eri predict`, `eri stream` and `eri timeline` share: which
+/// model, how many threads, and where faces come from.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The .eri model.") var model: String?
+    @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
+    @Option(help: "Where faces come from: auto (search when a detector is installed), detect (search; fail without a detector), none (the centred square).")
+    var faces: String = "auto"
+    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
+    var faceModel: String?
+
+    func validate() throws {
+        if !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0…1024") }
+        if parseFaceMode(faces) == nil { throw ValidationError("--faces must be auto, detect or none") }
+    }
+
+    /// --faces, once `validate` has passed.
+    var faceMode: FaceMode { parseFaceMode(faces)! }
+
+    /// Opens --model (else $ERI_MODEL, else the installed default) with --threads and --face-model.
+    func open() throws -> Model {
+        try Model(path: try resolveModelPath(model), threads: threads, faceModel: faceModel)
+    }
 }
 
 /// --faces auto|detect|none.

@@ -27,29 +27,22 @@ struct StreamCommand: ParsableCommand {
         apart than W/F), that read waits for the next input and its window ends later than the point.
         """)
 
-    @Option(name: .shortAndLong, help: "The .eri model.") var model: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Window length in seconds (default: the model's training clip length, else 10).") var window: Double?
     @Option(help: "Seconds of media time between reads, rounded to a multiple of the stream's step W/F (at least one step).")
     var every: Double = 0.5
     @Flag(help: "Do not pace: push as fast as the model runs.") var fast = false
-    @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
-    @Option(help: "Where faces come from: auto (search when a detector is installed), detect (search; fail without one), none (the centred square).")
-    var faces: String = "auto"
-    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
-    var faceModel: String?
     @Argument(help: "A media file.") var path: String
 
     func validate() throws {
         if !(every > 0 && every <= 3600) { throw ValidationError("--every must be in (0, 3600] seconds") }
-        if !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0…1024") }
-        if parseFaceMode(faces) == nil { throw ValidationError("--faces must be auto, detect or none") }
     }
 
     func run() throws {
         try reportingErrors {
-            let m = try Model(path: try resolveModelPath(model), threads: threads, faceModel: faceModel)
-            let stream = try ModelStream(model: m, options: StreamOptions(window: window, faces: parseFaceMode(faces)!))
-            var warnings = StreamWarnings(model: m, path: path, faces: parseFaceMode(faces)!)
+            let m = try modelOptions.open()
+            let stream = try ModelStream(model: m, options: StreamOptions(window: window, faces: modelOptions.faceMode))
+            var warnings = StreamWarnings(model: m, path: path, faces: modelOptions.faceMode)
             let hop = Double(readSteps(every: every, step: stream.step)) * stream.step
             printError("eri stream: \(path): window \(formatTime(stream.window)) s, reads every \(formatTime(hop)) s "
                        + "(--every \(formatTime(every)) rounded to a multiple of W/F = \(formatTime(stream.step)) s)")

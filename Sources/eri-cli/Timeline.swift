@@ -26,31 +26,24 @@ struct TimelineCommand: ParsableCommand {
         shorter than one hop gets a single point, at the last grid point it reaches.
         """)
 
-    @Option(name: .shortAndLong, help: "The .eri model.") var model: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Window length in seconds (default: the model's training clip length, else 10).") var window: Double?
     @Option(help: "Seconds between points, rounded to a multiple of the stream's step W/F (at least one step).")
     var hop: Double = 0.5
     @Option(name: .shortAndLong, help: "The SVG file to write.") var output: String
     @Option(help: "Also write the points as CSV here.") var csv: String?
-    @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
-    @Option(help: "Where faces come from: auto (search when a detector is installed), detect (search; fail without one), none (the centred square).")
-    var faces: String = "auto"
-    @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
-    var faceModel: String?
     @Argument(help: "A media file.") var path: String
 
     func validate() throws {
         if !(hop > 0 && hop <= 3600) { throw ValidationError("--hop must be in (0, 3600] seconds") }
         if let window, !(window >= 0.1 && window <= 3600) { throw ValidationError("--window must be in 0.1…3600 seconds") }
-        if !(0...1024).contains(threads) { throw ValidationError("--threads must be in 0…1024") }
-        if parseFaceMode(faces) == nil { throw ValidationError("--faces must be auto, detect or none") }
     }
 
     func run() throws {
         try reportingErrors {
-            let m = try Model(path: try resolveModelPath(model), threads: threads, faceModel: faceModel)
-            let stream = try ModelStream(model: m, options: StreamOptions(window: window, faces: parseFaceMode(faces)!))
-            var warnings = StreamWarnings(model: m, path: path, faces: parseFaceMode(faces)!)
+            let m = try modelOptions.open()
+            let stream = try ModelStream(model: m, options: StreamOptions(window: window, faces: modelOptions.faceMode))
+            var warnings = StreamWarnings(model: m, path: path, faces: modelOptions.faceMode)
             var points: [(Double, [Float])] = []
             try replay(path, into: stream, every: hop, realTime: false) { e in
                 points.append((e.windowEnd, e.intensities))

@@ -13,7 +13,7 @@ struct ERICommand: ParsableCommand {
         commandName: "eri",
         abstract: "liberi: Emotional Reaction Intensity from face video and audio.",
         version: "\(ERIVersion.major).\(ERIVersion.minor).\(ERIVersion.patch)",
-        subcommands: [Predict.self, FacesCommand.self, StreamCommand.self, TimelineCommand.self, Train.self, Eval.self, Synth.self, Info.self, Init.self])
+        subcommands: [Predict.self, FacesCommand.self, StreamCommand.self, TimelineCommand.self, Train.self, Eval.self, CacheCommand.self, Synth.self, Info.self, Init.self])
 }
 
 /// Prints to stderr; the tool's results go to stdout, diagnostics here.

@@ -33,7 +33,7 @@ import ERITestSupport
         let kept = try #require(try decodeMedia(path: file, frames: nil, audioRate: rate).audio)
         let mono = try #require(try decodeMedia(path: file, frames: nil, audioRate: rate, mono: true).audio)
         #expect(kept.channels == 5 && mono.channels == 1 && mono.sampleRate == rate)
-        let mixed = kept.samples.withUnsafeBufferPointer { downmix($0, channels: 5) }
+        let mixed = kept.samples.withUnsafeBufferPointer { downmix(interleaved: $0, channels: 5) }
         #expect(mono.samples == mixed)
     }
 

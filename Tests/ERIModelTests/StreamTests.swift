@@ -162,7 +162,7 @@ struct LiveSource {
         let stream = try ModelStream(model: model, options: StreamOptions(window: 2))
         var source = LiveSource()
         source.sampleRate = 44100
-        var frames: [Double: [UInt8]] = [:]
+        let frames: [Double: [UInt8]] = [:]
         // Stereo at 44.1 kHz: both channels the source, in 10 ms chunks.
         var n = 0
         while Double(n) / 44100 < 3 {
@@ -269,7 +269,7 @@ struct LiveSource {
         let model = StreamTests.tiny
         let stream = try ModelStream(model: model, options: StreamOptions(window: 2))
         let source = LiveSource()
-        var frames: [Double: [UInt8]] = [:]
+        let frames: [Double: [UInt8]] = [:]
         let start = 86_400.0 * 3  // three days into the host's clock
         var maxSamples = 0, maxCells = 0, maxMFCC = 0
         var t = 0.0

@@ -25,6 +25,8 @@ liberi.so is loaded on first use: $ERI_LIBRARY (a file or a folder) if set, else
 """
 from __future__ import annotations
 
+from typing import List
+
 from . import _capi
 from ._errors import (Cancelled, DecodeError, Error, FileError, FormatError, InternalError, InvalidArgument,
                       LibraryError, MissingModality, OutOfMemory, ReliabilityWarning, Status, Unsupported)
@@ -39,7 +41,7 @@ __version__: str = PACKAGE_VERSION
 __all__ = ["Model", "Stream", "Detector", "Face", "to_dataframe", "EMOTIONS", "version", "library_file", "load_library", "__version__",
            "Prediction", "ModelInfo", "TimelinePoint", "StreamEstimate", "StreamSpan", "Status",
            "Error", "InvalidArgument", "FileError", "LibraryError", "FormatError", "Unsupported", "MissingModality",
-           "DecodeError", "OutOfMemory", "Cancelled", "InternalError", "ReliabilityWarning"]
+           "DecodeError", "OutOfMemory", "Cancelled", "InternalError", "ReliabilityWarning", "export_onnx"]
 
 
 for _public in (Model, Stream, Detector, Face, to_dataframe, Prediction, ModelInfo, TimelinePoint, StreamEstimate, StreamSpan):
@@ -60,3 +62,11 @@ def version() -> str:
 def library_file() -> str:
     """The path of the liberi.so in use; loads the library."""
     return _capi.library_file(_capi.load_library())
+
+
+def export_onnx(eri_path: str, onnx_path: str, opset: int = 17) -> List[str]:
+    """Exports the .eri model's network to ONNX (needs the torch extra: pip install liberi[torch]); the
+    inputs are liberi's preprocessed frames and MFCC (liberi.torch.onnx documents them). Returns the input names."""
+    import importlib
+    names = importlib.import_module("liberi.torch.onnx").export_onnx(eri_path, onnx_path, opset=opset)
+    return [str(n) for n in names]

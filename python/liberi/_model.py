@@ -135,6 +135,13 @@ class _Owned:
         except Exception:  # interpreter shutdown: the library may be gone
             pass
 
+    def __reduce__(self) -> Any:
+        # The C handle belongs to this process: a copy would free it twice, an unpickled one in another
+        # process would point nowhere. Workers (Ray, multiprocessing) open their own.
+        raise TypeError(f"a liberi.{type(self).__name__} holds a native handle and cannot be pickled or copied: "
+                        f"open it in each worker (e.g. in the __init__ of a Ray Data map_batches class) and pass "
+                        f"the .eri path around instead")
+
     def __enter__(self: Any) -> Any:
         return self
 

@@ -55,17 +55,9 @@ public enum BLASKernels {
 
     /// The `flags` line of /proc/cpuinfo, read without Foundation.
     static func cpuFlags() -> Set<String> {
-        guard let f = fopen("/proc/cpuinfo", "r") else { return [] }
-        defer { fclose(f) }
-        var line: UnsafeMutablePointer<CChar>? = nil
-        var capacity = 0
-        defer { free(line) }
-        while getline(&line, &capacity, f) > 0 {
-            let text = String(cString: line!)
-            if text.hasPrefix("flags") {
-                return Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" }).map(String.init))
-            }
-        }
-        return []
+        firstLine(ofFile: "/proc/cpuinfo") { text in
+            text.hasPrefix("flags")
+                ? Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == ":" }).map(String.init)) : nil
+        } ?? []
     }
 }

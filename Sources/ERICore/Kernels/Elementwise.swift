@@ -188,3 +188,27 @@ public func reluBackward(_ y: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<F
     }
     parallelRanges(n, grain: 1 << 15) { r in for i in r { dy[i] = y[i] > 0 ? dy[i] : 0 } }
 }
+
+/// SPEC §4.2 step 1: the mono signal is the mean of the channels. `interleaved`
+/// holds frames of `channels` samples; a trailing incomplete frame is ignored.
+/// `channels` must be at least 1 (a programmer error otherwise; the checked
+/// entry point is `AudioPreprocessor.features`). ERIMedia mixes with it while
+/// decoding, so that mixing then or afterwards gives the same floats.
+public func downmix(interleaved: UnsafeBufferPointer<Float>, channels: Int) -> [Float] {
+    precondition(channels >= 1, "downmix needs at least one channel")
+    if channels == 1 { return Array(interleaved) }
+    let frames = interleaved.count / channels
+    guard frames > 0, let base = interleaved.baseAddress else { return [] }
+    let scale = Float(channels)
+    return [Float](unsafeUninitializedCapacity: frames) { out, initialized in
+        // One pass over the interleaved samples on raw pointers: this runs over
+        // every sample of every clip.
+        for t in 0..<frames {
+            let frame = base + t * channels
+            var sum: Float = 0
+            for c in 0..<channels { sum += frame[c] }
+            out[t] = sum / scale
+        }
+        initialized = frames
+    }
+}
