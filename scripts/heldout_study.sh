@@ -24,7 +24,9 @@
 # the mean over the seeds and the range (min–max).
 #
 # Environment: CORPORA ("H1 H2 H3"), SEEDS ("1 2 3"), CLIPS (300), EPOCHS (12), LR (5e-4),
-# MDROP (0.3), MD0 (0), STAGED_ARGS, FACES (none: the centred square; detect after `make models`),
+# MDROP (0.3), MD0 (0), STAGED_ARGS, FACES (detect: the face detector's crop, as `eri train` does by
+# default once `make models` has run; none: the centred square, faster, and far worse for the
+# video branch on off-centre faces: docs/training.md),
 # THREADS (0 = all cores), STUDY_OUT (build/heldout), ERI. Models already in STUDY_OUT are reused,
 # so an interrupted study continues. About 4 trainings per corpus and seed.
 set -euo pipefail
@@ -38,7 +40,8 @@ EPOCHS=${EPOCHS:-12}
 LR=${LR:-5e-4}
 MDROP=${MDROP:-0.3}
 MD0=${MD0:-0}
-FACES=${FACES:-none}
+FACES=${FACES:-detect}
+[ -z "${ERI_FACE_MODEL:-}" ] && [ -f "$REPO/.build/models/face-mtcnn.safetensors" ] && export ERI_FACE_MODEL="$REPO/.build/models/face-mtcnn.safetensors"
 THREADS=${THREADS:-0}
 STAGED_ARGS=${STAGED_ARGS:-}
 mkdir -p "$OUT"
@@ -57,7 +60,7 @@ train() { # CORPUS NAME SEED ARGS…
         --lr "$LR" --seed "$seed" --threads "$THREADS" --faces "$FACES" --out "$OUT/$c/$name-s$seed.eri" "$@" >"$OUT/$c/$name-s$seed.log" 2>&1
 }
 pcc() { # CORPUS MODEL [--drop M]
-    "$ERI" eval --model "$OUT/$1/$2.eri" --data "$OUT/$1/data" --split test --threads "$THREADS" \
+    "$ERI" eval --model "$OUT/$1/$2.eri" --data "$OUT/$1/data" --split test --threads "$THREADS" --faces "$FACES" \
         --predictions "$OUT/$1/$2.test${3:+-}${4:-}.csv" "${@:3}" | sed -n 's/.*mean PCC \([-0-9.]*\).*/\1/p'
 }
 for c in $CORPORA; do
