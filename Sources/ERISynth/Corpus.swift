@@ -111,8 +111,11 @@ public let corpusCSVHeader = "File_ID,Split,Adoration,Amusement,Anxiety,Disgust,
 /// after each clip, from the worker threads, one call at a time.
 /// Throws .invalidArgument for a bad count or a folder it must not touch,
 /// .io when a file cannot be written, .internal when FFmpeg lacks libx264.
-public func synthesizeCorpus(outputDirectory: String, clips: Int, seed: UInt64,
+public func synthesizeCorpus(outputDirectory: String, clips: Int, seed: UInt64, style: CorpusStyle = CorpusStyle(),
                              progress: ((Int, Int) -> Void)? = nil) throws -> CorpusSummary {
+    guard style.isValid else {
+        throw ERIError(.invalidArgument, "style: frame scale 0.5–3, face scale 0.5–1.5, framing 0–6, confounds 0–2.5")
+    }
     guard (1...100_000).contains(clips) else {
         throw ERIError(.invalidArgument, "clips must be between 1 and 100000 (got \(clips))")
     }
@@ -133,7 +136,8 @@ public func synthesizeCorpus(outputDirectory: String, clips: Int, seed: UInt64,
         try Files.createDirectory(outputDirectory)
     }
 
-    let plan = CorpusPlan.make(clips: clips, seed: seed)
+    var plan = CorpusPlan.make(clips: clips, seed: seed)
+    plan.subjects = plan.subjects.map(style.applied)
     for split in Split.allCases {
         for kind in ["mp4", "wav"] {
             try Files.createDirectory(Files.join(outputDirectory, "raw", split.folder, kind))
@@ -285,4 +289,40 @@ private func renderAll(_ plan: CorpusPlan, outputDirectory: String, progress: ((
         }
     }
     if let failure = queue.failure { throw failure }
+}
+
+/// Render settings a corpus can vary beyond its seed, for held-out studies (a learner tuned
+/// on the default corpora meets faces it never saw). Each is applied to a subject after it is
+/// drawn, so the same seed draws the same people and labels; the defaults change nothing.
+/// The cues (what each emotion does to the face and the voice) and the noise are not settings.
+public struct CorpusStyle: Equatable, Sendable {
+    /// Frame sides × this (rounded to even; default sizes 64–112 px).
+    public var frameScale: Float = 1
+    /// The head's size in the frame × this.
+    public var faceScale: Float = 1
+    /// The head's offset from the frame centre × this (default within ±4 % of the shorter side).
+    public var framing: Float = 1
+    /// The per-subject confounds (resting mouth curve, brow height, eye openness) spread × this
+    /// about their middle: more look like an emotion they do not have.
+    public var confounds: Float = 1
+    public init(frameScale: Float = 1, faceScale: Float = 1, framing: Float = 1, confounds: Float = 1) {
+        self.frameScale = frameScale; self.faceScale = faceScale; self.framing = framing; self.confounds = confounds
+    }
+
+    var isValid: Bool {
+        (0.5...3).contains(frameScale) && (0.5...1.5).contains(faceScale) && (0...6).contains(framing) && (0...2.5).contains(confounds)
+    }
+
+    func applied(_ subject: SubjectProfile) -> SubjectProfile {
+        guard self != CorpusStyle() else { return subject }
+        var s = subject
+        func even(_ x: Int) -> Int { max(16, 2 * Int((Float(x) * frameScale / 2).rounded())) }
+        s.width = even(s.width); s.height = even(s.height)
+        s.headSize *= faceScale
+        s.framingX *= framing; s.framingY *= framing
+        s.restingSmile = 0.1 + (s.restingSmile - 0.1) * confounds
+        s.browHeight = max(0, 0.04 + (s.browHeight - 0.04) * confounds)
+        s.eyeOpenness = 0.5 + (s.eyeOpenness - 0.5) * confounds
+        return s
+    }
 }

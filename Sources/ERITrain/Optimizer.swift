@@ -11,6 +11,11 @@ import Glibc
 public final class AdamW {
     public let parameters: [Parameter]
     public var learningRate: Float
+    /// Per parameter (in `parameters` order), the factor on `learningRate` (PyTorch's per-group
+    /// `lr`: it scales the decoupled decay too). 0 freezes the parameter: it is neither updated
+    /// nor decayed, its moments stay, and its gradient is left out of the clipping norm (as a
+    /// PyTorch parameter with `requires_grad = False`).
+    public var rateScales: [Float]
     public let weightDecay: Float
     public let beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
     /// Steps taken (bias correction uses it).
@@ -22,6 +27,7 @@ public final class AdamW {
         self.parameters = parameters.filter(\.trainable)
         self.learningRate = learningRate
         self.weightDecay = weightDecay
+        rateScales = [Float](repeating: 1, count: self.parameters.count)
         firstMoments = self.parameters.map { [Float](repeating: 0, count: $0.count) }
         secondMoments = self.parameters.map { [Float](repeating: 0, count: $0.count) }
     }
@@ -33,8 +39,9 @@ public final class AdamW {
         step += 1
         // The bias corrections in double, as PyTorch computes them (in float, 1 − β₂ at step 1 is 1.3e-5 off).
         let c1 = Float(1 - pow(Double(beta1), Double(step))), c2 = Float(1 - pow(Double(beta2), Double(step)))
-        for (k, p) in parameters.enumerated() {
+        for (k, p) in parameters.enumerated() where rateScales[k] != 0 {
             let gradient = p.gradient!
+            let learningRate = self.learningRate * rateScales[k]
             let decay = AdamW.decays(p) ? learningRate * weightDecay : 0
             firstMoments[k].withUnsafeMutableBufferPointer { m in
                 secondMoments[k].withUnsafeMutableBufferPointer { v in
@@ -54,11 +61,12 @@ public final class AdamW {
     @discardableResult
     public func clipGradients(maxNorm: Float) -> Float {
         var total = 0.0
-        for p in parameters { let g = p.gradient!; for i in 0..<p.count { total += Double(g[i]) * Double(g[i]) } }
+        let updated = zip(parameters, rateScales).filter { $0.1 != 0 }.map(\.0)
+        for p in updated { let g = p.gradient!; for i in 0..<p.count { total += Double(g[i]) * Double(g[i]) } }
         let norm = Float(total.squareRoot())
         if norm > maxNorm && norm.isFinite {
             let scale = maxNorm / (norm + 1e-6)
-            for p in parameters { let g = p.gradient!; for i in 0..<p.count { g[i] *= scale } }
+            for p in updated { let g = p.gradient!; for i in 0..<p.count { g[i] *= scale } }
         }
         return norm
     }
@@ -83,6 +91,41 @@ public final class AdamW {
             secondMoments[k] = file.floats(v)
         }
         self.step = step
+    }
+}
+
+/// The parameter groups of the staged recipe, each with a learning-rate factor: the video
+/// backbone (`video.backbone.*`), the head (`head.*`), and the temporal layers (everything else:
+/// spatial attention, projections, TCNs, temporal encoders).
+public enum ParameterGroup: String, CaseIterable, Sendable {
+    case backbone, temporal, head
+
+    public init(parameterNamed name: String) {
+        if name.hasPrefix("video.backbone.") { self = .backbone } else if name.hasPrefix("head.") { self = .head } else { self = .temporal }
+    }
+}
+
+/// Learning-rate factors per parameter group (1, 1, 1: one rate for all).
+public struct GroupRates: Equatable, Sendable {
+    public var backbone: Float = 1, temporal: Float = 1, head: Float = 1
+    public init(backbone: Float = 1, temporal: Float = 1, head: Float = 1) {
+        self.backbone = backbone; self.temporal = temporal; self.head = head
+    }
+
+    public subscript(group: ParameterGroup) -> Float {
+        switch group {
+        case .backbone: return backbone
+        case .temporal: return temporal
+        case .head: return head
+        }
+    }
+
+    /// The factors of `parameters`, with the backbone's 0 when `freezeBackbone`.
+    public func scales(for parameters: [Parameter], freezeBackbone: Bool = false) -> [Float] {
+        parameters.map { p in
+            let g = ParameterGroup(parameterNamed: p.name)
+            return g == .backbone && freezeBackbone ? 0 : self[g]
+        }
     }
 }
 

@@ -27,6 +27,12 @@ public struct TrainOptions: Sendable {
     /// The detector's weights (nil: $ERI_FACE_MODEL, else the installed ones).
     public var faceModel: String? = nil
     public var recipe = ""
+    /// The staged recipe: models whose branches initialise this one (`initialiseBranches`).
+    public var initFrom: [String] = []
+    /// Learning-rate factors per parameter group (backbone, temporal layers, head).
+    public var groupRates = GroupRates()
+    /// The video backbone is frozen (not updated) for this many first epochs.
+    public var freezeBackboneEpochs = 0
     public init(dataDirectory: String, config: ERIConfig, output: String) {
         self.dataDirectory = dataDirectory; self.config = config; self.output = output
     }
@@ -191,10 +197,19 @@ public final class Trainer {
             bestMean = Float(ck.metadata["best_mean_pcc"] ?? "") ?? -.infinity
             history = parseHistory(ck.metadata["history"] ?? "")
             checkpoint = ck
-        } else if let a = o.config.audio {
-            let (mean, std) = mfccStatistics(trainClips, coefficients: a.mfcc.nMFCC)
-            file.tensors["audio.norm.mean"] = Tensor(shape: [mean.count], data: mean)
-            file.tensors["audio.norm.std"] = Tensor(shape: [std.count], data: std)
+        } else {
+            var initialised = false
+            if !o.initFrom.isEmpty {
+                let copied = try initialiseBranches(&file, from: o.initFrom)
+                for line in copied.log { log(line) }
+                initialised = copied.prefixes.contains("audio.")
+            }
+            // An audio branch from --init-from keeps the normalisation it was trained with.
+            if let a = o.config.audio, !initialised {
+                let (mean, std) = mfccStatistics(trainClips, coefficients: a.mfcc.nMFCC)
+                file.tensors["audio.norm.mean"] = Tensor(shape: [mean.count], data: mean)
+                file.tensors["audio.norm.std"] = Tensor(shape: [std.count], data: std)
+            }
         }
         let parameters = Parameters(file: file)
         let network = Network(training: parameters)
@@ -212,6 +227,13 @@ public final class Trainer {
             var rng = SeededGenerator(seed: o.seed &* 0x9E37_79B9 &+ UInt64(epoch) &+ 1)
             var order = Array(0..<trainClips.count)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            optimiser.rateScales = o.groupRates.scales(for: optimiser.parameters, freezeBackbone: epoch < o.freezeBackboneEpochs)
+            if epoch == startEpoch && o.groupRates != GroupRates() {
+                log("learning-rate factors: backbone \(o.groupRates.backbone), temporal layers \(o.groupRates.temporal), head \(o.groupRates.head)")
+            }
+            if epoch == 0 && o.freezeBackboneEpochs > 0 && o.config.video != nil {
+                log("video backbone frozen for the first \(o.freezeBackboneEpochs) epoch\(o.freezeBackboneEpochs == 1 ? "" : "s")")
+            }
             let started = Trainer.now()
             var lossSum: Float = 0
             for s in 0..<stepsPerEpoch {

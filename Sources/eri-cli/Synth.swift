@@ -22,12 +22,17 @@ struct Synth: ParsableCommand {
     @Option(name: .shortAndLong, help: "The output folder (new, or an earlier corpus).") var out: String
     @Option(help: "Number of clips.") var clips: Int = 320
     @Option(help: "Random seed: the same seed gives the same corpus.") var seed: UInt64 = 0
+    @Option(help: "Frame sides × this (0.5–3; the default sizes are 64–112 px).") var frameScale: Float = 1
+    @Option(help: "The face's size in the frame × this (0.5–1.5).") var faceScale: Float = 1
+    @Option(help: "The face's offset from the frame centre × this (0–6; default within ±4 % of the shorter side).") var framing: Float = 1
+    @Option(help: "The per-subject confounds' spread × this (0–2.5): resting mouth, brow height, eye openness.") var confounds: Float = 1
 
     func run() throws {
         try reportingErrors {
             let terminal = isatty(2) != 0
             let started = Date()
-            let summary = try synthesizeCorpus(outputDirectory: out, clips: clips, seed: seed) { done, total in
+            let summary = try synthesizeCorpus(outputDirectory: out, clips: clips, seed: seed,
+                                                 style: CorpusStyle(frameScale: frameScale, faceScale: faceScale, framing: framing, confounds: confounds)) { done, total in
                 guard terminal else { return }
                 fputs("\r\u{1B}[Ksynthesising \(done)/\(total)", stderr)
             }

@@ -44,8 +44,27 @@ struct Train: ParsableCommand {
     var faces: String = "auto"
     @Option(help: "The face detector's weights (default: $ERI_FACE_MODEL, else PREFIX/share/eri/face-mtcnn.safetensors).")
     var faceModel: String?
+    @Option(help: "Comma-separated .eri models whose branches initialise this one (the staged recipe: an audio-only and a video-only model of the same preset; a model of the same config fine-tunes it whole).")
+    var initFrom: String?
+    @Option(help: "single (the default) or staged: an audio-only model (OUT.audio.eri), a video-only model (OUT.video.eri), then the two-branch model initialised from both (OUT), --epochs each.")
+    var recipe: String = "single"
+    @Option(help: "Learning-rate factor of the video backbone (video.backbone.*).") var lrBackbone: Float = 1
+    @Option(help: "Learning-rate factor of the temporal layers (spatial attention, projections, TCNs, temporal encoders).") var lrTemporal: Float = 1
+    @Option(help: "Learning-rate factor of the head.") var lrHead: Float = 1
+    @Option(help: "Freeze the video backbone (no updates) for this many first epochs.") var freezeBackboneEpochs: Int = 0
 
     func validate() throws {
+        if !["single", "staged"].contains(recipe) { throw ValidationError("--recipe is single or staged") }
+        if recipe == "staged" && (modality != "both" || initFrom != nil || resume != nil) {
+            throw ValidationError("--recipe staged trains both modalities itself: no --modality, --init-from or --resume")
+        }
+        for f in [lrBackbone, lrTemporal, lrHead] where !(f >= 0 && f <= 100) { throw ValidationError("--lr-backbone, --lr-temporal and --lr-head are factors in [0, 100]") }
+        if freezeBackboneEpochs < 0 { throw ValidationError("--freeze-backbone-epochs must be at least 0") }
+        if let initFrom {
+            for path in initFrom.split(separator: ",").map(String.init) where access(path, R_OK) != 0 {
+                throw ValidationError("--init-from \(path): no such file (or not readable)")
+            }
+        }
         if faceModeNamed(faces) == nil { throw ValidationError("--faces is auto, detect or none") }
         if let faceModel, access(faceModel, R_OK) != 0 { throw ValidationError("--face-model \(faceModel): no such file (or not readable)") }
         if preset != nil && config != nil { throw ValidationError("--preset and --config exclude each other") }
@@ -65,10 +84,32 @@ struct Train: ParsableCommand {
                 }
                 c = p
             }
-            if modality == "audio" { c = c.audioOnly }
-            if modality == "video" { c = c.videoOnly }
             if let modalityDropout { c.train.modalityDropout = modalityDropout }
+            if recipe == "staged" {
+                let stem = out.hasSuffix(".eri") ? String(out.dropLast(4)) : out
+                for (m, path) in [("audio", stem + ".audio.eri"), ("video", stem + ".video.eri")] {
+                    fputs("== stage: \(m)-only → \(path)\n", stderr)
+                    try train(m == "audio" ? c.audioOnly : c.videoOnly, modality: m, out: path, initFrom: [])
+                }
+                fputs("== stage: both, initialised from \(stem).audio.eri and \(stem).video.eri → \(out)\n", stderr)
+                try train(c, modality: "both", out: out, initFrom: [stem + ".audio.eri", stem + ".video.eri"])
+            } else {
+                if modality == "audio" { c = c.audioOnly }
+                if modality == "video" { c = c.videoOnly }
+                try train(c, modality: modality, out: out, initFrom: initFrom?.split(separator: ",").map(String.init) ?? [])
+            }
+        }
+    }
+
+    func train(_ c: ERIConfig, modality: String, out: String, initFrom: [String]) throws {
+        do {
             var options = TrainOptions(dataDirectory: data, config: c, output: out)
+            options.initFrom = initFrom
+            // In the staged recipe the single-branch stages train from scratch at one rate:
+            // the group rates and the freeze are for the model being initialised.
+            let fineTuning = recipe == "single" || !initFrom.isEmpty
+            options.groupRates = fineTuning ? GroupRates(backbone: lrBackbone, temporal: lrTemporal, head: lrHead) : GroupRates()
+            options.freezeBackboneEpochs = fineTuning ? freezeBackboneEpochs : 0
             options.epochs = epochs
             options.batchSize = batch
             options.learningRate = lr
@@ -80,6 +121,9 @@ struct Train: ParsableCommand {
             options.faceModel = faceModel
             options.recipe = "eri train --preset \(preset ?? (config == nil ? "dbn-small" : "custom")) --modality \(modality) --epochs \(epochs) --batch \(batch) --lr \(lr) --seed \(seed)"
                 + (modalityDropout.map { " --modality-dropout \($0)" } ?? "") + " --faces \(faces)"
+                + (initFrom.isEmpty ? "" : " --init-from \(initFrom.joined(separator: ","))")
+                + (!fineTuning || options.groupRates == GroupRates() ? "" : " --lr-backbone \(lrBackbone) --lr-temporal \(lrTemporal) --lr-head \(lrHead)")
+                + (options.freezeBackboneEpochs > 0 ? " --freeze-backbone-epochs \(freezeBackboneEpochs)" : "")
             let trainer = Trainer(options: options)
             let terminal = isatty(2) != 0
             trainer.log = { line in

@@ -102,6 +102,33 @@ import ERITestSupport
         #expect(audioInfo["duration_ts"] == String(clip.frames * 640))
     }
 
+    /// A style changes how subjects are filmed, never who they are or what they feel: the same
+    /// labels and subjects, frames `frameScale` times the size (rounded to even); out-of-range
+    /// settings are refused.
+    @Test func aStyleReframesTheSameSubjects() throws {
+        let plain = TemporaryFolder(), styled = TemporaryFolder()
+        let style = CorpusStyle(frameScale: 1.5, faceScale: 0.8, framing: 4, confounds: 2)
+        let a = try synthesizeCorpus(outputDirectory: plain.path, clips: 3, seed: 7)
+        let b = try synthesizeCorpus(outputDirectory: styled.path, clips: 3, seed: 7, style: style)
+        #expect(a.files == b.files)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: plain.file("data_info.csv")))
+                == Data(contentsOf: URL(fileURLWithPath: styled.file("data_info.csv"))))
+        let plan = CorpusPlan.make(clips: 3, seed: 7)
+        for file in a.files where file.hasSuffix(".mp4") {
+            let p = try probeMedia(path: plain.file(file)), q = try probeMedia(path: styled.file(file))
+            #expect(q.width == 2 * Int((Float(p.width) * 1.5 / 2).rounded()) && q.height == 2 * Int((Float(p.height) * 1.5 / 2).rounded()), "\(file)")
+        }
+        for subject in plan.subjects {
+            let s = style.applied(subject)
+            #expect(abs(s.restingSmile - 0.1 - 2 * (subject.restingSmile - 0.1)) < 1e-6)
+            #expect(s.framingX == 4 * subject.framingX && abs(s.headSize - 0.8 * subject.headSize) < 1e-6)
+            #expect(CorpusStyle().applied(subject).width == subject.width)
+        }
+        for bad in [CorpusStyle(frameScale: 0.1), CorpusStyle(framing: 7), CorpusStyle(confounds: -1), CorpusStyle(faceScale: 2)] {
+            #expect(throws: ERIError.self) { try synthesizeCorpus(outputDirectory: TemporaryFolder().path, clips: 1, seed: 1, style: bad) }
+        }
+    }
+
     @Test func theSameSeedGivesTheSameCorpus() throws {
         let a = TemporaryFolder(), b = TemporaryFolder(), c = TemporaryFolder()
         let summaryA = try synthesizeCorpus(outputDirectory: a.path, clips: 4, seed: 7)
