@@ -135,29 +135,3 @@ def test_onnx_export_on_liberis_inputs_equals_liberi(trained, cache, corpus, tmp
     ys = session.run(["y"], {"frames": np.concatenate([b["frames"] for b, _ in same]),
                              "mfcc": np.concatenate([b["mfcc"] for b, _ in same])})[0]
     np.testing.assert_allclose(ys, np.stack([y for _, y in same]), atol=1e-5, rtol=0)
-
-
-def test_twin_mirrors_the_reference_oracle():
-    """liberi.torch.model is a mirror of reference/eri_ref/model.py (the oracle the Swift network is tested
-    against): same weights, same outputs, in inference and in training mode (BatchNorm batch statistics)."""
-    sys.path.insert(0, os.path.join(ROOT, "reference"))
-    from eri_ref.model import ERIModel as RefModel, randomize_for_testing
-    from liberi.torch import ERIModel
-    cfg = small_config()
-    cfg["train"] = dict(cfg.get("train", {}), dropout=0.0, modality_dropout=0.0)
-    torch.manual_seed(0)
-    ref = randomize_for_testing(RefModel(cfg), 1)
-    twin = ERIModel(cfg)
-    assert set(twin.state_dict()) == set(ref.state_dict())
-    twin.load_state_dict(ref.state_dict())
-    g = torch.Generator().manual_seed(2)
-    v = cfg["video"]
-    frames = torch.randn(3, v["frames"], {"rgb": 3, "gray": 1}[v["color"]], v["image_size"], v["image_size"], generator=g)
-    mfcc = torch.randn(3, 40, cfg["audio"]["mfcc"]["n_mfcc"], generator=g) * 20
-    lengths = torch.tensor([40, 31, 12])
-    for train_mode in (False, True):
-        ref.train(train_mode)
-        twin.train(train_mode)
-        a = ref(frames=frames, mfcc=mfcc, audio_lengths=lengths)
-        b = twin(frames=frames, mfcc=mfcc, audio_lengths=lengths)
-        assert torch.equal(a, b), float((a - b).abs().max())

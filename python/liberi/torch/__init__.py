@@ -9,7 +9,8 @@ same batching and augmentation as `eri train`, a trainer with liberi's recipe th
     liberi.export_onnx("model.eri", "model.onnx")
 
 The preprocessing stays in liberi (`eri cache build`); this package holds no second one.
-The module mirrors reference/eri_ref (the PyTorch oracle liberi's Swift network is tested against).
+The network, config and file modules are also the PyTorch oracle liberi's Swift network is tested
+against (reference/eri_ref re-exports them).
 """
 
 from .config import audio_only, from_json, preset, to_json, video_only  # noqa: F401

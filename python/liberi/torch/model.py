@@ -1,8 +1,8 @@
 # mypy: ignore-errors
 """The ERI dual-branch network (SPEC §5) as a PyTorch module tree: liberi's PyTorch twin.
 
-A mirror of reference/eri_ref/model.py (the oracle the Swift implementation is tested
-against, which stays separate), plus what training at scale needs: modality-dropout
+It is also the PyTorch oracle the Swift implementation is tested against
+(reference/eri_ref re-exports it), plus what training at scale needs: modality-dropout
 masks given by the caller (`keep`, so a distributed step can draw them per sample of the
 global batch) and BatchNorm whose training statistics span all processes (`DistBatchNorm2d`).
 
