@@ -45,7 +45,7 @@ MTCNN_WHEEL := $(MODELS_DIR)/facenet_pytorch-2.6.0-py3-none-any.whl
 FACE_MODEL := $(MODELS_DIR)/face-mtcnn.safetensors
 
 .PHONY: all models deps venv install uninstall test swift-test host-test python-test examples wheel clean check-exports check-layers bench demo \
-	fuzz sanitize sanitize-asan sanitize-tsan sanitize-host
+	fuzz sanitize sanitize-asan sanitize-tsan sanitize-host sanitize-host-tsan
 
 all: models
 	$(SWIFT_RELEASE)
@@ -142,7 +142,7 @@ SANITIZE_ASAN_SKIP ?= MemoryTests
 # Swift's crash backtracer reads other threads' stacks, which ASan reports; a failure still fails.
 SANITIZER_ENV := SWIFT_BACKTRACE=enable=no ERI_PYTHON=$(CURDIR)/$(PYTHON)
 SANITIZE_TSAN_FILTER ?= ParallelTests|BatchAndThreadTests|WinogradTests|TrainingKernelTests/sameResultsForAnyThreadCount
-sanitize: sanitize-asan sanitize-tsan sanitize-host
+sanitize: sanitize-asan sanitize-tsan sanitize-host sanitize-host-tsan
 sanitize-asan: venv models
 	swift build --build-tests --sanitize=address --scratch-path .build-asan
 	$(SANITIZER_ENV) ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
@@ -154,6 +154,9 @@ sanitize-tsan: venv models
 	  swift test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_TSAN_FILTER)'
 sanitize-host: venv all
 	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host_asan.sh
+# The C API's thread stress (test_c, test_predict) against liberi.so built with TSan (.build-tsan-lib).
+sanitize-host-tsan: venv all
+	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host_tsan.sh
 
 examples: all
 	$(MAKE) -C examples
