@@ -11,6 +11,8 @@
 #   make deps            Debian packages (apt-get; sudo when not root)
 #   make venv            Python venv (.venv) with the reference oracle's pinned packages
 #   make demo            synthesise a corpus, train, evaluate and predict end to end
+#   make fuzz            the libFuzzer harnesses (Tests/fuzz) over an ASan + coverage build, FUZZ_SECONDS each
+#   make sanitize        the Swift tests under ASan, the threaded suites under TSan, the C hosts under ASan + UBSan
 #   make bench           liberi vs ONNX Runtime, PyTorch, librosa (benchmarks/latest.md);
 #                        BASELINE=path/to/eri-bench adds an earlier build's times to the same rows
 
@@ -43,7 +45,8 @@ MODELS_DIR := .build/models
 MTCNN_WHEEL := $(MODELS_DIR)/facenet_pytorch-2.6.0-py3-none-any.whl
 FACE_MODEL := $(MODELS_DIR)/face-mtcnn.safetensors
 
-.PHONY: all models deps venv install uninstall test swift-test host-test python-test scale-test examples wheel clean check-exports check-layers bench demo
+.PHONY: all models deps venv install uninstall test swift-test host-test python-test scale-test examples wheel clean check-exports check-layers bench demo \
+	fuzz sanitize sanitize-asan sanitize-tsan sanitize-host sanitize-host-tsan
 
 all: models
 	$(SWIFT_RELEASE)
@@ -129,6 +132,39 @@ host-test: venv all
 scale-test: venv all models
 	ERI_CLI=$(CURDIR)/$(CLI) ERI_LIBRARY=$(CURDIR)/$(LIB) ERI_FACE_MODEL=$(CURDIR)/$(FACE_MODEL) \
 	  $(PYTHON) -m pytest -q -p no:warnings Tests/scale
+
+# Fuzzing (Tests/fuzz/run.sh): liberi.so with coverage and AddressSanitizer in .build-fuzz, four
+# libFuzzer harnesses (model file, media file, stream calls, C API arguments), FUZZ_SECONDS each;
+# the corpora grow in .build-fuzz/corpus between runs. CI runs FUZZ_SECONDS=30.
+FUZZ_SECONDS ?= 180
+fuzz: venv models
+	FUZZ_SECONDS=$(FUZZ_SECONDS) PYTHON=$(CURDIR)/$(PYTHON) bash Tests/fuzz/run.sh
+
+# Sanitizers (Tests/sanitizers/README.md says what runs and why): the Swift tests under ASan (Swift
+# has no UBSan on Linux; its overflow and bounds checks trap)
+# in .build-asan, the suites that run threads under TSan in .build-tsan (Tests/sanitizers/tsan.supp:
+# no entries needed), the C hosts (ASan + UBSan) against the ASan liberi.so of make fuzz.
+SANITIZE_ASAN_FILTER ?=
+# MemoryTests measures peak RSS against a bound, which ASan's shadow memory and quarantine break.
+SANITIZE_ASAN_SKIP ?= MemoryTests
+# Swift's crash backtracer reads other threads' stacks, which ASan reports; a failure still fails.
+SANITIZER_ENV := SWIFT_BACKTRACE=enable=no ERI_PYTHON=$(CURDIR)/$(PYTHON)
+SANITIZE_TSAN_FILTER ?= ParallelTests|BatchAndThreadTests|WinogradTests|TrainingKernelTests/sameResultsForAnyThreadCount
+sanitize: sanitize-asan sanitize-tsan sanitize-host sanitize-host-tsan
+sanitize-asan: venv models
+	swift build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SANITIZER_ENV) ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 \
+	  swift test --skip-build --sanitize=address --scratch-path .build-asan --skip '$(SANITIZE_ASAN_SKIP)' \
+	  $(if $(SANITIZE_ASAN_FILTER),--filter '$(SANITIZE_ASAN_FILTER)')
+sanitize-tsan: venv models
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(SANITIZER_ENV) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/Tests/sanitizers/tsan.supp \
+	  swift test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_TSAN_FILTER)'
+sanitize-host: venv all
+	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host_asan.sh
+# The C API's thread stress (test_c, test_predict) against liberi.so built with TSan (.build-tsan-lib).
+sanitize-host-tsan: venv all
+	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host_tsan.sh
 
 examples: all
 	$(MAKE) -C examples

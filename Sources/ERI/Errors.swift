@@ -33,6 +33,22 @@ func writeVersioned<T>(_ value: T, to pointer: UnsafeMutablePointer<T>, size: UI
     UnsafeMutableRawPointer(pointer).storeBytes(of: UInt32(n), as: UInt32.self)
 }
 
+/// The `struct_size` a caller's versioned struct starts with, read on its own:
+/// `pointer.pointee.struct_size` may load the whole struct, which an older
+/// caller's smaller struct does not have (found by Tests/fuzz/fuzz_api.c).
+func structSize<T>(_ pointer: UnsafePointer<T>) -> UInt32 {
+    UnsafeRawPointer(pointer).load(as: UInt32.self)
+}
+
+/// Reads a caller's versioned struct of `size` bytes (checked by `checkStructSize`):
+/// the fields that fit, the rest from `defaults`; never a byte past `size`.
+func readVersioned<T>(_ pointer: UnsafePointer<T>, size: UInt32, defaults: T) -> T {
+    var value = defaults
+    let n = min(Int(size), MemoryLayout<T>.size)
+    withUnsafeMutableBytes(of: &value) { $0.baseAddress!.copyMemory(from: UnsafeRawPointer(pointer), byteCount: n) }
+    return value
+}
+
 func invalid(_ message: String) -> eri_status {
     fail(ERIError.invalidArgument(message))
 }

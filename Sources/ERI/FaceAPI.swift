@@ -41,9 +41,9 @@ public func eri_detector_open(_ options: UnsafePointer<eri_detector_options>?, _
         var settings = FaceDetectorOptions()
         var path: String?
         if let options {
-            let o = options.pointee
-            try checkStructSize(o.struct_size, atLeast: detectorOptionsSize, function: function, argument: "options",
+            try checkStructSize(structSize(options), atLeast: detectorOptionsSize, function: function, argument: "options",
                                 filledBy: "eri_detector_options_init", type: "eri_detector_options")
+            let o = options.pointee  // the whole struct: its size was checked
             path = o.weights_path.map { String(cString: $0) }
             settings.minFace = o.min_face
             settings.thresholds = (o.thresholds.0, o.thresholds.1, o.thresholds.2)

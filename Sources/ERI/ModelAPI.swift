@@ -61,11 +61,13 @@ public func eri_model_open(_ path: UnsafePointer<CChar>?, _ options: UnsafePoint
         var threads: Int32 = 0
         var faceModel: String?
         if let options {
-            try checkStructSize(options.pointee.struct_size, atLeast: modelOptionsV1Size, current: UInt32(MemoryLayout<eri_model_options>.size), function: "eri_model_open", argument: "options",
+            let size = structSize(options)
+            try checkStructSize(size, atLeast: modelOptionsV1Size, current: UInt32(MemoryLayout<eri_model_options>.size), function: "eri_model_open", argument: "options",
                                 filledBy: "eri_model_options_init", type: "eri_model_options")
-            threads = options.pointee.n_threads
+            let o = readVersioned(options, size: size, defaults: eri_model_options())
+            threads = o.n_threads
             guard (0...1024).contains(threads) else { return invalid("eri_model_open: n_threads \(threads) is outside 0…1024") }
-            if options.pointee.struct_size >= modelOptionsSize, let p = options.pointee.face_model { faceModel = String(cString: p) }
+            if size >= modelOptionsSize, let p = o.face_model { faceModel = String(cString: p) }
         }
         let model = try Model(path: String(cString: path), threads: Int(threads), faceModel: faceModel)
         outModel.pointee = OpaquePointer(Unmanaged.passRetained(ModelHandle(model: model)).toOpaque())
@@ -84,7 +86,7 @@ func modelInfo(_ model: OpaquePointer?, _ outInfo: UnsafeMutablePointer<CERISupp
     guarded {
         guard let model else { return invalid("\(function): model is NULL") }
         guard let outInfo else { return invalid("\(function): out_info is NULL") }
-        let size = outInfo.pointee.struct_size
+        let size = structSize(outInfo)
         try checkStructSize(size, atLeast: modelInfoV1Size, function: function, argument: "out_info", type: "eri_model_details")
         let handle = ModelHandle.from(model)
         let m = handle.model, c = m.config

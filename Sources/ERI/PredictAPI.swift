@@ -130,9 +130,9 @@ public func eri_predict_options_init(_ options: UnsafeMutablePointer<eri_predict
 func predictOptions(_ options: UnsafePointer<eri_predict_options>?, function: String) throws -> PredictOptions {
     var settings = PredictOptions()
     guard let options else { return settings }
-    let o = options.pointee
-    try checkStructSize(o.struct_size, atLeast: predictOptionsV1Size, function: function, argument: "options",
+    try checkStructSize(structSize(options), atLeast: predictOptionsV1Size, function: function, argument: "options",
                         filledBy: "eri_predict_options_init", type: "eri_predict_options")
+    let o = options.pointee  // the whole struct: its size was checked
     if let callback = o.progress {
         let context = UInt(bitPattern: o.progress_user_data)  // a plain integer crosses into the closure
         settings.progress = { fraction in callback(fraction, UnsafeMutableRawPointer(bitPattern: context)) == 0 }
@@ -183,7 +183,7 @@ public func eri_predict_file_ex(_ model: OpaquePointer?, _ path: UnsafePointer<C
         guard let model else { return invalid("\(function): model is NULL") }
         let file = try mediaPath(path, function: function)
         guard let out else { return invalid("\(function): out is NULL") }
-        let size = out.pointee.struct_size
+        let size = structSize(out)
         try checkStructSize(size, atLeast: predictionV1Size, function: function, argument: "out", type: "eri_prediction")
         let settings = try predictOptions(options, function: function)
         write(try ModelHandle.from(model).model.prediction(file: file, options: settings), to: out, size: size)
@@ -199,7 +199,7 @@ public func eri_predict_av_ex(_ model: OpaquePointer?, _ frames: UnsafePointer<e
         let function = "eri_predict_av_ex"
         guard let model else { return invalid("\(function): model is NULL") }
         guard let out else { return invalid("\(function): out is NULL") }
-        let size = out.pointee.struct_size
+        let size = structSize(out)
         try checkStructSize(size, atLeast: predictionV1Size, function: function, argument: "out", type: "eri_prediction")
         let settings = try predictOptions(options, function: function)
         let views = try imageViews(frames, frameCount, function: function)

@@ -60,9 +60,10 @@ public func eri_stream_open(_ model: OpaquePointer?, _ options: UnsafePointer<er
         guard let model else { return invalid("eri_stream_open: model is NULL") }
         var settings = StreamOptions()
         if let options {
-            try checkStructSize(options.pointee.struct_size, atLeast: streamOptionsV1Size, current: UInt32(MemoryLayout<eri_stream_options>.size), function: "eri_stream_open", argument: "options",
+            let size = structSize(options)
+            try checkStructSize(size, atLeast: streamOptionsV1Size, current: UInt32(MemoryLayout<eri_stream_options>.size), function: "eri_stream_open", argument: "options",
                                 filledBy: "eri_stream_options_init", type: "eri_stream_options")
-            let o = options.pointee
+            let o = readVersioned(options, size: size, defaults: eri_stream_options())
             guard !o.window_s.isNaN, !o.max_frame_gap_s.isNaN else { return invalid("eri_stream_open: options hold NaN") }
             if o.window_s != 0 { settings.window = o.window_s }
             if o.max_frame_gap_s >= 0 { settings.maxFrameGap = o.max_frame_gap_s }
@@ -126,14 +127,14 @@ public func eri_stream_last_span(_ s: OpaquePointer?, _ span: UnsafeMutablePoint
     guarded {
         guard let s else { return invalid("eri_stream_last_span: stream is NULL") }
         guard let span else { return invalid("eri_stream_last_span: out_span is NULL") }
-        try checkStructSize(span.pointee.struct_size, atLeast: streamSpanV1Size, function: "eri_stream_last_span", argument: "out_span",
+        try checkStructSize(structSize(span), atLeast: streamSpanV1Size, function: "eri_stream_last_span", argument: "out_span",
                             type: "eri_stream_span")
         let handle = StreamHandle.from(s)
         guard let e = handle.stream.lastEstimate else {
             throw ERIError(.missingModality, "eri_stream_last_span: no read yet")
         }
         let pointer = handle.holdTimestamps(e.frameTimestamps)
-        let size = span.pointee.struct_size
+        let size = structSize(span)
         let record = eri_stream_span(
             struct_size: 0, window_start_s: e.windowStart, window_end_s: e.windowEnd,
             n_frames: Int32(e.frameTimestamps.count), frame_timestamps_s: pointer,

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +170,21 @@ int main(int argc, char **argv) {
     eri_stream_options_init(&opts);
     opts.struct_size = 3;
     EXPECT_STATUS(eri_stream_open(both, &opts, &bad), ERI_ERR_INVALID_ARGUMENT, "options without struct_size");
+    /* A caller built against 0.1's header: its options end before `faces`. On the heap, exactly that
+       large, so that make sanitize-host (ASan) sees any read past it (0.2.0 read the whole struct). */
+    {
+        size_t v1 = offsetof(eri_stream_options, faces);
+        unsigned char *old = malloc(v1); /* bytes: a member access through it would be UB (UBSan says so) */
+        eri_stream_options_init(&opts);
+        opts.struct_size = (uint32_t)v1;
+        opts.window_s = 2.0;
+        memcpy(old, &opts, v1);
+        eri_stream *s1 = NULL;
+        EXPECT_STATUS(eri_stream_open(both, (const eri_stream_options *)(void *)old, &s1), ERI_OK,
+                      "options of 0.1's size (no faces, redetect_every)");
+        eri_stream_close(s1);
+        free(old);
+    }
     EXPECT_STATUS(eri_stream_open(NULL, NULL, &bad), ERI_ERR_INVALID_ARGUMENT, "a NULL model");
     EXPECT_STATUS(eri_stream_open(both, NULL, NULL), ERI_ERR_INVALID_ARGUMENT, "a NULL out");
     EXPECT_STATUS(eri_stream_options_init(NULL), ERI_ERR_INVALID_ARGUMENT, "options_init(NULL)");
