@@ -47,7 +47,8 @@ def material(tmp_path_factory):
 
 
 def cli_records(model, paths):
-    r = subprocess.run([CLI, "predict", "-m", model, "--json", "--faces", "none", "--threads", "1", *paths],
+    # Faces searched (MTCNN, the weights of ERI_FACE_MODEL), as a real scoring job does: most of the work.
+    r = subprocess.run([CLI, "predict", "-m", model, "--json", "--faces", "detect", "--threads", "1", *paths],
                        capture_output=True, text=True)
     return {j["file"]: j for j in map(json.loads, r.stdout.splitlines())}
 
@@ -60,12 +61,12 @@ def test_ray_records_equal_eri_predict_json(material):
     want = cli_records(model, paths)
     assert len(want) == len(paths) == CLIPS
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"ERI_LIBRARY": os.environ["ERI_LIBRARY"], "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "python"), os.path.join(ROOT, "examples", "python")])}})
+             runtime_env={"env_vars": {"ERI_LIBRARY": os.environ["ERI_LIBRARY"], "ERI_FACE_MODEL": os.environ["ERI_FACE_MODEL"], "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "python"), os.path.join(ROOT, "examples", "python")])}})
     try:
         times = {}
         for workers in (1, 2):
             started = time.time()
-            rows = score(paths + [broken], model, str(d / f"out{workers}"), workers=workers, faces="none")
+            rows = score(paths + [broken], model, str(d / f"out{workers}"), workers=workers, faces="detect")
             times[workers] = time.time() - started
             table = pq.read_table(str(d / f"out{workers}")).to_pylist()
             assert len(table) == len(rows) == CLIPS + 1

@@ -96,15 +96,23 @@ def score(paths, model, out, workers=2, faces="auto", threads=1, batch_size=4, f
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     model = os.path.abspath(model)
-    ds = ray.data.from_items([{"path": os.path.abspath(p)} for p in paths], override_num_blocks=max(1, len(paths) // batch_size))
+    # A few blocks per worker (each split into batches of `batch_size` by map_batches) balance the workers.
+    blocks = max(1, min(len(paths) // batch_size, 4 * workers))
+    ds = ray.data.from_items([{"path": os.path.abspath(p)} for p in paths], override_num_blocks=blocks)
     scored = ds.map_batches(Scorer, fn_constructor_kwargs={"model": model, "faces": faces, "threads": threads,
                                                            "face_model": face_model},
                             batch_size=batch_size, concurrency=workers, num_cpus=1, batch_format="numpy")
-    scored = scored.materialize()
-    scored.write_parquet(out)
+    # The records are small (a few hundred bytes a file), so they come back to this process and are written
+    # here, in input order, as one Parquet file: a Ray write stage would start its own worker processes, a
+    # fixed cost of seconds. For millions of files, `scored.write_parquet(out)` writes from the workers.
     rows = scored.take_all()
     order = {os.path.abspath(p): i for i, p in enumerate(paths)}
-    return sorted(rows, key=lambda r: order[r["file"]])
+    rows = sorted(rows, key=lambda r: order[r["file"]])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    os.makedirs(out, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema()), os.path.join(out, "part-00000.parquet"))
+    return rows
 
 
 def main(argv=None):
