@@ -2,8 +2,8 @@
 record of `eri predict --json` (the 7 intensities, what was used, warnings) and an `error` column.
 
     pip install dist/liberi-*.whl "ray[data]" pyarrow        # or: pip install liberi[ray]
-    python examples/python/ray_score.py --model model.eri --folder clips/ --out scores.parquet [--workers 4]
-    python examples/python/ray_score.py --model model.eri --list files.txt --out scores.parquet
+    python examples/python/ray_score.py --model model.eri --folder clips/ --out scores [--workers 4]
+    python examples/python/ray_score.py --model model.eri --list files.txt --out scores
     python examples/python/ray_score.py ... --address auto   # on a running Ray cluster (every node needs
                                                              # liberi and the files at the same paths)
 
@@ -121,7 +121,7 @@ def main(argv=None):
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--folder", help="score every media file under this folder")
     src.add_argument("--list", help="a text file with one media path a line")
-    ap.add_argument("--out", required=True, help="the Parquet output (a folder of part files, as Ray writes)")
+    ap.add_argument("--out", required=True, help="the output folder: OUT/part-00000.parquet, one row per file in input order")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads-per-worker", type=int, default=1)
     ap.add_argument("--faces", choices=["auto", "detect", "none"], default="auto")
