@@ -48,6 +48,9 @@ import ERITestSupport
     /// One pass scoring both / video withheld / audio withheld equals `predict` with both inputs,
     /// with the audio alone and with the frames alone, exactly (a padded batch of 3).
     @Test func withheldScoringEqualsPredictWithoutThatInput() throws {
+        // Bit-for-bit across calls: another suite must not change the thread count meanwhile.
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         let config = ERIConfig.tiny
         let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 24))
         let v = config.video!
@@ -68,6 +71,10 @@ import ERITestSupport
 
     /// API.md rule 5: one model, many threads at once, results bit-identical to serial.
     @Test func concurrentPredictionsAreBitIdentical() throws {
+        // OpenBLAS may round differently at another thread count, and a suite running beside this
+        // one may set it (it is process-wide): hold it for the serial and the concurrent runs.
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
         let config = ERIConfig.tiny
         let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 23))
         let v = config.video!
