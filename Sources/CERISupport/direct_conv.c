@@ -33,19 +33,29 @@
 #endif
 
 #define BLOCK 16     /* output positions per block: two 8-wide vectors */
-#define CHANNELS 6   /* output channels per register block */
+#define CHANNELS 6   /* output channels per register block, at most */
+
+/* The output channels in blocks of at most CHANNELS, as even as can be (32 → 6, 6, 5, 5, 5, 5
+   rather than five 6s and a 2): a block's 2·b accumulators are its independent FMA chains, and
+   fewer than about ten leave the FMA units waiting on their latency. Block `o0` has
+   block_width(outputs, o0) channels; the next starts after them. */
+static inline int block_width(int outputs, int o0) {
+    int blocks = (outputs + CHANNELS - 1) / CHANNELS, narrow = outputs / blocks, wide = outputs % blocks;
+    /* the first `wide` blocks have narrow + 1 channels */
+    return o0 < wide * (narrow + 1) ? narrow + 1 : narrow;
+}
 
 size_t liberi_direct_conv_packed_size(int inputs, int outputs, int k) {
     return (size_t)inputs * k * k * outputs;
 }
 
-/* Weights (out, in, k, k) → for each block of CHANNELS output channels
-   (the last may be narrower, b channels), tap-major: packed[t · b + j] is
+/* Weights (out, in, k, k) → for each block of b output channels (block_width),
+   tap-major: packed[t · b + j] is
    output channel (block start + j)'s weight for tap t = (c, ky, kx). */
 void liberi_direct_conv_pack(const float *weight, int inputs, int outputs, int k, float *packed) {
     int taps = inputs * k * k;
-    for (int o0 = 0; o0 < outputs; o0 += CHANNELS) {
-        int b = outputs - o0 < CHANNELS ? outputs - o0 : CHANNELS;
+    for (int o0 = 0, b; o0 < outputs; o0 += b) {
+        b = block_width(outputs, o0);
         for (int t = 0; t < taps; t++)
             for (int j = 0; j < b; j++) *packed++ = weight[(size_t)(o0 + j) * taps + t];
     }
@@ -83,8 +93,8 @@ static void units_portable(const float *x, int inputs, int images, int h, int w,
     for (int u = begin; u < end; u++) {
         int n = u / per, q0 = (u % per) * BLOCK;
         const float *xn = x + (size_t)n * P + q0;
-        for (int o0 = 0; o0 < outputs; o0 += CHANNELS) {
-            int b = outputs - o0 < CHANNELS ? outputs - o0 : CHANNELS;
+        for (int o0 = 0, b; o0 < outputs; o0 += b) {
+            b = block_width(outputs, o0);
             const float *wp = packed + (size_t)o0 * taps;
             for (int j = 0; j < b; j++)
                 for (int i = 0; i < BLOCK; i++) acc[j][i] = 0;
@@ -169,8 +179,8 @@ static AVX2 void units_avx2(const float *x, int inputs, int images, int h, int w
     for (int u = begin; u < end; u++) {
         int n = u / per, q0 = (u % per) * BLOCK;
         const float *xn = x + (size_t)n * P + q0;
-        for (int o0 = 0; o0 < outputs; o0 += CHANNELS) {
-            int b = outputs - o0 < CHANNELS ? outputs - o0 : CHANNELS;
+        for (int o0 = 0, b; o0 < outputs; o0 += b) {
+            b = block_width(outputs, o0);
             const float *wp = packed + (size_t)o0 * taps;
             float *yb = y + (size_t)o0 * output_channel_stride + (size_t)n * Q + q0;
             if (k == 3) { BLOCK_CASES(3) }
@@ -201,10 +211,18 @@ void liberi_direct_conv(const float *x, int inputs, int images, int h, int w, in
 
 static inline float max2(float a, float b) { return b > a ? b : a; }
 
+/* The first of a row's windows done another way (returns how many): none here. */
+static inline int no_fast_windows(const float *row, int w, int ow, float *out) {
+    (void)row; (void)w; (void)ow; (void)out;
+    return 0;
+}
+
 /* One plane: each output row's window rows reduced to `row` (their column-wise maximum, a
-   whole row at a time), then each window's columns; K and S constant where inlined. */
+   whole row at a time), then each window's columns, the first `fast` ones another way;
+   K and S constant where inlined. */
 static inline __attribute__((always_inline)) void
-pool_plane(const float *src, int h, int w, int row_stride, const int K, const int S, int oh, int ow, float *row, float *dst) {
+pool_plane(const float *src, int h, int w, int row_stride, const int K, const int S, int oh, int ow, float *row, float *dst,
+           int (*fast)(const float *, int, int, float *)) {
     int inside = w >= K ? (w - K) / S + 1 : 0;   /* windows wholly inside a row; the rest are clipped */
     if (inside > ow) inside = ow;
     for (int oy = 0; oy < oh; oy++) {
@@ -216,7 +234,7 @@ pool_plane(const float *src, int h, int w, int row_stride, const int K, const in
             for (int c = 0; c < w; c++) row[c] = max2(row[c], line[c]);
         }
         float *out = dst + (size_t)oy * ow;
-        for (int ox = 0; ox < inside; ox++) {
+        for (int ox = fast(row, w, ow, out); ox < inside; ox++) {
             float m = row[ox * S];
             for (int c = 1; c < K; c++) m = max2(m, row[ox * S + c]);
             out[ox] = m;
@@ -232,35 +250,54 @@ pool_plane(const float *src, int h, int w, int row_stride, const int K, const in
 /* MaxPool2d(k, s, ceil_mode=True), no padding, planes [plane_begin, plane_end) of
    h × w (rows row_stride apart, planes plane_stride apart: a wide map) into dense
    oh × ow each (the last window of a row or column clipped at the edge). */
-/* The planes [begin, end), MTCNN's 3/2 and 2/2 windows with constant sides. */
-#define POOL_PLANES                                                                                 \
-    for (int p = plane_begin; p < plane_end; p++) {                                                 \
-        const float *src = x + (size_t)p * plane_stride;                                            \
-        float *dst = y + (size_t)p * oh * ow;                                                       \
-        if (k == 3 && s == 2) pool_plane(src, h, w, row_stride, 3, 2, oh, ow, row, dst);            \
-        else if (k == 2 && s == 2) pool_plane(src, h, w, row_stride, 2, 2, oh, ow, row, dst);       \
-        else pool_plane(src, h, w, row_stride, k, s, oh, ow, row, dst);                             \
+/* The planes [begin, end), MTCNN's 3/2 and 2/2 windows with constant sides, and R-Net's two pools
+   (22² → 11², 9² → 4²: many small planes) with constant sizes, unrolled. */
+#define POOL_PLANES(FAST32)                                                                              \
+    for (int p = plane_begin; p < plane_end; p++) {                                                      \
+        const float *src = x + (size_t)p * plane_stride;                                                 \
+        float *dst = y + (size_t)p * oh * ow;                                                            \
+        if (k == 3 && s == 2 && h == 22 && w == 22) pool_plane(src, 22, 22, row_stride, 3, 2, 11, 11, row, dst, FAST32); \
+        else if (k == 3 && s == 2 && h == 9 && w == 9) pool_plane(src, 9, 9, row_stride, 3, 2, 4, 4, row, dst, FAST32);   \
+        else if (k == 3 && s == 2) pool_plane(src, h, w, row_stride, 3, 2, oh, ow, row, dst, FAST32);    \
+        else if (k == 2 && s == 2) pool_plane(src, h, w, row_stride, 2, 2, oh, ow, row, dst, no_fast_windows); \
+        else pool_plane(src, h, w, row_stride, k, s, oh, ow, row, dst, no_fast_windows);                 \
     }
 
 static void pool_planes(const float *x, int h, int w, int row_stride, int plane_stride, int k, int s, int oh, int ow,
                         int plane_begin, int plane_end, float *row, float *y) {
-    POOL_PLANES
+    POOL_PLANES(no_fast_windows)
 }
 
 #if defined(__x86_64__)
-/* The same loops compiled for AVX2 (maxima are exact: the same results). */
+/* 3/2 windows four at a time: out[x] = max2(max2(row[2x], row[2x + 1]), row[2x + 2]), the
+   scalar loop's order (vmaxps(b, a) is max2(a, b), NaN included), for all eight lanes of
+   a vector, of which the even ones are the four windows. Reads row[0 … 2x + 9] ≤ row[w]. */
+__attribute__((target("avx2"))) static inline int fast_windows32_avx2(const float *row, int w, int ow, float *out) {
+    const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    int x = 0;
+    for (; x + 4 <= ow && 2 * x + 8 <= w - 1; x += 4) {
+        const float *p = row + 2 * x;
+        __m256 m = _mm256_max_ps(_mm256_loadu_ps(p + 1), _mm256_loadu_ps(p));
+        m = _mm256_max_ps(_mm256_loadu_ps(p + 2), m);
+        _mm_storeu_ps(out + x, _mm256_castps256_ps128(_mm256_permutevar8x32_ps(m, even)));
+    }
+    return x;
+}
+
+/* The same loops compiled for AVX2, 3/2 windows four at a time (maxima are exact: the same results). */
 __attribute__((target("avx2"))) static void pool_planes_avx2(const float *x, int h, int w, int row_stride, int plane_stride,
                                                               int k, int s, int oh, int ow, int plane_begin, int plane_end,
                                                               float *row, float *y) {
-    POOL_PLANES
+    POOL_PLANES(fast_windows32_avx2)
 }
 #endif
 
 void liberi_max_pool_ceil(const float *x, int h, int w, int row_stride, int plane_stride, int k, int s, int oh, int ow,
                           int plane_begin, int plane_end, int simd, float *y) {
-    float stack[1024];
-    float *row = w <= 1024 ? stack : malloc(sizeof(float) * (size_t)w);   /* the window rows' maximum */
+    float stack[1025];
+    float *row = w <= 1024 ? stack : malloc(sizeof(float) * ((size_t)w + 1));   /* the window rows' maximum, and one more */
     if (!row) abort();
+    row[w] = 0;   /* read by fast_windows32_avx2 into a lane it drops */
 #if defined(__x86_64__)
     if (simd) pool_planes_avx2(x, h, w, row_stride, plane_stride, k, s, oh, ow, plane_begin, plane_end, row, y);
     else

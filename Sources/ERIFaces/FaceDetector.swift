@@ -87,40 +87,45 @@ public final class FaceDetector: @unchecked Sendable {
 
     /// The faces of `image` (any size and format), strongest first.
     public func detect(_ image: ImageView) -> [DetectedFace] {
-        // Packed RGB/BGR(A) at full size: the planes straight into scratch (the values rgbPlanes gives).
-        let layouts: [PixelFormat: (bpp: Int32, r: Int32, g: Int32, b: Int32)] =
-            [.rgb24: (3, 0, 1, 2), .bgr24: (3, 2, 1, 0), .rgba32: (4, 0, 1, 2), .bgra32: (4, 2, 1, 0)]
-        if let l = layouts[image.format], max(image.width, image.height) <= options.maxSide {
-            let (w, h) = (image.width, image.height)
-            let faces = arenas.withArena { arena in
-                let planes = arena.floats(3 * w * h).baseAddress!   // (3, h, w)
-                liberi_planes_from_packed(image.data.assumingMemoryBound(to: UInt8.self), Int32(w), Int32(h), Int32(image.stride),
-                                          l.bpp, l.r, l.g, l.b, networks.simd ? 1 : 0, planes)
-                return detect(planes: planes, width: w, height: h, minFace: options.minFace)
+        var faces = arenas.withArena { arena -> [DetectedFace] in
+            let (table, toTable) = areaTable(image, arena: arena)
+            var faces = detect(table, minFace: options.minFace)
+            if toTable != 1 {  // back to the caller's pixels
+                let back = Float(1 / toTable)
+                for i in faces.indices {
+                    faces[i].x1 *= back; faces[i].y1 *= back; faces[i].x2 *= back; faces[i].y2 *= back
+                    faces[i].landmarks = faces[i].landmarks.map { $0 * back }
+                }
             }
-            return faces.sorted { $0.score > $1.score }
+            return faces
         }
-        let (planes, w, h, toPlanes) = image.rgbPlanes(maxSide: options.maxSide)
-        // The minimum face is counted in the bounded copy's pixels: P-Net's first level is
-        // 12 / minFace of the copy, so time and memory stay bounded by maxSide. (Scaled down with
-        // the copy, the minimum made that level 12 / minFace of the original whatever maxSide:
-        // 4800 × 4800 for an 8000 × 8000 image, 51 s and 20 GB.) In a reduced image, faces under
-        // minFace / toPlanes of the original's pixels are not searched.
-        let minFace = options.minFace
-        var faces = planes.withUnsafeBufferPointer { detect(planes: $0.baseAddress!, width: w, height: h, minFace: minFace) }
-        if toPlanes != 1 {  // back to the caller's pixels
-            let back = Float(1 / toPlanes)
-            for i in faces.indices {
-                faces[i].x1 *= back; faces[i].y1 *= back; faces[i].x2 *= back; faces[i].y2 *= back
-                faces[i].landmarks = faces[i].landmarks.map { $0 * back }
-            }
-        }
-        return faces.sorted { $0.score > $1.score }
+        faces.sort { $0.score > $1.score }
+        return faces
     }
 
-    /// The cascade on R, G, B planes (0…255, 3 × h × w).
-    func detect(planes image: UnsafePointer<Float>, width w: Int, height h: Int, minFace: Float) -> [DetectedFace] {
-        arenas.withArena { arena in
+    /// The image's integral image, and the scale from the image's pixels to the table's: packed
+    /// 8-bit RGB/BGR(A) straight from its bytes; any other format, or an image larger than
+    /// `maxSide`, from `ImageView.rgbPlanes` (reduced to `maxSide`). In a reduced image the
+    /// minimum face is counted in the reduced copy's pixels: P-Net's first level is 12 / minFace
+    /// of the copy, so time and memory stay bounded by maxSide. (Scaled down with the copy, the
+    /// minimum made that level 12 / minFace of the original whatever maxSide: 4800 × 4800 for an
+    /// 8000 × 8000 image, 51 s and 20 GB.) Faces under minFace / scale of the original's pixels
+    /// are then not searched.
+    func areaTable(_ image: ImageView, arena: Arena) -> (table: AreaTable, scale: Double) {
+        let layouts: [PixelFormat: (bpp: Int32, r: Int32, g: Int32, b: Int32)] =
+            [.rgb24: (3, 0, 1, 2), .bgr24: (3, 2, 1, 0), .rgba32: (4, 0, 1, 2), .bgra32: (4, 2, 1, 0)]
+        if let layout = layouts[image.format], max(image.width, image.height) <= options.maxSide {
+            return (AreaTable(packed: image.data.assumingMemoryBound(to: UInt8.self), width: image.width, height: image.height,
+                              stride: image.stride, layout: layout, arena: arena), 1)
+        }
+        let (planes, w, h, scale) = image.rgbPlanes(maxSide: options.maxSide)
+        return (planes.withUnsafeBufferPointer { AreaTable(planes: $0.baseAddress!, width: w, height: h, arena: arena) }, scale)
+    }
+
+    /// The cascade on an image's integral image (R, G, B of 0…255).
+    func detect(_ table: AreaTable, minFace: Float) -> [DetectedFace] {
+        let w = table.width, h = table.height
+        return arenas.withArena { arena in
             // The pyramid, as facenet-pytorch builds it (in double, as Python does).
             let m = 12.0 / Double(minFace)
             var minl = Double(min(h, w)) * m, scale = m
@@ -130,45 +135,36 @@ public final class FaceDetector: @unchecked Sendable {
             // Stage 1: P-Net proposals.
             let levels = scales.map { s in (scale: s, height: Int(Double(h) * s + 1), width: Int(Double(w) * s + 1)) }
                 .filter { $0.height >= 12 && $0.width >= 12 && $0.height * $0.width <= 1 << 26 }
-            // The pyramid's images resampled in one pass over the image when they and the pass's
-            // row sums (3 planes × Σ heights × w) are small together, up to 16 MB (a 640 × 480 frame
-            // takes 4 MB at minimum face 40); else level by level, as memory allows. The same values.
-            var pyramid: [UnsafeMutablePointer<Float>]? = nil
-            if levels.reduce(0, { $0 + 3 * $1.height * $1.width + 3 * $1.height * w }) <= 1 << 22 {
-                let images = levels.map { MTCNNNetworks.map(3 * $0.height * $0.width, arena: arena) }   // (3, hs, ws) each
-                areaPyramid(image, planes: 3, height: h, width: w, sizes: levels.map { ($0.height, $0.width) }, into: images,
-                            simd: networks.simd, arena: arena)
-                pyramid = images
-            }
-            var all: [Candidate] = []
-            for (index, (s, hs, ws)) in levels.enumerated() {
-                // Each level's maps in an arena of their own, free again for the next (smaller) level:
-                // memory is the first level's, not the sum over the pyramid.
-                let found: [Candidate] = arenas.withArena { levelArena in
-                    let level: UnsafeMutablePointer<Float>   // (3, hs, ws)
-                    if let pyramid { level = pyramid[index] } else {
-                        level = MTCNNNetworks.map(3 * hs * ws, arena: levelArena)
-                        areaResize(image, planes: 3, height: h, width: w, outHeight: hs, outWidth: ws, into: level)
-                    }
-                    normalise(level, 3 * hs * ws)
-                    let p = networks.proposals(level, height: hs, width: ws, arena: levelArena)
-                    let fs = Float(s), n = p.height * p.width
-                    var found: [Candidate] = []
-                    for y in 0..<p.height {
-                        for x in 0..<p.width where p.probability[y * p.width + x] >= options.thresholds.0 {
-                            let i = y * p.width + x
-                            let bx = Float(x), by = Float(y)
-                            found.append(Candidate(x1: ((2 * bx + 1) / fs).rounded(.down), y1: ((2 * by + 1) / fs).rounded(.down),
-                                                   x2: ((2 * bx + 12) / fs).rounded(.down), y2: ((2 * by + 12) / fs).rounded(.down),
-                                                   score: p.probability[i],
-                                                   reg: SIMD4(p.regression[i], p.regression[n + i], p.regression[2 * n + i], p.regression[3 * n + i])))
+            // The levels side by side on the compute threads (the first, as large as the rest
+            // together, on one; the others on the rest), each with its maps in an arena of its own.
+            var perLevel = [[Candidate]](repeating: [], count: levels.count)
+            perLevel.withUnsafeMutableBufferPointer { results in
+                parallelFor(levels.count) { index in
+                    let (s, hs, ws) = levels[index]
+                    let found: [Candidate] = arenas.withArena { levelArena in
+                        let level = MTCNNNetworks.map(3 * hs * ws, arena: levelArena)   // (3, hs, ws)
+                        table.resample(rows: 0..<h, columns: 0..<w, outHeight: hs, outWidth: ws, into: level, planeStride: hs * ws)
+                        let p = networks.proposals(level, height: hs, width: ws, arena: levelArena)
+                        let fs = Float(s), n = p.height * p.width
+                        var found: [Candidate] = []
+                        for y in 0..<p.height {
+                            for x in 0..<p.width where p.probability[y * p.width + x] >= options.thresholds.0 {
+                                let i = y * p.width + x
+                                let bx = Float(x), by = Float(y)
+                                found.append(Candidate(x1: ((2 * bx + 1) / fs).rounded(.down), y1: ((2 * by + 1) / fs).rounded(.down),
+                                                       x2: ((2 * bx + 12) / fs).rounded(.down), y2: ((2 * by + 12) / fs).rounded(.down),
+                                                       score: p.probability[i],
+                                                       reg: SIMD4(p.regression[i], p.regression[n + i], p.regression[2 * n + i],
+                                                                  p.regression[3 * n + i])))
+                            }
                         }
+                        return found
                     }
-                    return found
+                    let strong = strongest(found)
+                    results[index] = nms(strong, threshold: 0.5).map { strong[$0] }
                 }
-                let strong = strongest(found)
-                all += nms(strong, threshold: 0.5).map { strong[$0] }
             }
+            let all = perLevel.flatMap { $0 }
             var boxes = nms(all, threshold: 0.7).map { all[$0] }
             boxes = strongest(boxes.map { c in
                 let rw = c.x2 - c.x1, rh = c.y2 - c.y1
@@ -180,7 +176,7 @@ public final class FaceDetector: @unchecked Sendable {
             // Stage 2: R-Net on 24 × 24 crops.
             boxes = boxes.filter { crop($0, width: w, height: h) != nil }
             guard !boxes.isEmpty else { return [] }
-            let refineInput = crops(boxes, side: 24, image: image, width: w, height: h, arena: arena)
+            let refineInput = crops(boxes, side: 24, table: table, arena: arena)
             let r = networks.refine(refineInput, count: boxes.count, arena: arena)
             var kept: [Candidate] = []
             for (k, b) in boxes.enumerated() where r.probability[k] > options.thresholds.1 {
@@ -192,7 +188,7 @@ public final class FaceDetector: @unchecked Sendable {
             guard !boxes.isEmpty else { return [] }
 
             // Stage 3: O-Net on 48 × 48 crops: probability, landmarks, regression, NMS by the smaller area.
-            let outputInput = crops(boxes, side: 48, image: image, width: w, height: h, arena: arena)
+            let outputInput = crops(boxes, side: 48, table: table, arena: arena)
             let o = networks.output(outputInput, count: boxes.count, arena: arena)
             var faces: [DetectedFace] = []
             for (k, b) in boxes.enumerated() where o.probability[k] > options.thresholds.2 {
@@ -213,32 +209,25 @@ public final class FaceDetector: @unchecked Sendable {
     /// R-Net and O-Net on the previous face's square (a stream between full
     /// detections, where the face moved little). Nil when they do not find it there.
     public func refine(_ image: ImageView, around previous: DetectedFace) -> DetectedFace? {
-        let (planes, w, h, toPlanes) = image.rgbPlanes(maxSide: options.maxSide)
-        let s = Float(toPlanes)
-        let start = squared(Candidate(x1: previous.x1 * s, y1: previous.y1 * s, x2: previous.x2 * s, y2: previous.y2 * s,
-                                      score: previous.score, reg: .zero))
-        return planes.withUnsafeBufferPointer { image -> DetectedFace? in
-            arenas.withArena { arena -> DetectedFace? in
-                guard crop(start, width: w, height: h) != nil else { return nil }
-                let r = networks.refine(crops([start], side: 24, image: image.baseAddress!, width: w, height: h, arena: arena), count: 1, arena: arena)
-                guard r.probability[0] > options.thresholds.1 else { return nil }
-                let box = squared(regressed(Candidate(x1: start.x1, y1: start.y1, x2: start.x2, y2: start.y2, score: r.probability[0],
-                                                      reg: SIMD4(r.regression[0], r.regression[1], r.regression[2], r.regression[3]))))
-                guard crop(box, width: w, height: h) != nil else { return nil }
-                let o = networks.output(crops([box], side: 48, image: image.baseAddress!, width: w, height: h, arena: arena), count: 1, arena: arena)
-                guard o.probability[0] > options.thresholds.2 else { return nil }
-                let wi = box.x2 - box.x1 + 1, hi = box.y2 - box.y1 + 1, back = 1 / s
-                let points = (0..<5).map { j in SIMD2(wi * o.landmarks[j] + box.x1 - 1, hi * o.landmarks[5 + j] + box.y1 - 1) * back }
-                let c = regressed(Candidate(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2, score: o.probability[0],
-                                            reg: SIMD4(o.regression[0], o.regression[1], o.regression[2], o.regression[3])))
-                return DetectedFace(x1: c.x1 * back, y1: c.y1 * back, x2: c.x2 * back, y2: c.y2 * back, score: c.score, landmarks: points)
-            }
+        arenas.withArena { arena -> DetectedFace? in
+            let (table, toTable) = areaTable(image, arena: arena)
+            let w = table.width, h = table.height, s = Float(toTable)
+            let start = squared(Candidate(x1: previous.x1 * s, y1: previous.y1 * s, x2: previous.x2 * s, y2: previous.y2 * s,
+                                          score: previous.score, reg: .zero))
+            guard crop(start, width: w, height: h) != nil else { return nil }
+            let r = networks.refine(crops([start], side: 24, table: table, arena: arena), count: 1, arena: arena)
+            guard r.probability[0] > options.thresholds.1 else { return nil }
+            let box = squared(regressed(Candidate(x1: start.x1, y1: start.y1, x2: start.x2, y2: start.y2, score: r.probability[0],
+                                                  reg: SIMD4(r.regression[0], r.regression[1], r.regression[2], r.regression[3]))))
+            guard crop(box, width: w, height: h) != nil else { return nil }
+            let o = networks.output(crops([box], side: 48, table: table, arena: arena), count: 1, arena: arena)
+            guard o.probability[0] > options.thresholds.2 else { return nil }
+            let wi = box.x2 - box.x1 + 1, hi = box.y2 - box.y1 + 1, back = 1 / s
+            let points = (0..<5).map { j in SIMD2(wi * o.landmarks[j] + box.x1 - 1, hi * o.landmarks[5 + j] + box.y1 - 1) * back }
+            let c = regressed(Candidate(x1: box.x1, y1: box.y1, x2: box.x2, y2: box.y2, score: o.probability[0],
+                                        reg: SIMD4(o.regression[0], o.regression[1], o.regression[2], o.regression[3])))
+            return DetectedFace(x1: c.x1 * back, y1: c.y1 * back, x2: c.x2 * back, y2: c.y2 * back, score: c.score, landmarks: points)
         }
-    }
-
-    /// (v − 127.5) · 0.0078125 in place, facenet-pytorch's input scaling.
-    private func normalise(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { x[i] = (x[i] - 127.5) * 0.0078125 }
     }
 
     /// The strongest `maxCandidates` (all when fewer), keeping their order.
@@ -274,20 +263,21 @@ public final class FaceDetector: @unchecked Sendable {
         return ((y - 1)..<ey, (x - 1)..<ex)
     }
 
-    /// Each box's crop resized to side × side (area) and normalised, CNHW (3 × n × side × side).
-    private func crops(_ boxes: [Candidate], side: Int, image: UnsafePointer<Float>, width w: Int, height h: Int,
-                       arena: Arena) -> UnsafeMutablePointer<Float> {
+    /// Each box's crop resized to side × side (area) and normalised, in the chunked CNHW layout
+    /// R-Net (side 24) and O-Net (48) read (`MTCNNNetworks.cropOffset`).
+    private func crops(_ boxes: [Candidate], side: Int, table: AreaTable, arena: Arena) -> UnsafeMutablePointer<Float> {
         let n = boxes.count, plane = side * side
-        let out = MTCNNNetworks.map(3 * n * plane, arena: arena)   // (3, n, side, side)
-        let resized = arena.floats(3 * plane).baseAddress!   // (3, side, side)
-        for (k, b) in boxes.enumerated() {
-            let (rows, columns) = crop(b, width: w, height: h)!
-            // The crop resampled where it lies in the image (3 planes of rows × columns, rows w apart).
-            areaResize(image + rows.lowerBound * w + columns.lowerBound, planes: 3, height: rows.count, width: columns.count,
-                       outHeight: side, outWidth: side, into: resized, rowStride: w, planeStride: h * w)
-            for c in 0..<3 { (out + (c * n + k) * plane).update(from: resized + c * plane, count: plane) }
+        let chunk = side == 24 ? MTCNNNetworks.refineChunk : MTCNNNetworks.outputChunk
+        let out = MTCNNNetworks.map(3 * n * plane, arena: arena)
+        let spans = boxes.map { crop($0, width: table.width, height: table.height)! }
+        parallelRanges(n, grain: 16) { range in
+            for k in range {
+                let r = MTCNNNetworks.cropOffset(k, of: n, chunk: chunk, side: side, channel: 0)
+                let g = MTCNNNetworks.cropOffset(k, of: n, chunk: chunk, side: side, channel: 1)
+                table.resample(rows: spans[k].rows, columns: spans[k].columns, outHeight: side, outWidth: side, into: out + r,
+                               planeStride: g - r)
+            }
         }
-        normalise(out, 3 * n * plane)
         return out
     }
 
@@ -325,29 +315,5 @@ public final class FaceDetector: @unchecked Sendable {
             }
         }
         return keep
-    }
-}
-
-/// `areaResize` of the same planes to several sizes at once, bit for bit (CERISupport's
-/// liberi_area_pyramid: the input read once, not once per size). Split over planes; scratch
-/// from `arena`. At most 64 sizes.
-func areaPyramid(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, sizes: [(height: Int, width: Int)],
-                 into outputs: [UnsafeMutablePointer<Float>], simd: Bool, arena: Arena) {
-    precondition(h >= 1 && w >= 1 && sizes.count == outputs.count && sizes.count <= 64
-                 && sizes.allSatisfy { $0.height >= 1 && $0.width >= 1 }, "areaPyramid needs 1…64 non-empty sizes")
-    guard !sizes.isEmpty, planes > 0 else { return }
-    let heights = sizes.map { Int32($0.height) }, widths = sizes.map { Int32($0.width) }
-    let per = heights.withUnsafeBufferPointer { liberi_area_pyramid_scratch(Int32(w), Int32(sizes.count), $0.baseAddress!) }
-    let scratch = arena.floats(planes * per).baseAddress!   // (planes, Σ heights, w): one per plane, whatever the split
-    let targets: [UnsafeMutablePointer<Float>?] = outputs
-    heights.withUnsafeBufferPointer { hs in
-        widths.withUnsafeBufferPointer { ws in
-            targets.withUnsafeBufferPointer { ts in
-                parallelRanges(planes, grain: max(1, 65_536 / (h * w))) { r in
-                    liberi_area_pyramid(x, Int32(h), Int32(w), Int32(sizes.count), hs.baseAddress!, ws.baseAddress!, ts.baseAddress!,
-                                        Int32(r.lowerBound), Int32(r.upperBound), simd ? 1 : 0, scratch + r.lowerBound * per)
-                }
-            }
-        }
     }
 }

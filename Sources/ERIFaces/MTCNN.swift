@@ -48,6 +48,8 @@ final class MTCNNNetworks: @unchecked Sendable {
     let pnetHeads: Conv
     /// The direct convolution's AVX2 + FMA path (false: portable C; ERI_PORTABLE_KERNELS=1 forces it).
     let simd: Bool
+    /// Scratch for one chunk of crops through R-Net's or O-Net's convolutions, reused chunk after chunk.
+    let passes = ArenaPool(keepingAtMost: 16 << 20)
     /// Readable floats a convolution's input map must have after its end (see direct_conv.c).
     static let slack = Int(LIBERI_DIRECT_CONV_SLACK)
     let rnet: (conv1: Conv, conv2: Conv, conv3: Conv, dense: Dense, score: Dense, box: Dense)
@@ -152,35 +154,62 @@ final class MTCNNNetworks: @unchecked Sendable {
         return (probability, regression, oh, ow)
     }
 
-    /// R-Net on `n` normalised 24 × 24 crops (CNHW: 3 × n × 24 × 24, followed by `slack`
+    /// Crops per pass through R-Net's and O-Net's convolutions: a pass's maps stay in the
+    /// core's L2 cache (R-Net's first, 28 × 4 × 528 floats, 236 KB) instead of going out to L3
+    /// between layers (1.4× faster on the 640 × 480 benchmark frame). Threads share the chunks.
+    static let refineChunk = 4, outputChunk = 1
+
+    /// Where crop k of n goes in the chunked layout that `refine` (chunk `refineChunk`) and
+    /// `output` (`outputChunk`) read: each chunk of m crops a CNHW block (3 × m × side × side)
+    /// of its own, one after another; returns the offset of plane `channel` of crop k.
+    static func cropOffset(_ k: Int, of n: Int, chunk: Int, side: Int, channel: Int) -> Int {
+        let start = k / chunk * chunk, m = min(chunk, n - start), plane = side * side
+        return 3 * start * plane + (channel * m + (k - start)) * plane
+    }
+
+    /// R-Net on `n` normalised 24 × 24 crops (chunked CNHW, see `cropOffset`, followed by `slack`
     /// readable floats): each crop's face probability and box regression (n × 4).
     func refine(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>) {
-        var x = run(rnet.conv1, WideMap(dense: crops, images: n, height: 24, width: 24), arena: arena)
-        x = pool(x, channels: 28, kernel: 3, stride: 2, arena: arena)
-        x = run(rnet.conv2, x, arena: arena)
-        x = pool(x, channels: 48, kernel: 3, stride: 2, arena: arena)
-        x = run(rnet.conv3, x, arena: arena)
-        let features = flattened(x, channels: 64, arena: arena)   // (n, 576)
+        let features = arena.floats(n * 576).baseAddress!   // (n, 576)
+        // Chunks side by side on the compute threads (each chunk's layers then run on its thread).
+        parallelFor((n + Self.refineChunk - 1) / Self.refineChunk) { index in
+            let start = index * Self.refineChunk, m = min(Self.refineChunk, n - start)
+            passes.withArena { pass in
+                var x = run(rnet.conv1, WideMap(dense: crops + 3 * start * 576, images: m, height: 24, width: 24), arena: pass)
+                x = pool(x, channels: 28, kernel: 3, stride: 2, arena: pass)
+                x = run(rnet.conv2, x, arena: pass)
+                x = pool(x, channels: 48, kernel: 3, stride: 2, arena: pass)
+                x = run(rnet.conv3, x, arena: pass)
+                flatten(x, channels: 64, into: features + start * 576)
+            }
+        }
         let hidden = run(rnet.dense, features, rows: n, arena: arena)
         let scores = run(rnet.score, hidden, rows: n, arena: arena)                                // (n, 2)
         let regression = run(rnet.box, hidden, rows: n, arena: arena)                              // (n, 4)
         return ((0..<n).map { faceProbability(scores[2 * $0], scores[2 * $0 + 1]) }, regression)
     }
 
-    /// O-Net on `n` normalised 48 × 48 crops (CNHW, followed by `slack` readable floats):
-    /// probabilities, box regression (n × 4) and landmarks (n × 10: five x, then five y, as
-    /// fractions of the box).
+    /// O-Net on `n` normalised 48 × 48 crops (chunked CNHW, see `cropOffset`, followed by `slack`
+    /// readable floats): probabilities, box regression (n × 4) and landmarks (n × 10: five x,
+    /// then five y, as fractions of the box).
     func output(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>, landmarks: UnsafeMutablePointer<Float>) {
-        var x = run(onet.conv1, WideMap(dense: crops, images: n, height: 48, width: 48), arena: arena)
-        x = pool(x, channels: 32, kernel: 3, stride: 2, arena: arena)
-        x = run(onet.conv2, x, arena: arena)
-        x = pool(x, channels: 64, kernel: 3, stride: 2, arena: arena)
-        x = run(onet.conv3, x, arena: arena)
-        x = pool(x, channels: 64, kernel: 2, stride: 2, arena: arena)
-        x = run(onet.conv4, x, arena: arena)
-        let features = flattened(x, channels: 128, arena: arena)  // (n, 1152)
+        let features = arena.floats(n * 1152).baseAddress!   // (n, 1152)
+        // Chunks side by side on the compute threads (each chunk's layers then run on its thread).
+        parallelFor((n + Self.outputChunk - 1) / Self.outputChunk) { index in
+            let start = index * Self.outputChunk, m = min(Self.outputChunk, n - start)
+            passes.withArena { pass in
+                var x = run(onet.conv1, WideMap(dense: crops + 3 * start * 2304, images: m, height: 48, width: 48), arena: pass)
+                x = pool(x, channels: 32, kernel: 3, stride: 2, arena: pass)
+                x = run(onet.conv2, x, arena: pass)
+                x = pool(x, channels: 64, kernel: 3, stride: 2, arena: pass)
+                x = run(onet.conv3, x, arena: pass)
+                x = pool(x, channels: 64, kernel: 2, stride: 2, arena: pass)
+                x = run(onet.conv4, x, arena: pass)
+                flatten(x, channels: 128, into: features + start * 1152)
+            }
+        }
         let hidden = run(onet.dense, features, rows: n, arena: arena)
         let scores = run(onet.score, hidden, rows: n, arena: arena)                                // (n, 2)
         return ((0..<n).map { faceProbability(scores[2 * $0], scores[2 * $0 + 1]) },
@@ -188,16 +217,14 @@ final class MTCNNNetworks: @unchecked Sendable {
     }
 
     /// The dense layers' input: facenet-pytorch flattens each map after
-    /// `permute(0, 3, 2, 1)`, i.e. in (x, y, c) order; from a wide CNHW map.
-    private func flattened(_ x: WideMap, channels: Int, arena: Arena) -> UnsafeMutablePointer<Float> {
+    /// `permute(0, 3, 2, 1)`, i.e. in (x, y, c) order; from a wide CNHW map into rows of `out`.
+    private func flatten(_ x: WideMap, channels: Int, into out: UnsafeMutablePointer<Float>) {
         let h = x.height, w = x.width, per = channels * h * w
-        let out = arena.floats(x.images * per).baseAddress!   // (N, w·h·C)
         for n in 0..<x.images {
             for xx in 0..<w { for yy in 0..<h { for c in 0..<channels {
                 out[n * per + (xx * h + yy) * channels + c] = x.values[(c * x.images + n) * x.planeStride + yy * x.rowStride + xx]
             } } }
         }
-        return out
     }
 
     /// The second of a two-way softmax, as PyTorch computes it (shift by the maximum).

@@ -101,7 +101,8 @@ import Glibc
 
     /// MaxPool2d(k, s, ceil_mode=True) of a wide map (NaN outside the valid region) into a dense one, both paths.
     @Test(arguments: [(22, 22, 3, 2), (23, 23, 3, 2), (9, 9, 3, 2), (10, 10, 2, 2), (3, 3, 2, 2), (1, 1, 2, 2), (190, 142, 2, 2),
-                      (4, 41, 3, 2), (2, 1, 3, 2), (1300, 7, 2, 2), (5, 1500, 3, 2)])
+                      (4, 41, 3, 2), (2, 1, 3, 2), (1300, 7, 2, 2), (5, 1500, 3, 2), (46, 46, 3, 2), (21, 21, 3, 2), (3, 10, 3, 2),
+                      (3, 11, 3, 2), (2, 1024, 3, 2), (2, 1025, 3, 2)])
     func wideCeilPoolIsTheWindowMaximum(_ size: (Int, Int, Int, Int)) {
         let (h, w, k, s) = size
         var random = TestRandom(seed: UInt64(h * 100 + w + k))

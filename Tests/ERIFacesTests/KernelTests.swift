@@ -28,26 +28,81 @@ import ERITestSupport
         _ = check("area \(h)×\(w) → \(oh)×\(ow)", y, want, tolerance: 2e-6, scale: .relative)
     }
 
-    /// The detector's packed-pixel fast path (both paths) gives the planes ImageView.rgbPlanes gives,
-    /// for each packed format, with padded rows.
+    /// The detector's integral image from packed 8-bit pixels is, entry for entry, the one from the
+    /// planes ImageView.rgbPlanes gives, for each packed format, with padded rows.
     @Test(arguments: [PixelFormat.rgb24, .bgr24, .rgba32, .bgra32])
-    func packedPlanesAreRGBPlanes(_ format: PixelFormat) throws {
+    func packedTableIsThePlanesTable(_ format: PixelFormat) throws {
         let (w, h) = (37, 11)
         let bpp = format == .rgb24 || format == .bgr24 ? 3 : 4, stride = w * bpp + 5
         var random = TestRandom(seed: UInt64(format.rawValue) + 5)
         let bytes = (0..<(stride * h)).map { _ in UInt8(random.uniform() * 255.99) }
         let layout: [PixelFormat: (Int32, Int32, Int32)] = [.rgb24: (0, 1, 2), .bgr24: (2, 1, 0), .rgba32: (0, 1, 2), .bgra32: (2, 1, 0)]
         let (r, g, b) = try #require(layout[format])
-        for simd in DirectConvTests.paths {
-            var got = [Float](repeating: .nan, count: 3 * w * h)
-            let want = try bytes.withUnsafeBufferPointer { raw -> [Float] in
-                got.withUnsafeMutableBufferPointer {
-                    liberi_planes_from_packed(raw.baseAddress!, Int32(w), Int32(h), Int32(stride), Int32(bpp), r, g, b, simd ? 1 : 0, $0.baseAddress!)
-                }
-                return try ImageView(data: UnsafeRawPointer(raw.baseAddress!), width: w, height: h, stride: stride, format: format)
-                    .rgbPlanes(maxSide: 1920).planes
+        let arena = Arena()
+        let (packed, planes) = try bytes.withUnsafeBufferPointer { raw in
+            let image = try ImageView(data: UnsafeRawPointer(raw.baseAddress!), width: w, height: h, stride: stride, format: format)
+            let rgb = image.rgbPlanes(maxSide: 1920).planes
+            return (AreaTable(packed: raw.baseAddress!, width: w, height: h, stride: stride, layout: (Int32(bpp), r, g, b), arena: arena),
+                    rgb.withUnsafeBufferPointer { AreaTable(planes: $0.baseAddress!, width: w, height: h, arena: arena) })
+        }
+        guard case .integers(let exact) = packed.entries, case .doubles(let summed) = planes.entries else {
+            Issue.record("8-bit pixels make a table of integers, floats one of doubles"); return
+        }
+        let count = liberi_integral_size(Int32(h), Int32(w))
+        #expect((0..<count).allSatisfy { Double(exact[$0]) == summed[$0] })
+        // Entry (y, x) of plane c: the sum of that channel's bytes above and left of it.
+        let (y, x, c) = (7, 30, 2)
+        let offset = [r, g, b][c]
+        let sum = (0..<y).reduce(0) { s, row in s + (0..<x).reduce(0) { $0 + Int(bytes[row * stride + $1 * bpp + Int(offset)]) } }
+        #expect(exact[(y * (w + 1) + x) * 3 + c] == UInt32(sum))
+        // Both resample to the same values.
+        var a = [Float](repeating: .nan, count: 3 * 5 * 7), b2 = a
+        a.withUnsafeMutableBufferPointer { packed.resample(rows: 2..<11, columns: 3..<37, outHeight: 5, outWidth: 7, into: $0.baseAddress!, planeStride: 35) }
+        b2.withUnsafeMutableBufferPointer { planes.resample(rows: 2..<11, columns: 3..<37, outHeight: 5, outWidth: 7, into: $0.baseAddress!, planeStride: 35) }
+        #expect(a == b2)
+    }
+
+    /// The detector's area resampling through the integral image is adaptive average pooling
+    /// (PyTorch's interpolate "area"): of 8-bit pixels (the table of integers), the exact mean
+    /// correctly rounded, bit for bit; of any other pixels (the table of doubles), the mean within float rounding. Whole
+    /// images and crops, down and up, 1 × 1, equal sizes; normalised as MTCNN's input on request.
+    @Test(arguments: [(480, 640, 0, 0, 480, 640, 144, 192), (480, 640, 0, 0, 480, 640, 13, 18), (61, 83, 5, 7, 40, 33, 48, 48),
+                      (61, 83, 60, 82, 1, 1, 24, 24), (61, 83, 13, 2, 9, 70, 24, 24), (31, 17, 0, 0, 31, 17, 31, 17),
+                      (1, 1, 0, 0, 1, 1, 12, 12), (97, 13, 0, 0, 97, 13, 13, 97), (300, 300, 10, 20, 250, 251, 24, 24)])
+    func areaTableResamplesToTheRectangleMean(_ c: (Int, Int, Int, Int, Int, Int, Int, Int)) {
+        let (h, w, y0, x0, ch, cw, oh, ow) = c
+        var random = TestRandom(seed: UInt64(h * 1000 + w + y0 + oh))
+        for wholeNumbers in [true, false] {
+            let x = (0..<(3 * h * w)).map { _ in wholeNumbers ? Float(Int(random.uniform() * 255.99)) : Float(random.uniform() * 255) }
+            let arena = Arena()
+            // Whole numbers as packed RGB bytes (the table of integers), others as planes (doubles).
+            let bytes = (0..<(h * w * 3)).map { i in UInt8(max(0, min(255, x[(i % 3) * h * w + i / 3]))) }
+            let table = wholeNumbers
+                ? bytes.withUnsafeBufferPointer { AreaTable(packed: $0.baseAddress!, width: w, height: h, stride: 3 * w, layout: (3, 0, 1, 2), arena: arena) }
+                : x.withUnsafeBufferPointer { AreaTable(planes: $0.baseAddress!, width: w, height: h, arena: arena) }
+            var got = [Float](repeating: .nan, count: 3 * oh * ow), normalised = got
+            got.withUnsafeMutableBufferPointer {
+                table.resample(rows: y0..<(y0 + ch), columns: x0..<(x0 + cw), outHeight: oh, outWidth: ow, into: $0.baseAddress!,
+                               planeStride: oh * ow, normalised: false)
             }
-            #expect(got == want, "packed planes, \(format), \(simd ? "avx2" : "portable")")
+            normalised.withUnsafeMutableBufferPointer {
+                table.resample(rows: y0..<(y0 + ch), columns: x0..<(x0 + cw), outHeight: oh, outWidth: ow, into: $0.baseAddress!,
+                               planeStride: oh * ow)
+            }
+            var want = [Float](repeating: 0, count: 3 * oh * ow)
+            for p in 0..<3 { for i in 0..<oh { for j in 0..<ow {
+                let r0 = i * ch / oh, r1 = ((i + 1) * ch + oh - 1) / oh, c0 = j * cw / ow, c1 = ((j + 1) * cw + ow - 1) / ow
+                var sum = 0.0
+                for r in r0..<r1 { for k in c0..<c1 { sum += Double(x[(p * h + y0 + r) * w + x0 + k]) } }
+                want[(p * oh + i) * ow + j] = Float(sum / Double((r1 - r0) * (c1 - c0)))
+            } } }
+            let name = "area \(ch)×\(cw) at (\(x0), \(y0)) of \(h)×\(w) → \(oh)×\(ow)"
+            if wholeNumbers {
+                #expect(got == want, "\(name): not the correctly rounded mean")
+            } else {
+                _ = check(name, got, want, tolerance: 2e-7, scale: .relative)
+            }
+            #expect(normalised == got.map { ($0 - 127.5) * 0.0078125 }, "\(name): normalised")
         }
     }
 
@@ -70,34 +125,6 @@ import ERITestSupport
                 }
             }
             #expect(got == want, "crop \(ch)×\(cw) at (\(x0), \(y0)) → \(side)²")
-        }
-    }
-
-    /// The pyramid's one-pass resampling (both paths) gives, size by size, exactly what `areaResize` gives
-    /// (the detector's parity rests on it): downsampling, upsampling, 1 × 1 and equal sizes.
-    @Test(arguments: [(480, 640, [(144, 192), (103, 137), (73, 97), (52, 69), (37, 49), (26, 35), (19, 25), (13, 18)]),
-                      (31, 17, [(31, 17), (40, 50), (1, 1), (12, 12)]), (1, 1, [(12, 12), (3, 1)]), (5, 40, [(12, 13)]),
-                      (97, 13, [(96, 12), (48, 7), (13, 97)])])
-    func areaPyramidIsAreaResizeSizeBySize(_ c: (Int, Int, [(Int, Int)])) {
-        let (h, w, sizes) = c
-        var random = TestRandom(seed: UInt64(h * 1000 + w + sizes.count))
-        let x = (0..<(3 * h * w)).map { _ in Float(random.uniform() * 255) }
-        for simd in DirectConvTests.paths {
-            let arena = Arena()
-            let buffers = sizes.map { arena.floats(3 * $0.0 * $0.1).baseAddress! }
-            for b in buffers.indices { buffers[b].initialize(repeating: .nan, count: 3 * sizes[b].0 * sizes[b].1) }
-            x.withUnsafeBufferPointer { xs in
-                areaPyramid(xs.baseAddress!, planes: 3, height: h, width: w, sizes: sizes.map { (height: $0.0, width: $0.1) }, into: buffers,
-                            simd: simd, arena: arena)
-            }
-            let outputs = sizes.indices.map { l in Array(UnsafeBufferPointer(start: buffers[l], count: 3 * sizes[l].0 * sizes[l].1)) }
-            for (l, (oh, ow)) in sizes.enumerated() {
-                var want = [Float](repeating: 0, count: 3 * oh * ow)
-                x.withUnsafeBufferPointer { xs in
-                    want.withUnsafeMutableBufferPointer { areaResize(xs.baseAddress!, planes: 3, height: h, width: w, outHeight: oh, outWidth: ow, into: $0.baseAddress!) }
-                }
-                #expect(outputs[l] == want, "areaPyramid \(h)×\(w) → \(oh)×\(ow) \(simd ? "avx2" : "portable")")
-            }
         }
     }
 

@@ -2,6 +2,8 @@
 #define CERI_SUPPORT_H
 /* The public header's types (eri_image, eri_model_info, …) for the Swift façade. */
 #include "../../../include/eri.h"
+#include <stddef.h>
+#include <stdint.h>
 
 /* The thread-local message behind eri_last_error(): Swift has no thread-local
    storage class, C11 does. Messages longer than the buffer are cut. */
@@ -39,16 +41,20 @@ void liberi_direct_conv(const float *x, int inputs, int images, int h, int w, in
    loops compiled for AVX2 (liberi_direct_conv_simd()). */
 void liberi_max_pool_ceil(const float *x, int h, int w, int row_stride, int plane_stride, int k, int s, int oh, int ow,
                           int plane_begin, int plane_end, int simd, float *y);
-/* Area resampling (PyTorch's interpolate "area", bit for bit ERICore's areaResize) of
-   planes [plane_begin, plane_end) of h × w to `levels` sizes at once, reading the input
-   once: outputs[l] holds planes of heights[l] × widths[l]. scratch:
-   liberi_area_pyramid_scratch(w, levels, heights) floats per concurrent call; at most
-   64 sizes. simd: AVX2 for the row sums (liberi_direct_conv_simd()). */
-size_t liberi_area_pyramid_scratch(int w, int levels, const int *heights);
-void liberi_area_pyramid(const float *x, int h, int w, int levels, const int *heights, const int *widths,
-                         float *const *outputs, int plane_begin, int plane_end, int simd, float *scratch);
-/* Packed 8-bit pixels (bpp bytes each, rows stride bytes apart; channel bytes r, g, b)
-   into three float planes (3, h, w) of 0…255: the detector's input. simd: compiled for AVX2. */
-void liberi_planes_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b, int simd,
-                               float *out);
+/* Area resampling (PyTorch's interpolate "area", area.c) through an integral image
+   (summed-area table) of liberi_integral_size(h, w) entries, (h + 1) × (w + 1) × RGB:
+   32-bit unsigned integers from packed 8-bit pixels (bpp bytes each, rows `stride`
+   bytes apart, channel bytes r, g, b), doubles from three planes of floats (3 × h × w).
+   liberi_area_from_integral(_f64) resamples the rectangle of ch rows × cw columns at
+   (y0, x0) of the table of an image w wide to oh × ow, output rows [row_begin, row_end),
+   into planes R, G, B plane_stride floats apart, optionally normalised as MTCNN's
+   input ((v − 127.5) · 0.0078125). */
+size_t liberi_integral_size(int h, int w);
+void liberi_integral_from_packed(const unsigned char *data, int w, int h, int stride, int bpp, int r, int g, int b,
+                                 uint32_t *out);
+void liberi_integral_from_planes(const float *planes, int w, int h, double *out);
+void liberi_area_from_integral(const uint32_t *table, int w, int y0, int x0, int ch, int cw, int oh, int ow, int row_begin,
+                               int row_end, int normalise, float *out, size_t plane_stride);
+void liberi_area_from_integral_f64(const double *table, int w, int y0, int x0, int ch, int cw, int oh, int ow, int row_begin,
+                                   int row_end, int normalise, float *out, size_t plane_stride);
 #endif

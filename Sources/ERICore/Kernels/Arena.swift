@@ -23,7 +23,21 @@ public final class Arena: @unchecked Sendable {
 
     /// `count` floats, 64-byte aligned, contents undefined.
     public func floats(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
-        let bytes = (max(count, 1) * 4 + 63) & ~63
+        UnsafeMutableBufferPointer(start: bytes(count * 4).bindMemory(to: Float.self, capacity: count), count: count)
+    }
+
+    /// `count` doubles, 64-byte aligned, contents undefined.
+    public func doubles(_ count: Int) -> UnsafeMutablePointer<Double> {
+        bytes(count * 8).bindMemory(to: Double.self, capacity: count)
+    }
+
+    /// `count` 32-bit unsigned integers, 64-byte aligned, contents undefined.
+    public func uint32s(_ count: Int) -> UnsafeMutablePointer<UInt32> {
+        bytes(count * 4).bindMemory(to: UInt32.self, capacity: count)
+    }
+
+    private func bytes(_ count: Int) -> UnsafeMutableRawPointer {
+        let bytes = (max(count, 4) + 63) & ~63
         let p: UnsafeMutableRawPointer
         if used + bytes <= capacity {
             p = block + used
@@ -34,7 +48,7 @@ public final class Arena: @unchecked Sendable {
             overflowBytes += bytes
         }
         peakBytes = max(peakBytes, used + overflowBytes)
-        return UnsafeMutableBufferPointer(start: p.bindMemory(to: Float.self, capacity: count), count: count)
+        return p
     }
 
     /// `count` zeroed floats.
