@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A bump allocator for the float workspaces of one forward pass. A pass asks
 /// for its buffers in the same order every time, so after the first call with
 /// a given shape the arena holds one block of exactly the peak size and no
@@ -73,9 +77,14 @@ public final class Arena: @unchecked Sendable {
     }
 }
 
-/// Arenas for concurrent callers of one immutable model.
+/// Arenas for concurrent callers of one immutable model. A thread gets back,
+/// when it can, the arena it gave back last: its memory is then likely in that
+/// thread's core's caches, where memory last written on another core costs a
+/// transfer of every cache line written again (on this 2-core machine a 3.7 MB
+/// buffer took 2.6 ms to fill instead of 0.5 after the filling thread had
+/// changed cores).
 public final class ArenaPool: @unchecked Sendable {
-    private var free: [Arena] = []
+    private var free: [(arena: Arena, thread: pthread_t)] = []
     private let lock = Lock()
     /// An arena whose peak went beyond this many bytes is freed after use
     /// rather than kept: one huge input does not pin its memory for good.
@@ -85,7 +94,15 @@ public final class ArenaPool: @unchecked Sendable {
 
     private func giveBack(_ arena: Arena) {
         arena.reset()
-        if arena.peakBytes <= keepLimit { lock.withLock { free.append(arena) } }
+        if arena.peakBytes <= keepLimit { lock.withLock { free.append((arena, pthread_self())) } }
+    }
+
+    private func take() -> Arena {
+        let me = pthread_self()
+        return lock.withLock { () -> Arena? in
+            if let i = free.lastIndex(where: { pthread_equal($0.thread, me) != 0 }) { return free.remove(at: i).arena }
+            return free.popLast()?.arena
+        } ?? Arena()
     }
 
     /// The non-throwing form, chosen for closures that cannot throw. It is not
@@ -95,13 +112,13 @@ public final class ArenaPool: @unchecked Sendable {
     /// caller further up then took for a thrown error and crashed on
     /// (the streaming path hit it; see ModelStream).
     public func withArena<R>(_ body: (Arena) -> R) -> R {
-        let arena = lock.withLock { free.popLast() } ?? Arena()
+        let arena = take()
         defer { giveBack(arena) }
         return body(arena)
     }
 
     public func withArena<R>(_ body: (Arena) throws -> R) rethrows -> R {
-        let arena = lock.withLock { free.popLast() } ?? Arena()
+        let arena = take()
         defer { giveBack(arena) }
         return try body(arena)
     }

@@ -1,8 +1,20 @@
 import CBLAS
+import Synchronization
 
 /// Row-major single-precision GEMM through OpenBLAS:
 /// C[m×n] = alpha · op(A) · op(B) + beta · C, op = transpose when asked.
 /// Every convolution and linear layer of the network ends up here.
+///
+/// OpenBLAS itself runs on one thread. Its own worker threads spin after each
+/// call (sched_yield for a while, waiting for the next), and on a small
+/// machine they take the cores from liberi's worker pool, which runs
+/// everything else (im2col, the Winograd transforms, pooling, the face
+/// detector): two threads made dbn-base no faster than one. Instead a product
+/// of at least `splitMACs` multiply-adds is cut into `computeThreads()` slices
+/// of C — its columns, or its rows where it has more of them — each an
+/// OpenBLAS call on one of liberi's threads. The cut depends only on the
+/// shape and the thread count, so results repeat exactly; a call made inside
+/// another parallel job runs whole on its thread.
 @inline(__always)
 public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -14,16 +26,56 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
         return
     }
+    let threads = computeThreads()
+    if threads > 1 && m * n * k >= splitMACs {
+        if n >= m {   // column slices: B's columns (rows when transposed), C's columns
+            parallelRanges(n, grain: max(16, (n + threads - 1) / threads)) { r in
+                sgemm(transposeA, transposeB, m, r.count, k, alpha, a, lda, b + (transposeB ? r.lowerBound * ldb : r.lowerBound), ldb,
+                      beta, c + r.lowerBound, ldc)
+            }
+        } else {      // row slices: A's rows (columns when transposed), C's rows
+            parallelRanges(m, grain: max(16, (m + threads - 1) / threads)) { r in
+                sgemm(transposeA, transposeB, r.count, n, k, alpha, a + (transposeA ? r.lowerBound : r.lowerBound * lda), lda, b, ldb,
+                      beta, c + r.lowerBound * ldc, ldc)
+            }
+        }
+        return
+    }
+    sgemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+/// Products smaller than this run whole on the calling thread.
+let splitMACs = 1 << 20
+
+@inline(__always)
+private func sgemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                   _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                   _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// OpenBLAS's thread count is process-wide: the last setting wins.
+/// liberi's compute threads: its worker pool's size and the slices of a large GEMM.
+/// Process-wide; the last setting wins. Starts at OpenBLAS's own default (the
+/// cores, or OPENBLAS_NUM_THREADS), after which OpenBLAS is kept on one thread.
 public func setComputeThreads(_ n: Int) {
-    openblas_set_num_threads(Int32(n))
+    _ = initialThreads
+    threadSetting.store(max(1, n), ordering: .relaxed)
 }
 
-public func computeThreads() -> Int { Int(openblas_get_num_threads()) }
+public func computeThreads() -> Int {
+    _ = initialThreads
+    return threadSetting.load(ordering: .relaxed)
+}
+
+private let threadSetting = Atomic<Int>(1)
+/// Read once, before OpenBLAS is set to one thread (a Swift global: initialised once, thread-safely).
+private let initialThreads: Int = {
+    let n = max(1, Int(openblas_get_num_threads()))
+    openblas_set_num_threads(1)
+    threadSetting.store(n, ordering: .relaxed)
+    return n
+}()
 
 /// Linear layer on rows: Y[rows × out] = X[rows × in] · Wᵀ + b, W being out × in (PyTorch layout).
 public func linear(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,

@@ -112,7 +112,7 @@ public enum Winograd: Sendable {
     /// y = (relu?)(conv3×3(x) + bias (+ residual)), the same contract as
     /// `conv2d` with a stride-1, padding-1 3×3 shape; `weight` from
     /// `transformWeights`, `scratch` of `scratchCount` floats. The transforms
-    /// run on `computeThreads()` threads, the GEMMs on OpenBLAS's.
+    /// run on `computeThreads()` threads, and each GEMM is cut into as many slices.
     public func forward(_ x: UnsafePointer<Float>, inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int,
                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
                         relu: Bool, scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
@@ -137,6 +137,7 @@ public enum Winograd: Sendable {
         let slot = max(inputs, outputs) * tileCount
         // scratch: α² + 1 slots; V_ξ (C_in × tiles) in slot ξ + 1, then M_ξ (C_out × tiles) in slot ξ.
         transformInput(T.self, x, channels: inputs, images: images, height: h, width: w, slot: slot, into: scratch + slot)
+        // In order: M_ξ overwrites V_{ξ−1}, which the product before it has read.
         for xi in 0..<positions {
             gemm(m: outputs, n: tileCount, k: inputs, a: weight + xi * outputs * inputs, lda: inputs,
                  b: scratch + (xi + 1) * slot, ldb: tileCount, c: scratch + xi * slot, ldc: tileCount)
