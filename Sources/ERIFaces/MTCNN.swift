@@ -171,18 +171,12 @@ final class MTCNNNetworks: @unchecked Sendable {
     /// readable floats): each crop's face probability and box regression (n × 4).
     func refine(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>) {
-        let features = arena.floats(n * 576).baseAddress!   // (n, 576)
-        // Chunks side by side on the compute threads (each chunk's layers then run on its thread).
-        parallelFor((n + Self.refineChunk - 1) / Self.refineChunk) { index in
-            let start = index * Self.refineChunk, m = min(Self.refineChunk, n - start)
-            passes.withArena { pass in
-                var x = run(rnet.conv1, WideMap(dense: crops + 3 * start * 576, images: m, height: 24, width: 24), arena: pass)
-                x = pool(x, channels: 28, kernel: 3, stride: 2, arena: pass)
-                x = run(rnet.conv2, x, arena: pass)
-                x = pool(x, channels: 48, kernel: 3, stride: 2, arena: pass)
-                x = run(rnet.conv3, x, arena: pass)
-                flatten(x, channels: 64, into: features + start * 576)
-            }
+        let features = convolved(crops, count: n, side: 24, chunk: Self.refineChunk, width: 576, arena: arena) { x, pass in
+            var x = run(rnet.conv1, x, arena: pass)
+            x = pool(x, channels: 28, kernel: 3, stride: 2, arena: pass)
+            x = run(rnet.conv2, x, arena: pass)
+            x = pool(x, channels: 48, kernel: 3, stride: 2, arena: pass)
+            return (run(rnet.conv3, x, arena: pass), 64)
         }
         let hidden = run(rnet.dense, features, rows: n, arena: arena)
         let scores = run(rnet.score, hidden, rows: n, arena: arena)                                // (n, 2)
@@ -195,25 +189,37 @@ final class MTCNNNetworks: @unchecked Sendable {
     /// then five y, as fractions of the box).
     func output(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>, landmarks: UnsafeMutablePointer<Float>) {
-        let features = arena.floats(n * 1152).baseAddress!   // (n, 1152)
-        // Chunks side by side on the compute threads (each chunk's layers then run on its thread).
-        parallelFor((n + Self.outputChunk - 1) / Self.outputChunk) { index in
-            let start = index * Self.outputChunk, m = min(Self.outputChunk, n - start)
-            passes.withArena { pass in
-                var x = run(onet.conv1, WideMap(dense: crops + 3 * start * 2304, images: m, height: 48, width: 48), arena: pass)
-                x = pool(x, channels: 32, kernel: 3, stride: 2, arena: pass)
-                x = run(onet.conv2, x, arena: pass)
-                x = pool(x, channels: 64, kernel: 3, stride: 2, arena: pass)
-                x = run(onet.conv3, x, arena: pass)
-                x = pool(x, channels: 64, kernel: 2, stride: 2, arena: pass)
-                x = run(onet.conv4, x, arena: pass)
-                flatten(x, channels: 128, into: features + start * 1152)
-            }
+        let features = convolved(crops, count: n, side: 48, chunk: Self.outputChunk, width: 1152, arena: arena) { x, pass in
+            var x = run(onet.conv1, x, arena: pass)
+            x = pool(x, channels: 32, kernel: 3, stride: 2, arena: pass)
+            x = run(onet.conv2, x, arena: pass)
+            x = pool(x, channels: 64, kernel: 3, stride: 2, arena: pass)
+            x = run(onet.conv3, x, arena: pass)
+            x = pool(x, channels: 64, kernel: 2, stride: 2, arena: pass)
+            return (run(onet.conv4, x, arena: pass), 128)
         }
         let hidden = run(onet.dense, features, rows: n, arena: arena)
         let scores = run(onet.score, hidden, rows: n, arena: arena)                                // (n, 2)
         return ((0..<n).map { faceProbability(scores[2 * $0], scores[2 * $0 + 1]) },
                 run(onet.box, hidden, rows: n, arena: arena), run(onet.landmarks, hidden, rows: n, arena: arena))
+    }
+
+    /// A network's convolutional layers (`layers`: a chunk's input map → its last map and that
+    /// map's channels) on `n` crops of side × side, `chunk` crops at a time, the chunks side by
+    /// side on the compute threads (each chunk's layers then run on its thread), each last map
+    /// flattened into the rows of the dense layers' input (n × `width`).
+    private func convolved(_ crops: UnsafeMutablePointer<Float>, count n: Int, side: Int, chunk: Int, width: Int, arena: Arena,
+                           _ layers: (WideMap, Arena) -> (map: WideMap, channels: Int)) -> UnsafeMutablePointer<Float> {
+        let features = arena.floats(n * width).baseAddress!   // (n, features)
+        parallelFor((n + chunk - 1) / chunk) { index in
+            let start = index * chunk, m = min(chunk, n - start)
+            passes.withArena { pass in
+                let (map, channels) = layers(WideMap(dense: crops + 3 * start * side * side, images: m, height: side, width: side), pass)
+                precondition(channels * map.height * map.width == width)
+                flatten(map, channels: channels, into: features + start * width)
+            }
+        }
+        return features
     }
 
     /// The dense layers' input: facenet-pytorch flattens each map after

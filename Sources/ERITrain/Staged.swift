@@ -14,26 +14,20 @@ public func initialiseBranches(_ file: inout ModelFile, from paths: [String]) th
     for path in paths {
         let source = try ModelFile.load(path: path)
         var prefixes: [String] = []
-        if let v = source.config.video {
-            guard let target = file.config.video else {
-                throw ERIError.invalidArgument("--init-from \(path): it has a video branch, the model being trained has none")
+        // A branch the source has must exist, configured alike, in the model being trained.
+        func branch<Branch: Equatable>(_ name: String, _ mine: Branch?, _ theirs: Branch?) throws -> Bool {
+            guard let theirs else { return false }
+            guard let mine else {
+                throw ERIError.invalidArgument("--init-from \(path): it has \(name == "video" ? "a" : "an") \(name) branch, the model being trained has none")
             }
-            guard v == target else {
-                throw ERIError.invalidArgument("--init-from \(path): its video branch (\(source.config.presetName)) is configured "
+            guard mine == theirs else {
+                throw ERIError.invalidArgument("--init-from \(path): its \(name) branch (\(source.config.presetName)) is configured "
                                                + "differently from the one being trained (\(file.config.presetName)): train it with the same preset")
             }
-            prefixes.append("video.")
+            return true
         }
-        if let a = source.config.audio {
-            guard let target = file.config.audio else {
-                throw ERIError.invalidArgument("--init-from \(path): it has an audio branch, the model being trained has none")
-            }
-            guard a == target else {
-                throw ERIError.invalidArgument("--init-from \(path): its audio branch (\(source.config.presetName)) is configured "
-                                               + "differently from the one being trained (\(file.config.presetName)): train it with the same preset")
-            }
-            prefixes.append("audio.")
-        }
+        if try branch("video", file.config.video, source.config.video) { prefixes.append("video.") }
+        if try branch("audio", file.config.audio, source.config.audio) { prefixes.append("audio.") }
         if source.config.video == file.config.video && source.config.audio == file.config.audio && source.config.headHidden == file.config.headHidden {
             prefixes.append("head.")
         }

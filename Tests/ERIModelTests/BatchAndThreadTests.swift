@@ -48,11 +48,18 @@ import ERITestSupport
     /// One pass scoring both / video withheld / audio withheld equals `predict` with both inputs,
     /// with the audio alone and with the frames alone, exactly (a padded batch of 3).
     @Test func withheldScoringEqualsPredictWithoutThatInput() throws {
-        // Bit-for-bit across calls: another suite must not change the thread count meanwhile.
+        try withTinyModel(seed: 24) { model, config in try checkWithheld(model, config) }
+    }
+
+    /// A randomly initialised dbn-tiny for comparisons bit for bit across calls: the thread count
+    /// (process-wide; a GEMM's slices depend on it) held so that no suite beside this one changes it.
+    func withTinyModel(seed: UInt64, _ body: (Model, ERIConfig) throws -> Void) throws {
         ComputeThreads.take()
         defer { ComputeThreads.giveBack() }
-        let config = ERIConfig.tiny
-        let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 24))
+        try body(try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny, seed: seed)), ERIConfig.tiny)
+    }
+
+    func checkWithheld(_ model: Model, _ config: ERIConfig) throws {
         let v = config.video!
         var rng = SeededGenerator(seed: 8)
         let frames = randomTensor([3, v.frames, v.channels, v.imageSize, v.imageSize]) { rng.uniform(-1, 1) }
@@ -71,12 +78,10 @@ import ERITestSupport
 
     /// API.md rule 5: one model, many threads at once, results bit-identical to serial.
     @Test func concurrentPredictionsAreBitIdentical() throws {
-        // OpenBLAS may round differently at another thread count, and a suite running beside this
-        // one may set it (it is process-wide): hold it for the serial and the concurrent runs.
-        ComputeThreads.take()
-        defer { ComputeThreads.giveBack() }
-        let config = ERIConfig.tiny
-        let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 23))
+        try withTinyModel(seed: 23) { model, config in try checkConcurrent(model, config) }
+    }
+
+    func checkConcurrent(_ model: Model, _ config: ERIConfig) throws {
         let v = config.video!
         var inputs: [NetworkInput] = []
         var rng = SeededGenerator(seed: 7)
