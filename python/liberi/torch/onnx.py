@@ -16,7 +16,9 @@ import torch
 from .eri_file import load_model
 
 
-class _Wrapper(torch.nn.Module):
+class ExportWrapper(torch.nn.Module):
+    """Positional inputs for the exporter ("frames" and/or "mfcc", in that order)."""
+
     def __init__(self, model, has_video, has_audio):
         super().__init__()
         self.model, self.has_video, self.has_audio = model, has_video, has_audio
@@ -28,25 +30,35 @@ class _Wrapper(torch.nn.Module):
         return self.model(frames=frames, mfcc=mfcc)
 
 
-def export_onnx(eri_path, onnx_path, opset=17, steps=None):
-    """Writes `onnx_path` from the .eri model; returns the input names ("frames" and/or "mfcc")."""
-    model, cfg = load_model(eri_path)
+def example_inputs(cfg, batch=2, steps=None, seed=0):
+    """The inputs the graph is traced with: (names, tensors), random, `steps` MFCC steps (default max_steps)."""
     v, a = cfg.get("video"), cfg.get("audio")
-    gen = torch.Generator().manual_seed(0)
-    names, inputs, dynamic = [], [], {}
+    gen = torch.Generator().manual_seed(seed)
+    names, inputs = [], []
     if v is not None:
         ch = {"rgb": 3, "gray": 1}[v["color"]]
         names.append("frames")
-        inputs.append(torch.randn(2, v["frames"], ch, v["image_size"], v["image_size"], generator=gen))
-        dynamic["frames"] = {0: "batch"}
+        inputs.append(torch.randn(batch, v["frames"], ch, v["image_size"], v["image_size"], generator=gen))
     if a is not None:
         names.append("mfcc")
-        inputs.append(torch.randn(2, steps or a["max_steps"], a["mfcc"]["n_mfcc"], generator=gen) * 20)
-        dynamic["mfcc"] = {0: "batch", 1: "steps"}
-    dynamic["y"] = {0: "batch"}
-    wrapper = _Wrapper(model, v is not None, a is not None).eval()
+        inputs.append(torch.randn(batch, steps or a["max_steps"], a["mfcc"]["n_mfcc"], generator=gen) * 20)
+    return names, inputs
+
+
+def export_onnx(eri_path, onnx_path, opset=17, steps=None, batch=2, dynamic_batch=True, seed=0):
+    """Writes `onnx_path` from the .eri model; returns the input names ("frames" and/or "mfcc").
+    `dynamic_batch=False` fixes the batch axis at `batch` (the benchmarks' batch-1 graph)."""
+    model, cfg = load_model(eri_path)
+    names, inputs = example_inputs(cfg, batch, steps, seed)
+    dynamic = {name: ({0: "batch"} if dynamic_batch else {}) for name in names}
+    if "mfcc" in dynamic:
+        dynamic["mfcc"][1] = "steps"
+    if dynamic_batch:
+        dynamic["y"] = {0: "batch"}
+    dynamic = {k: d for k, d in dynamic.items() if d}
+    wrapper = ExportWrapper(model, "frames" in names, "mfcc" in names).eval()
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # tracer chatter about the no-padding shortcut
         torch.onnx.export(wrapper, tuple(inputs), str(onnx_path), input_names=names, output_names=["y"],
-                          dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+                          dynamic_axes=dynamic or None, opset_version=opset, dynamo=False)
     return names
