@@ -23,10 +23,13 @@ public struct ERIConfig: Equatable, Sendable {
     public struct Backbone: Equatable, Sendable {
         public var type: String
         public var stemChannels: Int
+        /// The stem convolution's side: 3 (SPEC §5, padding 1) or 7 (padding 3, torchvision's
+        /// ResNet, for backbones imported from it); `stem_kernel`, written only when 7.
+        public var stemKernel: Int
         public var widths: [Int]
         public var blocks: [Int]
-        public init(type: String = "resnet", stemChannels: Int, widths: [Int], blocks: [Int]) {
-            self.type = type; self.stemChannels = stemChannels; self.widths = widths; self.blocks = blocks
+        public init(type: String = "resnet", stemChannels: Int, stemKernel: Int = 3, widths: [Int], blocks: [Int]) {
+            self.type = type; self.stemChannels = stemChannels; self.stemKernel = stemKernel; self.widths = widths; self.blocks = blocks
         }
     }
 
@@ -326,6 +329,11 @@ extension ERIConfig {
         let type = try b.string("type")
         guard type == "resnet" else { throw ERIError.format("config: video.backbone.type \"\(type)\" is not supported (only \"resnet\")") }
         let stem = try b.int("stem_channels", in: 1...ERIConfig.maxWidth)
+        var stemKernel = 3
+        if b.optionalValue("stem_kernel") != nil {
+            stemKernel = try b.int("stem_kernel", in: 3...7)
+            guard stemKernel == 3 || stemKernel == 7 else { throw ERIError.format("config: video.backbone.stem_kernel must be 3 or 7") }
+        }
         let widths = try b.intArray("widths", in: 1...ERIConfig.maxWidth)
         let blocks = try b.intArray("blocks", in: 1...64)
         try b.finish()
@@ -346,7 +354,7 @@ extension ERIConfig {
         }
         try r.finish()
         return Video(frames: frames, imageSize: imageSize, color: color, mean: mean, std: std,
-                     backbone: Backbone(type: type, stemChannels: stem, widths: widths, blocks: blocks),
+                     backbone: Backbone(type: type, stemChannels: stem, stemKernel: stemKernel, widths: widths, blocks: blocks),
                      spatial: spatial, dim: dim, tcn: tcn, temporal: temporal, face: face)
     }
 
@@ -397,8 +405,9 @@ extension ERIConfig {
             videoJSON = .object([
                 ("frames", n(v.frames)), ("image_size", n(v.imageSize)), ("color", .string(v.color.rawValue)),
                 ("mean", f(v.mean)), ("std", f(v.std)),
-                ("backbone", .object([("type", .string(v.backbone.type)), ("stem_channels", n(v.backbone.stemChannels)),
-                                      ("widths", ints(v.backbone.widths)), ("blocks", ints(v.backbone.blocks))])),
+                ("backbone", .object([("type", .string(v.backbone.type)), ("stem_channels", n(v.backbone.stemChannels))]
+                                     + (v.backbone.stemKernel == 3 ? [] : [("stem_kernel", n(v.backbone.stemKernel))])
+                                     + [("widths", ints(v.backbone.widths)), ("blocks", ints(v.backbone.blocks))])),
                 ("spatial", encoder(v.spatial)), ("dim", n(v.dim)), ("tcn", tcn(v.tcn)), ("temporal", encoder(v.temporal)),
             ] + (v.face == .box ? [] : [("face", .string(v.face.rawValue))]))  // a v1 file's meaning is left unwritten
         }
@@ -491,7 +500,7 @@ extension ERIConfig {
             c.clipValues = v.frames * v.channels * v.imageSize * v.imageSize
             func halved(_ side: Int) -> Int { Conv2dShape.outputSide(side, kernel: 3, stride: 2, padding: 1) }
             var side = halved(v.imageSize)
-            var frame = Double(v.channels * 9 * v.backbone.stemChannels) * Double(side * side)
+            var frame = Double(v.channels * v.backbone.stemKernel * v.backbone.stemKernel * v.backbone.stemChannels) * Double(side * side)
             var largest = v.backbone.stemChannels * side * side
             side = MaxPool2dShape.outputSide(side)
             for block in v.backboneBlocks {

@@ -60,7 +60,7 @@ extension ERIConfig {
         }
         if let v = video {
             let b = v.backbone
-            conv2d("video.backbone.stem.conv", v.channels, b.stemChannels, 3)
+            conv2d("video.backbone.stem.conv", v.channels, b.stemChannels, b.stemKernel)
             batchNorm("video.backbone.stem.bn", b.stemChannels)
             for block in v.backboneBlocks {
                 let p = block.prefix

@@ -32,7 +32,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     private let file: MappedFile
     private let dataStart: Int
 
-    public init(path: String) throws {
+    /// `integersSkipped`: tensors of integer or boolean dtypes (a state dict's
+    /// `num_batches_tracked`) are left out rather than refused.
+    public init(path: String, integersSkipped: Bool = false) throws {
         self.path = path
         file = try MappedFile(path: path)
         let bytes = file.bytes
@@ -70,6 +72,7 @@ public final class SafetensorsFile: @unchecked Sendable {
                 }
                 continue
             }
+            if integersSkipped, let t = value["dtype"]?.stringValue, ["I64", "I32", "I16", "I8", "U8", "BOOL"].contains(t) { continue }
             entries.append(try SafetensorsFile.entry(name: name, value: value, dataSize: dataSize, path: path))
         }
         // Overlap check on the sorted ranges (empty tensors overlap nothing).

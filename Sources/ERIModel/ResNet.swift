@@ -29,7 +29,8 @@ struct ResNetPlan {
     init(config v: ERIConfig.Video) {
         channels = v.channels
         imageSize = v.imageSize
-        stem = Conv(shape: Conv2dShape(inputs: v.channels, outputs: v.backbone.stemChannels, kernel: 3, stride: 2, padding: 1),
+        let k = v.backbone.stemKernel
+        stem = Conv(shape: Conv2dShape(inputs: v.channels, outputs: v.backbone.stemChannels, kernel: k, stride: 2, padding: k / 2),
                     name: "video.backbone.stem.conv", norm: "video.backbone.stem.bn", inputSide: v.imageSize)
         pooledSide = MaxPool2dShape.outputSide(stem.outputSide)
         var side = pooledSide

@@ -33,6 +33,8 @@ public struct TrainOptions: Sendable {
     public var groupRates = GroupRates()
     /// The video backbone is frozen (not updated) for this many first epochs.
     public var freezeBackboneEpochs = 0
+    /// A pretrained ResNet the video backbone starts from (`config` already `configure`d with it).
+    public var pretrainedBackbone: PretrainedBackbone? = nil
     public init(dataDirectory: String, config: ERIConfig, output: String) {
         self.dataDirectory = dataDirectory; self.config = config; self.output = output
     }
@@ -199,6 +201,7 @@ public final class Trainer {
             checkpoint = ck
         } else {
             var initialised = false
+            if let pretrained = o.pretrainedBackbone, o.config.video != nil { log(try pretrained.load(into: &file)) }
             if !o.initFrom.isEmpty {
                 let copied = try initialiseBranches(&file, from: o.initFrom)
                 for line in copied.log { log(line) }

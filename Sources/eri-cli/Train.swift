@@ -52,8 +52,12 @@ struct Train: ParsableCommand {
     @Option(help: "Learning-rate factor of the temporal layers (spatial attention, projections, TCNs, temporal encoders).") var lrTemporal: Float = 1
     @Option(help: "Learning-rate factor of the head.") var lrHead: Float = 1
     @Option(help: "Freeze the video backbone (no updates) for this many first epochs.") var freezeBackboneEpochs: Int = 0
+    @Option(help: ArgumentHelp("A pretrained ResNet-18/34 the video backbone starts from (torchvision/timm state dict, .pth or "
+                               + ".safetensors; see eri init --backbone).", valueName: "FILE")) var backbone: String?
 
     func validate() throws {
+        if let backbone, access(backbone, R_OK) != 0 { throw ValidationError("--backbone \(backbone): no such file (or not readable)") }
+        if backbone != nil && modality == "audio" { throw ValidationError("--backbone needs the video branch; --modality audio has none") }
         if !["single", "staged"].contains(recipe) { throw ValidationError("--recipe is single or staged") }
         if recipe == "staged" && (modality != "both" || initFrom != nil || resume != nil) {
             throw ValidationError("--recipe staged trains both modalities itself: no --modality, --init-from or --resume")
@@ -85,26 +89,29 @@ struct Train: ParsableCommand {
                 c = p
             }
             if let modalityDropout { c.train.modalityDropout = modalityDropout }
+            let pretrained = try backbone.map { try PretrainedBackbone(path: $0) }
+            if let pretrained { c = try pretrained.configure(c) }
             if recipe == "staged" {
                 let stem = out.hasSuffix(".eri") ? String(out.dropLast(4)) : out
                 for (m, path) in [("audio", stem + ".audio.eri"), ("video", stem + ".video.eri")] {
                     fputs("== stage: \(m)-only → \(path)\n", stderr)
-                    try train(m == "audio" ? c.audioOnly : c.videoOnly, modality: m, out: path, initFrom: [])
+                    try train(m == "audio" ? c.audioOnly : c.videoOnly, modality: m, out: path, initFrom: [], pretrained: pretrained)
                 }
                 fputs("== stage: both, initialised from \(stem).audio.eri and \(stem).video.eri → \(out)\n", stderr)
-                try train(c, modality: "both", out: out, initFrom: [stem + ".audio.eri", stem + ".video.eri"])
+                try train(c, modality: "both", out: out, initFrom: [stem + ".audio.eri", stem + ".video.eri"], pretrained: pretrained)
             } else {
                 if modality == "audio" { c = c.audioOnly }
                 if modality == "video" { c = c.videoOnly }
-                try train(c, modality: modality, out: out, initFrom: initFrom?.split(separator: ",").map(String.init) ?? [])
+                try train(c, modality: modality, out: out, initFrom: initFrom?.split(separator: ",").map(String.init) ?? [], pretrained: pretrained)
             }
         }
     }
 
-    func train(_ c: ERIConfig, modality: String, out: String, initFrom: [String]) throws {
+    func train(_ c: ERIConfig, modality: String, out: String, initFrom: [String], pretrained: PretrainedBackbone?) throws {
         do {
             var options = TrainOptions(dataDirectory: data, config: c, output: out)
             options.initFrom = initFrom
+            options.pretrainedBackbone = pretrained
             // In the staged recipe the single-branch stages train from scratch at one rate:
             // the group rates and the freeze are for the model being initialised.
             let fineTuning = recipe == "single" || !initFrom.isEmpty
@@ -122,6 +129,7 @@ struct Train: ParsableCommand {
             options.recipe = "eri train --preset \(preset ?? (config == nil ? "dbn-small" : "custom")) --modality \(modality) --epochs \(epochs) --batch \(batch) --lr \(lr) --seed \(seed)"
                 + (modalityDropout.map { " --modality-dropout \($0)" } ?? "") + " --faces \(faces)"
                 + (initFrom.isEmpty ? "" : " --init-from \(initFrom.joined(separator: ","))")
+                + (backbone.map { " --backbone \($0)" } ?? "")
                 + (!fineTuning || options.groupRates == GroupRates() ? "" : " --lr-backbone \(lrBackbone) --lr-temporal \(lrTemporal) --lr-head \(lrHead)")
                 + (options.freezeBackboneEpochs > 0 ? " --freeze-backbone-epochs \(freezeBackboneEpochs)" : "")
             let trainer = Trainer(options: options)

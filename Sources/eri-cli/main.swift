@@ -97,10 +97,14 @@ struct Init: ParsableCommand {
     @Flag(help: "Drop the audio branch.") var videoOnly = false
     @Flag(help: "Drop the video branch.") var audioOnly = false
     @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: ArgumentHelp("A pretrained ResNet-18/34 for the video backbone: a torchvision or timm state dict saved with "
+                               + "torch.save (.pth, .pt) or as .safetensors. Its stem, widths and blocks replace the preset's; "
+                               + "liberi downloads nothing.", valueName: "FILE")) var backbone: String?
     @Option(name: .shortAndLong, help: "Output .eri file.") var output: String
 
     func validate() throws {
         if videoOnly && audioOnly { throw ValidationError("--video-only and --audio-only exclude each other") }
+        if audioOnly && backbone != nil { throw ValidationError("--backbone needs the video branch; --audio-only drops it") }
         if ERIConfig.preset(named: preset) == nil {
             throw ValidationError("unknown preset \"\(preset)\"; choose one of \(ERIConfig.presetNames.joined(separator: ", "))")
         }
@@ -111,8 +115,20 @@ struct Init: ParsableCommand {
             var config = ERIConfig.preset(named: preset)!
             if videoOnly { config = config.videoOnly }
             if audioOnly { config = config.audioOnly }
-            let file = ModelFile.randomlyInitialised(config: config, seed: seed)
+            var log: String?
+            var file: ModelFile
+            if let backbone {
+                let pretrained = try PretrainedBackbone(path: backbone)
+                config = try pretrained.configure(config)
+                file = ModelFile.randomlyInitialised(config: config, seed: seed)
+                log = try pretrained.load(into: &file)
+                file.provenance = "eri init --preset \(preset) --backbone \(backbone) --seed \(seed): the video backbone pretrained, "
+                    + "the rest random (PyTorch's default initialisation)"
+            } else {
+                file = ModelFile.randomlyInitialised(config: config, seed: seed)
+            }
             try file.save(path: output)
+            if let log { print(log) }
             print("wrote \(output): \(preset)\(videoOnly ? " video-only" : audioOnly ? " audio-only" : ""), \(config.parameterCount) parameters, seed \(seed)")
         }
     }

@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+@testable import ERICore
+import ERIModel
+import ERIPipeline
+import ERITrain
+import ERITestSupport
+
+/// Pretrained backbones (issue 14): torchvision's own ResNet (reference/torchvision_resnet.py runs
+/// its resnet.py from the pinned wheel, random weights, BatchNorm statistics randomised) read from
+/// its torch.save file and from .safetensors, against liberi's backbone on the same images.
+@Suite struct PretrainedBackboneTests {
+    static let frames = 2
+
+    /// dbn-base video-only with two frames per clip: the two oracle images are one clip.
+    static func model(from path: String, seed: UInt64 = 1) throws -> (ModelFile, String) {
+        let pretrained = try PretrainedBackbone(path: path)
+        var config = ERIConfig.base.videoOnly
+        config.video!.frames = frames
+        config = try pretrained.configure(config)
+        var file = ModelFile.randomlyInitialised(config: config, seed: seed)
+        let log = try pretrained.load(into: &file)
+        return (file, log)
+    }
+
+    @Test(arguments: ["resnet.pth", "resnet.safetensors"])
+    func torchvisionResNet18GivesTheSameFeatureMap(_ name: String) throws {
+        let dir = try Oracle.cachedCase("torchvision_resnet.py", ["--arch", "resnet18", "--seed", "3", "--images", "\(Self.frames)", "--size", "112"])
+        let (file, log) = try Self.model(from: dir + "/" + name)
+        #expect(log.contains("stem 64 × 7×7, widths [64, 128, 256, 512], blocks [2, 2, 2, 2], 100 tensors"), "\(log)")
+        #expect(file.config.video!.backbone.stemKernel == 7)
+        // The configuration survives a save and a load (stem_kernel in the config JSON).
+        let folder = TemporaryFolder("eri-pretrained")
+        try file.save(path: folder.path + "/m.eri")
+        let model = try Model(path: folder.path + "/m.eri")
+        let images = try readFloats(dir + "/images.f32")
+        let tokens = try model.backboneTokens(frames: Tensor(shape: [1, Self.frames, 3, 112, 112], data: images))   // (N, h·w, C)
+        let features = try readFloats(dir + "/features.f32")                                                          // (N, C, h, w)
+        let (c, hw) = (512, 16)
+        #expect(tokens.shape == [Self.frames, hw, c])
+        var want = [Float](repeating: 0, count: features.count)
+        for n in 0..<Self.frames { for ch in 0..<c { for p in 0..<hw { want[(n * hw + p) * c + ch] = features[(n * c + ch) * hw + p] } } }
+        _ = check("torchvision resnet18 (\(name)) layer4 vs liberi's backbone", tokens.data, want, tolerance: 1e-4)
+    }
+
+    /// A model started from the checkpoint trains (its backbone moves, the loss is finite) and,
+    /// saved, predicts seven intensities in [0, 1].
+    @Test func aModelFromTheCheckpointTrainsAndPredicts() throws {
+        let dir = try Oracle.cachedCase("torchvision_resnet.py", ["--arch", "resnet18", "--seed", "3", "--images", "\(Self.frames)", "--size", "112"])
+        let (file, _) = try Self.model(from: dir + "/resnet.pth")
+        let parameters = Parameters(file: file)
+        let network = Network(training: parameters)
+        let optimiser = AdamW(parameters: parameters.all, learningRate: 1e-3)
+        let schedule = LearningRateSchedule(peak: 1e-3, warmupSteps: 1, totalSteps: 3)
+        var rng = SeededGenerator(seed: 5)
+        let frames = Tensor(shape: [2, Self.frames, 3, 112, 112], data: (0..<(2 * Self.frames * 3 * 112 * 112)).map { _ in rng.uniform(-1, 1) })
+        let targets = Tensor(shape: [2, 7], data: (0..<14).map { _ in rng.uniform(0, 1) })
+        let before = file.tensors["video.backbone.stem.conv.weight"]!.data
+        var losses: [Float] = []
+        for _ in 0..<3 {
+            losses.append(try optimisationStep(network, TrainingBatch(input: NetworkInput(frames: frames), targets: targets), optimiser: optimiser,
+                                               schedule: schedule, clipNorm: 1, rng: &rng))
+        }
+        #expect(losses.allSatisfy { $0.isFinite })
+        let trained = parameters.modelFile()
+        #expect(trained.tensors["video.backbone.stem.conv.weight"]!.data != before)
+        let y = try Model(file: trained).predict(NetworkInput(frames: Tensor(shape: [1, Self.frames, 3, 112, 112], data: Array(frames.data[0..<(Self.frames * 3 * 112 * 112)]))))
+        #expect(y.shape == [1, 7] && y.data.allSatisfy { $0 >= 0 && $0 <= 1 })
+    }
+
+    /// What does not fit is refused, naming the file and the tensor.
+    @Test func misfitsAreRefusedWithAMessage() throws {
+        let folder = TemporaryFolder("eri-pretrained-bad"), dir = folder.path
+        func expectError(_ path: String, _ fragment: String, gray: Bool = false) {
+            do {
+                let pretrained = try PretrainedBackbone(path: path)
+                var config = ERIConfig.base.videoOnly
+                if gray { config.video!.color = .gray; config.video!.mean = [0.5]; config.video!.std = [0.5] }
+                var file = ModelFile.randomlyInitialised(config: try pretrained.configure(config), seed: 1)
+                _ = try pretrained.load(into: &file)
+                Issue.record("\(path) was accepted")
+            } catch let e as ERIError {
+                #expect(e.message.contains(fragment), "\(e.message)")
+            } catch { Issue.record("\(error)") }
+        }
+        func write(_ name: String, _ tensors: [(String, [Int])]) throws -> String {
+            try writeSafetensors(path: dir + "/" + name, tensors: tensors.map { NamedTensor(name: $0.0, shape: $0.1, values: [Float](repeating: 0.1, count: $0.1.reduce(1, *))) },
+                                 metadata: [])
+            return dir + "/" + name
+        }
+        let oracle = try Oracle.cachedCase("torchvision_resnet.py", ["--arch", "resnet18", "--seed", "3", "--images", "\(Self.frames)", "--size", "112"])
+        expectError(oracle + "/resnet.pth", "stem takes 3 channels; the model's video is gray", gray: true)
+        expectError(try write("bottleneck.safetensors", [("conv1.weight", [64, 3, 7, 7]), ("layer1.0.conv1.weight", [64, 64, 1, 1]),
+                                                         ("layer1.0.conv3.weight", [256, 64, 1, 1])]), "Bottleneck")
+        expectError(try write("nostem.safetensors", [("features.0.weight", [8, 3, 3, 3])]), "no conv1.weight")
+        expectError(try write("partial.safetensors", [("conv1.weight", [64, 3, 7, 7]), ("layer1.0.conv1.weight", [64, 64, 3, 3])]),
+                    "bn1.weight (for video.backbone.stem.bn.weight) is missing")
+        let text = dir + "/text.pth"
+        try "not a checkpoint".write(toFile: text, atomically: true, encoding: .utf8)
+        expectError(text, "not a PyTorch checkpoint")
+        // A torch.save file cut short: its zip directory is gone.
+        let whole = try Data(contentsOf: URL(fileURLWithPath: oracle + "/resnet.pth"))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: dir + "/cut.pth"))
+        expectError(dir + "/cut.pth", "not a PyTorch checkpoint")
+    }
+}
