@@ -117,6 +117,12 @@ def main():
         y = net.layer4(net.layer3(net.layer2(net.layer1(y))))
     state = net.state_dict()
     torch.save(state, os.path.join(a.out, "resnet.pth"))
+    # A small state dict for the reader's own test: a strided view (a transpose of a slice, its
+    # storage shared), float16, float64, an integer tensor, a scalar.
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    small = {"t": base[1:, ::2].t(), "h": torch.tensor([0.5, -2.0], dtype=torch.float16),
+             "d": torch.tensor([[1.25]], dtype=torch.float64), "n": torch.tensor(3), "s": torch.tensor(7.5)}
+    torch.save(small, os.path.join(a.out, "small.pth"))
     from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(a.out, "resnet.safetensors"))
     x.numpy().astype(np.float32).tofile(os.path.join(a.out, "images.f32"))

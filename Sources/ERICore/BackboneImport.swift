@@ -36,10 +36,11 @@ public struct PretrainedBackbone: Sendable {
         }
         var widths: [Int] = [], blocks: [Int] = []
         var stage = 1
-        while tensor("layer\(stage).0.conv1.weight") != nil {
+        while let first = tensor("layer\(stage).0.conv1.weight") {
             var n = 0
             while tensor("layer\(stage).\(n).conv1.weight") != nil { n += 1 }
-            widths.append(tensor("layer\(stage).0.conv1.weight")!.shape[0])
+            guard first.shape.count == 4 else { throw ERIError.invalidArgument("\(path): layer\(stage).0.conv1.weight is \(first.shape), not a convolution") }
+            widths.append(first.shape[0])
             blocks.append(n)
             stage += 1
         }

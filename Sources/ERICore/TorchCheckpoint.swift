@@ -85,6 +85,7 @@ struct ZipDirectory {
             var e = p + 46 + nameLength
             while e + 4 <= p + 46 + nameLength + extraLength {
                 let id = u16(e), length = Int(u16(e + 2))
+                guard e + 4 + length <= p + 46 + nameLength + extraLength else { throw ERIError.format("\(path): a broken zip directory") }
                 if id == 1 {
                     var q = e + 4
                     if u32(p + 24) == 0xFFFF_FFFF { q += 8 }   // uncompressed size first
@@ -243,11 +244,20 @@ struct Unpickler {
             case "torch.DoubleStorage": element = 8
             default: return .integerTensor
             }
-            let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-            guard count <= 1 << 30 else { throw bad("a tensor of \(count) elements") }
+            // Sizes, strides and offset are the file's: every product checked (1 << 30 elements at most).
+            var count = 1
+            for n in shape {
+                guard n <= 1 << 30, count * n <= 1 << 30 else { throw bad("a tensor of more than 2^30 elements") }
+                count *= n
+            }
             // The last element read: offset + Σ (size − 1)·stride, inside the storage.
-            let last = count == 0 ? 0 : offset + zip(shape, strides).reduce(0) { $0 + ($1.0 - 1) * $1.1 }
-            guard count == 0 || (last + 1) * element <= data.count else { throw bad("a tensor that runs past its storage") }
+            var last = offset
+            for (n, s) in zip(shape, strides) where n > 0 {
+                let (step, o1) = (n - 1).multipliedReportingOverflow(by: s), (sum, o2) = last.addingReportingOverflow(step)
+                guard !o1, !o2 else { throw bad("a tensor that runs past its storage") }
+                last = sum
+            }
+            guard count == 0 || last < data.count / element else { throw bad("a tensor that runs past its storage") }
             var values = [Float](repeating: 0, count: count)
             var index = [Int](repeating: 0, count: shape.count)
             for i in 0..<count {

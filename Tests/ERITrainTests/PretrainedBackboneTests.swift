@@ -68,6 +68,39 @@ import ERITestSupport
         #expect(y.shape == [1, 7] && y.data.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
 
+    /// The torch.save reader on a small state dict: a strided view (sizes, strides and offset of a
+    /// shared storage), float16, float64, a scalar, an integer tensor left out; then the file with
+    /// bytes changed at random, cut short and grown: an error or a result, never a crash.
+    @Test func torchSaveReaderReadsViewsAndSurvivesDamage() throws {
+        let dir = try Oracle.cachedCase("torchvision_resnet.py", ["--arch", "resnet18", "--seed", "3", "--images", "\(Self.frames)", "--size", "112"])
+        let checkpoint = try TorchCheckpoint(path: dir + "/small.pth")
+        // base = arange(24).reshape(4, 6); t = base[1:, ::2].t(): 3 × 3, t[i][j] = base[1 + j][2i].
+        #expect(checkpoint.tensors["t"]?.shape == [3, 3])
+        var transposed: [Float] = []
+        for i in 0..<3 { for j in 0..<3 { transposed.append(Float((1 + j) * 6 + 2 * i)) } }
+        #expect(checkpoint.tensors["t"]?.data == transposed)
+        #expect(checkpoint.tensors["h"]?.data == [0.5, -2])
+        #expect(checkpoint.tensors["d"]?.data == [1.25] && checkpoint.tensors["d"]?.shape == [1, 1])
+        #expect(checkpoint.tensors["s"]?.data == [7.5] && checkpoint.tensors["s"]?.shape == [])
+        #expect(checkpoint.skipped == ["n"])
+        let folder = TemporaryFolder("eri-torch-damage")
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/small.pth")))
+        var rng = SeededGenerator(seed: 9)
+        var outcomes = (read: 0, refused: 0)
+        for trial in 0..<400 {
+            var bytes = original
+            switch trial % 3 {
+            case 0: for _ in 0..<(1 + trial % 4) { bytes[Int(rng.uniform(0, Float(bytes.count - 1)))] = UInt8(Int(rng.uniform(0, 255.99))) }
+            case 1: bytes = Array(bytes.prefix(Int(rng.uniform(0, Float(bytes.count)))))
+            default: bytes += (0..<Int(rng.uniform(1, 64))).map { _ in UInt8(Int(rng.uniform(0, 255.99))) }
+            }
+            let path = folder.path + "/damaged.pth"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            do { _ = try TorchCheckpoint(path: path); outcomes.read += 1 } catch is ERIError { outcomes.refused += 1 }
+        }
+        #expect(outcomes.read + outcomes.refused == 400 && outcomes.refused > 0)
+    }
+
     /// What does not fit is refused, naming the file and the tensor.
     @Test func misfitsAreRefusedWithAMessage() throws {
         let folder = TemporaryFolder("eri-pretrained-bad"), dir = folder.path
