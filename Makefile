@@ -161,10 +161,10 @@ sanitize-tsan: venv models
 	$(SANITIZER_ENV) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/Tests/sanitizers/tsan.supp \
 	  swift test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_TSAN_FILTER)'
 sanitize-host: venv all
-	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host_asan.sh
+	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host.sh asan
 # The C API's thread stress (test_c, test_predict) against liberi.so built with TSan (.build-tsan-lib).
 sanitize-host-tsan: venv all
-	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host_tsan.sh
+	PYTHON=$(CURDIR)/$(PYTHON) bash Tests/sanitizers/host.sh tsan
 
 examples: all
 	$(MAKE) -C examples

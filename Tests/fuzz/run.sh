@@ -29,7 +29,7 @@ swift build -c release --scratch-path "$FUZZ_DIR" --product eri \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -static-stdlib -Xswiftc -use-ld=lld
 LIB=$FUZZ_DIR/release/liberi.so
 ln -sf liberi.so "$FUZZ_DIR/release/liberi.so.0" # its soname, which the harnesses load
-[ -n "${FUZZ_BUILD_ONLY:-}" ] && exit 0 # Tests/sanitizers/host_asan.sh: the ASan liberi.so only
+[ -n "${FUZZ_BUILD_ONLY:-}" ] && exit 0 # Tests/sanitizers/host.sh asan: the ASan liberi.so only
 for h in $HARNESSES; do
     "$CLANG" -fsanitize=fuzzer,address -fuse-ld=lld -g -O1 -Wall -Werror -I include "Tests/fuzz/fuzz_$h.c" "$LIB" \
         -Wl,-rpath,"$(cd "$(dirname "$LIB")" && pwd)" -lm -o "$FUZZ_DIR/fuzz_$h"
