@@ -232,9 +232,9 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, in_channels, stem_channels, widths, blocks):
+    def __init__(self, in_channels, stem_channels, widths, blocks, stem_kernel=3):
         super().__init__()
-        self.stem = ConvBN(in_channels, stem_channels, 3, 2, 1)
+        self.stem = ConvBN(in_channels, stem_channels, stem_kernel, 2, stem_kernel // 2)
         stages, cin = [], stem_channels
         for s, (width, n_blocks) in enumerate(zip(widths, blocks)):
             stage = []
@@ -262,7 +262,7 @@ class VideoBranch(nn.Module):
         channels = {"rgb": 3, "gray": 1}[v["color"]]
         bb = v["backbone"]
         C = bb["widths"][-1]
-        self.backbone = ResNet(channels, bb["stem_channels"], bb["widths"], bb["blocks"])
+        self.backbone = ResNet(channels, bb["stem_channels"], bb["widths"], bb["blocks"], bb.get("stem_kernel", 3))
         sp = v["spatial"]
         self.spatial = SpatialAttention(C, sp["layers"], sp["heads"], sp["ff"], dropout)
         self.proj = nn.Linear(C, v["dim"])
