@@ -189,9 +189,11 @@ static void fuzz_image_make(fuzz_reader *r, fuzz_image *fi) {
         u_off = ys * h;
         v_off = u_off + cs * chh;
         total = im->format == ERI_PIXEL_NV12 ? u_off + cs * (chh - 1) + crow : v_off + cs * (chh - 1) + crow;
+        /* A huge stride on one row puts the following planes gigabytes away (a geometry liberi rightly
+           accepts: the caller owns that memory): give them as separate planes instead. */
+        if (total > (64 << 20)) { separate = 1; total = y_bytes; }
     }
     if (total < 1) total = 1;
-    if (total > (64 << 20)) total = 1; /* not a size liberi accepts with this geometry */
     fi->block = malloc((size_t)total);
     for (int64_t i = 0; i < total; i++) fi->block[i] = (uint8_t)(i * 37 + shape);
     im->data = rd_u8(r) < 4 ? NULL : fi->block;
