@@ -102,17 +102,23 @@ public enum Winograd: Sendable {
         return ((h + m - 1) / m) * ((w + m - 1) / m)
     }
 
-    /// Scratch floats `forward` needs: α² + 1 slots of max(C_in, C_out) × tiles.
+    /// Scratch floats `forward` needs: α² + 1 + `spareSlots` slots of max(C_in, C_out) × tiles.
     /// V_ξ lives in slot ξ + 1 and GEMM ξ writes M_ξ into slot ξ, which held
     /// V_{ξ−1}, already consumed: α² + 1 slots instead of α² for V plus α² for M.
+    /// With the products split into runs over threads, the first product of
+    /// each run after the first writes a spare slot instead (its V_{ξ−1} belongs
+    /// to the run before, maybe not read yet), copied into place afterwards.
     public func scratchCount(inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int) -> Int {
-        (inputTile * inputTile + 1) * max(inputs, outputs) * images * tiles(height: h, width: w)
+        (inputTile * inputTile + 1 + Self.spareSlots) * max(inputs, outputs) * images * tiles(height: h, width: w)
     }
+
+    /// Runs of products at most 1 + this (so at most that many threads share a layer's products).
+    static let spareSlots = 3
 
     /// y = (relu?)(conv3×3(x) + bias (+ residual)), the same contract as
     /// `conv2d` with a stride-1, padding-1 3×3 shape; `weight` from
     /// `transformWeights`, `scratch` of `scratchCount` floats. The transforms
-    /// run on `computeThreads()` threads, and each GEMM is cut into as many slices.
+    /// run on `computeThreads()` threads, and so do the α² products, side by side.
     public func forward(_ x: UnsafePointer<Float>, inputs: Int, outputs: Int, images: Int, height h: Int, width w: Int,
                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
                         relu: Bool, scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
@@ -137,10 +143,20 @@ public enum Winograd: Sendable {
         let slot = max(inputs, outputs) * tileCount
         // scratch: α² + 1 slots; V_ξ (C_in × tiles) in slot ξ + 1, then M_ξ (C_out × tiles) in slot ξ.
         transformInput(T.self, x, channels: inputs, images: images, height: h, width: w, slot: slot, into: scratch + slot)
-        // In order: M_ξ overwrites V_{ξ−1}, which the product before it has read.
-        for xi in 0..<positions {
-            gemm(m: outputs, n: tileCount, k: inputs, a: weight + xi * outputs * inputs, lda: inputs,
-                 b: scratch + (xi + 1) * slot, ldb: tileCount, c: scratch + xi * slot, ldc: tileCount)
+        // The α² products in runs side by side on the compute threads (each product whole on its
+        // thread; a run in order: M_ξ overwrites V_{ξ−1}, which the product before it has read).
+        let runs = min(computeThreads(), 1 + spareSlots, positions)
+        let spare = scratch + (positions + 1) * slot
+        parallelFor(runs) { run in
+            let first = positions * run / runs, end = positions * (run + 1) / runs
+            for xi in first..<end {
+                let target = xi == first && run > 0 ? spare + (run - 1) * slot : scratch + xi * slot
+                gemm(m: outputs, n: tileCount, k: inputs, a: weight + xi * outputs * inputs, lda: inputs,
+                     b: scratch + (xi + 1) * slot, ldb: tileCount, c: target, ldc: tileCount)
+            }
+        }
+        for run in 1..<max(runs, 1) {
+            (scratch + positions * run / runs * slot).update(from: spare + (run - 1) * slot, count: outputs * tileCount)
         }
         transformOutput(T.self, scratch, channels: outputs, images: images, height: h, width: w, slot: slot, bias: bias,
                         residual: residual, relu: relu, into: y)
