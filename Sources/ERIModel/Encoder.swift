@@ -70,6 +70,9 @@ struct EncoderLayer {
     func forward(_ x: UnsafePointer<Float>, sequences: Int, length: Int, width d: Int, valid: [Int]?,
                  arena: Arena, tape: Tape?) -> (UnsafeMutablePointer<Float>, Cache?) {
         let rows = sequences * length
+        let y = arena.floats(rows * d).baseAddress!         // (rows, d)
+        let scratch = arena.mark                            // inference: the rest is scratch, rewound at the end
+        defer { if tape == nil { arena.rewind(to: scratch) } }
         let normed1 = arena.floats(rows * d).baseAddress!   // (rows, d)
         let ln1Cache = ln1.forward(x, rows: rows, width: d, into: normed1, tape: tape)
         let h = arena.floats(rows * d).baseAddress!         // (rows, d)
@@ -89,7 +92,6 @@ struct EncoderLayer {
             gelu(activated + r.lowerBound, r.count)
         }
         let dropHidden = tape?.drop(activated, rows * ff)
-        let y = arena.floats(rows * d).baseAddress!         // (rows, d)
         ff2.forward(activated, rows: rows, into: y)
         let dropOutput = tape?.drop(y, rows * d)
         addInPlace(y, h, rows * d)                          // y = h + Drop(FF2(…))
@@ -154,9 +156,11 @@ struct Encoder {
         let d = width, rows = sequences * length
         precondition(length <= maxLength, "sequence of \(length) steps is longer than the positional table (\(maxLength))")
         var current = arena.floats(rows * d).baseAddress!   // (rows, d) x + PE
-        current.update(from: x, count: rows * d)
         positional.withUnsafeBufferPointer { pe in
-            for s in 0..<sequences { addInPlace(current + s * length * d, pe.baseAddress!, length * d) }
+            for s in 0..<sequences {
+                let from = x + s * length * d, to = current + s * length * d
+                for i in 0..<(length * d) { to[i] = from[i] + pe[i] }
+            }
         }
         var caches: [EncoderLayer.Cache] = []
         for layer in layers {

@@ -43,6 +43,9 @@ struct TCNBlock {
     func forward(_ x: UnsafePointer<Float>, sequences: Int, length: Int, valid: [Int]?, columns: UnsafeMutablePointer<Float>,
                  arena: Arena, tape: Tape?) -> (UnsafeMutablePointer<Float>, Cache?) {
         let d = conv1.width, n = sequences * length * d
+        let y = arena.floats(n).baseAddress!                                     // (rows, d)
+        let scratch = arena.mark                            // inference: a and b are scratch, rewound at the end
+        defer { if tape == nil { arena.rewind(to: scratch) } }
         let a = arena.floats(n).baseAddress!                                     // (rows, d)
         conv1.forward(x, sequences: sequences, steps: length, columns: columns, into: a)
         relu(a, n)
@@ -57,10 +60,14 @@ struct TCNBlock {
         conv2.forward(aDropped, sequences: sequences, steps: length, columns: columns, into: b)
         relu(b, n)
         maskRows(b, sequences: sequences, length: length, width: d, valid: valid)
-        let y = arena.floats(n).baseAddress!                                     // (rows, d)
-        y.update(from: b, count: n)
-        let dropB = tape?.drop(y, n)
-        for i in 0..<n { y[i] = max(y[i] + x[i], 0) }                           // padded rows: 0 + 0
+        var dropB: UnsafeMutablePointer<Float>? = nil
+        if let tape {
+            y.update(from: b, count: n)
+            dropB = tape.drop(y, n)
+            for i in 0..<n { y[i] = max(y[i] + x[i], 0) }                       // padded rows: 0 + 0
+        } else {
+            for i in 0..<n { y[i] = max(b[i] + x[i], 0) }
+        }
         guard tape != nil else { return (y, nil) }
         return (y, Cache(input: x, a: a, aDropped: aDropped, dropA: dropA, b: b, dropB: dropB, output: y))
     }

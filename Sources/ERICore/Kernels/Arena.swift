@@ -55,6 +55,17 @@ public final class Arena: @unchecked Sendable {
         return p
     }
 
+    /// The arena's position now, for `rewind(to:)`.
+    public var mark: Int { used }
+
+    /// Forgets the buffers handed out since `mark` was read, so the next ones
+    /// reuse that memory while it is still in cache: an inference pass rewinds
+    /// past a layer's temporaries once its output is written. Buffers that
+    /// overflowed the block stay until `reset`.
+    public func rewind(to mark: Int) {
+        used = min(used, mark)
+    }
+
     /// `count` zeroed floats.
     public func zeros(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
         let b = floats(count)

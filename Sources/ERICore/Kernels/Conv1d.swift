@@ -16,13 +16,30 @@ public func conv1dColumns(_ x: UnsafePointer<Float>, sequences: Int, steps t: In
         for row in rows {
             let s = row / t, r = row % t
             let out = columns + row * width
+            // Tap j reads step r + (j − half)·δ of this sequence, or nothing past its ends.
+            func source(_ j: Int) -> UnsafePointer<Float>? {
+                let step = r + (j - half) * dilation
+                return step >= 0 && step < t ? x + (s * t + step) * c : nil
+            }
+            if k == 3, let middle = source(1) {
+                // The common kernel, written in order: three reads per output triple.
+                switch (source(0), source(2)) {
+                case let (before?, after?):
+                    for i in 0..<c { out[3 * i] = before[i]; out[3 * i + 1] = middle[i]; out[3 * i + 2] = after[i] }
+                case let (before?, nil):
+                    for i in 0..<c { out[3 * i] = before[i]; out[3 * i + 1] = middle[i]; out[3 * i + 2] = 0 }
+                case let (nil, after?):
+                    for i in 0..<c { out[3 * i] = 0; out[3 * i + 1] = middle[i]; out[3 * i + 2] = after[i] }
+                case (nil, nil):
+                    for i in 0..<c { out[3 * i] = 0; out[3 * i + 1] = middle[i]; out[3 * i + 2] = 0 }
+                }
+                continue
+            }
             for j in 0..<k {
-                let source = r + (j - half) * dilation
-                if source < 0 || source >= t {
-                    for i in 0..<c { out[i * k + j] = 0 }
-                } else {
-                    let from = x + (s * t + source) * c
+                if let from = source(j) {
                     for i in 0..<c { out[i * k + j] = from[i] }
+                } else {
+                    for i in 0..<c { out[i * k + j] = 0 }
                 }
             }
         }
