@@ -31,7 +31,7 @@ let package = Package(
         // `make check-layers` keeps every import pointing down this list.
         .target(name: "ERICore", dependencies: ["CBLAS"]),
         .target(name: "ERIMedia", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
-        .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg"]),
+        .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg", "CERISupport"]),
         // MTCNN face detection, alignment and tracking (SPEC §4.1a).
         .target(name: "ERIFaces", dependencies: ["ERICore", "ERIFeatures", "CERISupport"]),
         .target(name: "ERIModel", dependencies: ["ERICore"]),

@@ -1,3 +1,4 @@
+import CERISupport
 import ERICore
 #if canImport(Glibc)
 import Glibc
@@ -16,8 +17,8 @@ import Musl
 /// The window, the mel filter bank and the DCT matrix are built once, in
 /// float64 as librosa does, and stored as float32. Frames go through in
 /// blocks of `dctBlock`: per frame the window and a packed real FFT
-/// (`SpectrumPlan`), then per block the mel bank and the DCT as sgemms and a
-/// vectorised log10. The extractor is immutable, so one instance can serve
+/// (`SpectrumPlan`), then per block the banded mel bank and a vectorised
+/// log10 across the block's frames, and the DCT as one sgemm. The extractor is immutable, so one instance can serve
 /// any number of threads at once: every `compute` call owns its FFT contexts
 /// and scratch.
 public final class MFCCExtractor: Sendable {
@@ -30,19 +31,17 @@ public final class MFCCExtractor: Sendable {
     /// it starts at `windowOffset` (librosa's `pad_center`), zero elsewhere.
     let window: [Float]
     let windowOffset: Int
-    /// The Slaney mel filter bank, banded: the bins are cut into chunks (at
-    /// multiples of 8 bins, chosen at init to minimise multiply-adds plus
-    /// call overhead), and each chunk keeps only the filters it touches, as a
-    /// dense bins × filters block for one sgemm per block of frames. The bank
-    /// is a band (each bin feeds at most two neighbouring filters), so for
-    /// dbn-base this is 10 sgemms and ~7 · bins multiply-adds per frame where
-    /// the dense product costs n_mels · bins. The weights are divided by the
-    /// spectrum's `powerScale` (a power of two, so exactly).
-    struct MelChunk {
-        var firstBin: Int, binCount: Int, firstFilter: Int, filterCount: Int, weightOffset: Int
+    /// The Slaney mel filter bank, one band per filter: filter i's weights
+    /// are nonzero on bins `firstBin ..< firstBin + count` only (a triangle),
+    /// and those weights lie at `weightOffset` in `melBandWeights`. Each bin
+    /// feeds at most two filters, so a frame costs ~2 · bins multiply-adds
+    /// where the dense product costs n_mels · bins. The weights are divided by
+    /// the spectrum's `powerScale` (a power of two, so exactly).
+    struct MelBand {
+        var firstBin: Int, count: Int, weightOffset: Int
     }
-    let melChunks: [MelChunk]
-    let melChunkWeights: [Float]
+    let melBands: [MelBand]
+    let melBandWeights: [Float]
     /// The DCT-II (ortho) matrix transposed, n_mels × n_mfcc, in float32 for
     /// one sgemm per block of frames, with column 0 zeroed. The dB values share
     /// a large offset (−100 dB for silence), and a float32 sum of n_mels such
@@ -55,11 +54,13 @@ public final class MFCCExtractor: Sendable {
     let dctColumnSums: [Float]
     /// s₀ = √(1/n_mels), the DCT's constant row.
     let dctScale0: Double
-    /// Frames per block B (32 unless the tables are large). Blocks are aligned
+    /// Frames per block B (32 unless the tables are large). A block's spectra
+    /// and mel rows are stored frame-minor (bin or filter × B), so the mel
+    /// bank, the log and the means run B frames a vector. Blocks are aligned
     /// to absolute frame indices (block b holds frames b·B ..< (b+1)·B) and
-    /// every product has the same shape whichever of its frames a call wants,
-    /// so a frame always sits in the same row of the same products and comes
-    /// out bit for bit the same however the frames are split into calls. Each
+    /// the DCT product has the same shape whichever of its frames a call
+    /// wants, so a frame always sits in the same lane and row and comes out
+    /// bit for bit the same however the frames are split into calls. The DCT
     /// product's m·n·k stays under OpenBLAS's threshold for threading a GEMM
     /// (65536·4), so it always runs the same single-threaded kernel, whatever
     /// the thread count.
@@ -84,7 +85,7 @@ public final class MFCCExtractor: Sendable {
         guard m.fmin.isFinite, m.fmax.isFinite, m.fmin >= 0, m.fmin < m.fmax else {
             throw ERIError.invalidArgument("MFCC: need 0 ≤ fmin < fmax (got \(m.fmin), \(m.fmax))")
         }
-        // The mel bank and the DCT run through sgemm: make sure OpenBLAS uses this CPU's
+        // The DCT runs through sgemm: make sure OpenBLAS uses this CPU's
         // kernels (its Prescott fallback is ~5× slower here), before the first product,
         // so that every MFCC of the process comes from the same kernels.
         BLASKernels.selectFastKernels()
@@ -107,61 +108,24 @@ public final class MFCCExtractor: Sendable {
                                                fmin: m.fmin, fmax: m.fmax)
         let threadingThreshold = 65536 * 4  // OpenBLAS threads a GEMM from m·n·k = 65536 · 4 on
         dctBlock = max(1, min(32, (threadingThreshold - 1) / (m.nMels * m.nMFCC)))
-        // The chunks: boundaries at multiples of 8 bins, chosen by dynamic programming to
-        // minimise Σ (bins × filters + the cost of one sgemm call, ~160 multiply-adds a frame).
         let bins = bins
-        let maxChunkBins = max(1, (threadingThreshold - 1) / (dctBlock * m.nMels))
-        let firstNonzero = (0..<m.nMels).map { i in (0..<bins).first { bank[i * bins + $0] != 0 } }
-        let lastNonzero = (0..<m.nMels).map { i in (0..<bins).last { bank[i * bins + $0] != 0 } }
-        // The filters touching each 8-bin interval (lowest, highest).
-        let intervals = (bins + 7) / 8
-        var intervalLo = [Int](repeating: Int.max, count: intervals), intervalHi = [Int](repeating: -1, count: intervals)
+        var bands: [MelBand] = [], bandWeights: [Float] = []
         for i in 0..<m.nMels {
-            guard let lo = firstNonzero[i], let hi = lastNonzero[i] else { continue }
-            for interval in (lo / 8)...(hi / 8) {
-                intervalLo[interval] = min(intervalLo[interval], i)
-                intervalHi[interval] = max(intervalHi[interval], i)
+            let row = bank[(i * bins)..<((i + 1) * bins)]
+            // librosa warns of such empty filters; their mel value is 0 (−100 dB).
+            guard let lo = row.firstIndex(where: { $0 != 0 }), let hi = row.lastIndex(where: { $0 != 0 }) else {
+                bands.append(MelBand(firstBin: 0, count: 0, weightOffset: bandWeights.count))
+                continue
             }
+            bands.append(MelBand(firstBin: lo - i * bins, count: hi - lo + 1, weightOffset: bandWeights.count))
+            bandWeights += row[lo...hi].map { Float($0) }
         }
-        /// The filters from the lowest to the highest touching bins `marks[a] ..< marks[b]`
-        /// (those between that do not are zero columns).
-        func touched(_ a: Int, _ b: Int) -> ClosedRange<Int>? {
-            let lo = intervalLo[a..<b].min()!, hi = intervalHi[a..<b].max()!
-            return hi >= 0 ? lo...hi : nil
-        }
-        let marks = Array(stride(from: 0, to: bins, by: 8)) + [bins]
-        var best = [Double](repeating: .infinity, count: marks.count), previous = [Int](repeating: 0, count: marks.count)
-        best[0] = 0
-        for b in 1..<marks.count {
-            for a in stride(from: b - 1, through: max(0, b - 64), by: -1) where marks[b] - marks[a] <= max(8, maxChunkBins) {
-                let filters = touched(a, b)
-                let cost = best[a] + (filters.map { Double((marks[b] - marks[a]) * $0.count) + 160 } ?? 0)
-                if cost < best[b] { best[b] = cost; previous[b] = a }
-            }
-        }
-        var cuts = [marks.count - 1]
-        while cuts[0] > 0 { cuts.insert(previous[cuts[0]], at: 0) }
-        var chunks: [MelChunk] = [], chunkWeights: [Float] = []
-        for (a, b) in zip(cuts, cuts.dropFirst()) {
-            let binRange = marks[a]..<marks[b]
-            guard let filters = touched(a, b) else { continue }
-            let binChunk = binRange.count <= maxChunkBins ? [binRange] : stride(from: binRange.lowerBound, to: binRange.upperBound, by: maxChunkBins).map {
-                $0..<min(binRange.upperBound, $0 + maxChunkBins)
-            }
-            for range in binChunk {
-                chunks.append(MelChunk(firstBin: range.lowerBound, binCount: range.count, firstFilter: filters.lowerBound,
-                                       filterCount: filters.count, weightOffset: chunkWeights.count))
-                for k in range {
-                    for i in filters { chunkWeights.append(Float(bank[i * bins + k])) }
-                }
-            }
-        }
-        melChunks = chunks
+        melBands = bands
         let spectrumPlan = try SpectrumPlan.make(size: m.nFFT)
         plan = spectrumPlan
         // The spectrum comes scaled by powerScale (a power of two): the weights are scaled back, exactly.
         let powerScale = try SpectrumWorkspace(size: m.nFFT, plan: spectrumPlan).powerScale  // fails here, not on the first clip, if av_tx refuses
-        melChunkWeights = chunkWeights.map { $0 / powerScale }
+        melBandWeights = bandWeights.map { $0 / powerScale }
 
         // scipy.fft.dct(type=2, norm="ortho") over the mel axis, first n_mfcc rows:
         // D[k, j] = s_k · cos(πk(2j + 1) / (2·n_mels)), s_0 = √(1/n_mels), s_k = √(2/n_mels).
@@ -281,10 +245,11 @@ public final class MFCCExtractor: Sendable {
         guard count > 0 else { return Tensor(shape: [0, nMFCC], data: []) }
         let workspace = try SpectrumWorkspace(size: nFFT, plan: plan)
         let block = dctBlock
-        let melBlock = AlignedFloats(count: block * nMels)   // one block's log-mel rows, then centred
-        let dctOut = AlignedFloats(count: block * nMFCC)
+        let melBlock = AlignedFloats(count: nMels * block)   // (n_mels, B): one block's log-mel values, then centred
+        let dctOut = AlignedFloats(count: block * nMFCC)     // (B, n_mfcc)
         let powerStride = (bins + 15) / 16 * 16
-        let powerBlock = AlignedFloats(count: block * powerStride)  // one block's |X|² rows
+        let spectra = AlignedFloats(count: block * powerStride)  // (B, bins): the block's |X|², one row a frame
+        let powerBlock = AlignedFloats(count: bins * block)      // (bins, B): the same, frame r in column r
         var sums = [Double](repeating: 0, count: block)      // Σⱼ Lⱼ per row, in float64
         var means = [Float](repeating: 0, count: block)
 
@@ -294,7 +259,7 @@ public final class MFCCExtractor: Sendable {
         sums.withUnsafeMutableBufferPointer { sumBuffer in
         means.withUnsafeMutableBufferPointer { meanBuffer in
         window.withUnsafeBufferPointer { windowBuffer in
-        melChunkWeights.withUnsafeBufferPointer { melWeights in
+        melBandWeights.withUnsafeBufferPointer { melWeights in
         dctFloat.withUnsafeBufferPointer { dct in
         dctColumnSums.withUnsafeBufferPointer { columnSums in
             let frame = workspace.input.pointer                  // zero outside the window's span, always
@@ -323,30 +288,36 @@ public final class MFCCExtractor: Sendable {
                             }
                         }
                     }
-                    workspace.power(into: powerBlock.pointer + (t - blockStart) * powerStride)  // |X|²·powerScale, n_fft/2 + 1 bins
+                    workspace.power(into: spectra.pointer + (t - blockStart) * powerStride)  // |X|²·powerScale, n_fft/2 + 1 bins
                 }
-                // mel = filters · power, chunk by chunk (see `melChunks`). Rows of the block
-                // outside this call's frames hold finite leftovers and only feed their own rows.
-                mel.update(repeating: 0, count: block * nMels)
-                for chunk in melChunks {
-                    gemm(m: block, n: chunk.filterCount, k: chunk.binCount, a: powerBlock.pointer + chunk.firstBin, lda: powerStride,
-                         b: melWeights.baseAddress! + chunk.weightOffset, ldb: chunk.filterCount,
-                         beta: 1, c: mel + chunk.firstFilter, ldc: nMels)
+                liberi_transpose(spectra.pointer, powerStride, powerBlock.pointer, block, Int32(block), Int32(bins))
+                // mel = filters · power, band by band, B frames a vector. Columns of the block
+                // outside this call's frames hold finite leftovers (or zeros) and only feed
+                // their own columns.
+                for (i, band) in melBands.enumerated() {
+                    let row = mel + i * block
+                    row.update(repeating: 0, count: block)
+                    for j in 0..<band.count {
+                        addScaled(row, melWeights[band.weightOffset + j], powerBlock.pointer + (band.firstBin + j) * block,
+                                  into: row, count: block)
+                    }
                 }
                 // power_to_db(ref=1, amin=1e-10, top_db=None) = 10·log10(max(1e-10, mel)),
-                // then each row less its mean (see `dctFloat`).
+                // then each frame less its mean (see `dctFloat`), the sum in float64.
                 let rows = (first - blockStart)..<(end - blockStart)
-                decibels(mel + rows.lowerBound * nMels, count: rows.count * nMels)
-                for r in rows {
-                    let row = mel + r * nMels
-                    let sum = rowSum(row, nMels)
-                    let mean = Float(sum / Double(nMels))
-                    for j in 0..<nMels { row[j] -= mean }
-                    sumBuffer[r] = sum
-                    meanBuffer[r] = mean
+                decibels(mel, count: nMels * block)
+                for r in rows { sumBuffer[r] = 0 }
+                for i in 0..<nMels {
+                    let row = mel + i * block
+                    for r in rows { sumBuffer[r] += Double(row[r]) }
                 }
-                // As for the mel product, the shape never changes with the frames asked for.
-                gemm(m: block, n: nMFCC, k: nMels, a: mel, lda: nMels, b: dct.baseAddress!, ldb: nMFCC,
+                for r in rows { meanBuffer[r] = Float(sumBuffer[r] / Double(nMels)) }
+                for i in 0..<nMels {
+                    let row = mel + i * block
+                    for r in rows { row[r] -= meanBuffer[r] }
+                }
+                // The shape never changes with the frames asked for.
+                gemm(transposeA: true, m: block, n: nMFCC, k: nMels, a: mel, lda: block, b: dct.baseAddress!, ldb: nMFCC,
                      c: dctOut.pointer, ldc: nMFCC)
                 for r in rows {
                     let src = dctOut.pointer + r * nMFCC
@@ -442,24 +413,6 @@ private func addScaled(_ x: UnsafePointer<Float>, _ a: Float, _ y: UnsafePointer
         dst[i] = x[i] + a * y[i]
         i += 1
     }
-}
-
-/// Σ x[i] in float64 (the dB values are exact floats; their sum is not).
-@inline(__always)
-private func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-    var acc = SIMD4<Double>(), i = 0
-    let raw = UnsafeRawPointer(x)
-    while i + 4 <= n {
-        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
-        acc += SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
-        i += 4
-    }
-    var sum = (acc[0] + acc[1]) + (acc[2] + acc[3])
-    while i < n {
-        sum += Double(x[i])
-        i += 1
-    }
-    return sum
 }
 
 /// x[i] ← 10·log10(max(1e-10, x[i])) in place, 8 lanes at a time: librosa's

@@ -57,4 +57,6 @@ void liberi_area_from_integral(const uint32_t *table, int w, int y0, int x0, int
                                int row_end, int normalise, float *out, size_t plane_stride);
 void liberi_area_from_integral_f64(const double *table, int w, int y0, int x0, int ch, int cw, int oh, int ow, int row_begin,
                                    int row_end, int normalise, float *out, size_t plane_stride);
+/* dst[c · dst_stride + r] = src[r · src_stride + c] for r < rows, c < cols (transpose.c). */
+void liberi_transpose(const float *src, size_t src_stride, float *dst, size_t dst_stride, int rows, int cols);
 #endif
