@@ -221,6 +221,12 @@ public final class ModelStream {
         clock = max(clock ?? ts, ts)
         // Cells older than any future window's first cell are not needed.
         let keep = m - vc.frames - 1
+        if oldestCell < keep && keep - oldestCell > cells.count {
+            // A jump in time (up to 2·10⁹ s of cells): filter the few cells kept rather
+            // than walk every index in between.
+            cells = cells.filter { $0.key >= keep }
+            oldestCell = cells.keys.min() ?? .max
+        }
         while oldestCell < keep {
             cells[oldestCell] = nil
             oldestCell += 1

@@ -295,4 +295,21 @@ struct LiveSource {
         let e = try stream.read()
         #expect(e.windowEnd > start + 599 && e.frameTimestamps.count == 8)
     }
+
+    /// A jump of the host's clock costs the cells a stream keeps, not a step per
+    /// cell in between (a fuzzed file made the eviction walk ~10⁹ indices).
+    @Test func clockJumpsAreCheap() throws {
+        let stream = try ModelStream(model: StreamTests.tiny, options: StreamOptions(window: 2))
+        let source = LiveSource()
+        let pixels = source.frame(1)
+        let elapsed = try ContinuousClock().measure {
+            try pixels.withUnsafeBufferPointer { p in
+                for t in [0.0, 0.2, 0.4, 1e8, 1e8 + 0.2, 9e8, 9e8 + 0.2] { try stream.pushFrame(source.image(p), timestamp: t) }
+            }
+        }
+        #expect(elapsed < .seconds(5), "seven frames took \(elapsed)")
+        #expect(stream.cells.count <= 8 + 2)
+        #expect(stream.cells.keys.allSatisfy { Double($0) * stream.step > 8e8 })
+        #expect(try stream.read().frameTimestamps.allSatisfy { $0 >= 9e8 })
+    }
 }
