@@ -157,13 +157,16 @@ public func environment(_ name: String) -> String? {
 /// file itself's folder (a Python wheel keeps it next to liberi.so), then
 /// ../share/eri.
 public func installedFaceModels() -> [String] {
-    guard let path = ownFile() else { return [] }
+    guard let path = ownFilePath else { return [] }
     let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     return [folder + "/face-mtcnn.safetensors", folder + "/../share/eri/face-mtcnn.safetensors"]
 }
 
-/// The path of the file this code was loaded from (liberi.so or the eri tool):
-/// the mapping of /proc/self/maps that holds `#dsohandle`.
+/// The path of the file this code was loaded from (liberi.so or the eri tool),
+/// read once: /proc/self/maps is long in a large host (thousands of lines).
+private let ownFilePath: String? = ownFile()
+
+/// The mapping of /proc/self/maps that holds `#dsohandle`.
 private func ownFile() -> String? {
     let address = UInt(bitPattern: #dsohandle)
     return firstLine(ofFile: "/proc/self/maps") { text -> String? in
