@@ -149,64 +149,64 @@ struct Unpickler {
             case 0x80: _ = try byte()                                         // PROTO
             case 0x95: p += 8                                                 // FRAME
             case 0x2E: return try pop()                                       // STOP
-            case 0x4E: push(.none)                                            // NONE
-            case 0x88: push(.bool(true))                                      // NEWTRUE
-            case 0x89: push(.bool(false))                                     // NEWFALSE
-            case 0x4B: push(.int(Int(try byte())))                            // BININT1
-            case 0x4D: push(.int(Int(try integer(2, signed: false))))         // BININT2
-            case 0x4A: push(.int(Int(try integer(4, signed: true))))          // BININT
+            case 0x4E: try push(.none)                                            // NONE
+            case 0x88: try push(.bool(true))                                      // NEWTRUE
+            case 0x89: try push(.bool(false))                                     // NEWFALSE
+            case 0x4B: try push(.int(Int(try byte())))                            // BININT1
+            case 0x4D: try push(.int(Int(try integer(2, signed: false))))         // BININT2
+            case 0x4A: try push(.int(Int(try integer(4, signed: true))))          // BININT
             case 0x8A:                                                        // LONG1
                 let n = Int(try byte())
                 guard n <= 8 else { throw bad("an integer of \(n) bytes") }
-                push(.int(n == 0 ? 0 : Int(try integer(n, signed: true))))
+                try push(.int(n == 0 ? 0 : Int(try integer(n, signed: true))))
             case 0x47:                                                        // BINFLOAT (big-endian)
-                push(.float(Double(bitPattern: UInt64(bitPattern: try integer(8, signed: true, bigEndian: true)))))
-            case 0x58: push(.string(try text(Int(try integer(4, signed: false)))))  // BINUNICODE
-            case 0x8C: push(.string(try text(Int(try byte()))))                     // SHORT_BINUNICODE
-            case 0x8D: push(.string(try text(Int(try integer(8, signed: false)))))  // BINUNICODE8
-            case 0x28: push(.mark)                                            // MARK
-            case 0x29: push(.tuple([]))                                       // EMPTY_TUPLE
-            case 0x85: let a = try pop(); push(.tuple([a]))                   // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); push(.tuple([a, b]))  // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); push(.tuple([a, b, c]))  // TUPLE3
-            case 0x74: push(.tuple(try popToMark()))                          // TUPLE
-            case 0x5D: push(.list([]))                                        // EMPTY_LIST
-            case 0x7D: push(.dict([]))                                        // EMPTY_DICT
+                try push(.float(Double(bitPattern: UInt64(bitPattern: try integer(8, signed: true, bigEndian: true)))))
+            case 0x58: try push(.string(try text(Int(try integer(4, signed: false)))))  // BINUNICODE
+            case 0x8C: try push(.string(try text(Int(try byte()))))                     // SHORT_BINUNICODE
+            case 0x8D: try push(.string(try text(Int(try integer(8, signed: false)))))  // BINUNICODE8
+            case 0x28: try push(.mark)                                            // MARK
+            case 0x29: try push(.tuple([]))                                       // EMPTY_TUPLE
+            case 0x85: let a = try pop(); try push(.tuple([a]))                   // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); try push(.tuple([a, b]))  // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); try push(.tuple([a, b, c]))  // TUPLE3
+            case 0x74: try push(.tuple(try popToMark()))                          // TUPLE
+            case 0x5D: try push(.list([]))                                        // EMPTY_LIST
+            case 0x7D: try push(.dict([]))                                        // EMPTY_DICT
             case 0x61:                                                        // APPEND
                 let v = try pop()
                 guard case .list(var l) = try pop() else { throw bad("APPEND to a non-list") }
-                l.append(v); push(.list(l))
+                l.append(v); try push(.list(l))
             case 0x65:                                                        // APPENDS
                 let items = try popToMark()
                 guard case .list(var l) = try pop() else { throw bad("APPENDS to a non-list") }
-                l += items; push(.list(l))
+                l += items; try push(.list(l))
             case 0x73:                                                        // SETITEM
                 let v = try pop(), k = try pop()
                 guard case .dict(var d) = try pop() else { throw bad("SETITEM on a non-dict") }
-                d.append((k, v)); push(.dict(d))
+                d.append((k, v)); try push(.dict(d))
             case 0x75:                                                        // SETITEMS
                 let items = try popToMark()
                 guard items.count % 2 == 0, case .dict(var d) = try pop() else { throw bad("SETITEMS on a non-dict") }
                 for i in stride(from: 0, to: items.count, by: 2) { d.append((items[i], items[i + 1])) }
-                push(.dict(d))
+                try push(.dict(d))
             case 0x71: memo[Int(try byte())] = try top()                      // BINPUT
             case 0x72: memo[Int(try integer(4, signed: false))] = try top()   // LONG_BINPUT
             case 0x94: memo[memo.count] = try top()                           // MEMOIZE
             case 0x68, 0x6A:                                                  // BINGET, LONG_BINGET
                 let key = op == 0x68 ? Int(try byte()) : Int(try integer(4, signed: false))
                 guard let v = memo[key] else { throw bad("a memo entry that was never stored") }
-                push(v)
+                try push(v)
             case 0x63:                                                        // GLOBAL "module\nname\n"
                 let module = try line(), name = try line()
-                push(.global(module + "." + name))
+                try push(.global(module + "." + name))
             case 0x93:                                                        // STACK_GLOBAL
                 guard case .string(let name) = try pop(), case .string(let module) = try pop() else { throw bad("STACK_GLOBAL without names") }
-                push(.global(module + "." + name))
+                try push(.global(module + "." + name))
             case 0x51:                                                        // BINPERSID
-                push(try persistent(try pop()))
+                try push(try persistent(try pop()))
             case 0x52:                                                        // REDUCE
                 let args = try pop(), callable = try pop()
-                push(try reduce(callable, args))
+                try push(try reduce(callable, args))
             case 0x62: _ = try pop()                                          // BUILD: state set on the object (OrderedDict's _metadata): ignored
             default:
                 throw bad("opcode 0x" + String(op, radix: 16))
@@ -316,7 +316,10 @@ struct Unpickler {
         return String(decoding: s, as: UTF8.self)
     }
 
-    mutating func push(_ v: PickleValue) { stack.append(v) }
+    mutating func push(_ v: PickleValue) throws {
+        guard stack.count < Unpickler.maxStack else { throw bad("more than \(Unpickler.maxStack) values on the stack") }
+        stack.append(v)
+    }
 
     mutating func top() throws -> PickleValue {
         guard let v = stack.last else { throw bad("an empty stack") }

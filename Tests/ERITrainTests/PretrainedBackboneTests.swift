@@ -99,6 +99,14 @@ import ERITestSupport
             do { _ = try TorchCheckpoint(path: path); outcomes.read += 1 } catch is ERIError { outcomes.refused += 1 }
         }
         #expect(outcomes.read + outcomes.refused == 400 && outcomes.refused > 0)
+
+        // A pickle that only pushes: refused at the stack's bound, not grown without one.
+        let pushes = [UInt8]([0x80, 2]) + [UInt8](repeating: 0x4E, count: Unpickler.maxStack + 1) + [0x2E]
+        let message = pushes.withUnsafeBytes { raw -> String? in
+            var unpickler = Unpickler(bytes: raw, path: "pushes.pkl", storage: { _ in throw ERIError.invalidArgument("no storage") })
+            do { _ = try unpickler.load(); return nil } catch let e as ERIError { return "\(e)" } catch { return "\(error)" }
+        }
+        #expect(message?.contains("values on the stack") == true, "\(message ?? "read")")
     }
 
     /// What does not fit is refused, naming the file and the tensor.
