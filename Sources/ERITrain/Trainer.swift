@@ -200,13 +200,22 @@ public final class Trainer {
             history = parseHistory(ck.metadata["history"] ?? "")
             checkpoint = ck
         } else {
-            var initialised = false
-            if let pretrained = o.pretrainedBackbone, o.config.video != nil { log(try pretrained.load(into: &file)) }
+            var copied: Set<String> = []
             if !o.initFrom.isEmpty {
-                let copied = try initialiseBranches(&file, from: o.initFrom)
-                for line in copied.log { log(line) }
-                initialised = copied.prefixes.contains("audio.")
+                let result = try initialiseBranches(&file, from: o.initFrom)
+                for line in result.log { log(line) }
+                copied = result.prefixes
             }
+            // A video branch from --init-from brings its backbone (the staged recipe's third
+            // stage: the video stage started from the pretrained one); else the file's is copied.
+            if let pretrained = o.pretrainedBackbone, o.config.video != nil {
+                if copied.contains("video.") {
+                    log("video backbone: from --init-from, not \(pretrained.path) again")
+                } else {
+                    log(try pretrained.load(into: &file))
+                }
+            }
+            let initialised = copied.contains("audio.")
             // An audio branch from --init-from keeps the normalisation it was trained with.
             if let a = o.config.audio, !initialised {
                 let (mean, std) = mfccStatistics(trainClips, coefficients: a.mfcc.nMFCC)
