@@ -78,7 +78,7 @@ def prepare(out):
     from eri_ref import features
     from eri_ref.eri_file import load_model, save_model
     from eri_ref.model import build_model, randomize_for_testing
-    from export_onnx import ExportWrapper
+    from liberi.torch.onnx import ExportWrapper
     from make_case import synthetic_frames, synthetic_speech
 
     os.makedirs(out, exist_ok=True)

@@ -18,16 +18,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from eri_ref.eri_file import load_model  # noqa: E402  (liberi.torch's, which puts python/ on the path)
-from liberi.torch.onnx import ExportWrapper, example_inputs, export_onnx  # noqa: E402
+from liberi.torch.onnx import export_traced  # noqa: E402
 
 
 def export(eri_path, onnx_path, steps=None, opset=17, check=True, seed=0):
-    export_onnx(eri_path, onnx_path, opset=opset, steps=steps, batch=1, dynamic_batch=False, seed=seed)
+    model, cfg = load_model(eri_path)
+    names, inputs, wrapper = export_traced(model, cfg, onnx_path, opset=opset, steps=steps, batch=1, dynamic_batch=False, seed=seed)
     if not check:
         return None
-    model, cfg = load_model(eri_path)
-    names, inputs = example_inputs(cfg, batch=1, steps=steps, seed=seed)
-    wrapper = ExportWrapper(model, "frames" in names, "mfcc" in names).eval()
     import onnxruntime as ort
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
     diff = 0.0

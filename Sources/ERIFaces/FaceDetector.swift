@@ -176,7 +176,7 @@ public final class FaceDetector: @unchecked Sendable {
             // Stage 2: R-Net on 24 × 24 crops.
             boxes = boxes.filter { crop($0, width: w, height: h) != nil }
             guard !boxes.isEmpty else { return [] }
-            let refineInput = crops(boxes, side: 24, table: table, arena: arena)
+            let refineInput = crops(boxes, layout: MTCNNNetworks.refineLayout, table: table, arena: arena)
             let r = networks.refine(refineInput, count: boxes.count, arena: arena)
             var kept: [Candidate] = []
             for (k, b) in boxes.enumerated() where r.probability[k] > options.thresholds.1 {
@@ -188,7 +188,7 @@ public final class FaceDetector: @unchecked Sendable {
             guard !boxes.isEmpty else { return [] }
 
             // Stage 3: O-Net on 48 × 48 crops: probability, landmarks, regression, NMS by the smaller area.
-            let outputInput = crops(boxes, side: 48, table: table, arena: arena)
+            let outputInput = crops(boxes, layout: MTCNNNetworks.outputLayout, table: table, arena: arena)
             let o = networks.output(outputInput, count: boxes.count, arena: arena)
             var faces: [DetectedFace] = []
             for (k, b) in boxes.enumerated() where o.probability[k] > options.thresholds.2 {
@@ -215,12 +215,12 @@ public final class FaceDetector: @unchecked Sendable {
             let start = squared(Candidate(x1: previous.x1 * s, y1: previous.y1 * s, x2: previous.x2 * s, y2: previous.y2 * s,
                                           score: previous.score, reg: .zero))
             guard crop(start, width: w, height: h) != nil else { return nil }
-            let r = networks.refine(crops([start], side: 24, table: table, arena: arena), count: 1, arena: arena)
+            let r = networks.refine(crops([start], layout: MTCNNNetworks.refineLayout, table: table, arena: arena), count: 1, arena: arena)
             guard r.probability[0] > options.thresholds.1 else { return nil }
             let box = squared(regressed(Candidate(x1: start.x1, y1: start.y1, x2: start.x2, y2: start.y2, score: r.probability[0],
                                                   reg: SIMD4(r.regression[0], r.regression[1], r.regression[2], r.regression[3]))))
             guard crop(box, width: w, height: h) != nil else { return nil }
-            let o = networks.output(crops([box], side: 48, table: table, arena: arena), count: 1, arena: arena)
+            let o = networks.output(crops([box], layout: MTCNNNetworks.outputLayout, table: table, arena: arena), count: 1, arena: arena)
             guard o.probability[0] > options.thresholds.2 else { return nil }
             let wi = box.x2 - box.x1 + 1, hi = box.y2 - box.y1 + 1, back = 1 / s
             let points = (0..<5).map { j in SIMD2(wi * o.landmarks[j] + box.x1 - 1, hi * o.landmarks[5 + j] + box.y1 - 1) * back }
@@ -264,18 +264,16 @@ public final class FaceDetector: @unchecked Sendable {
     }
 
     /// Each box's crop resized to side × side (area) and normalised, in the chunked CNHW layout
-    /// R-Net (side 24) and O-Net (48) read (`MTCNNNetworks.cropOffset`).
-    private func crops(_ boxes: [Candidate], side: Int, table: AreaTable, arena: Arena) -> UnsafeMutablePointer<Float> {
-        let n = boxes.count, plane = side * side
-        let chunk = side == 24 ? MTCNNNetworks.refineChunk : MTCNNNetworks.outputChunk
-        let out = MTCNNNetworks.map(3 * n * plane, arena: arena)
+    /// R-Net or O-Net reads (`layout`: `MTCNNNetworks.refineLayout` or `outputLayout`).
+    private func crops(_ boxes: [Candidate], layout: MTCNNNetworks.CropLayout, table: AreaTable, arena: Arena) -> UnsafeMutablePointer<Float> {
+        let n = boxes.count, side = layout.side
+        let out = MTCNNNetworks.map(3 * n * side * side, arena: arena)
         let spans = boxes.map { crop($0, width: table.width, height: table.height)! }
         parallelRanges(n, grain: 16) { range in
             for k in range {
-                let r = MTCNNNetworks.cropOffset(k, of: n, chunk: chunk, side: side, channel: 0)
-                let g = MTCNNNetworks.cropOffset(k, of: n, chunk: chunk, side: side, channel: 1)
-                table.resample(rows: spans[k].rows, columns: spans[k].columns, outHeight: side, outWidth: side, into: out + r,
-                               planeStride: g - r)
+                let (offset, planeStride) = layout.place(k, of: n)
+                table.resample(rows: spans[k].rows, columns: spans[k].columns, outHeight: side, outWidth: side, into: out + offset,
+                               planeStride: planeStride)
             }
         }
         return out

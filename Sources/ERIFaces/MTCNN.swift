@@ -154,24 +154,29 @@ final class MTCNNNetworks: @unchecked Sendable {
         return (probability, regression, oh, ow)
     }
 
-    /// Crops per pass through R-Net's and O-Net's convolutions: a pass's maps stay in the
+    /// The chunked CNHW layout of the crops R-Net (side 24) and O-Net (48) read: each chunk
+    /// of `chunk` crops (fewer in the last) a CNHW block (3 × m × side × side) of its own, one
+    /// after another. A chunk is one pass through the convolutions, whose maps then stay in the
     /// core's L2 cache (R-Net's first, 28 × 4 × 528 floats, 236 KB) instead of going out to L3
-    /// between layers (1.4× faster on the 640 × 480 benchmark frame). Threads share the chunks.
-    static let refineChunk = 4, outputChunk = 1
+    /// between layers (1.4× faster on the 640 × 480 benchmark frame); threads share the chunks.
+    struct CropLayout {
+        let side: Int, chunk: Int
 
-    /// Where crop k of n goes in the chunked layout that `refine` (chunk `refineChunk`) and
-    /// `output` (`outputChunk`) read: each chunk of m crops a CNHW block (3 × m × side × side)
-    /// of its own, one after another; returns the offset of plane `channel` of crop k.
-    static func cropOffset(_ k: Int, of n: Int, chunk: Int, side: Int, channel: Int) -> Int {
-        let start = k / chunk * chunk, m = min(chunk, n - start), plane = side * side
-        return 3 * start * plane + (channel * m + (k - start)) * plane
+        /// Where crop k of n goes: the offset of its first plane and the distance between its
+        /// three planes.
+        func place(_ k: Int, of n: Int) -> (offset: Int, planeStride: Int) {
+            let start = k / chunk * chunk, m = min(chunk, n - start), plane = side * side
+            return (3 * start * plane + (k - start) * plane, m * plane)
+        }
     }
 
-    /// R-Net on `n` normalised 24 × 24 crops (chunked CNHW, see `cropOffset`, followed by `slack`
+    static let refineLayout = CropLayout(side: 24, chunk: 4), outputLayout = CropLayout(side: 48, chunk: 1)
+
+    /// R-Net on `n` normalised 24 × 24 crops (`refineLayout`, followed by `slack`
     /// readable floats): each crop's face probability and box regression (n × 4).
     func refine(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>) {
-        let features = convolved(crops, count: n, side: 24, chunk: Self.refineChunk, width: 576, arena: arena) { x, pass in
+        let features = convolved(crops, count: n, layout: Self.refineLayout, width: 576, arena: arena) { x, pass in
             var x = run(rnet.conv1, x, arena: pass)
             x = pool(x, channels: 28, kernel: 3, stride: 2, arena: pass)
             x = run(rnet.conv2, x, arena: pass)
@@ -184,12 +189,12 @@ final class MTCNNNetworks: @unchecked Sendable {
         return ((0..<n).map { faceProbability(scores[2 * $0], scores[2 * $0 + 1]) }, regression)
     }
 
-    /// O-Net on `n` normalised 48 × 48 crops (chunked CNHW, see `cropOffset`, followed by `slack`
+    /// O-Net on `n` normalised 48 × 48 crops (`outputLayout`, followed by `slack`
     /// readable floats): probabilities, box regression (n × 4) and landmarks (n × 10: five x,
     /// then five y, as fractions of the box).
     func output(_ crops: UnsafeMutablePointer<Float>, count n: Int, arena: Arena)
         -> (probability: [Float], regression: UnsafeMutablePointer<Float>, landmarks: UnsafeMutablePointer<Float>) {
-        let features = convolved(crops, count: n, side: 48, chunk: Self.outputChunk, width: 1152, arena: arena) { x, pass in
+        let features = convolved(crops, count: n, layout: Self.outputLayout, width: 1152, arena: arena) { x, pass in
             var x = run(onet.conv1, x, arena: pass)
             x = pool(x, channels: 32, kernel: 3, stride: 2, arena: pass)
             x = run(onet.conv2, x, arena: pass)
@@ -208,9 +213,10 @@ final class MTCNNNetworks: @unchecked Sendable {
     /// map's channels) on `n` crops of side × side, `chunk` crops at a time, the chunks side by
     /// side on the compute threads (each chunk's layers then run on its thread), each last map
     /// flattened into the rows of the dense layers' input (n × `width`).
-    private func convolved(_ crops: UnsafeMutablePointer<Float>, count n: Int, side: Int, chunk: Int, width: Int, arena: Arena,
+    private func convolved(_ crops: UnsafeMutablePointer<Float>, count n: Int, layout: CropLayout, width: Int, arena: Arena,
                            _ layers: (WideMap, Arena) -> (map: WideMap, channels: Int)) -> UnsafeMutablePointer<Float> {
         let features = arena.floats(n * width).baseAddress!   // (n, features)
+        let side = layout.side, chunk = layout.chunk
         parallelFor((n + chunk - 1) / chunk) { index in
             let start = index * chunk, m = min(chunk, n - start)
             passes.withArena { pass in

@@ -55,6 +55,24 @@ public func conv1dColumnsAdjoint(_ columns: UnsafePointer<Float>, sequences: Int
         for s in range {
             for r in 0..<t {
                 let row = columns + (s * t + r) * width
+                if k == 3 && dilation >= 1 {
+                    // The common kernel, read in order; each input row still gets its terms in
+                    // the order of r (one a row), so the sums are those of the loop below.
+                    let before = r - dilation >= 0 ? dx + (s * t + r - dilation) * c : nil
+                    let middle = dx + (s * t + r) * c
+                    let after = r + dilation < t ? dx + (s * t + r + dilation) * c : nil
+                    switch (before, after) {
+                    case let (b?, a?):
+                        for i in 0..<c { b[i] += row[3 * i]; middle[i] += row[3 * i + 1]; a[i] += row[3 * i + 2] }
+                    case let (b?, nil):
+                        for i in 0..<c { b[i] += row[3 * i]; middle[i] += row[3 * i + 1] }
+                    case let (nil, a?):
+                        for i in 0..<c { middle[i] += row[3 * i + 1]; a[i] += row[3 * i + 2] }
+                    case (nil, nil):
+                        for i in 0..<c { middle[i] += row[3 * i + 1] }
+                    }
+                    continue
+                }
                 for j in 0..<k {
                     let target = r + (j - half) * dilation
                     guard target >= 0 && target < t else { continue }

@@ -49,6 +49,12 @@ def export_onnx(eri_path, onnx_path, opset=17, steps=None, batch=2, dynamic_batc
     """Writes `onnx_path` from the .eri model; returns the input names ("frames" and/or "mfcc").
     `dynamic_batch=False` fixes the batch axis at `batch` (the benchmarks' batch-1 graph)."""
     model, cfg = load_model(eri_path)
+    return export_traced(model, cfg, onnx_path, opset, steps, batch, dynamic_batch, seed)[0]
+
+
+def export_traced(model, cfg, onnx_path, opset=17, steps=None, batch=2, dynamic_batch=True, seed=0):
+    """`export_onnx` of a loaded model; returns (names, example inputs, wrapper): what was traced,
+    for a caller that checks the graph against PyTorch."""
     names, inputs = example_inputs(cfg, batch, steps, seed)
     dynamic = {name: ({0: "batch"} if dynamic_batch else {}) for name in names}
     if "mfcc" in dynamic:
@@ -61,4 +67,4 @@ def export_onnx(eri_path, onnx_path, opset=17, steps=None, batch=2, dynamic_batc
         warnings.simplefilter("ignore")  # tracer chatter about the no-padding shortcut
         torch.onnx.export(wrapper, tuple(inputs), str(onnx_path), input_names=names, output_names=["y"],
                           dynamic_axes=dynamic or None, opset_version=opset, dynamo=False)
-    return names
+    return names, inputs, wrapper
