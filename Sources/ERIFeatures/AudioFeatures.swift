@@ -144,6 +144,14 @@ public struct AudioPreprocessor: Sendable {
         return try mono.withUnsafeBufferPointer { try features(mono: $0) }
     }
 
+    /// Whether `frames` samples at `rate` give `features` at least one analysis
+    /// window at the model's rate (it refuses shorter audio). Audio too long
+    /// for one call counts as analysable here: `features` says why it is not.
+    public func analyses(frames: Int, rate: Int) -> Bool {
+        guard let n = Limits.resampledCount(frames, from: rate, to: config.sampleRate) else { return true }
+        return n >= config.mfcc.winLength
+    }
+
     /// Steps 2–4 on a mono signal at the model's rate.
     func features(mono: UnsafeBufferPointer<Float>) throws -> Tensor {
         guard mono.count >= config.mfcc.winLength else {

@@ -99,7 +99,16 @@ extension Model {
             let times = timestamps.compactMap { $0 }
             if let first = times.min(), let last = times.max() { p.videoSpan = first...last }
         }
-        if let audio = decoded.audio, audio.frameCount > 0, let preprocessor = audioPreprocessor {
+        // An audio track too short for one analysis window in each part is the file's content,
+        // not the caller's argument: the estimate goes on without it (the noAudio warning), or,
+        // with nothing else to use, is refused as missing that modality, saying why.
+        var unusableAudio: String?
+        if let audio = decoded.audio, audio.frameCount > 0, let preprocessor = audioPreprocessor,
+           !preprocessor.analyses(frames: audio.frameCount / k, rate: audio.sampleRate) {
+            let ms = (Double(audio.frameCount) / Double(audio.sampleRate) * 10000).rounded(.down) / 10
+            unusableAudio = "its audio (\(ms) ms\(k > 1 ? " in \(k) windows" : "")) is shorter than one analysis window "
+                + "(\(preprocessor.config.mfcc.winLength) samples at \(preprocessor.config.sampleRate) Hz)"
+        } else if let audio = decoded.audio, audio.frameCount > 0, let preprocessor = audioPreprocessor {
             let seconds = Double(audio.frameCount) / Double(audio.sampleRate)
             try audio.samples.withUnsafeBufferPointer { samples in
                 do {
@@ -113,7 +122,8 @@ extension Model {
         }
         guard input.frames != nil || input.mfcc != nil else {
             let wanted = config.video != nil && config.audio != nil ? "video or audio" : config.video != nil ? "video" : "audio"
-            throw ERIError(.missingModality, "\(path): the file has no \(wanted) track this model can use")
+            throw ERIError(.missingModality, "\(path): the file has no \(wanted) track this model can use"
+                                             + (unusableAudio.map { ": " + $0 } ?? ""))
         }
         p.windows = k
         p.window = window

@@ -55,6 +55,21 @@ import ERITestSupport
             #expect(e.code == .missingModality || e.code == .format, "\(e)")
             #expect(e.message.contains("audio.wav"))
         }
+        // An audio track shorter than one analysis window (400 samples at 16 kHz here; 5 ms =
+        // 80 samples) is the file's content: without video, missing that modality (not an
+        // invalid argument), saying why; with video, the estimate goes on without it.
+        try ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=0.005", dir + "/blip.wav"])
+        try ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=1", "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=16000:duration=0.005", "-c:v", "ffv1", "-c:a", "pcm_s16le", dir + "/blip.mkv"])
+        do {
+            _ = try audioOnly.predict(file: dir + "/blip.wav")
+            Issue.record("a 5 ms track predicted")
+        } catch let e as ERIError {
+            #expect(e.code == .missingModality, "\(e)")
+            #expect(e.message.contains("blip.wav") && e.message.contains("shorter than one analysis window"), "\(e)")
+        }
+        let p = try both.prediction(file: dir + "/blip.mkv")
+        #expect(p.warnings.contains(.noAudio) && !p.warnings.contains(.noVideo) && p.intensities.count == 7)
         // Hostile paths name the file.
         FileManager.default.createFile(atPath: dir + "/noise.mp4", contents: Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }))
         for (path, code) in [(dir + "/missing.mp4", ERIError.Code.io), (dir, .io), (dir + "/noise.mp4", .format)] {
