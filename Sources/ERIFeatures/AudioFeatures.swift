@@ -154,7 +154,7 @@ public struct AudioPreprocessor: Sendable {
 
     /// Steps 2–4 on a mono signal at the model's rate.
     func features(mono: UnsafeBufferPointer<Float>) throws -> Tensor {
-        guard mono.count >= config.mfcc.winLength else {
+        guard analyses(frames: mono.count, rate: config.sampleRate) else {
             let ms = { (n: Int) in Double(Int(Double(n) / Double(config.sampleRate) * 10000)) / 10 }
             throw ERIError.invalidArgument("audio: \(ms(mono.count)) ms is shorter than one analysis window (\(config.mfcc.winLength) samples, "
                                            + "\(ms(config.mfcc.winLength)) ms at \(config.sampleRate) Hz)")

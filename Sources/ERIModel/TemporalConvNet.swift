@@ -60,14 +60,13 @@ struct TCNBlock {
         conv2.forward(aDropped, sequences: sequences, steps: length, columns: columns, into: b)
         relu(b, n)
         maskRows(b, sequences: sequences, length: length, width: d, valid: valid)
-        var dropB: UnsafeMutablePointer<Float>? = nil
+        var dropB: UnsafeMutablePointer<Float>? = nil, branch = UnsafePointer(b)  // Drop(b) in y when training, else b itself
         if let tape {
             y.update(from: b, count: n)
             dropB = tape.drop(y, n)
-            for i in 0..<n { y[i] = max(y[i] + x[i], 0) }                       // padded rows: 0 + 0
-        } else {
-            for i in 0..<n { y[i] = max(b[i] + x[i], 0) }
+            branch = UnsafePointer(y)
         }
+        for i in 0..<n { y[i] = max(branch[i] + x[i], 0) }                      // padded rows: 0 + 0
         guard tape != nil else { return (y, nil) }
         return (y, Cache(input: x, a: a, aDropped: aDropped, dropA: dropA, b: b, dropB: dropB, output: y))
     }

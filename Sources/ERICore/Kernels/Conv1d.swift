@@ -12,6 +12,9 @@
 public func conv1dColumns(_ x: UnsafePointer<Float>, sequences: Int, steps t: Int, channels c: Int, kernel k: Int, dilation: Int,
                           into columns: UnsafeMutablePointer<Float>) {
     let half = (k - 1) / 2, width = c * k
+    let zeroRow = [Float](repeating: 0, count: max(c, 1))   // what a tap past a sequence's ends reads
+    zeroRow.withUnsafeBufferPointer { zeroBuffer in
+    let zeros = zeroBuffer.baseAddress!
     parallelRanges(sequences * t, grain: max(1, 16_384 / max(1, width))) { rows in
         for row in rows {
             let s = row / t, r = row % t
@@ -22,17 +25,10 @@ public func conv1dColumns(_ x: UnsafePointer<Float>, sequences: Int, steps t: In
                 return step >= 0 && step < t ? x + (s * t + step) * c : nil
             }
             if k == 3, let middle = source(1) {
-                // The common kernel, written in order: three reads per output triple.
-                switch (source(0), source(2)) {
-                case let (before?, after?):
-                    for i in 0..<c { out[3 * i] = before[i]; out[3 * i + 1] = middle[i]; out[3 * i + 2] = after[i] }
-                case let (before?, nil):
-                    for i in 0..<c { out[3 * i] = before[i]; out[3 * i + 1] = middle[i]; out[3 * i + 2] = 0 }
-                case let (nil, after?):
-                    for i in 0..<c { out[3 * i] = 0; out[3 * i + 1] = middle[i]; out[3 * i + 2] = after[i] }
-                case (nil, nil):
-                    for i in 0..<c { out[3 * i] = 0; out[3 * i + 1] = middle[i]; out[3 * i + 2] = 0 }
-                }
+                // The common kernel, written in order: three reads per output triple (a tap
+                // past the sequence's ends reads zeros).
+                let before = source(0) ?? zeros, after = source(2) ?? zeros
+                for i in 0..<c { out[3 * i] = before[i]; out[3 * i + 1] = middle[i]; out[3 * i + 2] = after[i] }
                 continue
             }
             for j in 0..<k {
@@ -44,6 +40,7 @@ public func conv1dColumns(_ x: UnsafePointer<Float>, sequences: Int, steps t: In
             }
         }
     }
+    }
 }
 
 /// The adjoint of `conv1dColumns`: adds each column-matrix entry to the input
@@ -52,25 +49,20 @@ public func conv1dColumnsAdjoint(_ columns: UnsafePointer<Float>, sequences: Int
                                  dilation: Int, into dx: UnsafeMutablePointer<Float>) {
     let half = (k - 1) / 2, width = c * k
     parallelRanges(sequences) { range in
+        let sink = UnsafeMutablePointer<Float>.allocate(capacity: max(c, 1))   // this range's discarded terms
+        sink.initialize(repeating: 0, count: max(c, 1))
+        defer { sink.deallocate() }
         for s in range {
             for r in 0..<t {
                 let row = columns + (s * t + r) * width
                 if k == 3 && dilation >= 1 {
                     // The common kernel, read in order; each input row still gets its terms in
-                    // the order of r (one a row), so the sums are those of the loop below.
-                    let before = r - dilation >= 0 ? dx + (s * t + r - dilation) * c : nil
+                    // the order of r (one a row), so the sums are those of the loop below. Terms
+                    // for steps past the sequence's ends go to `sink`.
                     let middle = dx + (s * t + r) * c
-                    let after = r + dilation < t ? dx + (s * t + r + dilation) * c : nil
-                    switch (before, after) {
-                    case let (b?, a?):
-                        for i in 0..<c { b[i] += row[3 * i]; middle[i] += row[3 * i + 1]; a[i] += row[3 * i + 2] }
-                    case let (b?, nil):
-                        for i in 0..<c { b[i] += row[3 * i]; middle[i] += row[3 * i + 1] }
-                    case let (nil, a?):
-                        for i in 0..<c { middle[i] += row[3 * i + 1]; a[i] += row[3 * i + 2] }
-                    case (nil, nil):
-                        for i in 0..<c { middle[i] += row[3 * i + 1] }
-                    }
+                    let before = r - dilation >= 0 ? dx + (s * t + r - dilation) * c : sink
+                    let after = r + dilation < t ? dx + (s * t + r + dilation) * c : sink
+                    for i in 0..<c { before[i] += row[3 * i]; middle[i] += row[3 * i + 1]; after[i] += row[3 * i + 2] }
                     continue
                 }
                 for j in 0..<k {
