@@ -29,7 +29,7 @@ let package = Package(
         // network (ERIModel) is tensors in, seven numbers out, on ERICore alone;
         // the pipeline turns frames, PCM and files into its tensors and runs it.
         // `make check-layers` keeps every import pointing down this list.
-        .target(name: "ERICore", dependencies: ["CBLAS"]),
+        .target(name: "ERICore", dependencies: ["CBLAS", "CERISupport"]),
         .target(name: "ERIMedia", dependencies: ["ERICore", "CFFmpeg", "CSndFile"]),
         .target(name: "ERIFeatures", dependencies: ["ERICore", "CFFmpeg", "CERISupport"]),
         // MTCNN face detection, alignment and tracking (SPEC §4.1a).

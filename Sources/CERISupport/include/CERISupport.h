@@ -59,4 +59,15 @@ void liberi_area_from_integral_f64(const double *table, int w, int y0, int x0, i
                                    int row_end, int normalise, float *out, size_t plane_stride);
 /* dst[c · dst_stride + r] = src[r · src_stride + c] for r < rows, c < cols (transpose.c). */
 void liberi_transpose(const float *src, size_t src_stride, float *dst, size_t dst_stride, int rows, int cols);
+/* The row half (Bᵀ d) B of the Winograd input transforms of ERICore (winograd.c):
+   e holds Bᵀ d of one zero-padded plane, row i of it `span` floats after row i − 1,
+   tile (ty, tx)'s values of that row at e + i·span + m·ty·pw + m·tx (m = 4 or 2);
+   V_ξ of tile t = ty·tw + tx goes to v[ξ · stride + t]. */
+void liberi_winograd4_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, int th, int tw, float *v, ptrdiff_t stride);
+void liberi_winograd2_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, int th, int tw, float *v, ptrdiff_t stride);
+/* The output transforms Aᵀ M A of one plane's th × tw tiles (winograd.c): M_ξ of
+   tile t = ty·tw + tx at m[ξ · stride + t]; tile (ty, tx)'s output row r goes to
+   out + (m·ty + r) · (m·tw) + m·tx, m = 4 or 2 (out: m·th lines of m·tw floats). */
+void liberi_winograd4_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
+void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
 #endif

@@ -192,31 +192,27 @@ public enum Winograd: Sendable {
 
     /// y = Aᵀ M A per tile, plus bias (+ residual), ReLU, cropped to h × w;
     /// M_ξ starts `slot` floats after M_{ξ−1}. Split over (channel, image)
-    /// planes, one tile row at a time, so that its m output lines are still
-    /// in cache when the epilogue writes them out.
+    /// planes: a plane's tiles go to its m·th output lines (a few KB, still in
+    /// cache when the epilogue writes them out).
     static func transformOutput<T: WinogradTransforms>(_: T.Type, _ products: UnsafePointer<Float>, channels: Int, images: Int,
                                                         height h: Int, width w: Int, slot: Int, bias: UnsafePointer<Float>,
                                                         residual: UnsafePointer<Float>?, relu: Bool, into y: UnsafeMutablePointer<Float>) {
-        let m = T.outputTile, alpha = m + 2
+        let m = T.outputTile
         let th = (h + m - 1) / m, tw = (w + m - 1) / m
         let tileCount = images * th * tw
         parallelRanges(channels * images, grain: max(1, 4_096 / max(1, h * w))) { planes in
-            // Per thread: Aᵀ M of a tile row (m × α × tw), then its m output lines (m × m·tw).
-            let mixed = UnsafeMutablePointer<Float>.allocate(capacity: m * alpha * tw + m * m * tw)
-            defer { mixed.deallocate() }
-            let lines = mixed + m * alpha * tw
+            // Per thread: one plane's output lines (m·th × m·tw).
+            let lines = UnsafeMutablePointer<Float>.allocate(capacity: m * th * m * tw)
+            defer { lines.deallocate() }
             for p in planes {
                 let o = p / images, n = p % images
                 let beta = bias[o]
-                for ty in 0..<th {
-                    T.transformOutput(products + o * tileCount + (n * th + ty) * tw, slot: slot, tileColumns: tw,
-                                      mixed: mixed, into: lines)
-                    // The tile row's lines, cropped to the map's w columns (and its last rows).
-                    for r in 0..<min(m, h - m * ty) {
-                        let offset = p * h * w + (m * ty + r) * w
-                        convEpilogue(lines + r * m * tw, into: y + offset, count: w, bias: beta,
-                                     residual: residual.map { $0 + offset }, relu: relu)
-                    }
+                T.transformOutput(products + o * tileCount + n * th * tw, slot: slot, tileRows: th, tileColumns: tw, into: lines)
+                // The lines cropped to the map's h × w.
+                for r in 0..<h {
+                    let offset = p * h * w + r * w
+                    convEpilogue(lines + r * m * tw, into: y + offset, count: w, bias: beta,
+                                 residual: residual.map { $0 + offset }, relu: relu)
                 }
             }
         }
