@@ -70,4 +70,9 @@ void liberi_winograd2_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, i
    out + (m·ty + r) · (m·tw) + m·tx, m = 4 or 2 (out: m·th lines of m·tw floats). */
 void liberi_winograd4_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
 void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
+/* im2col of one h × w input plane for a k × k convolution (stride, padding pad) with
+   oh × ow outputs (im2col.c): tap (ky, kx)'s oh·ow values go to
+   dst + (ky·k + kx) · block_stride, zeros where the tap lands on padding. */
+void liberi_im2col_plane(const float *src, int h, int w, int k, int stride, int pad, int oh, int ow, float *dst,
+                         ptrdiff_t block_stride);
 #endif

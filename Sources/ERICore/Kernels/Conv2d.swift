@@ -1,3 +1,5 @@
+import CERISupport
+
 // SPEC §5 `Conv2d` on CNHW batches: the shape, im2col and its adjoint col2im,
 // the inference convolution, the training convolution and its gradient.
 //
@@ -67,68 +69,36 @@ private func im2colPlane(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images
     let plane = oh * ow
     let rowLength = images * plane
     let src = x + (c * images + n) * h * w
+    let first = columns + c * s.kernel * s.kernel * rowLength + n * plane  // tap (0, 0)'s block
     // "Same" stride-1 convolutions (every 3×3 after the first of a stage):
     // each tap's plane is the input plane shifted, so it is one block copy
     // plus zeroed borders, instead of one short copy per output row (perf
-    // showed the per-row memcpy calls dominating).
-    let samePlane = s.stride == 1 && oh == h && ow == w
+    // showed the per-row memcpy calls dominating). Every other shape (the
+    // strided ones) row by row in C (CERISupport's im2col.c).
+    guard s.stride == 1 && oh == h && ow == w else {
+        liberi_im2col_plane(src, Int32(h), Int32(w), Int32(s.kernel), Int32(s.stride), Int32(s.padding), Int32(oh), Int32(ow),
+                            first, rowLength)
+        return
+    }
     for ky in 0..<s.kernel {
         for kx in 0..<s.kernel {
-            let dst = columns + ((c * s.kernel + ky) * s.kernel + kx) * rowLength + n * plane
-            if samePlane {
-                let shift = kx - s.padding
-                let oyLo = max(0, s.padding - ky), oyHi = max(oyLo, min(oh, h + s.padding - ky))
-                if oyLo > 0 { dst.update(repeating: 0, count: oyLo * ow) }
-                if oyHi < oh { (dst + oyHi * ow).update(repeating: 0, count: (oh - oyHi) * ow) }
-                let count = (oyHi - oyLo) * ow
-                guard count > 0 else { continue }
-                let base = src + (oyLo - s.padding + ky) * w, d = dst + oyLo * ow
-                if shift >= 0 {
-                    d.update(from: base + shift, count: max(0, count - shift))
-                    for r in 0..<(oyHi - oyLo) { for ox in max(0, ow - shift)..<ow { d[r * ow + ox] = 0 } }
-                } else {
-                    (d - shift).update(from: base, count: max(0, count + shift))
-                    for r in 0..<(oyHi - oyLo) { for ox in 0..<min(ow, -shift) { d[r * ow + ox] = 0 } }
-                }
-                continue
-            }
-            // Output columns whose input x lands inside the image: ox in [oxLo, oxHi).
-            let oxLo = min(ow, max(0, (s.padding - kx + s.stride - 1) / s.stride))
-            let oxHi = max(oxLo, min(ow, max(0, (w - 1 + s.padding - kx) / s.stride + 1)))
-            for oy in 0..<oh {
-                let row = dst + oy * ow
-                let iy = oy * s.stride - s.padding + ky
-                if iy < 0 || iy >= h || oxLo >= oxHi {
-                    row.update(repeating: 0, count: ow)
-                    continue
-                }
-                if oxLo > 0 { row.update(repeating: 0, count: oxLo) }
-                if oxHi < ow { (row + oxHi).update(repeating: 0, count: ow - oxHi) }
-                let line = src + iy * w - s.padding + kx
-                if s.stride == 1 {
-                    copyFloats(from: line + oxLo, to: row + oxLo, count: oxHi - oxLo)
-                } else if s.stride == 2 {
-                    // A constant stride (every downsampling layer) vectorises as shuffles.
-                    for ox in oxLo..<oxHi { row[ox] = line[2 * ox] }
-                } else {
-                    for ox in oxLo..<oxHi { row[ox] = line[ox * s.stride] }
-                }
+            let dst = first + (ky * s.kernel + kx) * rowLength
+            let shift = kx - s.padding
+            let oyLo = max(0, s.padding - ky), oyHi = max(oyLo, min(oh, h + s.padding - ky))
+            if oyLo > 0 { dst.update(repeating: 0, count: oyLo * ow) }
+            if oyHi < oh { (dst + oyHi * ow).update(repeating: 0, count: (oh - oyHi) * ow) }
+            let count = (oyHi - oyLo) * ow
+            guard count > 0 else { continue }
+            let base = src + (oyLo - s.padding + ky) * w, d = dst + oyLo * ow
+            if shift >= 0 {
+                d.update(from: base + shift, count: max(0, count - shift))
+                for r in 0..<(oyHi - oyLo) { for ox in max(0, ow - shift)..<ow { d[r * ow + ox] = 0 } }
+            } else {
+                (d - shift).update(from: base, count: max(0, count + shift))
+                for r in 0..<(oyHi - oyLo) { for ox in 0..<min(ow, -shift) { d[r * ow + ox] = 0 } }
             }
         }
     }
-}
-
-/// dst[0..<count] = src[0..<count] without a call into libc for short rows
-/// (perf: the face detector's 9- to 22-float im2col rows spent more time
-/// entering memmove than copying), eight floats at a time; memmove beyond 64.
-@inline(__always) func copyFloats(from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
-    guard count < 64 else { dst.update(from: src, count: count); return }
-    var i = 0
-    while i + 8 <= count {
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < count { dst[i] = src[i]; i += 1 }
 }
 
 /// The output positions o in 0..<count whose input index o·stride − padding + tap lies in 0..<size.
