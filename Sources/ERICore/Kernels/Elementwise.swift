@@ -1,3 +1,4 @@
+import CERISupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,21 +62,11 @@ public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width d: Int, weight
     }
 }
 
-/// In-place softmax of each row of `width`, treating -inf as a zero weight.
+/// In-place softmax of each row of `width`, treating -inf as a zero weight:
+/// four lanes at a time with a polynomial exp within 2 ulp (CERISupport's
+/// softmax.c; an exp below e^−87.33, under FLT_MIN, is 0).
 public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width n: Int) {
-    for r in 0..<rows {
-        let xr = x + r * n
-        var m = -Float.infinity
-        for i in 0..<n { m = max(m, xr[i]) }
-        var s: Float = 0
-        for i in 0..<n {
-            let e = expf(xr[i] - m)
-            xr[i] = e
-            s += e
-        }
-        let inv = 1 / s
-        for i in 0..<n { xr[i] *= inv }
-    }
+    liberi_softmax_rows(x, rows, n)
 }
 
 @inline(__always) public func relu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
