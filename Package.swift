@@ -58,7 +58,7 @@ let package = Package(
         // `check`, TemporaryFolder, the process launcher, seeded test data. Only test
         // targets depend on it, so neither liberi.so nor the CLI contains it.
         .target(name: "ERITestSupport", dependencies: ["ERICore"], path: "Tests/ERITestSupport"),
-        .testTarget(name: "ERICoreTests", dependencies: ["ERICore", "ERITestSupport"]),
+        .testTarget(name: "ERICoreTests", dependencies: ["ERICore", "ERITestSupport", "CERISupport"]),
         .testTarget(name: "ERIFeaturesTests", dependencies: ["ERIFeatures", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERIMediaTests", dependencies: ["ERIMedia", "ERIFeatures", "ERICore", "ERITestSupport"]),
         .testTarget(name: "ERISynthTests", dependencies: ["ERISynth", "ERIMedia", "ERICore", "ERITestSupport"]),

@@ -79,4 +79,11 @@ void liberi_im2col_plane(const float *src, int h, int w, int k, int stride, int 
    each of `rows` rows of n floats replaced by its softmax, in place. */
 void liberi_exp(const float *x, float *y, size_t n);
 void liberi_softmax_rows(float *x, size_t rows, size_t n);
+/* skinny_gemm.c: C = alpha · A · B + beta · C, row-major, no transposes, A (m × k) read
+   as stored (not packed), for few columns n; C is not read when beta = 0. AVX2 + FMA
+   only: call it only where liberi_skinny_gemm_simd() is 1 (0 elsewhere and with
+   ERI_PORTABLE_KERNELS=1). */
+int liberi_skinny_gemm_simd(void);
+void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                        float beta, float *c, ptrdiff_t ldc);
 #endif

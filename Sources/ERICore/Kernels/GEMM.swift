@@ -1,4 +1,5 @@
 import CBLAS
+import CERISupport
 import Synchronization
 
 /// Row-major single-precision GEMM through OpenBLAS:
@@ -27,6 +28,20 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
         return
     }
     let threads = computeThreads()
+    if !transposeA && !transposeB && n <= skinnyColumns && m * k >= skinnyWeights && skinnyKernel {
+        // Few columns against a large A (the weights): A read as stored, never packed
+        // (CERISupport's skinny_gemm.c). Rows are independent and each is computed the
+        // same way in any block, so the row slices give the same floats at any thread count.
+        if threads > 1 && m * n * k >= splitMACs {
+            parallelRanges(m, grain: max(6, (m + threads - 1) / threads)) { r in
+                liberi_skinny_gemm(Int32(r.count), Int32(n), Int32(k), alpha, a + r.lowerBound * lda, lda, b, ldb, beta,
+                                   c + r.lowerBound * ldc, ldc)
+            }
+        } else {
+            liberi_skinny_gemm(Int32(m), Int32(n), Int32(k), alpha, a, lda, b, ldb, beta, c, ldc)
+        }
+        return
+    }
     if threads > 1 && m * n * k >= splitMACs {
         if n >= m {   // column slices: B's columns (rows when transposed), C's columns
             parallelRanges(n, grain: max(16, (n + threads - 1) / threads)) { r in
@@ -46,6 +61,15 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
 
 /// Products smaller than this run whole on the calling thread.
 let splitMACs = 1 << 20
+
+/// The skinny path (`liberi_skinny_gemm`): products with at most this many
+/// columns and an A of at least `skinnyWeights` floats, where OpenBLAS's packing
+/// of A costs about as much as the product.
+let skinnyColumns = 64
+let skinnyWeights = 16_384
+/// Whether the skinny path's AVX2 + FMA kernel runs here (read once per process:
+/// ERI_PORTABLE_KERNELS=1 at start keeps every product on OpenBLAS).
+let skinnyKernel = liberi_skinny_gemm_simd() != 0
 
 @inline(__always)
 private func sgemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,

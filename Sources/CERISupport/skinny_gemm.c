@@ -1,0 +1,118 @@
+/* C = alpha · A · B + beta · C, row-major, A (m × k) as stored, for products
+   with few columns (n ≤ LIBERI_SKINNY_MAX_N): the backbone's late stages on one
+   image (the stream: a 4 × 4 map is 4 Winograd tiles or 16 positions) and on
+   a small batch. OpenBLAS packs both operands on every call; with the weights
+   as A and a handful of columns, packing the weights cost as much as the
+   product (perf on the dbn-base stream: sgemm_oncopy 34 % of the time).
+   Here A is read once, as stored, six rows at a time against 16 columns of B
+   (12 AVX2 accumulators; one broadcast of A per row and step, B's row segment
+   loaded once per step), so the weights stream through once per call.
+   AVX2 + FMA only (liberi_skinny_gemm_simd says where): elsewhere, and with
+   ERI_PORTABLE_KERNELS=1, ERICore's gemm keeps OpenBLAS. */
+#include "CERISupport.h"
+#include <stdlib.h>
+#include <string.h>
+
+int liberi_skinny_gemm_simd(void) {
+#if defined(__x86_64__)
+    const char *portable = getenv("ERI_PORTABLE_KERNELS");
+    if (portable && *portable && strcmp(portable, "0") != 0) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* Lanes [0, count) of a vector, for the last columns of a block. */
+AVX2 static inline __m256i lanes(int count) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
+}
+
+/* Rows [0, ROWS) × columns [0, width) of C, width ≤ 16, ROWS ≤ 6. */
+#define BLOCK(ROWS)                                                                                                  \
+    AVX2 static void block_##ROWS(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,            \
+                                  ptrdiff_t ldc, int k, int width, float alpha, float beta) {                       \
+        __m256 acc0[ROWS], acc1[ROWS];                                                                               \
+        for (int i = 0; i < ROWS; i++) { acc0[i] = _mm256_setzero_ps(); acc1[i] = _mm256_setzero_ps(); }            \
+        if (width == 16) {                                                                                           \
+            for (int p = 0; p < k; p++) {                                                                            \
+                __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);                   \
+                for (int i = 0; i < ROWS; i++) {                                                                     \
+                    __m256 ai = _mm256_broadcast_ss(a + i * lda + p);                                                \
+                    acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);                                                      \
+                    acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);                                                      \
+                }                                                                                                    \
+            }                                                                                                        \
+        } else if (width <= 8) {                                                                                     \
+            __m256i m0 = lanes(width);                                                                               \
+            for (int p = 0; p < k; p++) {                                                                            \
+                __m256 b0 = _mm256_maskload_ps(b + p * ldb, m0);                                                     \
+                for (int i = 0; i < ROWS; i++)                                                                       \
+                    acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * lda + p), b0, acc0[i]);                    \
+            }                                                                                                        \
+        } else {                                                                                                     \
+            __m256i m1 = lanes(width - 8);                                                                           \
+            for (int p = 0; p < k; p++) {                                                                            \
+                __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_maskload_ps(b + p * ldb + 8, m1);            \
+                for (int i = 0; i < ROWS; i++) {                                                                     \
+                    __m256 ai = _mm256_broadcast_ss(a + i * lda + p);                                                \
+                    acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);                                                      \
+                    acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);                                                      \
+                }                                                                                                    \
+            }                                                                                                        \
+        }                                                                                                            \
+        __m256i m0 = lanes(width < 8 ? width : 8), m1 = lanes(width - 8);                                           \
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                                               \
+        for (int i = 0; i < ROWS; i++) {                                                                             \
+            float *ci = c + i * ldc;                                                                                 \
+            __m256 y0 = _mm256_mul_ps(va, acc0[i]), y1 = _mm256_mul_ps(va, acc1[i]);                                 \
+            if (beta != 0) { /* beta = 0: C is not read (it may hold anything, NaN included) */                    \
+                y0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), y0);                                            \
+                if (width > 8) y1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), y1);                         \
+            }                                                                                                        \
+            _mm256_maskstore_ps(ci, m0, y0);                                                                         \
+            if (width > 8) _mm256_maskstore_ps(ci + 8, m1, y1);                                                      \
+        }                                                                                                            \
+    }
+BLOCK(1)
+BLOCK(2)
+BLOCK(3)
+BLOCK(4)
+BLOCK(5)
+BLOCK(6)
+
+AVX2 static void skinny_avx2(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b,
+                             ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
+    for (int j = 0; j < n; j += 16) {
+        int width = n - j < 16 ? n - j : 16;
+        int i = 0;
+        for (; i + 6 <= m; i += 6) block_6(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, k, width, alpha, beta);
+        const float *ai = a + i * lda;
+        float *ci = c + i * ldc + j;
+        switch (m - i) {
+        case 5: block_5(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
+        case 4: block_4(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
+        case 3: block_3(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
+        case 2: block_2(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
+        case 1: block_1(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
+        default: break;
+        }
+    }
+}
+#endif
+
+void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                        float beta, float *c, ptrdiff_t ldc) {
+#if defined(__x86_64__)
+    skinny_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+    abort(); /* only called where liberi_skinny_gemm_simd() is 1 */
+#endif
+}

@@ -1,0 +1,80 @@
+import Testing
+@testable import ERICore
+import ERITestSupport
+import CERISupport
+
+/// `gemm`'s skinny path (CERISupport's skinny_gemm.c: A read as stored, six
+/// rows × 16 columns of AVX2 accumulators) against float64, on every row
+/// remainder of its 6-row blocks and column counts across its 16-column
+/// blocks and masked tails; C is not read with beta = 0 (NaN there stays out),
+/// and the result is the same at one and two threads.
+@Suite(.serialized) struct SkinnyGEMMTests {
+    static func reference(m: Int, n: Int, k: Int, alpha: Float, a: [Float], lda: Int, b: [Float], ldb: Int, beta: Float,
+                          c: [Float], ldc: Int) -> [Double] {
+        var out = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k { s += Double(a[i * lda + p]) * Double(b[p * ldb + j]) }
+                out[i * n + j] = Double(alpha) * s + (beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j]))
+            }
+        }
+        return out
+    }
+
+    @Test func matchesFloat64() {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        setComputeThreads(1)
+        var rng = SeededGenerator(seed: 11)
+        // k · m ≥ skinnyWeights, so that these shapes take the skinny path where it runs.
+        let k = 2_100
+        for m in [1, 5, 6, 7, 12, 13, 17] {
+            for n in [1, 3, 8, 9, 15, 16, 17, 31, 40, 64] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (1, -2)] {
+                    let lda = k + 3, ldb = n + 2, ldc = n + 5
+                    let a = (0..<m * lda).map { _ in rng.uniform(-1, 1) }
+                    let b = (0..<k * ldb).map { _ in rng.uniform(-1, 1) }
+                    var c = (0..<m * ldc).map { _ in beta == 0 ? Float.nan : rng.uniform(-1, 1) }
+                    let expected = Self.reference(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+                                                  c: c, ldc: ldc)
+                    let padding = c.indices.filter { $0 % ldc >= n }.map { c[$0] }
+                    c.withUnsafeMutableBufferPointer { cp in
+                        gemm(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+                    }
+                    var worst = 0.0
+                    for i in 0..<m { for j in 0..<n { worst = max(worst, abs(Double(c[i * ldc + j]) - expected[i * n + j])) } }
+                    // Sums of 2,100 products of values in ±1 accumulated in float32 (Σ|terms| ≈ 525):
+                    // rounding reaches ~1e-4; a wrong row, column or step is off by ~1.
+                    #expect(worst < 1e-3, "m \(m) n \(n) alpha \(alpha) beta \(beta): largest error \(worst)")
+                    // Columns past n are not written.
+                    let after = c.indices.filter { $0 % ldc >= n }.map { c[$0] }
+                    #expect(zip(after, padding).allSatisfy { $0.bitPattern == $1.bitPattern }, "m \(m) n \(n): wrote past column n")
+                }
+            }
+        }
+    }
+
+    @Test func sameAtAnyThreadCount() {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        var rng = SeededGenerator(seed: 12)
+        let (m, n, k) = (512, 16, 4_608)   // dbn-base's last stage on one image: above splitMACs, split into row slices
+        let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
+        let b = (0..<k * n).map { _ in rng.uniform(-1, 1) }
+        func run(_ threads: Int) -> [Float] {
+            setComputeThreads(threads)
+            var c = [Float](repeating: 0, count: m * n)
+            c.withUnsafeMutableBufferPointer { gemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: $0.baseAddress!, ldc: n) }
+            return c
+        }
+        let one = run(1), two = run(2)
+        #expect(one.map(\.bitPattern) == two.map(\.bitPattern))
+    }
+
+    /// Where the CPU has AVX2 and FMA, these shapes take the skinny path (else OpenBLAS,
+    /// which the tests above then check instead).
+    @Test func pathIsTheCPUs() {
+        #expect(skinnyKernel == (liberi_skinny_gemm_simd() != 0))
+    }
+}
