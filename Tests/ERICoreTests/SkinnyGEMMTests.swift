@@ -28,11 +28,11 @@ import CERISupport
         setComputeThreads(1)
         var rng = SeededGenerator(seed: 11)
         // k · m ≥ skinnyWeights, so that these shapes take the skinny path where it runs.
-        let k = 2_100
-        for m in [1, 5, 6, 7, 12, 13, 17] {
+        let k = 3_300
+        for m in [5, 6, 7, 8, 9, 10, 13] {   // every remainder of the 6-row blocks
             for n in [1, 3, 8, 9, 15, 16, 17, 31, 40, 64] {
                 for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (1, -2)] {
-                    let lda = k + 3, ldb = n + 2, ldc = n + 5
+                    let lda = k + 3, ldb = n, ldc = n + 5   // the skinny path takes a compact B only
                     let a = (0..<m * lda).map { _ in rng.uniform(-1, 1) }
                     let b = (0..<k * ldb).map { _ in rng.uniform(-1, 1) }
                     var c = (0..<m * ldc).map { _ in beta == 0 ? Float.nan : rng.uniform(-1, 1) }
@@ -44,7 +44,7 @@ import CERISupport
                     }
                     var worst = 0.0
                     for i in 0..<m { for j in 0..<n { worst = max(worst, abs(Double(c[i * ldc + j]) - expected[i * n + j])) } }
-                    // Sums of 2,100 products of values in ±1 accumulated in float32 (Σ|terms| ≈ 525):
+                    // Sums of 3,300 products of values in ±1 accumulated in float32 (Σ|terms| ≈ 825):
                     // rounding reaches ~1e-4; a wrong row, column or step is off by ~1.
                     #expect(worst < 1e-3, "m \(m) n \(n) alpha \(alpha) beta \(beta): largest error \(worst)")
                     // Columns past n are not written.
@@ -73,8 +73,23 @@ import CERISupport
     }
 
     /// Where the CPU has AVX2 and FMA, these shapes take the skinny path (else OpenBLAS,
-    /// which the tests above then check instead).
-    @Test func pathIsTheCPUs() {
+    /// which the tests above then check instead); the kernel itself against OpenBLAS's
+    /// product of the same operands, where it runs.
+    @Test func kernelMatchesOpenBLAS() {
         #expect(skinnyKernel == (liberi_skinny_gemm_simd() != 0))
+        guard liberi_skinny_gemm_simd() != 0 else { return }
+        var rng = SeededGenerator(seed: 13)
+        let (m, n, k) = (37, 29, 700)
+        let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
+        let b = (0..<k * n).map { _ in rng.uniform(-1, 1) }
+        var mine = [Float](repeating: .nan, count: m * n), blas = mine
+        liberi_skinny_gemm(Int32(m), Int32(n), Int32(k), 1, a, k, b, n, 0, &mine, n)
+        // OpenBLAS: the same product with B transposed (a transposed B never takes the skinny path).
+        let bt = (0..<n * k).map { b[($0 % k) * n + $0 / k] }   // (n × k)
+        blas.withUnsafeMutableBufferPointer {
+            gemm(transposeB: true, m: m, n: n, k: k, a: a, lda: k, b: bt, ldb: k, c: $0.baseAddress!, ldc: n)
+        }
+        let worst = zip(mine, blas).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-3, "largest difference \(worst)")
     }
 }

@@ -28,7 +28,7 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
         return
     }
     let threads = computeThreads()
-    if !transposeA && !transposeB && n <= skinnyColumns && m * k >= skinnyWeights && skinnyKernel {
+    if !transposeA && !transposeB && n <= skinnyColumns && ldb == n && m * k >= skinnyWeights && skinnyKernel {
         // Few columns against a large A (the weights): A read as stored, never packed
         // (CERISupport's skinny_gemm.c). Rows are independent and each is computed the
         // same way in any block, so the row slices give the same floats at any thread count.
@@ -63,8 +63,11 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
 let splitMACs = 1 << 20
 
 /// The skinny path (`liberi_skinny_gemm`): products with at most this many
-/// columns and an A of at least `skinnyWeights` floats, where OpenBLAS's packing
-/// of A costs about as much as the product.
+/// columns, a compact B (ldb = n: a convolution's columns or Winograd tiles)
+/// and an A of at least `skinnyWeights` floats, where OpenBLAS's packing of A
+/// costs about as much as the product. (A strided B, such as attention's V
+/// inside the QKV rows, is left to OpenBLAS, which packs it: read in place, a
+/// block of it was a new cache line per step, and the audio branch lost 10 %.)
 let skinnyColumns = 64
 let skinnyWeights = 16_384
 /// Whether the skinny path's AVX2 + FMA kernel runs here (read once per process:
