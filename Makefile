@@ -116,8 +116,12 @@ test: deps venv all check-layers swift-test python-test host-test scale-test
 check-layers:
 	@python3 scripts/check_layers.py
 
+# Then the parity suites again on the forced portable kernels (ERI_PORTABLE_KERNELS=1: no
+# AVX2 + FMA path, OpenBLAS for every product), the path a CPU without AVX2 takes.
+PORTABLE_SUITES := NetworkParityTests|GradientParityTests|AlignedParityTests|DirectConvTests|DetectorKernelTests|SkinnyGEMMTests|WinogradTests|BatchAndThreadTests|StreamTests
 swift-test: venv models
 	ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test
+	ERI_PORTABLE_KERNELS=1 ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test --skip-build --filter '$(PORTABLE_SUITES)'
 
 python-test: venv models
 	$(PYTHON) -m pytest -q reference/tests

@@ -61,16 +61,7 @@ void liberi_direct_conv_pack(const float *weight, int inputs, int outputs, int k
     }
 }
 
-int liberi_direct_conv_simd(void) {
-#if defined(__x86_64__)
-    const char *portable = getenv("ERI_PORTABLE_KERNELS");
-    if (portable && *portable && strcmp(portable, "0") != 0) return 0;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
+int liberi_direct_conv_simd(void) { return liberi_avx2_fma(); }
 
 int liberi_direct_conv_plane(int h, int w, int row_stride, int k) {
     int q = (h - k) * row_stride + (w - k + 1);   /* up to and including the last valid output */

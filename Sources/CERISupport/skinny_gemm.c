@@ -11,18 +11,8 @@
    ERI_PORTABLE_KERNELS=1, ERICore's gemm keeps OpenBLAS. */
 #include "CERISupport.h"
 #include <stdlib.h>
-#include <string.h>
 
-int liberi_skinny_gemm_simd(void) {
-#if defined(__x86_64__)
-    const char *portable = getenv("ERI_PORTABLE_KERNELS");
-    if (portable && *portable && strcmp(portable, "0") != 0) return 0;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
+int liberi_skinny_gemm_simd(void) { return liberi_avx2_fma(); }
 
 #if defined(__x86_64__)
 #include <immintrin.h>

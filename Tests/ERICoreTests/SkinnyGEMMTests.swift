@@ -7,7 +7,7 @@ import CERISupport
 /// rows × 16 columns of AVX2 accumulators) against float64, on every row
 /// remainder of its 6-row blocks and column counts across its 16-column
 /// blocks and masked tails; C is not read with beta = 0 (NaN there stays out),
-/// and the result is the same at one and two threads.
+/// and the skinny kernel's result is the same at one and two threads.
 @Suite(.serialized) struct SkinnyGEMMTests {
     static func reference(m: Int, n: Int, k: Int, alpha: Float, a: [Float], lda: Int, b: [Float], ldb: Int, beta: Float,
                           c: [Float], ldc: Int) -> [Double] {
@@ -69,7 +69,8 @@ import CERISupport
             return c
         }
         let one = run(1), two = run(2)
-        #expect(one.map(\.bitPattern) == two.map(\.bitPattern))
+        // OpenBLAS (the portable path) may round row slices differently; the skinny kernel may not.
+        if skinnyKernel { #expect(one.map(\.bitPattern) == two.map(\.bitPattern)) }
     }
 
     /// Where the CPU has AVX2 and FMA, these shapes take the skinny path (else OpenBLAS,

@@ -86,4 +86,9 @@ void liberi_softmax_rows(float *x, size_t rows, size_t n);
 int liberi_skinny_gemm_simd(void);
 void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                         float beta, float *c, ptrdiff_t ldc);
+/* cpu.c: 1 where ERI_PORTABLE_KERNELS's value asks for the portable kernels (set, not
+   empty, not "0"); 1 where the AVX2 + FMA kernels run (the CPU has both and the
+   environment does not ask for the portable ones). */
+int liberi_portable_requested(const char *value);
+int liberi_avx2_fma(void);
 #endif
