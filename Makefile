@@ -35,7 +35,7 @@ CLI := $(RELEASE_DIR)/eri-cli
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 DEBIAN_PACKAGES := libopenblas-dev libsndfile1-dev libavformat-dev libavcodec-dev libswscale-dev \
-	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv python3-pip librsvg2-bin cmake
+	libswresample-dev libavutil-dev ffmpeg pkg-config python3-venv python3-pip librsvg2-bin cmake libc6-dev-arm64-cross
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST_PREFIX := $(CURDIR)/.build/host-prefix
 # The face detector's weights: built, never downloaded at run time. Any python3 with pip
@@ -45,7 +45,7 @@ MODELS_DIR := .build/models
 MTCNN_WHEEL := $(MODELS_DIR)/facenet_pytorch-2.6.0-py3-none-any.whl
 FACE_MODEL := $(MODELS_DIR)/face-mtcnn.safetensors
 
-.PHONY: all models deps venv install uninstall test swift-test host-test python-test scale-test examples wheel clean check-exports check-layers bench demo \
+.PHONY: all models deps venv install uninstall test swift-test host-test python-test scale-test examples wheel clean check-exports check-layers check-aarch64 bench demo \
 	fuzz sanitize sanitize-asan sanitize-tsan sanitize-host sanitize-host-tsan
 
 all: models
@@ -110,7 +110,7 @@ uninstall:
 
 # The whole suite: Swift unit + parity tests, the reference's self-checks, then
 # the hosts (C, C++, Python ctypes) against an installed copy.
-test: deps venv all check-layers swift-test python-test host-test scale-test
+test: deps venv all check-layers check-aarch64 swift-test python-test host-test scale-test
 
 # Fails when a module imports one that stands after it in the data flow (scripts/check_layers.py).
 check-layers:
@@ -119,6 +119,16 @@ check-layers:
 # Then the parity suites again on the forced portable kernels (ERI_PORTABLE_KERNELS=1: no
 # AVX2 + FMA path, OpenBLAS for every product), the path a CPU without AVX2 takes.
 PORTABLE_SUITES := NetworkParityTests|GradientParityTests|AlignedParityTests|DirectConvTests|DetectorKernelTests|SkinnyGEMMTests|WinogradTests|BatchAndThreadTests|StreamTests
+# liberi's C kernels (Sources/CERISupport) compiled for aarch64 with -Wall -Wextra -Werror:
+# every x86 intrinsic must sit behind its guard, with portable C beside it. (The Swift
+# modules are not built for aarch64 here: this toolchain has no aarch64 Swift SDK.)
+CLANG := $(shell dirname "$$(readlink -f "$$(command -v swiftc)")")/clang
+check-aarch64:
+	@for f in Sources/CERISupport/*.c; do \
+	   $(CLANG) --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -isystem /usr/aarch64-linux-gnu/include \
+	     -O2 -Wall -Wextra -Werror -I Sources/CERISupport/include -I include -c $$f -o /dev/null || exit 1; done
+	@echo "CERISupport's C kernels compile for aarch64 ($$(ls Sources/CERISupport/*.c | wc -l) files)"
+
 swift-test: venv models
 	ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test
 	ERI_PORTABLE_KERNELS=1 ERI_PYTHON=$(CURDIR)/$(PYTHON) swift test --skip-build --filter '$(PORTABLE_SUITES)'
