@@ -75,10 +75,12 @@ void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int
    dst + (ky·k + kx) · block_stride, zeros where the tap lands on padding. */
 void liberi_im2col_plane(const float *src, int h, int w, int k, int stride, int pad, int oh, int ow, float *dst,
                          ptrdiff_t block_stride);
-/* softmax.c: y[i] = e^x[i] (x < −87.33 gives 0; SSE2 polynomial, libm's expf elsewhere), and
-   each of `rows` rows of n floats replaced by its softmax, in place. */
+/* activations.c: y[i] = e^x[i] (x < −87.33 gives 0; SSE2 polynomial, libm's expf elsewhere);
+   each of `rows` rows of n floats replaced by its softmax, in place; GELU in place
+   (erf by A&S 7.1.26 with SSE2, libm's erff elsewhere). */
 void liberi_exp(const float *x, float *y, size_t n);
 void liberi_softmax_rows(float *x, size_t rows, size_t n);
+void liberi_gelu(float *x, size_t n);
 /* skinny_gemm.c: C = alpha · A · B + beta · C, row-major, no transposes, A (m × k) read
    as stored (not packed), for few columns n; C is not read when beta = 0. AVX2 + FMA
    only: call it only where liberi_skinny_gemm_simd() is 1 (0 elsewhere and with

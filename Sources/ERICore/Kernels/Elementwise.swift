@@ -64,7 +64,7 @@ public func layerNorm(_ x: UnsafePointer<Float>, rows: Int, width d: Int, weight
 
 /// In-place softmax of each row of `width`, treating -inf as a zero weight:
 /// four lanes at a time with a polynomial exp within 2 ulp (CERISupport's
-/// softmax.c; an exp below e^−87.33, under FLT_MIN, is 0).
+/// activations.c; an exp below e^−87.33, under FLT_MIN, is 0).
 public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width n: Int) {
     liberi_softmax_rows(x, rows, n)
 }
@@ -91,10 +91,12 @@ public func prelu(_ x: UnsafeMutablePointer<Float>, rows: Int, channels: Int, sl
     }
 }
 
-/// Exact GELU, 0.5·x·(1 + erf(x/√2)) (SPEC §5), in place.
+/// Exact GELU, 0.5·x·(1 + erf(x/√2)) (SPEC §5), in place: four lanes at a
+/// time with erf to 1.5e-7 as PyTorch's vectorised float GELU computes it
+/// (CERISupport's activations.c), split over the compute threads
+/// (element-wise, so the same at any thread count).
 public func gelu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-    let invSqrt2: Float = 0.70710678118654752
-    for i in 0..<n { x[i] = 0.5 * x[i] * (1 + erff(x[i] * invSqrt2)) }
+    parallelRanges(n, grain: 1 << 14) { r in liberi_gelu(x + r.lowerBound, r.count) }
 }
 
 @inline(__always) public func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }

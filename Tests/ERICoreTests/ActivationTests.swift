@@ -5,11 +5,11 @@ import ERITestSupport
 import Glibc
 #endif
 
-/// `softmaxRows` (CERISupport's softmax.c: a polynomial exp four lanes at a
-/// time) against the softmax computed in float64, on rows of every width
+/// The transformer's element-wise kernels (CERISupport's activations.c, four
+/// lanes at a time) against float64. `softmaxRows` (a polynomial exp) on rows of every width
 /// from 1 to 67 and the attention's 251, with masked (−∞) keys, values
 /// spread over ±100 (so that most weights underflow) and the widths' tails.
-struct SoftmaxTests {
+struct ActivationTests {
     @Test func softmaxMatchesFloat64() {
         var rng = SeededGenerator(seed: 7)
         var worstRelative = 0.0, worstAbsolute = 0.0
@@ -50,5 +50,34 @@ struct SoftmaxTests {
         var x: [Float] = [0, 1, .nan, 2, 3, 4]
         x.withUnsafeMutableBufferPointer { softmaxRows($0.baseAddress!, rows: 1, width: 6) }
         #expect(x.contains { $0.isNaN })
+    }
+
+    /// GELU, with erf by A&S 7.1.26 (PyTorch's vectorised float erf), against
+    /// 0.5·x·(1 + erf(x/√2)) in float64: within 2e-7·max(1, |x|) on ±12 (the
+    /// approximation's 1.5e-7 on erf, halved, times |x|, plus rounding), and
+    /// the edges: ±∞, huge values, NaN, on every tail length of the lanes.
+    @Test func geluMatchesFloat64() {
+        var x: [Float] = (0...4_800).map { Float($0 - 2_400) / 200 }   // −12 … 12 by 0.005
+        x += [1e30, -1e30, 3e38, -3e38, .infinity, 0, -0.0, 1e-30, -1e-30]
+        var worst = 0.0
+        for count in [x.count, 1, 2, 3, 5, 7] {
+            var y = Array(x.prefix(count))
+            y.withUnsafeMutableBufferPointer { gelu($0.baseAddress!, count) }
+            for (v, g) in zip(x.prefix(count), y) {
+                let d = Double(v)
+                let expected = d.isInfinite ? (d > 0 ? d : 0) : 0.5 * d * (1 + Glibc.erf(d / 2.0.squareRoot()))
+                if expected.magnitude > 1e37 || d.isInfinite {
+                    #expect(Double(g) == expected || (expected.isFinite && abs(Double(g) - expected) <= expected.magnitude * 1e-6),
+                            "gelu(\(v)) = \(g), not \(expected)")
+                    continue
+                }
+                let error = abs(Double(g) - expected) / max(1, d.magnitude)
+                worst = max(worst, error)
+            }
+        }
+        #expect(worst < 2e-7, "largest error relative to max(1, |x|): \(worst)")
+        var n: [Float] = [.nan, 1, 2, 3, -.nan]
+        n.withUnsafeMutableBufferPointer { gelu($0.baseAddress!, 5) }
+        #expect(n[0].isNaN && n[4].isNaN && n[1] > 0.8 && n[1] < 0.85)
     }
 }

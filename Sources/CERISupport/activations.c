@@ -1,13 +1,21 @@
-/* Row-wise softmax, the attention's hot element-wise step (ERICore's
-   softmaxRows). perf on dbn-small: with libm's expf per element and the max
-   and the sum as one serial chain each, the audio encoder's 251 × 251
-   softmaxes were 13 % of the network. Here four lanes at a time, with a
-   polynomial exp (Cephes' expf: Cody–Waite reduction to r in [−ln2/2, ln2/2],
-   a degree-6 polynomial, 2ⁿ by the exponent bits; within 2 ulp of the exact
-   value over the range softmax uses, tested against float64 in
-   ERICoreTests). Arguments below −87.33 (e^x under FLT_MIN, and −∞ for a masked
-   key) give exactly 0; NaN stays NaN. The max, the sum and the scaling follow
-   the scalar definition; only the sum's order differs (four partial sums). */
+/* The transformer's element-wise steps, four lanes at a time: the attention's
+   row-wise softmax (ERICore's softmaxRows) and the GELU (ERICore's gelu).
+
+   Softmax. perf on dbn-small: with libm's expf per element and the max and
+   the sum as one serial chain each, the audio encoder's 251 × 251 softmaxes
+   were 13 % of the network. The exp is a polynomial (Cephes' expf:
+   Cody–Waite reduction to r in [−ln2/2, ln2/2], a degree-6 polynomial, 2ⁿ by
+   the exponent bits; within 2 ulp over the range softmax uses, tested against
+   float64 in ERICoreTests). Arguments below −87.33 (e^x under FLT_MIN, and
+   −∞ for a masked key) give exactly 0; NaN stays NaN. The max, the sum and
+   the scaling follow the scalar definition; only the sum's order differs
+   (four partial sums).
+
+   GELU, 0.5·x·(1 + erf(x/√2)): erf by Abramowitz & Stegun 7.1.26,
+   1 − t·P(t)·e^(−x²) with t = 1/(1 + p|x|) (absolute error ≤ 1.5e-7), the
+   approximation PyTorch's own vectorised float erf uses (ATen's
+   Vectorized<float>::erf), with the exp above; libm's erff was 7 % of the
+   dbn-base audio branch. */
 #include "CERISupport.h"
 #include <math.h>
 #if defined(__SSE2__)
@@ -79,10 +87,40 @@ void liberi_softmax_rows(float *x, size_t rows, size_t n) {
     }
 }
 
-#else /* portable C: libm's expf */
+/* erf by A&S 7.1.26 (as ATen's Vectorized<float>::erf). */
+static inline __m128 erf_ps(__m128 x) {
+    const __m128 sign_mask = _mm_set1_ps(-0.0f), one = _mm_set1_ps(1.0f);
+    __m128 sign = _mm_and_ps(x, sign_mask), ax = _mm_andnot_ps(sign_mask, x);
+    __m128 t = _mm_div_ps(one, _mm_add_ps(one, _mm_mul_ps(_mm_set1_ps(0.3275911f), ax)));
+    __m128 r = _mm_set1_ps(1.061405429f);
+    r = _mm_add_ps(_mm_mul_ps(r, t), _mm_set1_ps(-1.453152027f));
+    r = _mm_add_ps(_mm_mul_ps(r, t), _mm_set1_ps(1.421413741f));
+    r = _mm_add_ps(_mm_mul_ps(r, t), _mm_set1_ps(-0.284496736f));
+    r = _mm_add_ps(_mm_mul_ps(r, t), _mm_set1_ps(0.254829592f));
+    r = _mm_mul_ps(r, t);
+    __m128 e = exp_ps(_mm_sub_ps(_mm_setzero_ps(), _mm_mul_ps(ax, ax)));
+    return _mm_xor_ps(_mm_sub_ps(one, _mm_mul_ps(r, e)), sign);
+}
+
+static inline __m128 gelu_ps(__m128 x) {
+    const __m128 half = _mm_set1_ps(0.5f), one = _mm_set1_ps(1.0f), inv_sqrt2 = _mm_set1_ps(0.70710678118654752f);
+    return _mm_mul_ps(_mm_mul_ps(half, x), _mm_add_ps(one, erf_ps(_mm_mul_ps(x, inv_sqrt2))));
+}
+
+void liberi_gelu(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(x + i, gelu_ps(_mm_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = _mm_cvtss_f32(gelu_ps(_mm_set_ss(x[i])));
+}
+
+#else /* portable C: libm's expf and erff */
 
 void liberi_exp(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
+void liberi_gelu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1 + erff(x[i] * 0.70710678118654752f));
 }
 
 void liberi_softmax_rows(float *x, size_t rows, size_t n) {
