@@ -1,11 +1,14 @@
-/* The row half of the Winograd input transforms, (Bᵀ d) B (ERICore's
-   WinogradTransforms.swift computes Bᵀ d). On the backbone's small maps a tile
-   row holds 1 to 7 tiles, so a loop across one row's tiles is too short to
-   vectorise and the Swift loop ran scalar (perf: 80 % of the F(4×4) input
-   transform). Here four tiles at a time (consecutive in the plane's tile
-   order, across tile rows) are read as four short rows, transposed 4 × 4, and
-   combined in SSE. Same operations in the same order as the Swift loop (no
-   fused multiply-add), so the same floats, bit for bit. */
+/* The Winograd transforms' halves that gather or scatter a tile's values
+   (ERICore's WinogradTransforms.swift does the rest): the row half of the
+   input transform, (Bᵀ d) B, and the whole output transform, Aᵀ M A. On the
+   backbone's small maps a tile row holds 1 to 7 tiles, so a loop across one
+   row's tiles is too short to vectorise and the Swift loops ran scalar (perf:
+   80 % of the F(4×4) input transform, 20 % of the dbn-small backbone). Here
+   four tiles at a time (consecutive in the plane's tile order, across tile
+   rows) are read as four short rows and transposed 4 × 4, or combined four
+   tiles a vector and transposed back to one store per tile and row. Same
+   operations in the same order as the Swift loops they replaced (no fused
+   multiply-add), so the same floats. */
 #include "CERISupport.h"
 #pragma STDC FP_CONTRACT OFF
 #if defined(__SSE__)
