@@ -128,6 +128,18 @@ public final class ModelStream {
     let audio: StreamingMFCC?
     var clock: Double?
     public private(set) var lastEstimate: StreamEstimate?
+    /// What `lastEstimate` was computed from: its window's grid point, the
+    /// timestamps of the frames it used and the audio samples it used. A read
+    /// whose window holds the same is answered with `lastEstimate` (the
+    /// network is deterministic), without running the network again.
+    struct ReadInputs: Equatable {
+        let gridPoint: Int
+        let frames: [Double]
+        let audioFirst: Int, audioCount: Int, audioStart: Double
+    }
+    var lastInputs: ReadInputs?
+    /// Reads that ran the network (the others returned `lastEstimate`).
+    var networkRuns = 0
 
     /// Opens a stream on `model`. Throws `invalidArgument` for a window or gap
     /// that is not finite and positive, or a window outside 0.1 s … 1 hour.
@@ -166,7 +178,7 @@ public final class ModelStream {
     public func reset() {
         previous = nil; nextCell = nil; cells = [:]; oldestCell = .max; lastFrameTime = nil
         lastFace = nil; lastFaceTime = 0; sinceDetection = .max; misses = 0
-        audio?.reset(); clock = nil; lastEstimate = nil
+        audio?.reset(); clock = nil; lastEstimate = nil; lastInputs = nil
     }
 
     // MARK: - Video
@@ -316,7 +328,11 @@ public final class ModelStream {
     /// The estimate over the latest window: the one ending at the last grid
     /// point at or before the newest input (frame or audio) received. Throws
     /// `missingModality` when nothing has been pushed, or the window holds
-    /// neither a frame nor an audio sample.
+    /// neither a frame nor an audio sample. While the window and what it
+    /// holds are those of the previous read (no new grid point, no frame or
+    /// audio sample arrived inside it), the previous estimate is returned
+    /// without running the network: reading more often than the window moves
+    /// costs almost nothing.
     public func read() throws -> StreamEstimate {
         guard let clock else { throw ERIError(.missingModality, "the stream has no input yet: push frames or PCM first") }
         let k = Int((clock / step).rounded(.down))
@@ -358,11 +374,16 @@ public final class ModelStream {
         guard vectors != nil || mfcc != nil else {
             throw ERIError(.missingModality, "the stream has no frame and no audio in the window [\(start), \(end)) s")
         }
+        let inputs = ReadInputs(gridPoint: k, frames: timestamps, audioFirst: audioFirst, audioCount: audioCount,
+                                audioStart: audioStart)
+        if let lastEstimate, inputs == lastInputs { return lastEstimate }
         let y = try vectors.withOptionalPointer { try model.network.forward(videoVectors: $0, mfcc: mfcc) }
+        networkRuns += 1
         let estimate = StreamEstimate(intensities: y, windowStart: start, windowEnd: end, frameTimestamps: timestamps,
                                       audioStart: audioStart, audioFirstSample: audioFirst, audioSampleCount: audioCount,
                                       audioSampleRate: rate, faceCoverage: coverage, facePlacements: placements)
         lastEstimate = estimate
+        lastInputs = inputs
         return estimate
     }
 

@@ -148,6 +148,41 @@ struct LiveSource {
         #expect(reads > 20)
     }
 
+    /// A read whose window and contents are the previous read's returns that
+    /// estimate without running the network; any new frame or sample inside
+    /// the window, or a new grid point, runs it again.
+    @Test func readsWithoutNewInputReuseTheEstimate() throws {
+        let source = LiveSource()
+        var frames: [Double: [UInt8]] = [:]
+        let stream = try tinyStream(fedUntil: 4.8, source, frames: &frames)
+        let first = try stream.read()
+        #expect(stream.networkRuns == 1 && first.windowEnd == 4.5)
+        let again = try stream.read()
+        #expect(stream.networkRuns == 1 && again.intensities == first.intensities && again.windowEnd == first.windowEnd)
+        // Frames after the window's end, before the next grid point (5 s): the window holds the same.
+        try feed(stream, source, from: 4.8, to: 4.99, frames: &frames, audio: false)
+        let same = try stream.read()
+        #expect(stream.networkRuns == 1 && same.intensities == first.intensities && same.frameTimestamps == first.frameTimestamps)
+        // New grid points: a new window, computed.
+        try feed(stream, source, from: 4.8, to: 5.6, frames: &frames, video: false)
+        let moved = try stream.read()
+        #expect(stream.networkRuns == 2 && moved.windowEnd > first.windowEnd)
+        try checkEqualsPredict(StreamTests.tiny, stream, moved, frames: frames, source: source)
+
+        // Audio behind the video: samples arriving inside an unmoved window are used.
+        var frames2: [Double: [UInt8]] = [:]
+        let lagging = try ModelStream(model: StreamTests.tiny, options: StreamOptions(window: 4))
+        try feed(lagging, source, from: 0, to: 5.0, frames: &frames2, audio: false)
+        try feed(lagging, source, from: 0, to: 4.0, frames: &frames2, video: false)
+        let before = try lagging.read()
+        try feed(lagging, source, from: 4.0, to: 4.5, frames: &frames2, video: false)
+        let after = try lagging.read()
+        #expect(lagging.networkRuns == 2 && after.windowEnd == before.windowEnd && after.audioSampleCount > before.audioSampleCount)
+        try checkEqualsPredict(StreamTests.tiny, lagging, after, frames: frames2, source: source)
+        lagging.reset()
+        #expect(throws: ERIError.self) { try lagging.read() }
+    }
+
     @Test func dbnSmallReadEqualsPredict() throws {
         let model = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.small, seed: 72))
         let stream = try ModelStream(model: model, options: StreamOptions(window: 3.2))
