@@ -10,7 +10,6 @@
    AVX2 + FMA only (liberi_skinny_gemm_simd says where): elsewhere, and with
    ERI_PORTABLE_KERNELS=1, ERICore's gemm keeps OpenBLAS. */
 #include "CERISupport.h"
-#include <stdlib.h>
 
 int liberi_skinny_gemm_simd(void) { return liberi_avx2_fma(); }
 
@@ -97,12 +96,23 @@ AVX2 static void skinny_avx2(int m, int n, int k, float alpha, const float *a, p
 }
 #endif
 
+/* Portable C, the same contract (simd = 0; ERICore's gemm keeps OpenBLAS instead). */
+static void skinny_portable(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b,
+                            ptrdiff_t ldb, float beta, float *c, ptrdiff_t ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0;
+            for (int p = 0; p < k; p++) s += a[i * lda + p] * b[p * ldb + j];
+            c[i * ldc + j] = beta != 0 ? alpha * s + beta * c[i * ldc + j] : alpha * s;
+        }
+}
+
 void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                        float beta, float *c, ptrdiff_t ldc) {
+                        float beta, float *c, ptrdiff_t ldc, int simd) {
 #if defined(__x86_64__)
-    skinny_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (simd) { skinny_avx2(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); return; }
 #else
-    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
-    abort(); /* only called where liberi_skinny_gemm_simd() is 1 */
+    (void)simd;
 #endif
+    skinny_portable(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -82,12 +82,12 @@ void liberi_exp(const float *x, float *y, size_t n);
 void liberi_softmax_rows(float *x, size_t rows, size_t n);
 void liberi_gelu(float *x, size_t n);
 /* skinny_gemm.c: C = alpha · A · B + beta · C, row-major, no transposes, A (m × k) read
-   as stored (not packed), for few columns n; C is not read when beta = 0. AVX2 + FMA
-   only: call it only where liberi_skinny_gemm_simd() is 1 (0 elsewhere and with
-   ERI_PORTABLE_KERNELS=1). */
+   as stored (not packed), for few columns n; C is not read when beta = 0. simd: 1 for the
+   AVX2 + FMA kernel (only where liberi_skinny_gemm_simd() says so), 0 for a plain C loop
+   (which callers should leave to a BLAS). */
 int liberi_skinny_gemm_simd(void);
 void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                        float beta, float *c, ptrdiff_t ldc);
+                        float beta, float *c, ptrdiff_t ldc, int simd);
 /* cpu.c: 1 where ERI_PORTABLE_KERNELS's value asks for the portable kernels (set, not
    empty, not "0"); 1 where the AVX2 + FMA kernels run (the CPU has both and the
    environment does not ask for the portable ones). */

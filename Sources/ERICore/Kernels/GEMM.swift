@@ -35,10 +35,10 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
         if threads > 1 && m * n * k >= splitMACs {
             parallelRanges(m, grain: max(6, (m + threads - 1) / threads)) { r in
                 liberi_skinny_gemm(Int32(r.count), Int32(n), Int32(k), alpha, a + r.lowerBound * lda, lda, b, ldb, beta,
-                                   c + r.lowerBound * ldc, ldc)
+                                   c + r.lowerBound * ldc, ldc, 1)
             }
         } else {
-            liberi_skinny_gemm(Int32(m), Int32(n), Int32(k), alpha, a, lda, b, ldb, beta, c, ldc)
+            liberi_skinny_gemm(Int32(m), Int32(n), Int32(k), alpha, a, lda, b, ldb, beta, c, ldc, 1)
         }
         return
     }
