@@ -23,6 +23,18 @@ AVX2 static inline __m256i lanes(int count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
 }
 
+/* The k steps for 9 to 16 columns: B's row segment as two vectors (the second read by
+   LOAD_B1), one broadcast of A per row, two FMAs. */
+#define TWO_VECTORS(ROWS, LOAD_B1)                                                                                   \
+    for (int p = 0; p < k; p++) {                                                                                    \
+        __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = LOAD_B1;                                                      \
+        for (int i = 0; i < ROWS; i++) {                                                                             \
+            __m256 ai = _mm256_broadcast_ss(a + i * lda + p);                                                        \
+            acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);                                                              \
+            acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);                                                              \
+        }                                                                                                            \
+    }
+
 /* Rows [0, ROWS) × columns [0, width) of C, width ≤ 16, ROWS ≤ 6. */
 #define BLOCK(ROWS)                                                                                                  \
     AVX2 static void block_##ROWS(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,            \
@@ -30,14 +42,7 @@ AVX2 static inline __m256i lanes(int count) {
         __m256 acc0[ROWS], acc1[ROWS];                                                                               \
         for (int i = 0; i < ROWS; i++) { acc0[i] = _mm256_setzero_ps(); acc1[i] = _mm256_setzero_ps(); }            \
         if (width == 16) {                                                                                           \
-            for (int p = 0; p < k; p++) {                                                                            \
-                __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);                   \
-                for (int i = 0; i < ROWS; i++) {                                                                     \
-                    __m256 ai = _mm256_broadcast_ss(a + i * lda + p);                                                \
-                    acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);                                                      \
-                    acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);                                                      \
-                }                                                                                                    \
-            }                                                                                                        \
+            TWO_VECTORS(ROWS, _mm256_loadu_ps(b + p * ldb + 8))                                                      \
         } else if (width <= 8) {                                                                                     \
             __m256i m0 = lanes(width);                                                                               \
             for (int p = 0; p < k; p++) {                                                                            \
@@ -47,14 +52,7 @@ AVX2 static inline __m256i lanes(int count) {
             }                                                                                                        \
         } else {                                                                                                     \
             __m256i m1 = lanes(width - 8);                                                                           \
-            for (int p = 0; p < k; p++) {                                                                            \
-                __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_maskload_ps(b + p * ldb + 8, m1);            \
-                for (int i = 0; i < ROWS; i++) {                                                                     \
-                    __m256 ai = _mm256_broadcast_ss(a + i * lda + p);                                                \
-                    acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);                                                      \
-                    acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);                                                      \
-                }                                                                                                    \
-            }                                                                                                        \
+            TWO_VECTORS(ROWS, _mm256_maskload_ps(b + p * ldb + 8, m1))                                               \
         }                                                                                                            \
         __m256i m0 = lanes(width < 8 ? width : 8), m1 = lanes(width - 8);                                           \
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                                               \
