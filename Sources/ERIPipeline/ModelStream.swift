@@ -127,17 +127,11 @@ public final class ModelStream {
     /// The audio half (nil without an audio branch).
     let audio: StreamingMFCC?
     var clock: Double?
+    /// The last read's estimate. It records what it was computed from (its
+    /// window's end, the timestamps of its frames, its audio samples), so a
+    /// read whose window holds the same is answered with it (the network is
+    /// deterministic), without running the network again.
     public private(set) var lastEstimate: StreamEstimate?
-    /// What `lastEstimate` was computed from: its window's grid point, the
-    /// timestamps of the frames it used and the audio samples it used. A read
-    /// whose window holds the same is answered with `lastEstimate` (the
-    /// network is deterministic), without running the network again.
-    struct ReadInputs: Equatable {
-        let gridPoint: Int
-        let frames: [Double]
-        let audioFirst: Int, audioCount: Int, audioStart: Double
-    }
-    var lastInputs: ReadInputs?
     /// Reads that ran the network (the others returned `lastEstimate`).
     var networkRuns = 0
 
@@ -178,7 +172,7 @@ public final class ModelStream {
     public func reset() {
         previous = nil; nextCell = nil; cells = [:]; oldestCell = .max; lastFrameTime = nil
         lastFace = nil; lastFaceTime = 0; sinceDetection = .max; misses = 0
-        audio?.reset(); clock = nil; lastEstimate = nil; lastInputs = nil
+        audio?.reset(); clock = nil; lastEstimate = nil
     }
 
     // MARK: - Video
@@ -374,16 +368,16 @@ public final class ModelStream {
         guard vectors != nil || mfcc != nil else {
             throw ERIError(.missingModality, "the stream has no frame and no audio in the window [\(start), \(end)) s")
         }
-        let inputs = ReadInputs(gridPoint: k, frames: timestamps, audioFirst: audioFirst, audioCount: audioCount,
-                                audioStart: audioStart)
-        if let lastEstimate, inputs == lastInputs { return lastEstimate }
+        if let last = lastEstimate, last.windowEnd == end, last.frameTimestamps == timestamps,
+           last.audioFirstSample == audioFirst, last.audioSampleCount == audioCount, last.audioStart == audioStart {
+            return last
+        }
         let y = try vectors.withOptionalPointer { try model.network.forward(videoVectors: $0, mfcc: mfcc) }
         networkRuns += 1
         let estimate = StreamEstimate(intensities: y, windowStart: start, windowEnd: end, frameTimestamps: timestamps,
                                       audioStart: audioStart, audioFirstSample: audioFirst, audioSampleCount: audioCount,
                                       audioSampleRate: rate, faceCoverage: coverage, facePlacements: placements)
         lastEstimate = estimate
-        lastInputs = inputs
         return estimate
     }
 
