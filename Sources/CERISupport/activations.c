@@ -55,12 +55,6 @@ static inline float hsum(__m128 v) {
     return _mm_cvtss_f32(v);
 }
 
-void liberi_exp(const float *x, float *y, size_t n) {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) _mm_storeu_ps(y + i, exp_ps(_mm_loadu_ps(x + i)));
-    for (; i < n; i++) y[i] = _mm_cvtss_f32(exp_ps(_mm_set_ss(x[i])));
-}
-
 void liberi_softmax_rows(float *x, size_t rows, size_t n) {
     for (size_t row = 0; row < rows; row++) {
         float *xr = x + row * n;
@@ -114,10 +108,6 @@ void liberi_gelu(float *x, size_t n) {
 }
 
 #else /* portable C: libm's expf and erff */
-
-void liberi_exp(const float *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
-}
 
 void liberi_gelu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1 + erff(x[i] * 0.70710678118654752f));

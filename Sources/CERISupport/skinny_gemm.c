@@ -7,11 +7,10 @@
    Here A is read once, as stored, six rows at a time against 16 columns of B
    (12 AVX2 accumulators; one broadcast of A per row and step, B's row segment
    loaded once per step), so the weights stream through once per call.
-   AVX2 + FMA only (liberi_skinny_gemm_simd says where): elsewhere, and with
+   AVX2 + FMA where liberi_avx2_fma says so: elsewhere, and with
    ERI_PORTABLE_KERNELS=1, ERICore's gemm keeps OpenBLAS. */
 #include "CERISupport.h"
 
-int liberi_skinny_gemm_simd(void) { return liberi_avx2_fma(); }
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -77,7 +77,7 @@ import CERISupport
     /// which the tests above then check instead); the kernel itself, AVX2 (where it runs)
     /// and portable C, against OpenBLAS's product of the same operands.
     @Test func kernelMatchesOpenBLAS() {
-        #expect(skinnyKernel == (liberi_skinny_gemm_simd() != 0))
+        #expect(skinnyKernel == (liberi_avx2_fma() != 0))
         var rng = SeededGenerator(seed: 13)
         let (m, n, k) = (37, 29, 700)
         let a = (0..<m * k).map { _ in rng.uniform(-1, 1) }
@@ -88,7 +88,7 @@ import CERISupport
         blas.withUnsafeMutableBufferPointer {
             gemm(transposeB: true, m: m, n: n, k: k, a: a, lda: k, b: bt, ldb: k, c: $0.baseAddress!, ldc: n)
         }
-        for simd in liberi_skinny_gemm_simd() != 0 ? [Int32(0), 1] : [0] {
+        for simd in liberi_avx2_fma() != 0 ? [Int32(0), 1] : [0] {
             var mine = [Float](repeating: .nan, count: m * n)
             liberi_skinny_gemm(Int32(m), Int32(n), Int32(k), 1, a, k, b, n, 0, &mine, n, simd)
             let worst = zip(mine, blas).map { abs($0 - $1) }.max()!

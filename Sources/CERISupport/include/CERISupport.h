@@ -75,17 +75,15 @@ void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int
    dst + (ky·k + kx) · block_stride, zeros where the tap lands on padding. */
 void liberi_im2col_plane(const float *src, int h, int w, int k, int stride, int pad, int oh, int ow, float *dst,
                          ptrdiff_t block_stride);
-/* activations.c: y[i] = e^x[i] (x < −87.33 gives 0; SSE2 polynomial, libm's expf elsewhere);
-   each of `rows` rows of n floats replaced by its softmax, in place; GELU in place
+/* activations.c: each of `rows` rows of n floats replaced by its softmax, in place (exp by a
+   polynomial with SSE2: e^x under FLT_MIN gives 0; libm's expf elsewhere); GELU in place
    (erf by A&S 7.1.26 with SSE2, libm's erff elsewhere). */
-void liberi_exp(const float *x, float *y, size_t n);
 void liberi_softmax_rows(float *x, size_t rows, size_t n);
 void liberi_gelu(float *x, size_t n);
 /* skinny_gemm.c: C = alpha · A · B + beta · C, row-major, no transposes, A (m × k) read
    as stored (not packed), for few columns n; C is not read when beta = 0. simd: 1 for the
-   AVX2 + FMA kernel (only where liberi_skinny_gemm_simd() says so), 0 for a plain C loop
+   AVX2 + FMA kernel (only where liberi_avx2_fma() says so), 0 for a plain C loop
    (which callers should leave to a BLAS). */
-int liberi_skinny_gemm_simd(void);
 void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                         float beta, float *c, ptrdiff_t ldc, int simd);
 /* cpu.c: 1 where ERI_PORTABLE_KERNELS's value asks for the portable kernels (set, not

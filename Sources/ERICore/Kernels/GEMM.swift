@@ -72,7 +72,7 @@ let skinnyColumns = 64
 let skinnyWeights = 16_384
 /// Whether the skinny path's AVX2 + FMA kernel runs here (read once per process:
 /// ERI_PORTABLE_KERNELS=1 at start keeps every product on OpenBLAS).
-let skinnyKernel = liberi_skinny_gemm_simd() != 0
+let skinnyKernel = liberi_avx2_fma() != 0
 
 @inline(__always)
 private func sgemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
