@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -57,6 +58,47 @@ import ERITestSupport
         for t in threads { pthread_join(t, nil) }
         #expect((0..<4).allSatisfy { sums[$0] == 200 * 4950 })
     }
+}
+
+extension ParallelTests {
+    /// `parallelTasks`: every task once, at any thread count; kernels inside a task
+    /// finish (they find the pool busy and run in turn); with the pool free, tasks
+    /// run on two threads at once (task 0 waits, at most 0.2 s, for task 1 to start).
+    @Test func tasksRunOnceEachAndAtOnce() {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        for threads in [1, 2, 3, 8] {
+            setComputeThreads(threads)
+            for count in [0, 1, 2, 5, 17] {
+                let hits = UnsafeMutablePointer<Int32>.allocate(capacity: max(count, 1))
+                hits.initialize(repeating: 0, count: max(count, 1))
+                defer { hits.deallocate() }
+                parallelTasks(count) { task in
+                    let inner = UnsafeMutablePointer<Int>.allocate(capacity: 64)
+                    defer { inner.deallocate() }
+                    parallelFor(64) { i in inner[i] = i }
+                    if (0..<64).allSatisfy({ inner[$0] == $0 }) { hits[task] += 1 }
+                }
+                #expect((0..<count).allSatisfy { hits[$0] == 1 }, "threads \(threads), count \(count)")
+            }
+        }
+        // Other suites' kernels may hold the pool (the tasks then run in turn): try up to 100 times.
+        setComputeThreads(2)
+        var overlapped = false
+        for _ in 0..<100 where !overlapped {
+            let secondStarted = StartFlag()
+            parallelTasks(2) { task in
+                if task == 1 { secondStarted.value.store(true, ordering: .sequentiallyConsistent); return }
+                for _ in 0..<200 where !secondStarted.value.load(ordering: .sequentiallyConsistent) { usleep(1000) }
+                overlapped = secondStarted.value.load(ordering: .sequentiallyConsistent)
+            }
+        }
+        #expect(overlapped, "task 1 did not start while task 0 ran")
+    }
+}
+
+final class StartFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 final class ClosureBox {

@@ -28,6 +28,21 @@ public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     parallelRanges(count) { range in for i in range { body(i) } }
 }
 
+/// Runs `body(0)` … `body(count − 1)` on up to `computeThreads()` threads, the
+/// caller included, each task whole on one thread: for coarse, independent work
+/// (a clip's frames, the two branches), where splitting every kernel of a small
+/// network over the threads scales worse than giving each thread its own share.
+/// Threads take the tasks in index order: put the longest first. Kernels inside a
+/// task find the pool busy and run their parts in turn on that thread, split as
+/// they would be on their own, so a task computes the same floats as the same
+/// calls outside one. In order on the caller when the pool is busy or there is one thread.
+public func parallelTasks(_ count: Int, _ body: (Int) -> Void) {
+    guard count > 0 else { return }
+    let threads = min(computeThreads(), WorkerPool.maxThreads)
+    if threads <= 1 || count <= 1 { for i in 0..<count { body(i) }; return }
+    WorkerPool.shared.run((0..<count).map { $0..<($0 + 1) }, threads: threads) { r in for i in r { body(i) } }
+}
+
 /// A fixed set of pthreads that sleep on a condition variable between jobs.
 final class WorkerPool: @unchecked Sendable {
     static let maxThreads = 64
