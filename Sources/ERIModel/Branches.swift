@@ -128,14 +128,19 @@ struct VideoBranch {
         return (projected, FrameCache(backbone: backboneCache, spatial: spatialCache, vectors: vectors))
     }
 
-    /// B × F × C × S × S frames → u_v (B × dim).
-    func forward(_ frames: Tensor, config vc: ERIConfig.Video, arena: Arena, tape: Tape?,
-                 trace: ForwardTrace?) throws -> (UnsafeMutablePointer<Float>, Cache?) {
+    /// The batch B of a B × F × C × S × S frames tensor; throws for any other shape.
+    func batch(of frames: Tensor, config vc: ERIConfig.Video) throws -> Int {
         let expected = [frames.shape.first ?? 0, vc.frames, vc.channels, vc.imageSize, vc.imageSize]
         guard frames.shape == expected, expected[0] > 0 else {
             throw ERIError.invalidArgument("frames tensor has shape \(frames.shape); the model needs B × \(expected.dropFirst().map(String.init).joined(separator: " × "))")
         }
-        let batch = expected[0], images = batch * vc.frames
+        return expected[0]
+    }
+
+    /// B × F × C × S × S frames → u_v (B × dim).
+    func forward(_ frames: Tensor, config vc: ERIConfig.Video, arena: Arena, tape: Tape?,
+                 trace: ForwardTrace?) throws -> (UnsafeMutablePointer<Float>, Cache?) {
+        let batch = try batch(of: frames, config: vc), images = batch * vc.frames
         if tape == nil && trace == nil && images > inferenceGroup {
             // Many windows: the frame vectors a group at a time, each group's buffers freed before the next.
             let projected = arena.floats(images * dim).baseAddress!   // (images, dim)

@@ -113,6 +113,10 @@ public final class Network: @unchecked Sendable {
     private func fused(_ input: NetworkInput, batch: Int, arena: Arena, tape: Tape?, trace: ForwardTrace?) throws -> Fused {
         let zWidth = config.fusedWidth, vDim = video?.dim ?? 0
         let z = arena.zeros(batch * zWidth).baseAddress!   // (B, |z|)
+        if tape == nil && trace == nil && computeThreads() > 1, let video, let frames = input.frames {
+            try concurrentBranches(video, frames, input, batch: batch, arena: arena, z: z)
+            return Fused(z: z, batch: batch, video: nil, audio: nil)
+        }
         var videoCache: VideoBranch.Cache? = nil, audioCache: AudioBranch.Cache? = nil
         if let video, let frames = input.frames {
             let (u, cache) = try video.forward(frames, config: config.video!, arena: arena, tape: tape, trace: trace)
@@ -126,6 +130,103 @@ public final class Network: @unchecked Sendable {
         }
         trace?.record("z", z, shape: [batch, zWidth])
         return Fused(z: z, batch: batch, video: videoCache, audio: audioCache)
+    }
+
+    /// Inference on several threads: the video branch's per-image work (backbone,
+    /// spatial attention, `proj`; each image independent of the others, BatchNorm
+    /// being folded) in one run of consecutive images per thread (`videoRuns`), and
+    /// the audio branch first on the first thread, which takes fewer images, all as
+    /// `parallelTasks`. Splitting every kernel over the threads instead left dbn-small
+    /// (64 px, 16 frames: small products, many short kernels) no faster at two threads
+    /// than at one, and dbn-base's backbone at 70 % of the FMA peak where one thread
+    /// reaches 100 %. The temporal tails and the head then run on the caller.
+    ///
+    /// Results repeat exactly, and equal those without a modality where the other
+    /// one is concerned (`forwardWithheld` relies on it): a kernel inside a task splits
+    /// its work as it would on its own, running the parts in turn, so the audio
+    /// branch's floats are those of an audio-only pass; and the runs depend only on
+    /// the model, the batch and the thread count, so a camera-only pass of a
+    /// two-branch model computes the same runs, one after the other, each with all
+    /// the threads. They may differ from one thread's in the last bits (a run of fewer
+    /// images may take another GEMM kernel), as a GEMM split over threads may.
+    private func concurrentBranches(_ video: VideoBranch, _ frames: Tensor, _ input: NetworkInput, batch: Int, arena: Arena,
+                                    z: UnsafeMutablePointer<Float>) throws {
+        let vc = config.video!, zWidth = config.fusedWidth
+        guard try video.batch(of: frames, config: vc) == batch else { throw ERIError(.internal, "frames batch changed") }
+        let images = batch * vc.frames, dim = video.dim, per = vc.channels * vc.imageSize * vc.imageSize
+        let runs = videoRuns(video, batch: batch)
+        let projected = arena.floats(images * dim).baseAddress!   // (images, dim)
+        // Run `r`'s frame vectors, in passes of at most `inferenceGroup` images, each pass's buffers freed before the next.
+        func vectors(run r: Int, pixels: UnsafePointer<Float>, arena scratch: Arena) {
+            let mark = scratch.mark
+            var lo = runs[r]
+            while lo < runs[r + 1] {
+                let n = min(video.inferenceGroup, runs[r + 1] - lo)
+                let (v, _) = video.frameVectors(pixels + lo * per, images: n, arena: scratch, tape: nil, trace: nil)
+                (projected + lo * dim).update(from: v, count: n * dim)
+                scratch.rewind(to: mark)
+                lo += n
+            }
+        }
+        let withAudio = audio != nil && input.mfcc != nil
+        var audioError: Error? = nil
+        frames.data.withUnsafeBufferPointer { pixels in
+            if audio != nil && !withAudio && zip(runs, runs.dropFirst()).contains(where: { 5 * ($1 - $0) > 3 * images }) {
+                // A two-branch model without its audio, whose first run is short (to leave its thread
+                // time for the audio): the same runs, one after the other, each over all the threads.
+                for r in 0..<(runs.count - 1) { vectors(run: r, pixels: pixels.baseAddress!, arena: arena) }
+                return
+            }
+            parallelTasks(runs.count - 1) { task in
+                arenas.withArena { (taskArena: Arena) -> Void in
+                    if task == 0, withAudio, let audio = self.audio, let mfcc = input.mfcc {
+                        do {
+                            let (u, _) = try audio.forward(mfcc, lengths: input.audioLengths, arena: taskArena, tape: nil, trace: nil)
+                            for b in 0..<batch { (z + b * zWidth + dim).update(from: u + b * audio.dim, count: audio.dim) }
+                        } catch {
+                            audioError = error
+                        }
+                        taskArena.reset()
+                    }
+                    vectors(run: task, pixels: pixels.baseAddress!, arena: taskArena)
+                }
+            }
+        }
+        if let audioError { throw audioError }
+        let u = video.forward(vectors: projected, batch: batch, arena: arena)   // (B, dim)
+        for b in 0..<batch { (z + b * zWidth).update(from: u + b * dim, count: dim) }
+    }
+
+    /// The runs of a batch's images that `concurrentBranches` gives its threads: run t
+    /// is images runs[t] ..< runs[t + 1], one per thread. In a two-branch model the
+    /// first thread also runs the audio branch, whose estimated work (`audioCost` at
+    /// the longest input, `max_steps`, over `imageCost`) counts as that many images,
+    /// so that the threads' estimated work is alike; the others share the rest evenly.
+    /// The estimates track the measured times within 10 % on the presets.
+    func videoRuns(_ video: VideoBranch, batch: Int) -> [Int] {
+        let vc = config.video!, threads = computeThreads(), images = batch * vc.frames
+        guard let a = config.audio else { return (0...threads).map { images * $0 / threads } }
+        let audioShare = Double(batch * Self.audioCost(a, steps: a.maxSteps)) / Double(Self.imageCost(video, vc))
+        let first = min(images, max(0, Int(((Double(images) + audioShare) / Double(threads) - audioShare).rounded())))
+        let others = threads - 1
+        return [0] + (0...others).map { first + (images - first) * $0 / others }
+    }
+
+    /// Multiply-adds of one image through the backbone (`FoldedResNet.work`), spatial attention and `proj`.
+    static func imageCost(_ video: VideoBranch, _ v: ERIConfig.Video) -> Int {
+        let n = video.plan.outputSide * video.plan.outputSide
+        return video.folded!.work + encoderCost(v.spatial, length: n, width: v.tokenWidth) + n * v.tokenWidth + v.tokenWidth * v.dim
+    }
+
+    /// Multiply-adds of one clip of `steps` MFCC steps through the audio branch.
+    static func audioCost(_ a: ERIConfig.Audio, steps: Int) -> Int {
+        steps * a.mfcc.nMFCC * a.dim + a.tcn.dilations.count * 2 * steps * a.dim * a.dim * a.tcn.kernel
+            + encoderCost(a.temporal, length: steps, width: a.dim)
+    }
+
+    /// An encoder over `length` steps of `width`: the projections, QKᵀ and αV, the feed-forward.
+    static func encoderCost(_ e: ERIConfig.Encoder, length n: Int, width d: Int) -> Int {
+        e.layers * (4 * n * d * d + 2 * n * n * d + 2 * n * d * e.ff)
     }
 
     /// The head on z for inference: a B × 7 tensor. Throws `internal` when z
@@ -277,11 +378,19 @@ public final class Network: @unchecked Sendable {
             throw ERIError.invalidArgument("frames tensor has shape \(frames.shape); the model needs \(expected)")
         }
         let images = expected[0] * vc.frames, positions = video.plan.outputSide * video.plan.outputSide
+        let per = vc.channels * vc.imageSize * vc.imageSize, perTokens = positions * video.plan.outputWidth
         var tokens = Tensor(zeros: [images, positions, video.plan.outputWidth])   // (B·F, h·w, C)
-        arenas.withArena { arena in
-            frames.data.withUnsafeBufferPointer { f in
-                tokens.data.withUnsafeMutableBufferPointer { t in
-                    t.baseAddress!.update(from: video.backboneTokens(f.baseAddress!, images: images, arena: arena), count: t.count)
+        // As a video-only model's pass runs it: one run of images per thread (`concurrentBranches`).
+        let threads = computeThreads()
+        frames.data.withUnsafeBufferPointer { f in
+            tokens.data.withUnsafeMutableBufferPointer { t in
+                parallelTasks(threads) { run in
+                    let lo = images * run / threads, hi = images * (run + 1) / threads
+                    guard lo < hi else { return }
+                    arenas.withArena { arena in
+                        (t.baseAddress! + lo * perTokens).update(from: video.backboneTokens(f.baseAddress! + lo * per, images: hi - lo, arena: arena),
+                                                                 count: (hi - lo) * perTokens)
+                    }
                 }
             }
         }

@@ -113,6 +113,39 @@ import ERITestSupport
         }
     }
 
+    /// Several threads split a clip (`Network.concurrentBranches`): at 2 and 3 threads a
+    /// two-branch and a video-only dbn-tiny give what one thread gives (to 1e-5), the same
+    /// bits on every call and on concurrent calls, and exactly the same with a modality
+    /// withheld as without it; an audio error raised inside a task reaches the caller.
+    @Test func threadsSplitTheClipRepeatably() throws {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        let v = ERIConfig.tiny.video!
+        var rng = SeededGenerator(seed: 9)
+        let frames = randomTensor([2, v.frames, v.channels, v.imageSize, v.imageSize]) { rng.uniform(-1, 1) }
+        let mfcc = randomTensor([2, 40, 13]) { rng.normal() * 10 }
+        for config in [ERIConfig.tiny, ERIConfig.tiny.videoOnly] {
+            let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 25))
+            let input = NetworkInput(frames: frames, mfcc: config.audio == nil ? nil : mfcc)
+            setComputeThreads(1)
+            let one = try model.predict(input).data
+            for threads in [2, 3] {
+                setComputeThreads(threads)
+                let runs = model.network.videoRuns(model.network.video!, batch: 2)
+                #expect(runs.count == threads + 1 && runs.first == 0 && runs.last == 2 * v.frames && zip(runs, runs.dropFirst()).allSatisfy { $0 <= $1 })
+                #expect(zip(runs, runs.dropFirst()).filter { $0 < $1 }.count >= 2, "\(config.presetName) at \(threads) threads: runs \(runs)")
+                let y = try model.predict(input).data
+                check("\(config.presetName), \(threads) threads against 1", y, one, tolerance: 1e-5)
+                #expect(try model.predict(input).data == y)
+                if config.audio != nil {
+                    try checkWithheld(model, config)
+                    try checkConcurrent(model, config)
+                    #expect(throws: ERIError.self) { try model.predict(NetworkInput(frames: frames, mfcc: Tensor(zeros: [2, 40, 12]))) }
+                }
+            }
+        }
+    }
+
     @Test func rejectsWrongModalityAndShapes() throws {
         let audioOnly = try Model(file: ModelFile.randomlyInitialised(config: ERIConfig.tiny.audioOnly, seed: 1))
         let frames = Tensor(zeros: [1, 8, 1, 48, 48])
