@@ -67,7 +67,8 @@ def main() -> int:
     wheel_python = sys.argv[3] if len(sys.argv) > 3 else None
     lib_dir = os.path.join(prefix, "lib")
     python = sys.executable
-    empty_home = tempfile.mkdtemp(prefix="liberi-home-")
+    folder = tempfile.TemporaryDirectory(prefix="liberi-home-")   # removed when main returns
+    empty_home = folder.name
     bare = {"HOME": empty_home}
 
     r = probe(python, {**bare, "ERI_LIBRARY": os.path.join(lib_dir, "liberi.so")})
