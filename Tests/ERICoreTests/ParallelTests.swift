@@ -1,3 +1,5 @@
+import CERISupport
+import Foundation
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -104,4 +106,24 @@ final class StartFlag: Sendable {
 final class ClosureBox {
     let body: () -> Void
     init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+extension ParallelTests {
+    /// CERISupport's placement.c: a thread on CPU c steps off it (where it may use another
+    /// CPU) and keeps the CPUs it may use; on another CPU, or for c = −1, nothing happens.
+    @Test func stepsOffACPUAndKeepsItsMask() throws {
+        func allowed() throws -> String {
+            try String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8).split(separator: "\n")
+                .first { $0.hasPrefix("Cpus_allowed_list:") }.map(String.init) ?? ""
+        }
+        let mask = try allowed()
+        let cpu = liberi_current_cpu()
+        #expect(cpu >= 0)
+        #expect(liberi_step_off_cpu(-1) == 0)
+        let here = liberi_current_cpu()
+        let moved = liberi_step_off_cpu(here)
+        let several = mask.contains(",") || mask.contains("-")
+        #expect(moved == (several ? 1 : 0), "mask \(mask), cpu \(here)")
+        #expect(try allowed() == mask)
+    }
 }

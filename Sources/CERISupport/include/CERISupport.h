@@ -91,4 +91,8 @@ void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdif
    environment does not ask for the portable ones). */
 int liberi_portable_requested(const char *value);
 int liberi_avx2_fma(void);
+/* placement.c: the CPU this thread runs on (-1 where unknown); a pool worker woken on its
+   caller's CPU `cpu` moves to another CPU it may use (1 if it moved). Linux only; 0 elsewhere. */
+int liberi_current_cpu(void);
+int liberi_step_off_cpu(int cpu);
 #endif

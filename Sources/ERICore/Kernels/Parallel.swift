@@ -1,3 +1,4 @@
+import CERISupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,7 +41,7 @@ public func parallelTasks(_ count: Int, _ body: (Int) -> Void) {
     guard count > 0 else { return }
     let threads = min(computeThreads(), WorkerPool.maxThreads)
     if threads <= 1 || count <= 1 { for i in 0..<count { body(i) }; return }
-    WorkerPool.shared.run((0..<count).map { $0..<($0 + 1) }, threads: threads) { r in for i in r { body(i) } }
+    WorkerPool.shared.run((0..<count).map { $0..<($0 + 1) }, threads: threads, coarse: true) { r in for i in r { body(i) } }
 }
 
 /// A fixed set of pthreads that sleep on a condition variable between jobs.
@@ -62,6 +63,9 @@ final class WorkerPool: @unchecked Sendable {
     private var openSeats = 0
     /// Counts jobs, so that a worker joins each job at most once.
     private var generation = 0
+    /// The CPU the current coarse job's caller ran on when it started the job, −1 for the
+    /// kernels' jobs (`run(_:threads:coarse:_:)`).
+    private var callerCPU: Int32 = -1
 
     private init() {
         pthread_mutex_init(&mutex, nil)
@@ -70,7 +74,10 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs `body` on every range, on the caller and up to `threads − 1` workers.
-    func run(_ work: [Range<Int>], threads: Int, _ body: (Range<Int>) -> Void) {
+    /// `coarse`: a few long ranges (`parallelTasks`), for which a worker woken on the
+    /// caller's CPU moves off it (`liberi_step_off_cpu`); for the short jobs of the
+    /// kernels, moving costs more than it saves.
+    func run(_ work: [Range<Int>], threads: Int, coarse: Bool = false, _ body: (Range<Int>) -> Void) {
         pthread_mutex_lock(&mutex)
         if busy {
             pthread_mutex_unlock(&mutex)
@@ -86,6 +93,7 @@ final class WorkerPool: @unchecked Sendable {
             pending = work.count
             openSeats = threads - 1
             generation &+= 1
+            callerCPU = coarse ? liberi_current_cpu() : -1
             pthread_cond_broadcast(&wake)
             // The caller works too: holding the mutex, it takes range 0 before
             // any worker wakes, then whatever no worker has taken (all of it
@@ -121,6 +129,15 @@ final class WorkerPool: @unchecked Sendable {
             }
             joined = generation
             openSeats -= 1
+            // Woken on the caller's CPU, it moves (unlocked: a syscall); the caller may
+            // meanwhile have done the whole job, or started the next one.
+            if callerCPU >= 0 && liberi_current_cpu() == callerCPU {
+                let cpu = callerCPU
+                pthread_mutex_unlock(&mutex)
+                _ = liberi_step_off_cpu(cpu)
+                pthread_mutex_lock(&mutex)
+                if job == nil || joined != generation { continue }
+            }
             takeRanges()
             if pending == 0 { pthread_cond_signal(&finished) }
         }
