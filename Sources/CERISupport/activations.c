@@ -6,7 +6,7 @@
    were 13 % of the network. The exp is a polynomial (Cephes' expf:
    Cody–Waite reduction to r in [−ln2/2, ln2/2], a degree-6 polynomial, 2ⁿ by
    the exponent bits; within 2 ulp over the range softmax uses, tested against
-   float64 in ERICoreTests; eight lanes with FMA where the CPU has AVX2 + FMA).
+   float64 in ERICoreTests).
    Arguments below −87.33 (e^x under FLT_MIN, and
    −∞ for a masked key) give exactly 0; NaN stays NaN. The max, the sum and
    the scaling follow the scalar definition; only the sum's order differs
@@ -16,7 +16,8 @@
    1 − t·P(t)·e^(−x²) with t = 1/(1 + p|x|) (absolute error ≤ 1.5e-7), the
    approximation PyTorch's own vectorised float erf uses (ATen's
    Vectorized<float>::erf), with the exp above; libm's erff was 7 % of the
-   dbn-base audio branch. */
+   dbn-base audio branch. Both eight lanes at a time with FMA where the CPU has
+   AVX2 + FMA (liberi_avx2_fma, asked once). */
 #include "CERISupport.h"
 #include <math.h>
 #if defined(__SSE2__)
@@ -108,12 +109,19 @@ AVX2 static void softmax_rows_avx2(float *x, size_t rows, size_t n) {
 }
 #endif
 
-void liberi_softmax_rows(float *x, size_t rows, size_t n) {
 #if defined(__x86_64__)
-    static int avx2 = -1;  /* liberi_avx2_fma(), asked once (every thread finds the same) */
+/* liberi_avx2_fma(), asked once (every thread finds the same). */
+static int use_avx2(void) {
+    static int avx2 = -1;
     int use = __atomic_load_n(&avx2, __ATOMIC_RELAXED);
     if (use < 0) __atomic_store_n(&avx2, use = liberi_avx2_fma(), __ATOMIC_RELAXED);
-    if (use) {
+    return use;
+}
+#endif
+
+void liberi_softmax_rows(float *x, size_t rows, size_t n) {
+#if defined(__x86_64__)
+    if (use_avx2()) {
         softmax_rows_avx2(x, rows, n);
         return;
     }
@@ -163,7 +171,38 @@ static inline __m128 gelu_ps(__m128 x) {
     return _mm_mul_ps(_mm_mul_ps(half, x), _mm_add_ps(one, erf_ps(_mm_mul_ps(x, inv_sqrt2))));
 }
 
+#if defined(__x86_64__)
+/* gelu_ps eight lanes at a time, the polynomials by FMA. */
+AVX2 static inline __m256 gelu256(__m256 x) {
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+    __m256 sign = _mm256_and_ps(z, sign_mask), az = _mm256_andnot_ps(sign_mask, z);
+    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, one));
+    __m256 r = _mm256_set1_ps(1.061405429f);
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-1.453152027f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(1.421413741f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-0.284496736f));
+    r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(0.254829592f));
+    r = _mm256_mul_ps(r, t);
+    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
+    __m256 erf = _mm256_xor_ps(_mm256_fnmadd_ps(r, e, one), sign);
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, erf));
+}
+
+AVX2 static void gelu_avx2(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu256(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) x[i] = _mm_cvtss_f32(gelu_ps(_mm_set_ss(x[i])));
+}
+#endif
+
 void liberi_gelu(float *x, size_t n) {
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        gelu_avx2(x, n);
+        return;
+    }
+#endif
     size_t i = 0;
     for (; i + 4 <= n; i += 4) _mm_storeu_ps(x + i, gelu_ps(_mm_loadu_ps(x + i)));
     for (; i < n; i++) x[i] = _mm_cvtss_f32(gelu_ps(_mm_set_ss(x[i])));
