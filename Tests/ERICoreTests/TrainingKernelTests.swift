@@ -20,7 +20,11 @@ import ERITestSupport
 
     @Test mutating func sameResultsForAnyThreadCount() {
         let images = 6, side = 12
+        // Stride-1 "same" layers with C_out ≤ C_in take the flipped-weight convolution of dY (checked
+        // against Wᵀ·dY + col2im below); the others Wᵀ·dY in chunks.
         for shape in [Conv2dShape(inputs: 5, outputs: 7, kernel: 3, stride: 1, padding: 1),
+                      Conv2dShape(inputs: 7, outputs: 5, kernel: 3, stride: 1, padding: 1),
+                      Conv2dShape(inputs: 6, outputs: 6, kernel: 5, stride: 1, padding: 2),
                       Conv2dShape(inputs: 5, outputs: 7, kernel: 3, stride: 2, padding: 1),
                       Conv2dShape(inputs: 5, outputs: 7, kernel: 1, stride: 2, padding: 0)] {
             let out = shape.outputSide(side), n = images * out * out
