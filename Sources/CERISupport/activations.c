@@ -57,6 +57,38 @@ static inline float hsum(__m128 v) {
     return _mm_cvtss_f32(v);
 }
 
+/* A softmax row's three passes over elements i … n − 1, four lanes then one at a time,
+   after a wider kernel's bulk (i = 0: the whole row): the max with m so far, exp(x − m)
+   in place with its sum added to s, the scaling. */
+static inline float row_max(const float *xr, size_t i, size_t n, float m) {
+    __m128 vm = _mm_set1_ps(m);
+    for (; i + 4 <= n; i += 4) vm = _mm_max_ps(vm, _mm_loadu_ps(xr + i));
+    m = hmax(vm);
+    for (; i < n; i++) m = xr[i] > m ? xr[i] : m;
+    return m;
+}
+
+static inline float row_exp(float *xr, size_t i, size_t n, float m, float s) {
+    __m128 mv = _mm_set1_ps(m), vs = _mm_setzero_ps();
+    for (; i + 4 <= n; i += 4) {
+        __m128 e = exp_ps(_mm_sub_ps(_mm_loadu_ps(xr + i), mv));
+        _mm_storeu_ps(xr + i, e);
+        vs = _mm_add_ps(vs, e);
+    }
+    s += hsum(vs);
+    for (; i < n; i++) {
+        float e = _mm_cvtss_f32(exp_ps(_mm_set_ss(xr[i] - m)));
+        xr[i] = e;
+        s += e;
+    }
+    return s;
+}
+
+static inline void row_scale(float *xr, size_t i, size_t n, float inv) {
+    for (; i + 4 <= n; i += 4) _mm_storeu_ps(xr + i, _mm_mul_ps(_mm_loadu_ps(xr + i), _mm_set1_ps(inv)));
+    for (; i < n; i++) xr[i] *= inv;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -83,28 +115,22 @@ AVX2 static inline __m256 exp256(__m256 x) {
 /* The rows eight lanes at a time (the audio encoder's 251 × 251 softmaxes were a fifth of
    dbn-small's audio branch with four); the tail through the four-lane exp. */
 AVX2 static void softmax_rows_avx2(float *x, size_t rows, size_t n) {
+    size_t bulk = n / 8 * 8;
     for (size_t row = 0; row < rows; row++) {
         float *xr = x + row * n;
-        size_t i = 0;
-        __m256 vm8 = _mm256_set1_ps(-INFINITY);
-        for (; i + 8 <= n; i += 8) vm8 = _mm256_max_ps(vm8, _mm256_loadu_ps(xr + i));
-        float m = hmax(_mm_max_ps(_mm256_castps256_ps128(vm8), _mm256_extractf128_ps(vm8, 1)));
-        for (; i < n; i++) m = xr[i] > m ? xr[i] : m;
+        __m256 vm = _mm256_set1_ps(-INFINITY);
+        for (size_t i = 0; i < bulk; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(xr + i));
+        float m = row_max(xr, bulk, n, hmax(_mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1))));
         __m256 mv = _mm256_set1_ps(m), vs = _mm256_setzero_ps();
-        for (i = 0; i + 8 <= n; i += 8) {
+        for (size_t i = 0; i < bulk; i += 8) {
             __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(xr + i), mv));
             _mm256_storeu_ps(xr + i, e);
             vs = _mm256_add_ps(vs, e);
         }
-        float s = hsum(_mm_add_ps(_mm256_castps256_ps128(vs), _mm256_extractf128_ps(vs, 1)));
-        for (; i < n; i++) {
-            float e = _mm_cvtss_f32(exp_ps(_mm_set_ss(xr[i] - m)));
-            xr[i] = e;
-            s += e;
-        }
+        float s = row_exp(xr, bulk, n, m, hsum(_mm_add_ps(_mm256_castps256_ps128(vs), _mm256_extractf128_ps(vs, 1))));
         __m256 inv = _mm256_set1_ps(1 / s);
-        for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(xr + i, _mm256_mul_ps(_mm256_loadu_ps(xr + i), inv));
-        for (; i < n; i++) xr[i] *= 1 / s;
+        for (size_t i = 0; i < bulk; i += 8) _mm256_storeu_ps(xr + i, _mm256_mul_ps(_mm256_loadu_ps(xr + i), inv));
+        row_scale(xr, bulk, n, 1 / s);
     }
 }
 #endif
@@ -128,26 +154,8 @@ void liberi_softmax_rows(float *x, size_t rows, size_t n) {
 #endif
     for (size_t row = 0; row < rows; row++) {
         float *xr = x + row * n;
-        size_t i = 0;
-        __m128 vm = _mm_set1_ps(-INFINITY);
-        for (; i + 4 <= n; i += 4) vm = _mm_max_ps(vm, _mm_loadu_ps(xr + i));
-        float m = hmax(vm);
-        for (; i < n; i++) m = xr[i] > m ? xr[i] : m;
-        __m128 mv = _mm_set1_ps(m), vs = _mm_setzero_ps();
-        for (i = 0; i + 4 <= n; i += 4) {
-            __m128 e = exp_ps(_mm_sub_ps(_mm_loadu_ps(xr + i), mv));
-            _mm_storeu_ps(xr + i, e);
-            vs = _mm_add_ps(vs, e);
-        }
-        float s = hsum(vs);
-        for (; i < n; i++) {
-            float e = _mm_cvtss_f32(exp_ps(_mm_set_ss(xr[i] - m)));
-            xr[i] = e;
-            s += e;
-        }
-        __m128 inv = _mm_set1_ps(1 / s);
-        for (i = 0; i + 4 <= n; i += 4) _mm_storeu_ps(xr + i, _mm_mul_ps(_mm_loadu_ps(xr + i), inv));
-        for (; i < n; i++) xr[i] *= 1 / s;
+        float m = row_max(xr, 0, n, -INFINITY);
+        row_scale(xr, 0, n, 1 / row_exp(xr, 0, n, m, 0));
     }
 }
 
