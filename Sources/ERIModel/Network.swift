@@ -152,7 +152,7 @@ public final class Network: @unchecked Sendable {
     private func concurrentBranches(_ video: VideoBranch, _ frames: Tensor, _ input: NetworkInput, batch: Int, arena: Arena,
                                     z: UnsafeMutablePointer<Float>) throws {
         let vc = config.video!, zWidth = config.fusedWidth
-        guard try video.batch(of: frames, config: vc) == batch else { throw ERIError(.internal, "frames batch changed") }
+        _ = try video.batch(of: frames, config: vc)   // the frames' shape, checked before any thread starts
         let images = batch * vc.frames, dim = video.dim, per = vc.channels * vc.imageSize * vc.imageSize
         let runs = videoRuns(video, batch: batch)
         let projected = arena.floats(images * dim).baseAddress!   // (images, dim)
