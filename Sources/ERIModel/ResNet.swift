@@ -349,12 +349,11 @@ struct TrainingResNet {
 
     /// The largest im2col scratch any layer needs for `images` frames.
     func columnsSize(images: Int) -> Int {
-        var size = 0
-        for c in [plan.stem] + plan.blocks.flatMap({ [$0.conv1, $0.conv2] + ($0.down.map { [$0] } ?? []) }) {
-            size = max(size, c.shape.patch * c.outputSide * c.outputSide)
-        }
-        return size * images
+        convs.map { $0.shape.patch * $0.outputSide * $0.outputSide }.max()! * images
     }
+
+    /// Every conv of the plan: the stem, then each block's.
+    private var convs: [ResNetPlan.Conv] { [plan.stem] + plan.blocks.flatMap { [$0.conv1, $0.conv2] + ($0.down.map { [$0] } ?? []) } }
 
     /// conv (no bias) → training BatchNorm (→ + residual → ReLU when asked), into a new buffer.
     /// The im2col matrix goes to a buffer of its own, kept for the backward
@@ -388,6 +387,7 @@ struct TrainingResNet {
         let input = arena.floats(plan.channels * images * s * s).baseAddress!   // (C, images, S, S)
         cnhw(frames, channels: plan.channels, plane: s * s, first: 0, count: images, into: input)
         let columns = arena.floats(columnsSize(images: images)).baseAddress!   // (C_in·k·k, images·h·w) of the largest layer
+        let weights = arena.floats(convs.map { $0.shape.outputs * $0.shape.patch }.max()!).baseAddress!   // the largest layer's weights
         var kept = 0
         let (stemOut, stemCache) = convBN(stem, input, images: images, columns: columns, columnBudget: columnBudget,
                                           keptFloats: &kept, relu: true, arena: arena)
@@ -421,20 +421,21 @@ struct TrainingResNet {
     /// fed a ReLU), then the conv gradients; adds the input gradient to `dx` when given.
     func convBNBackward(_ layer: ConvBN, _ dy: UnsafePointer<Float>, into dBN: UnsafeMutablePointer<Float>,
                         reluOutput: UnsafePointer<Float>?, cache: ConvCache, images: Int,
-                        columns: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
+                        columns: UnsafeMutablePointer<Float>, weightScratch: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
         let out = layer.conv.outputSide, side = layer.conv.inputSide
         batchNormBackward(dy, into: dBN, channels: layer.shape.outputs, perChannel: images * out * out, gamma: layer.gamma.value,
                           normalised: cache.normalised, inverseStd: cache.inverseStd, dGamma: layer.gamma.gradient!,
                           dBeta: layer.beta.gradient!, reluOutput: reluOutput)
         conv2dBackward(dBN, cache.input, shape: layer.shape, images: images, height: side, width: side,
                        weight: layer.weight.value, dWeight: layer.weight.gradient!, dx: dx, columns: columns,
-                       inputColumns: cache.columns)
+                       inputColumns: cache.columns, weightScratch: weightScratch)
     }
 
     /// dMap (CNHW, overwritten) → parameter gradients.
     func backward(_ dMap: UnsafeMutablePointer<Float>, cache: Cache, arena: Arena) {
         let images = cache.images
         let columns = arena.floats(columnsSize(images: images)).baseAddress!   // (C_in·k·k, images·h·w) of the largest layer
+        let weights = arena.floats(convs.map { $0.shape.outputs * $0.shape.patch }.max()!).baseAddress!   // the largest layer's weights
         var dy = dMap
         for (b, c) in zip(blocks, cache.blocks).reversed() {
             let side = b.conv1.conv.inputSide, out = b.conv1.conv.outputSide
@@ -445,15 +446,15 @@ struct TrainingResNet {
             if let d = b.down {
                 dx = arena.zeros(inCount).baseAddress!      // (C_in, images, h_in, w_in)
                 let dShort = arena.floats(n).baseAddress!   // (C_out, images, h, w)
-                convBNBackward(d, dy, into: dShort, reluOutput: c.output, cache: c.down!, images: images, columns: columns, dx: dx)
+                convBNBackward(d, dy, into: dShort, reluOutput: c.output, cache: c.down!, images: images, columns: columns, weightScratch: weights, dx: dx)
             } else {
                 dx = arena.floats(n).baseAddress!  // (C, images, h, w): the identity shortcut, d(input) starts as the masked dy
                 let output = UnsafePointer(c.output), g = UnsafePointer(dy)
                 parallelRanges(n, grain: 1 << 15) { r in for i in r { dx[i] = output[i] > 0 ? g[i] : 0 } }
             }
             let dHidden = arena.zeros(n).baseAddress!       // (C_out, images, h, w)
-            convBNBackward(b.conv2, dy, into: dy, reluOutput: c.output, cache: c.conv2, images: images, columns: columns, dx: dHidden)
-            convBNBackward(b.conv1, dHidden, into: dHidden, reluOutput: c.hidden, cache: c.conv1, images: images, columns: columns, dx: dx)
+            convBNBackward(b.conv2, dy, into: dy, reluOutput: c.output, cache: c.conv2, images: images, columns: columns, weightScratch: weights, dx: dHidden)
+            convBNBackward(b.conv1, dHidden, into: dHidden, reluOutput: c.hidden, cache: c.conv1, images: images, columns: columns, weightScratch: weights, dx: dx)
             dy = dx
         }
         let planes = stem.shape.outputs * images
@@ -462,6 +463,6 @@ struct TrainingResNet {
         maxPoolBackward(dy, argmax: cache.argmax, outputs: planes * plan.pooledSide * plan.pooledSide, into: dStem,
                         planes: planes, inputPlane: stemPlane, clear: true)
         convBNBackward(stem, dStem, into: dStem, reluOutput: cache.stemActivated, cache: cache.stem, images: images,
-                       columns: columns, dx: nil)
+                       columns: columns, weightScratch: weights, dx: nil)
     }
 }
