@@ -128,6 +128,23 @@ struct VideoBranch {
         return (projected, FrameCache(backbone: backboneCache, spatial: spatialCache, vectors: vectors))
     }
 
+    /// Inference: the frame vectors of images `range` of `pixels` (C × S × S each) into
+    /// rows `range` of `projected` (images × dim), in passes of at most `inferenceGroup`
+    /// images, each pass's buffers taken from `arena` and freed before the next.
+    func frameVectors(_ pixels: UnsafePointer<Float>, images range: Range<Int>, into projected: UnsafeMutablePointer<Float>,
+                      arena: Arena) {
+        let per = plan.channels * plan.imageSize * plan.imageSize
+        let mark = arena.mark
+        var lo = range.lowerBound
+        while lo < range.upperBound {
+            let n = min(inferenceGroup, range.upperBound - lo)
+            let (v, _) = frameVectors(pixels + lo * per, images: n, arena: arena, tape: nil, trace: nil)
+            (projected + lo * dim).update(from: v, count: n * dim)
+            arena.rewind(to: mark)
+            lo += n
+        }
+    }
+
     /// The batch B of a B × F × C × S × S frames tensor; throws for any other shape.
     func batch(of frames: Tensor, config vc: ERIConfig.Video) throws -> Int {
         let expected = [frames.shape.first ?? 0, vc.frames, vc.channels, vc.imageSize, vc.imageSize]
@@ -144,18 +161,7 @@ struct VideoBranch {
         if tape == nil && trace == nil && images > inferenceGroup {
             // Many windows: the frame vectors a group at a time, each group's buffers freed before the next.
             let projected = arena.floats(images * dim).baseAddress!   // (images, dim)
-            let per = vc.channels * vc.imageSize * vc.imageSize
-            let scratch = Arena(bytes: 1 << 20)
-            frames.data.withUnsafeBufferPointer { pixels in
-                var start = 0
-                while start < images {
-                    let n = min(inferenceGroup, images - start)
-                    let (vectors, _) = frameVectors(pixels.baseAddress! + start * per, images: n, arena: scratch, tape: nil, trace: nil)
-                    (projected + start * dim).update(from: vectors, count: n * dim)
-                    scratch.reset()
-                    start += n
-                }
-            }
+            frames.data.withUnsafeBufferPointer { frameVectors($0.baseAddress!, images: 0..<images, into: projected, arena: arena) }
             let (u, _) = tail.forward(projected, sequences: batch, length: vc.frames, valid: nil, arena: arena, tape: nil,
                                       trace: nil, name: "video")
             return (u, nil)

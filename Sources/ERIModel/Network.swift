@@ -63,6 +63,9 @@ public final class Network: @unchecked Sendable {
     let audio: AudioBranch?
     let head: Head
     let arenas = ArenaPool()
+    /// An inference network's estimated work of one clip through the audio branch at
+    /// `max_steps`, in images through the video branch (`videoRuns`); 0 without both branches.
+    private let audioWorkInImages: Double
     /// The training step's arena: after the first step it holds one block of the step's peak size.
     private let stepArena = Arena(bytes: 16 << 20)
     /// Bytes of im2col matrices the backbone's training forward may keep for
@@ -89,6 +92,11 @@ public final class Network: @unchecked Sendable {
         video = config.video.map { VideoBranch(p, config: $0, inference: inference) }
         audio = config.audio.map { AudioBranch(p, config: $0) }
         head = Head(fc1: Linear(p, "head.fc1"), fc2: Linear(p, "head.fc2"))
+        if let video, video.folded != nil, let a = config.audio, let vc = config.video {
+            audioWorkInImages = Double(Self.audioCost(a, steps: a.maxSteps)) / Double(Self.imageCost(video, vc))
+        } else {
+            audioWorkInImages = 0
+        }
     }
 
     // MARK: - The forward pass
@@ -153,20 +161,11 @@ public final class Network: @unchecked Sendable {
                                     z: UnsafeMutablePointer<Float>) throws {
         let vc = config.video!, zWidth = config.fusedWidth
         _ = try video.batch(of: frames, config: vc)   // the frames' shape, checked before any thread starts
-        let images = batch * vc.frames, dim = video.dim, per = vc.channels * vc.imageSize * vc.imageSize
-        let runs = videoRuns(video, batch: batch)
+        let images = batch * vc.frames, dim = video.dim
+        let runs = videoRuns(batch: batch, audio: audio != nil)
         let projected = arena.floats(images * dim).baseAddress!   // (images, dim)
-        // Run `r`'s frame vectors, in passes of at most `inferenceGroup` images, each pass's buffers freed before the next.
-        func vectors(run r: Int, pixels: UnsafePointer<Float>, arena scratch: Arena) {
-            let mark = scratch.mark
-            var lo = runs[r]
-            while lo < runs[r + 1] {
-                let n = min(video.inferenceGroup, runs[r + 1] - lo)
-                let (v, _) = video.frameVectors(pixels + lo * per, images: n, arena: scratch, tape: nil, trace: nil)
-                (projected + lo * dim).update(from: v, count: n * dim)
-                scratch.rewind(to: mark)
-                lo += n
-            }
+        func vectors(run r: Int, pixels: UnsafePointer<Float>, arena: Arena) {
+            video.frameVectors(pixels, images: runs[r]..<runs[r + 1], into: projected, arena: arena)
         }
         let withAudio = audio != nil && input.mfcc != nil
         var audioError: Error? = nil
@@ -198,15 +197,15 @@ public final class Network: @unchecked Sendable {
     }
 
     /// The runs of a batch's images that `concurrentBranches` gives its threads: run t
-    /// is images runs[t] ..< runs[t + 1], one per thread. In a two-branch model the
-    /// first thread also runs the audio branch, whose estimated work (`audioCost` at
-    /// the longest input, `max_steps`, over `imageCost`) counts as that many images,
-    /// so that the threads' estimated work is alike; the others share the rest evenly.
-    /// The estimates track the measured times within 10 % on the presets.
-    func videoRuns(_ video: VideoBranch, batch: Int) -> [Int] {
-        let vc = config.video!, threads = computeThreads(), images = batch * vc.frames
-        guard let a = config.audio else { return (0...threads).map { images * $0 / threads } }
-        let audioShare = Double(batch * Self.audioCost(a, steps: a.maxSteps)) / Double(Self.imageCost(video, vc))
+    /// is images runs[t] ..< runs[t + 1], one per thread. With `audio` (a two-branch
+    /// model) the first thread also runs the audio branch, whose estimated work
+    /// (`audioWorkInImages` a clip) counts as that many images, so that the threads'
+    /// estimated work is alike; the others share the rest evenly. Without, the runs
+    /// are equal. The estimates track the measured times within 10 % on the presets.
+    func videoRuns(batch: Int, audio: Bool) -> [Int] {
+        let threads = computeThreads(), images = batch * config.video!.frames
+        guard audio, threads > 1 else { return (0...threads).map { images * $0 / threads } }
+        let audioShare = Double(batch) * audioWorkInImages
         let first = min(images, max(0, Int(((Double(images) + audioShare) / Double(threads) - audioShare).rounded())))
         let others = threads - 1
         return [0] + (0...others).map { first + (images - first) * $0 / others }
@@ -381,11 +380,11 @@ public final class Network: @unchecked Sendable {
         let per = vc.channels * vc.imageSize * vc.imageSize, perTokens = positions * video.plan.outputWidth
         var tokens = Tensor(zeros: [images, positions, video.plan.outputWidth])   // (B·F, h·w, C)
         // As a video-only model's pass runs it: one run of images per thread (`concurrentBranches`).
-        let threads = computeThreads()
+        let runs = videoRuns(batch: expected[0], audio: false)
         frames.data.withUnsafeBufferPointer { f in
             tokens.data.withUnsafeMutableBufferPointer { t in
-                parallelTasks(threads) { run in
-                    let lo = images * run / threads, hi = images * (run + 1) / threads
+                parallelTasks(runs.count - 1) { run in
+                    let lo = runs[run], hi = runs[run + 1]
                     guard lo < hi else { return }
                     arenas.withArena { arena in
                         (t.baseAddress! + lo * perTokens).update(from: video.backboneTokens(f.baseAddress! + lo * per, images: hi - lo, arena: arena),

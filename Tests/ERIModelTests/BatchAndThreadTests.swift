@@ -131,7 +131,7 @@ import ERITestSupport
             let one = try model.predict(input).data
             for threads in [2, 3] {
                 setComputeThreads(threads)
-                let runs = model.network.videoRuns(model.network.video!, batch: 2)
+                let runs = model.network.videoRuns(batch: 2, audio: config.audio != nil)
                 #expect(runs.count == threads + 1 && runs.first == 0 && runs.last == 2 * v.frames && zip(runs, runs.dropFirst()).allSatisfy { $0 <= $1 })
                 #expect(zip(runs, runs.dropFirst()).filter { $0 < $1 }.count >= 2, "\(config.presetName) at \(threads) threads: runs \(runs)")
                 let y = try model.predict(input).data

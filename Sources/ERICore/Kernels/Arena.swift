@@ -11,7 +11,7 @@ public final class Arena: @unchecked Sendable {
     private var block: UnsafeMutableRawPointer
     private var capacity: Int          // bytes in `block`
     private var used = 0               // bytes handed out from `block`
-    private var overflow: [UnsafeMutableRawPointer] = []
+    private var overflow: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
     private var overflowBytes = 0
     public private(set) var peakBytes = 0
 
@@ -22,7 +22,7 @@ public final class Arena: @unchecked Sendable {
 
     deinit {
         block.deallocate()
-        for p in overflow { p.deallocate() }
+        for p in overflow { p.pointer.deallocate() }
     }
 
     /// `count` floats, 64-byte aligned, contents undefined.
@@ -48,22 +48,33 @@ public final class Arena: @unchecked Sendable {
             used += bytes
         } else {
             p = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            overflow.append(p)
+            overflow.append((p, bytes))
             overflowBytes += bytes
         }
         peakBytes = max(peakBytes, used + overflowBytes)
         return p
     }
 
+    /// The arena's position, for `rewind(to:)`.
+    public struct Mark { fileprivate let used: Int, overflows: Int }
+
     /// The arena's position now, for `rewind(to:)`.
-    public var mark: Int { used }
+    public var mark: Mark { Mark(used: used, overflows: overflow.count) }
 
     /// Forgets the buffers handed out since `mark` was read, so the next ones
     /// reuse that memory while it is still in cache: an inference pass rewinds
-    /// past a layer's temporaries once its output is written. Buffers that
-    /// overflowed the block stay until `reset`.
-    public func rewind(to mark: Int) {
-        used = min(used, mark)
+    /// past a layer's temporaries once its output is written, and a pass over
+    /// many images in groups past each group's. Buffers that overflowed the
+    /// block since then are freed: the memory held is the peak of what is in
+    /// use at once, never the sum of the groups' (and `reset` grows the block
+    /// to that peak).
+    public func rewind(to mark: Mark) {
+        used = min(used, mark.used)
+        while overflow.count > mark.overflows {
+            let last = overflow.removeLast()
+            last.pointer.deallocate()
+            overflowBytes -= last.bytes
+        }
     }
 
     /// `count` zeroed floats.
@@ -76,9 +87,9 @@ public final class Arena: @unchecked Sendable {
     /// Forgets every buffer handed out. When the last pass overflowed, the
     /// block grows to that pass's peak so the next one fits in it.
     public func reset() {
-        if !overflow.isEmpty {
-            for p in overflow { p.deallocate() }
-            overflow.removeAll()
+        for p in overflow { p.pointer.deallocate() }
+        overflow.removeAll()
+        if peakBytes > capacity {
             block.deallocate()
             capacity = peakBytes
             block = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
