@@ -62,6 +62,7 @@ TRAIN_LOSS_TOLERANCE = 1e-4  # relative difference of the two training losses
 RAW_SIZE = (240, 320)     # the end-to-end rows: raw RGB24 frames, H × W
 RAW_BOX = (90, 40, 140, 150)  # their face box (x, y, w, h): a 150-pixel square, downscaled to S
 STREAM_PRESET = "dbn-base"    # the streaming rows (one thread)
+STREAM_SMALL_PRESET = "dbn-small"  # and one row of the small model's stream
 HOUR_PRESET = "dbn-small"     # the memory-over-an-hour row
 MEMORY_GROWTH_LIMIT = 1_000_000  # bytes of RSS growth after the warm-up that fail the run (1 MB)
 FACE_SIZE = (480, 640)    # the detection rows: H × W, scikit-image's astronaut (512² photograph) on a grey field
@@ -1097,6 +1098,10 @@ def stream_benchmark(args, data, liberi_env):
         w.call(f"load {d}/model.eri" + (f" {args.face_model}" if with_faces and name == "liberi" else ""))
         w.call("threads 1")
         w.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
+    small = Liberi(f"{STREAM_SMALL_PRESET} eri-bench", [args.liberi_bench], env=liberi_env)
+    small.call(f"load {data}/{STREAM_SMALL_PRESET}/model.eri")
+    small.call("threads 1")
+    small.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
     runs = {name: [] for name in sides}
     for i in range(args.stream_reps):
         for name, w in workers.items():
@@ -1120,13 +1125,20 @@ def stream_benchmark(args, data, liberi_env):
                   f"{r['frame_mean_ms']:.2f} ms, max {r['frame_max_ms']:.1f} ms; face coverage {r['face_coverage']:.2f}",
                   flush=True)
             time.sleep(args.settle)
-    for w in workers.values():
+        r = {k: float(v) for k, v in small.call(
+            f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+        runs.setdefault("small", []).append(r)
+        print(f"  stream {STREAM_SMALL_PRESET} run {i + 1}: RTF {r['rtf']:.4f}; read p99 {r['read_p99_ms']:.1f} ms; "
+              f"frame push mean {r['frame_mean_ms']:.2f} ms", flush=True)
+        time.sleep(args.settle)
+    for w in list(workers.values()) + [small]:
         w.close()
     med = {name: {k: (max if k.endswith("max_ms") else statistics.median)(r[k] for r in rs) for k in rs[0]}
            for name, rs in runs.items()}
     print(flush=True)
     return {"preset": STREAM_PRESET, "frames": cfg["video"]["frames"], "image_size": cfg["video"]["image_size"],
-            "runs": runs["liberi"], "median": med["liberi"], "baseline": med.get("baseline"), "faces": med.get("faces")}
+            "runs": runs["liberi"], "median": med["liberi"], "baseline": med.get("baseline"), "faces": med.get("faces"),
+            "small": med["small"]}
 
 
 def memory_benchmark(args, data, liberi_env):
@@ -1282,6 +1294,10 @@ def stream_cells(stream, args):
                       "5 frames used, R-/O-Net refinement between): real-time factor; frame push mean / max",
                       f"**{f['rtf']:.4f}**; {f['frame_mean_ms']:.2f} / {f['frame_max_ms']:.1f} ms "
                       f"(face coverage {f['face_coverage']:.2f})", "reported"])
+    s = stream["small"]
+    cells.append([f"{STREAM_SMALL_PRESET} (host boxes): real-time factor; read p99; ms per media second: frames / reads / PCM",
+                  f"**{s['rtf']:.4f}**; {s['read_p99_ms']:.1f} ms; {1e3 * s['frame_total_s'] / s['media_s']:.1f} / "
+                  f"{1e3 * s['read_total_s'] / s['media_s']:.1f} / {1e3 * s['pcm_total_s'] / s['media_s']:.1f}", "≤ 0.01"])
     b = stream.get("baseline")
     if b:
         cells.append(["baseline: real-time factor (liberi ÷ baseline); read p50 / p99",
