@@ -26,7 +26,8 @@ int main(int argc, char **argv) {
             std::vector<eri_image> frames(24);
             for (size_t n = 0; n < frames.size(); n++) {
                 for (size_t i = 0; i < 150 * 200 * 3; i++) pixels[n * 150 * 200 * 3 + i] = static_cast<uint8_t>((i * 7 + n * 13) % 251);
-                frames[n] = eri_image{pixels.data() + n * 150 * 200 * 3, 200, 150, 0, ERI_PIXEL_RGB24, 1, 50.0f, 20.0f, 100.0f, 110.0f};
+                frames[n] = eri_image{pixels.data() + n * 150 * 200 * 3, 200, 150, 0, ERI_PIXEL_RGB24, 1, 50.0f, 20.0f, 100.0f, 110.0f,
+                                      nullptr, nullptr, 0};  // packed RGB: no chroma planes
             }
             auto from_frames = model.predict(frames);
             std::printf("raw frames:\n");
