@@ -12,19 +12,30 @@
 #   H2    202   --frame-scale 1.25 --confounds 1.8              larger frames (80–140 px), stronger subject confounds
 #   H3    203   --face-scale 0.8 --framing 3 --confounds 1.5    smaller, off-centre faces, stronger confounds
 #
-# Per corpus and training seed (SEEDS, default "1 2 3"), dbn-small, EPOCHS epochs each:
+# Added later (2026-12-06 22:07, before any model was trained on it), after the study above had
+# led to one recipe change (the staged recipe's video stage trains twice the epochs), to test that
+# change on a corpus it was not chosen on:
+#
+#   H4    204   --frame-scale 0.85 --face-scale 1.2 --framing 5 --confounds 2
+#                                                               smaller frames (54–95 px), larger faces far
+#                                                               off-centre (up to ±20 %), the strongest confounds
+#
+# Per corpus and training seed (SEEDS, default "1 2 3"), dbn-small, EPOCHS epochs each (the video model VIDEO_EPOCHS):
 #   audio   eri train --modality audio
-#   video   eri train --modality video
+#   video   eri train --modality video (VIDEO_EPOCHS)
 #   both    eri train (two branches from scratch, modality dropout MDROP)
-#   both0   the same without modality dropout (MD0=1 only: the modality-dropout margins)
+#   both0   the same without modality dropout (MD0 naming both: the modality-dropout margins)
 #   staged  eri train --init-from audio.eri,video.eri (the two-branch model initialised from
 #           the two single-branch models of the same seed, fine-tuned with STAGED_ARGS)
-# Scores: mean PCC on each corpus's test split (subjects no model saw); for both/both0/staged
+#   staged0 the same without modality dropout (MD0 naming staged)
+# Scores: mean PCC on each corpus's test split (subjects no model saw); for both/staged (and both0/staged0)
 # also with the video and with the audio withheld (`eri eval --drop`). The summary gives
 # the mean over the seeds and the range (min–max).
 #
-# Environment: CORPORA ("H1 H2 H3"), SEEDS ("1 2 3"), CLIPS (300), EPOCHS (12), LR (5e-4),
-# MDROP (0.3), MD0 (0), STAGED_ARGS, FACES (detect: the face detector's crop, as `eri train` does by
+# Environment: CORPORA ("H1 H2 H3"), SEEDS ("1 2 3"), CLIPS (300), EPOCHS (12), VIDEO_EPOCHS (the
+# video-only model's epochs; twice EPOCHS unless set, as `eri train --recipe staged` does), LR (5e-4),
+# MDROP (0.3), MD0 (the models also trained without modality dropout, as NAME0: "both", "staged"
+# or "both staged"; 1 means both, 0 or empty none), STAGED_ARGS, FACES (detect: the face detector's crop, as `eri train` does by
 # default once `make models` has run; none: the centred square, faster, and far worse for the
 # video branch on off-centre faces: docs/training.md),
 # THREADS (0 = all cores), STUDY_OUT (build/heldout), ERI. Models already in STUDY_OUT are reused,
@@ -37,9 +48,11 @@ CORPORA=${CORPORA:-H1 H2 H3}
 SEEDS=${SEEDS:-1 2 3}
 CLIPS=${CLIPS:-300}
 EPOCHS=${EPOCHS:-12}
+VIDEO_EPOCHS=${VIDEO_EPOCHS:-$((2 * EPOCHS))}
 LR=${LR:-5e-4}
 MDROP=${MDROP:-0.3}
-MD0=${MD0:-0}
+MD0=${MD0:-}
+case $MD0 in 0) MD0= ;; 1) MD0=both ;; esac
 FACES=${FACES:-detect}
 [ -z "${ERI_FACE_MODEL:-}" ] && [ -f "$REPO/.build/models/face-mtcnn.safetensors" ] && export ERI_FACE_MODEL="$REPO/.build/models/face-mtcnn.safetensors"
 THREADS=${THREADS:-0}
@@ -51,12 +64,13 @@ corpus_args() {
         H1) echo "--seed 201 --framing 4" ;;
         H2) echo "--seed 202 --frame-scale 1.25 --confounds 1.8" ;;
         H3) echo "--seed 203 --face-scale 0.8 --framing 3 --confounds 1.5" ;;
+        H4) echo "--seed 204 --frame-scale 0.85 --face-scale 1.2 --framing 5 --confounds 2" ;;
         *) echo "unknown corpus $1" >&2; exit 2 ;;
     esac
 }
-train() { # CORPUS NAME SEED ARGS…
-    local c=$1 name=$2 seed=$3; shift 3
-    [ -f "$OUT/$c/$name-s$seed.eri" ] || "$ERI" train --preset dbn-small --data "$OUT/$c/data" --epochs "$EPOCHS" --batch 8 \
+train() { # CORPUS NAME SEED EPOCHS ARGS…
+    local c=$1 name=$2 seed=$3 epochs=$4; shift 4
+    [ -f "$OUT/$c/$name-s$seed.eri" ] || "$ERI" train --preset dbn-small --data "$OUT/$c/data" --epochs "$epochs" --batch 8 \
         --lr "$LR" --seed "$seed" --threads "$THREADS" --faces "$FACES" --out "$OUT/$c/$name-s$seed.eri" "$@" >"$OUT/$c/$name-s$seed.log" 2>&1
 }
 pcc() { # CORPUS MODEL [--drop M]
@@ -65,19 +79,30 @@ pcc() { # CORPUS MODEL [--drop M]
 }
 for c in $CORPORA; do
     mkdir -p "$OUT/$c"
-    # Byte-identical for a seed, so the decode cache still hits.
-    "$ERI" synth --out "$OUT/$c/data" --clips "$CLIPS" $(corpus_args "$c") >/dev/null
+    # Byte-identical for a seed (so the decode cache still hits); made once, so that studies
+    # of other seeds may share the corpus folder while they run.
+    if [ ! -f "$OUT/$c/data/.complete-$CLIPS" ]; then
+        "$ERI" synth --out "$OUT/$c/data" --clips "$CLIPS" $(corpus_args "$c") >/dev/null
+        touch "$OUT/$c/data/.complete-$CLIPS"
+    fi
     for s in $SEEDS; do
-        train "$c" audio "$s" --modality audio
-        train "$c" video "$s" --modality video
-        train "$c" both "$s" --modality-dropout "$MDROP"
-        [ "$MD0" = 1 ] && train "$c" both0 "$s" --modality-dropout 0
+        train "$c" audio "$s" "$EPOCHS" --modality audio
+        train "$c" video "$s" "$VIDEO_EPOCHS" --modality video
+        train "$c" both "$s" "$EPOCHS" --modality-dropout "$MDROP"
         # shellcheck disable=SC2086
-        train "$c" staged "$s" --modality-dropout "$MDROP" --init-from "$OUT/$c/audio-s$s.eri,$OUT/$c/video-s$s.eri" $STAGED_ARGS
+        train "$c" staged "$s" "$EPOCHS" --modality-dropout "$MDROP" --init-from "$OUT/$c/audio-s$s.eri,$OUT/$c/video-s$s.eri" $STAGED_ARGS
+        for m in $MD0; do
+            case $m in
+                both) train "$c" both0 "$s" "$EPOCHS" --modality-dropout 0 ;;
+                # shellcheck disable=SC2086
+                staged) train "$c" staged0 "$s" "$EPOCHS" --modality-dropout 0 --init-from "$OUT/$c/audio-s$s.eri,$OUT/$c/video-s$s.eri" $STAGED_ARGS ;;
+                *) echo "MD0: both or staged, not $m" >&2; exit 2 ;;
+            esac
+        done
         {
             printf '%s %s audio %s\n' "$c" "$s" "$(pcc "$c" "audio-s$s")"
             printf '%s %s video %s\n' "$c" "$s" "$(pcc "$c" "video-s$s")"
-            for m in both staged $([ "$MD0" = 1 ] && echo both0); do
+            for m in both staged $(for m in $MD0; do echo "${m}0"; done); do
                 printf '%s %s %s %s\n' "$c" "$s" "$m" "$(pcc "$c" "$m-s$s")"
                 printf '%s %s %s-novideo %s\n' "$c" "$s" "$m" "$(pcc "$c" "$m-s$s" --drop video)"
                 printf '%s %s %s-noaudio %s\n' "$c" "$s" "$m" "$(pcc "$c" "$m-s$s" --drop audio)"
@@ -86,7 +111,7 @@ for c in $CORPORA; do
     done
 done
 
-echo "Held-out study: test mean PCC, mean over seeds ($SEEDS) and range; $EPOCHS epochs, $CLIPS clips, faces $FACES"
+echo "Held-out study: test mean PCC, mean over seeds ($SEEDS) and range; $EPOCHS epochs ($VIDEO_EPOCHS video-only), $CLIPS clips, faces $FACES"
 cat $(for c in $CORPORA; do for s in $SEEDS; do echo "$OUT/$c/scores-s$s.txt"; done; done) | awk '
     { k = $1 " " $3; v = $4 + 0; n[k]++; sum[k] += v; if (!(k in lo) || v < lo[k]) lo[k] = v; if (!(k in hi) || v > hi[k]) hi[k] = v
       if (!($1 in seen)) { seen[$1] = 1; corpora[++nc] = $1 } if (!($3 in mseen)) { mseen[$3] = 1; models[++nm] = $3 } }

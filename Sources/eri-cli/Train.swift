@@ -46,8 +46,10 @@ struct Train: ParsableCommand {
     var faceModel: String?
     @Option(help: "Comma-separated .eri models whose branches initialise this one (the staged recipe: an audio-only and a video-only model of the same preset; a model of the same config fine-tunes it whole).")
     var initFrom: String?
-    @Option(help: "single (the default) or staged: an audio-only model (OUT.audio.eri), a video-only model (OUT.video.eri), then the two-branch model initialised from both (OUT), --epochs each.")
+    @Option(help: "single (the default) or staged: an audio-only model (OUT.audio.eri), a video-only model (OUT.video.eri), then the two-branch model initialised from both (OUT); --epochs each, the video stage --video-epochs.")
     var recipe: String = "single"
+    @Option(help: "The staged recipe's video-only stage: epochs (default twice --epochs: from random weights the video branch learns more slowly than the audio branch and the fine-tuning; docs/training.md).")
+    var videoEpochs: Int?
     @Option(help: "Learning-rate factor of the video backbone (video.backbone.*).") var lrBackbone: Float = 1
     @Option(help: "Learning-rate factor of the temporal layers (spatial attention, projections, TCNs, temporal encoders).") var lrTemporal: Float = 1
     @Option(help: "Learning-rate factor of the head.") var lrHead: Float = 1
@@ -62,6 +64,7 @@ struct Train: ParsableCommand {
         if recipe == "staged" && (modality != "both" || initFrom != nil || resume != nil) {
             throw ValidationError("--recipe staged trains both modalities itself: no --modality, --init-from or --resume")
         }
+        if let videoEpochs, recipe != "staged" || videoEpochs < 1 { throw ValidationError("--video-epochs is for --recipe staged, at least 1") }
         for f in [lrBackbone, lrTemporal, lrHead] where !(f >= 0 && f <= 100) { throw ValidationError("--lr-backbone, --lr-temporal and --lr-head are factors in [0, 100]") }
         if freezeBackboneEpochs < 0 { throw ValidationError("--freeze-backbone-epochs must be at least 0") }
         if let initFrom {
@@ -95,19 +98,20 @@ struct Train: ParsableCommand {
                 let stem = out.hasSuffix(".eri") ? String(out.dropLast(4)) : out
                 for (m, path) in [("audio", stem + ".audio.eri"), ("video", stem + ".video.eri")] {
                     fputs("== stage: \(m)-only → \(path)\n", stderr)
-                    try train(m == "audio" ? c.audioOnly : c.videoOnly, modality: m, out: path, initFrom: [], pretrained: pretrained)
+                    try train(m == "audio" ? c.audioOnly : c.videoOnly, modality: m, epochs: m == "audio" ? epochs : videoEpochs ?? 2 * epochs,
+                              out: path, initFrom: [], pretrained: pretrained)
                 }
                 fputs("== stage: both, initialised from \(stem).audio.eri and \(stem).video.eri → \(out)\n", stderr)
-                try train(c, modality: "both", out: out, initFrom: [stem + ".audio.eri", stem + ".video.eri"], pretrained: pretrained)
+                try train(c, modality: "both", epochs: epochs, out: out, initFrom: [stem + ".audio.eri", stem + ".video.eri"], pretrained: pretrained)
             } else {
                 if modality == "audio" { c = c.audioOnly }
                 if modality == "video" { c = c.videoOnly }
-                try train(c, modality: modality, out: out, initFrom: initFrom?.split(separator: ",").map(String.init) ?? [], pretrained: pretrained)
+                try train(c, modality: modality, epochs: epochs, out: out, initFrom: initFrom?.split(separator: ",").map(String.init) ?? [], pretrained: pretrained)
             }
         }
     }
 
-    func train(_ c: ERIConfig, modality: String, out: String, initFrom: [String], pretrained: PretrainedBackbone?) throws {
+    func train(_ c: ERIConfig, modality: String, epochs: Int, out: String, initFrom: [String], pretrained: PretrainedBackbone?) throws {
         do {
             var options = TrainOptions(dataDirectory: data, config: c, output: out)
             options.initFrom = initFrom
