@@ -19,7 +19,11 @@ int liberi_step_off_cpu(int cpu) {
     others = mine;
     CPU_CLR(cpu, &others);
     if (CPU_COUNT(&others) == 0 || sched_setaffinity(0, sizeof others, &others) != 0) return 0;
-    sched_setaffinity(0, sizeof mine, &mine);
+    /* Put the mask back only if it is still the one set here: a host that changed this
+       thread's affinity meanwhile (taskset -a -p) keeps its own. What is left is the
+       microsecond between this check and the call. */
+    cpu_set_t now;
+    if (sched_getaffinity(0, sizeof now, &now) == 0 && CPU_EQUAL(&now, &others)) sched_setaffinity(0, sizeof mine, &mine);
     return 1;
 }
 #else
