@@ -5,8 +5,8 @@ import ERICore
 /// is computed once, on the stream's own hop grid (frame j centred on sample
 /// j·hop), as soon as its analysis window has arrived
 /// (`MFCCExtractor.sampleRange`). A window of the signal then costs only its
-/// edge frames: `window(start:seconds:)` returns the pooled steps
-/// `AudioPreprocessor.features` would give for exactly those samples.
+/// edge frames: `features(of: window(start:seconds:))` returns the pooled
+/// steps `AudioPreprocessor.features` would give for exactly those samples.
 ///
 /// Timing: a chunk should start where the previous one ended. Within
 /// `jitter` it is taken as contiguous; a later start is a gap, filled with
@@ -131,11 +131,9 @@ public final class StreamingMFCC {
         track.mfccBase += dropFrames
     }
 
-    /// What one window of the signal holds, as `window(start:seconds:)` returns it.
-    public struct Window {
-        /// 1 × T × n_mfcc pooled, capped steps (not normalised).
-        public var features: Tensor
-        /// The samples used: `count` of them from index `first` on the stream's clock (model rate, mono), the first at `start` s.
+    /// What one window of the signal holds, as `window(start:seconds:)` returns it: `count`
+    /// samples from index `first` on the stream's clock (model rate, mono), the first at `start` s.
+    public struct Window: Equatable {
         public var first: Int, count: Int
         public var start: Double
     }
@@ -144,8 +142,8 @@ public final class StreamingMFCC {
     /// L = round(seconds · rate) samples from `start` rounded down to the grid
     /// of hop × pool samples (so that the window's MFCC frames and pooled
     /// steps coincide with the stream's), or what of them has arrived and is
-    /// still kept. Nil when none has.
-    public func window(start: Double, seconds: Double) throws -> Window? {
+    /// still kept. Nil when none has. Cheap: `features(of:)` computes its steps.
+    public func window(start: Double, seconds: Double) -> Window? {
         guard let track else { return nil }
         let rate = config.sampleRate, grid = config.mfcc.hopLength * config.pool
         let length = Int((seconds * Double(rate)).rounded())
@@ -154,8 +152,14 @@ public final class StreamingMFCC {
         let snapped = Int(exact) >= 0 ? Int(exact) / grid * grid : -((-Int(exact) + grid - 1) / grid * grid)
         let a = max(snapped, 0, track.sampleBase), e = min(snapped + length, track.produced)
         guard e > a else { return nil }
-        return Window(features: try features(track, from: a, to: e), first: a, count: e - a,
-                      start: track.start + Double(a) / Double(rate))
+        return Window(first: a, count: e - a, start: track.start + Double(a) / Double(rate))
+    }
+
+    /// The pooled, capped MFCC steps (1 × T × n_mfcc, not normalised) of a window this
+    /// stream has just returned (before the next push).
+    public func features(of w: Window) throws -> Tensor {
+        guard let track else { throw ERIError(.internal, "stream: no audio for the window") }
+        return try features(track, from: w.first, to: w.first + w.count)
     }
 
     /// Mono samples [first, first + count) at the model's rate, or nil if they are no longer (or not yet) kept.

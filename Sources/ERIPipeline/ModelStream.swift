@@ -356,22 +356,17 @@ public final class ModelStream {
             }
         }
 
-        var mfcc: Tensor?
-        var audioFirst = 0, audioCount = 0, audioStart = start
-        if let audio, let w = try audio.window(start: start, seconds: window) {
-            mfcc = w.features
-            audioFirst = w.first
-            audioCount = w.count
-            audioStart = w.start
-        }
+        let audioWindow = audio?.window(start: start, seconds: window)
+        let audioFirst = audioWindow?.first ?? 0, audioCount = audioWindow?.count ?? 0, audioStart = audioWindow?.start ?? start
         let rate = model.config.audio?.sampleRate ?? 0
-        guard vectors != nil || mfcc != nil else {
+        guard vectors != nil || audioWindow != nil else {
             throw ERIError(.missingModality, "the stream has no frame and no audio in the window [\(start), \(end)) s")
         }
         if let last = lastEstimate, last.windowEnd == end, last.frameTimestamps == timestamps,
            last.audioFirstSample == audioFirst, last.audioSampleCount == audioCount, last.audioStart == audioStart {
-            return last
+            return last   // the same frames and samples: no features, no network
         }
+        let mfcc = try audioWindow.map { try audio!.features(of: $0) }
         let y = try vectors.withOptionalPointer { try model.network.forward(videoVectors: $0, mfcc: mfcc) }
         networkRuns += 1
         let estimate = StreamEstimate(intensities: y, windowStart: start, windowEnd: end, frameTimestamps: timestamps,
