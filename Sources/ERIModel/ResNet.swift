@@ -387,7 +387,6 @@ struct TrainingResNet {
         let input = arena.floats(plan.channels * images * s * s).baseAddress!   // (C, images, S, S)
         cnhw(frames, channels: plan.channels, plane: s * s, first: 0, count: images, into: input)
         let columns = arena.floats(columnsSize(images: images)).baseAddress!   // (C_in·k·k, images·h·w) of the largest layer
-        let weights = arena.floats(convs.map { $0.shape.outputs * $0.shape.patch }.max()!).baseAddress!   // the largest layer's weights
         var kept = 0
         let (stemOut, stemCache) = convBN(stem, input, images: images, columns: columns, columnBudget: columnBudget,
                                           keptFloats: &kept, relu: true, arena: arena)
