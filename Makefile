@@ -118,7 +118,7 @@ check-layers:
 
 # Then the parity suites again on the forced portable kernels (ERI_PORTABLE_KERNELS=1: no
 # AVX2 + FMA path, OpenBLAS for every product), the path a CPU without AVX2 takes.
-PORTABLE_SUITES := ActivationTests|NetworkParityTests|GradientParityTests|AlignedParityTests|DirectConvTests|DetectorKernelTests|SkinnyGEMMTests|WinogradTests|BatchAndThreadTests|StreamTests
+PORTABLE_SUITES := ActivationTests|NetworkParityTests|GradientParityTests|AlignedParityTests|DirectConvTests|DetectorKernelTests|SkinnyGEMMTests|WinogradTests|BatchAndThreadTests|StreamTests|MFCCParityTests|MFCCRangeTests
 # liberi's C kernels (Sources/CERISupport) compiled for aarch64 with -Wall -Wextra -Werror:
 # every x86 intrinsic must sit behind its guard, with portable C beside it. (The Swift
 # modules are not built for aarch64 here: this toolchain has no aarch64 Swift SDK.)

@@ -66,6 +66,11 @@ public final class MFCCExtractor: Sendable {
     /// the thread count.
     let dctBlock: Int
     let plan: SpectrumPlan
+    /// For a power-of-two n_fft (16 and up), the same tables in CERISupport's
+    /// lane-parallel kernel (mfcc.c: eight frames a vector through the whole
+    /// chain, its own FFT), which `compute` then uses; nil for other sizes,
+    /// which take the frame loop below (libavutil's FFT or Bluestein).
+    let lanes: LanePlan?
 
     /// Builds the tables for `config.mfcc` at `config.sampleRate`. Throws
     /// `invalidArgument` for parameters that cannot describe an MFCC, and
@@ -143,6 +148,26 @@ public final class MFCCExtractor: Sendable {
         dctFloat = dct
         dctColumnSums = columnSums.map { Float($0) }
         dctScale0 = (1 / melCount).squareRoot()
+        if case .packedReal = spectrumPlan, powerScale == 4 {
+            var rows = [Float](repeating: 0, count: m.nMFCC * m.nMels)   // the DCT as n_mfcc × n_mels
+            for k in 1..<m.nMFCC { for j in 0..<m.nMels { rows[k * m.nMels + j] = dct[j * m.nMFCC + k] } }
+            lanes = LanePlan(liberi_mfcc_plan_create(
+                Int32(m.nFFT), Int32(m.hopLength), Int32(m.winLength), Int32(windowOffset), window, Int32(m.nMels),
+                bands.map { Int32($0.firstBin) }, bands.map { Int32($0.count) }, melBandWeights, Int32(m.nMFCC),
+                rows, dctColumnSums, dctScale0))
+        } else {
+            lanes = nil
+        }
+    }
+
+    /// mfcc.c's plan, freed with the extractor.
+    final class LanePlan: @unchecked Sendable {   // immutable after creation; the kernel only reads it
+        let pointer: OpaquePointer
+        init?(_ pointer: OpaquePointer?) {
+            guard let pointer else { return nil }
+            self.pointer = pointer
+        }
+        deinit { liberi_mfcc_plan_free(pointer) }
     }
 
     /// Number of frames librosa's centred STFT gives for `length` samples: the
@@ -243,6 +268,14 @@ public final class MFCCExtractor: Sendable {
         let count = frames.count
         var result = [Float](repeating: 0, count: count * nMFCC)
         guard count > 0 else { return Tensor(shape: [0, nMFCC], data: []) }
+        if let lanes {
+            let scratch = AlignedFloats(count: liberi_mfcc_scratch_floats(lanes.pointer))
+            result.withUnsafeMutableBufferPointer {
+                liberi_mfcc_frames(lanes.pointer, mono.baseAddress, signalStart, signalLength, Int64(frames.lowerBound),
+                                   Int64(count), $0.baseAddress, scratch.pointer, laneKernelsSIMD ? 1 : 0)
+            }
+            return Tensor(shape: [count, nMFCC], data: result)
+        }
         let workspace = try SpectrumWorkspace(size: nFFT, plan: plan)
         let block = dctBlock
         let melBlock = AlignedFloats(count: nMels * block)   // (n_mels, B): one block's log-mel values, then centred
@@ -382,6 +415,9 @@ public final class MFCCExtractor: Sendable {
         return mel >= minLogMel ? minLogHz * exp(logStep * (mel - minLogMel)) : fSp * mel
     }
 }
+
+/// mfcc.c's AVX2 + FMA path where the CPU has it (and ERI_PORTABLE_KERNELS does not ask for the portable one).
+private let laneKernelsSIMD = liberi_avx2_fma() != 0
 
 /// dst[i] = w[i] · x[i], i < n: SIMD8, then the tail.
 @inline(__always)

@@ -75,9 +75,14 @@ enum Signal {
         // n_fft values for each FFT path (see SpectrumPlan): 480 and 30 the
         // packed real FFT (n/2 = 240 and 15, even and odd halves; 8 and 6 its
         // scalar tail alone); 400 and 401 Bluestein (even and odd); 15
-        // libavutil's complex FFT (odd).
+        // libavutil's complex FFT (odd). Powers of two from 16 take mfcc.c's
+        // lanes (the presets' 512 among them): 2048 (radix-4 stages only,
+        // frames read in place), 1024, 256 and 16 (a radix-2 stage first;
+        // windows off the 8-float grid, so every frame is copied).
         for (nFFT, win, hop, mels, coefficients) in [(480, 400, 160, 40, 20), (400, 400, 160, 40, 20), (401, 301, 160, 40, 20),
-                                                     (30, 30, 10, 8, 6), (15, 12, 5, 4, 4), (8, 8, 4, 4, 3), (6, 5, 2, 3, 2)] {
+                                                     (30, 30, 10, 8, 6), (15, 12, 5, 4, 4), (8, 8, 4, 4, 3), (6, 5, 2, 3, 2),
+                                                     (2048, 2048, 512, 64, 30), (1024, 1000, 256, 40, 20), (256, 200, 100, 32, 13),
+                                                     (16, 12, 5, 4, 4)] {
             var audio = presetAudio("dbn-base")
             audio.mfcc.nFFT = nFFT
             audio.mfcc.winLength = win

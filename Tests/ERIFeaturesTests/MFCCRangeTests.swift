@@ -14,7 +14,8 @@ import ERIFeatures
             result.append((preset, ERIConfig.preset(named: preset)!.audio!))
         }
         for (nFFT, win, hop, mels, coefficients) in [(480, 400, 160, 40, 20), (400, 400, 160, 40, 20), (401, 301, 160, 40, 20),
-                                                     (30, 30, 10, 8, 6), (15, 12, 5, 4, 4), (512, 400, 512, 64, 40)] {
+                                                     (30, 30, 10, 8, 6), (15, 12, 5, 4, 4), (512, 400, 512, 64, 40),
+                                                     (1024, 1000, 256, 40, 20), (16, 12, 5, 4, 4)] {
             var audio = ERIConfig.preset(named: "dbn-base")!.audio!
             audio.mfcc.nFFT = nFFT
             audio.mfcc.winLength = win

@@ -86,6 +86,25 @@ void liberi_gelu(float *x, size_t n);
    (which callers should leave to a BLAS). */
 void liberi_skinny_gemm(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                         float beta, float *c, ptrdiff_t ldc, int simd);
+/* mfcc.c: MFCC frames eight at a time, one frame per vector lane, for a power-of-two n_fft
+   (16 … 2^20; NULL otherwise, or for bands outside the n_fft/2 + 1 bins). The plan copies
+   the tables ERIFeatures' MFCCExtractor builds: the periodic Hann window (win_length points,
+   at window_offset in the frame), the banded mel filters (band i: band_count[i] weights
+   from bin band_first[i], the weights of all bands in order, divided by 4, the packed
+   FFT's exact factor), the DCT n_mfcc × n_mels (row 0 unused), its column sums and s₀.
+   liberi_mfcc_frames writes frames [first_frame, first_frame + frame_count) of a signal
+   of signal_length samples (zero outside) given its samples [signal_start, …) that
+   those frames read, as frame_count rows of n_mfcc, with liberi_mfcc_scratch_floats
+   floats of scratch; simd: 1 for AVX2 + FMA (liberi_avx2_fma()), 0 portable. */
+typedef struct liberi_mfcc_plan liberi_mfcc_plan;
+liberi_mfcc_plan *liberi_mfcc_plan_create(int n_fft, int hop, int win_length, int window_offset, const float *window,
+                                          int n_mels, const int *band_first, const int *band_count,
+                                          const float *band_weights, int n_mfcc, const float *dct,
+                                          const float *dct_column_sums, double dct_scale0);
+void liberi_mfcc_plan_free(liberi_mfcc_plan *plan);
+size_t liberi_mfcc_scratch_floats(const liberi_mfcc_plan *plan);
+void liberi_mfcc_frames(const liberi_mfcc_plan *plan, const float *signal, ptrdiff_t signal_start, ptrdiff_t signal_length,
+                        long long first_frame, long long frame_count, float *out, float *scratch, int simd);
 /* cpu.c: 1 where ERI_PORTABLE_KERNELS's value asks for the portable kernels (set, not
    empty, not "0"); 1 where the AVX2 + FMA kernels run (the CPU has both and the
    environment does not ask for the portable ones). */
