@@ -144,7 +144,6 @@ liberi_mfcc_plan *liberi_mfcc_plan_create(int n_fft, int hop, int win_length, in
 INLINE v8f splat(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
 
 INLINE v8f load8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
-INLINE void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 
 /* dst[c] = (src[0][c], …, src[7][c]) · w[c], c < 8: an 8 × 8 transpose (eight frames'
    samples → eight vectors of one sample each) with the window applied. */
