@@ -91,7 +91,55 @@ AVX2 static void skinny_avx2(int m, int n, int k, float alpha, const float *a, p
         }
     }
 }
+
+/* C = A · Wᵀ + beta · C with W (n × k) packed by liberi_pack_weights: panel j holds
+   columns 16j … 16j + 15 of Wᵀ as k rows of 16 floats, so the blocks above read it as a
+   compact B (ldb = 16). */
+AVX2 static void packed_avx2(int m, int n, int k, const float *a, ptrdiff_t lda, const float *packed, float beta,
+                             float *c, ptrdiff_t ldc) {
+    for (int j = 0; j < n; j += 16) {
+        int width = n - j < 16 ? n - j : 16;
+        const float *panel = packed + (size_t)j * (size_t)k;
+        int i = 0;
+        for (; i + 6 <= m; i += 6) block_6(a + i * lda, lda, panel, 16, c + i * ldc + j, ldc, k, width, 1, beta);
+        const float *ai = a + i * lda;
+        float *ci = c + i * ldc + j;
+        switch (m - i) {
+        case 5: block_5(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
+        case 4: block_4(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
+        case 3: block_3(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
+        case 2: block_2(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
+        case 1: block_1(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
+        default: break;
+        }
+    }
+}
 #endif
+
+size_t liberi_packed_weights_size(int n, int k) { return (size_t)((n + 15) / 16) * 16 * (size_t)k; }
+
+void liberi_pack_weights(const float *w, int n, int k, float *packed) {
+    for (int j = 0; j < n; j += 16)
+        for (int p = 0; p < k; p++) {
+            float *row = packed + (size_t)j * (size_t)k + (size_t)p * 16;
+            for (int c = 0; c < 16; c++) row[c] = j + c < n ? w[(size_t)(j + c) * (size_t)k + (size_t)p] : 0;
+        }
+}
+
+void liberi_packed_gemm(int m, int n, int k, const float *a, ptrdiff_t lda, const float *packed, float beta, float *c,
+                        ptrdiff_t ldc) {
+#if defined(__x86_64__)
+    packed_avx2(m, n, k, a, lda, packed, beta, c, ldc);
+#else
+    /* Callers take this path only where liberi_avx2_fma() says so; a plain loop keeps the contract. */
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float s = 0;
+            for (int p = 0; p < k; p++) s += a[i * lda + p] * packed[(size_t)(j / 16 * 16) * (size_t)k + (size_t)p * 16 + j % 16];
+            c[i * ldc + j] = beta != 0 ? s + beta * c[i * ldc + j] : s;
+        }
+#endif
+}
 
 /* Portable C, the same contract (simd = 0; ERICore's gemm keeps OpenBLAS instead). */
 static void skinny_portable(int m, int n, int k, float alpha, const float *a, ptrdiff_t lda, const float *b,

@@ -49,19 +49,24 @@ func undrop(_ mask: UnsafeMutablePointer<Float>?, _ dy: UnsafeMutablePointer<Flo
 }
 
 /// SPEC §5 `Linear(in, out)`: y = x·Wᵀ + b, W out × in.
+/// In an inference set (no gradients) the weight is also packed once for the
+/// product (`PackedWeights`); training's weights change every step and keep
+/// OpenBLAS.
 struct Linear {
     let weight: Parameter  // (out, in)
     let bias: Parameter    // (out)
+    let packed: PackedWeights?
     var inputs: Int { weight.shape[1] }
     var outputs: Int { weight.shape[0] }
 
     init(_ p: Parameters, _ prefix: String) {
         weight = p[prefix + ".weight"]
         bias = p[prefix + ".bias"]
+        packed = p.hasGradients ? nil : PackedWeights(weight.value, outputs: weight.shape[0], inputs: weight.shape[1])
     }
 
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        linear(x, rows: rows, inputs: inputs, weight: weight.value, bias: bias.value, outputs: outputs, into: y)
+        linear(x, rows: rows, inputs: inputs, weight: weight.value, bias: bias.value, outputs: outputs, packed: packed, into: y)
     }
 
     /// dW += dyᵀ·x, db += Σ dy; dx = dy·W (added to dx when `accumulate`), if asked for.

@@ -5,13 +5,23 @@ struct Conv1d {
     let weight: Parameter  // (d, d, k), PyTorch's layout, used as stored
     let bias: Parameter    // (d)
     let kernel: Int, dilation: Int
+    /// The weight as d × (d·k), packed once in an inference set (see `Linear`).
+    let packed: PackedWeights?
     var width: Int { weight.shape[0] }
+
+    init(_ p: Parameters, _ prefix: String, kernel: Int, dilation: Int) {
+        weight = p[prefix + ".weight"]
+        bias = p[prefix + ".bias"]
+        self.kernel = kernel
+        self.dilation = dilation
+        packed = p.hasGradients ? nil : PackedWeights(weight.value, outputs: weight.shape[0], inputs: weight.shape[1] * weight.shape[2])
+    }
 
     /// x (sequences·steps × d) → y; `columns` is scratch of sequences·steps·d·k floats.
     func forward(_ x: UnsafePointer<Float>, sequences: Int, steps: Int, columns: UnsafeMutablePointer<Float>,
                  into y: UnsafeMutablePointer<Float>) {
         conv1d(x, sequences: sequences, steps: steps, inputs: width, outputs: width, kernel: kernel, dilation: dilation,
-               weight: weight.value, bias: bias.value, columns: columns, into: y)
+               weight: weight.value, bias: bias.value, packed: packed, columns: columns, into: y)
     }
 
     /// Accumulates dW and db, and dx when given; `x` is the forward's input.
@@ -101,8 +111,8 @@ struct TemporalTail {
         kernel = config.kernel
         tcn = config.dilations.enumerated().map { k, dilation in
             let q = "\(branch).tcn.\(k)"
-            return TCNBlock(conv1: Conv1d(weight: p[q + ".conv1.weight"], bias: p[q + ".conv1.bias"], kernel: config.kernel, dilation: dilation),
-                            conv2: Conv1d(weight: p[q + ".conv2.weight"], bias: p[q + ".conv2.bias"], kernel: config.kernel, dilation: dilation))
+            return TCNBlock(conv1: Conv1d(p, q + ".conv1", kernel: config.kernel, dilation: dilation),
+                            conv2: Conv1d(p, q + ".conv2", kernel: config.kernel, dilation: dilation))
         }
         encoder = Encoder(p, prefix: branch + ".temporal", width: d, config: temporal, maxLength: maxLength)
     }

@@ -95,4 +95,50 @@ import CERISupport
             #expect(worst < 1e-3, "\(simd == 1 ? "AVX2" : "portable C"): largest difference \(worst)")
         }
     }
+
+    /// `linear` with weights packed once (`PackedWeights`, liberi_packed_gemm) against
+    /// float64, on every row remainder of the 6-row blocks and output counts across the
+    /// 16-column panels, with and without bias (beta 1 and 0: C holds NaN before the
+    /// bias-free product and must not be read); the same floats at one and two threads.
+    @Test func packedLinearMatchesFloat64() throws {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        var rng = SeededGenerator(seed: 14)
+        let k = 384
+        for rows in [1, 5, 6, 7, 13, 251] {
+            for outputs in [1, 9, 16, 17, 40, 128] {
+                let x = (0..<rows * k).map { _ in rng.uniform(-1, 1) }
+                let w = (0..<outputs * k).map { _ in rng.uniform(-1, 1) }   // (outputs × k), PyTorch's layout
+                let bias = (0..<outputs).map { _ in rng.uniform(-1, 1) }
+                guard let packed = PackedWeights(w, outputs: outputs, inputs: k) else {
+                    #expect(!skinnyKernel)   // only where the AVX2 kernel does not run
+                    return
+                }
+                for withBias in [false, true] {
+                    func run(_ threads: Int) -> [Float] {
+                        setComputeThreads(threads)
+                        var y = [Float](repeating: .nan, count: rows * outputs)
+                        bias.withUnsafeBufferPointer { b in
+                            y.withUnsafeMutableBufferPointer {
+                                linear(x, rows: rows, inputs: k, weight: w, bias: withBias ? b.baseAddress : nil, outputs: outputs,
+                                       packed: packed, into: $0.baseAddress!)
+                            }
+                        }
+                        return y
+                    }
+                    let one = run(1), two = run(2)
+                    var worst = 0.0
+                    for i in 0..<rows {
+                        for o in 0..<outputs {
+                            var s = withBias ? Double(bias[o]) : 0
+                            for p in 0..<k { s += Double(x[i * k + p]) * Double(w[o * k + p]) }
+                            worst = max(worst, abs(Double(one[i * outputs + o]) - s))
+                        }
+                    }
+                    #expect(worst < 1e-3, "rows \(rows) outputs \(outputs) bias \(withBias): largest error \(worst)")
+                    #expect(one.map(\.bitPattern) == two.map(\.bitPattern), "rows \(rows) outputs \(outputs): differs at 2 threads")
+                }
+            }
+        }
+    }
 }

@@ -80,10 +80,11 @@ public func conv1dColumnsAdjoint(_ columns: UnsafePointer<Float>, sequences: Int
 /// (outputs × inputs × kernel); `columns` is scratch of
 /// sequences·steps·inputs·kernel floats.
 public func conv1d(_ x: UnsafePointer<Float>, sequences: Int, steps: Int, inputs: Int, outputs: Int, kernel: Int, dilation: Int,
-                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
-                   into y: UnsafeMutablePointer<Float>) {
+                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, packed: PackedWeights? = nil,
+                   columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
     conv1dColumns(x, sequences: sequences, steps: steps, channels: inputs, kernel: kernel, dilation: dilation, into: columns)
-    linear(columns, rows: sequences * steps, inputs: inputs * kernel, weight: weight, bias: bias, outputs: outputs, into: y)
+    linear(columns, rows: sequences * steps, inputs: inputs * kernel, weight: weight, bias: bias, outputs: outputs,
+           packed: packed, into: y)
 }
 
 /// Gradient of `conv1d`: dW += dyᵀ·columns(x), db += Σ dy, and, when `dx` is
