@@ -176,8 +176,9 @@ struct VideoBranch {
     }
 
     /// The temporal tail alone, on per-frame vectors already known (batch × F rows of `dim`).
-    func forward(vectors: UnsafePointer<Float>, batch: Int, arena: Arena) -> UnsafeMutablePointer<Float> {
-        tail.forward(vectors, sequences: batch, length: frames, valid: nil, arena: arena, tape: nil, trace: nil, name: "video").0
+    func forward(vectors: UnsafePointer<Float>, batch: Int, arena: Arena, reuse: TemporalReuse? = nil) -> UnsafeMutablePointer<Float> {
+        tail.forward(vectors, sequences: batch, length: frames, valid: nil, arena: arena, tape: nil, trace: nil, name: "video",
+                     reuse: reuse).0
     }
 
     /// du_v (B × dim) → the gradients of every video parameter.
@@ -222,7 +223,7 @@ struct AudioBranch {
     }
 
     /// mfcc: B × T × n_mfcc pooled, not normalised; `lengths`: valid steps per clip (nil: all T). → u_a (B × dim).
-    func forward(_ mfcc: Tensor, lengths: [Int]?, arena: Arena, tape: Tape?, trace: ForwardTrace?) throws
+    func forward(_ mfcc: Tensor, lengths: [Int]?, arena: Arena, tape: Tape?, trace: ForwardTrace?, reuse: TemporalReuse? = nil) throws
         -> (UnsafeMutablePointer<Float>, Cache?) {
         guard mfcc.shape.count == 3, mfcc.shape[0] >= 1, mfcc.shape[2] == coefficients, (1...maxSteps).contains(mfcc.shape[1]) else {
             throw ERIError.invalidArgument("MFCC tensor has shape \(mfcc.shape); the model needs B × 1…\(maxSteps) × \(coefficients)")
@@ -240,7 +241,7 @@ struct AudioBranch {
         let projected = arena.floats(batch * t * dim).baseAddress!  // (B·T, dim)
         proj.forward(normalised, rows: batch * t, into: projected)
         let (u, tailCache) = tail.forward(projected, sequences: batch, length: t, valid: lengths, arena: arena, tape: tape,
-                                          trace: trace, name: "audio")
+                                          trace: trace, name: "audio", reuse: reuse)
         guard let tailCache else { return (u, nil) }
         return (u, Cache(normalised: normalised, tail: tailCache, batch: batch, steps: t, lengths: lengths))
     }

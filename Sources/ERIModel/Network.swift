@@ -351,15 +351,19 @@ public final class Network: @unchecked Sendable {
     /// are already known (the streaming path): `videoVectors` is F × dim, each
     /// row `frameVectors` of one frame; `mfcc` is 1 × T × n_mfcc, pooled, not
     /// normalised. Either may be nil, not both. Returns the 7 intensities.
-    public func forward(videoVectors: UnsafePointer<Float>?, mfcc: Tensor?) throws -> [Float] {
+    /// `reuse` (one per stream) lets successive windows share the TCN rows that
+    /// did not change (`TemporalReuse`); the result is the same, bit for bit.
+    public func forward(videoVectors: UnsafePointer<Float>?, mfcc: Tensor?, reuse: TemporalReuse? = nil) throws -> [Float] {
         try config.checkModalities(video: videoVectors != nil, audio: mfcc != nil)
         try requireInference()
         return try arenas.withArena { arena in
             let zWidth = config.fusedWidth
             let z = arena.zeros(zWidth).baseAddress!   // (1, |z|)
-            if let video, let videoVectors { z.update(from: video.forward(vectors: videoVectors, batch: 1, arena: arena), count: video.dim) }
+            if let video, let videoVectors {
+                z.update(from: video.forward(vectors: videoVectors, batch: 1, arena: arena, reuse: reuse), count: video.dim)
+            }
             if let audio, let mfcc {
-                let (u, _) = try audio.forward(mfcc, lengths: nil, arena: arena, tape: nil, trace: nil)
+                let (u, _) = try audio.forward(mfcc, lengths: nil, arena: arena, tape: nil, trace: nil, reuse: reuse)
                 (z + (video?.dim ?? 0)).update(from: u, count: audio.dim)
             }
             return try predictions(z, batch: 1, arena: arena, trace: nil).data

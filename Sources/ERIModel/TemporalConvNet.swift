@@ -1,4 +1,9 @@
 import ERICore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A dilated "same" Conv1d(d, d, k) with bias (SPEC §5 TCNBlock).
 struct Conv1d {
@@ -18,10 +23,33 @@ struct Conv1d {
     }
 
     /// x (sequences·steps × d) → y; `columns` is scratch of sequences·steps·d·k floats.
+    /// With `reuse` (one sequence, packed weights), the rows `TemporalReuse` finds
+    /// unchanged come from its last output and only the others are computed.
     func forward(_ x: UnsafePointer<Float>, sequences: Int, steps: Int, columns: UnsafeMutablePointer<Float>,
-                 into y: UnsafeMutablePointer<Float>) {
-        conv1d(x, sequences: sequences, steps: steps, inputs: width, outputs: width, kernel: kernel, dilation: dilation,
-               weight: weight.value, bias: bias.value, packed: packed, columns: columns, into: y)
+                 into y: UnsafeMutablePointer<Float>, reuse: TemporalReuse.Unit? = nil) {
+        guard let reuse, let packed, sequences == 1 else {
+            conv1d(x, sequences: sequences, steps: steps, inputs: width, outputs: width, kernel: kernel, dilation: dilation,
+                   weight: weight.value, bias: bias.value, packed: packed, columns: columns, into: y)
+            return
+        }
+        let d = width, k = kernel, n = steps * d
+        let (computed, shift) = reuse.plan(x, steps: steps, width: d, taps: (0..<k).map { ($0 - (k - 1) / 2) * dilation })
+        for r in computed {
+            conv1dColumnRows(x, steps: steps, channels: d, kernel: k, dilation: dilation, rows: r, into: columns)
+            linear(columns + r.lowerBound * d * k, rows: r.count, inputs: d * k, weight: weight.value, bias: bias.value,
+                   outputs: d, packed: packed, into: y + r.lowerBound * d)
+        }
+        reuse.output.withUnsafeBufferPointer { old in
+            var next = 0
+            for r in computed + [steps..<steps] {
+                for i in next..<r.lowerBound { (y + i * d).update(from: old.baseAddress! + (i + shift) * d, count: d) }
+                next = r.upperBound
+            }
+        }
+        reuse.input = Array(UnsafeBufferPointer(start: x, count: n))
+        reuse.output = Array(UnsafeBufferPointer(start: y, count: n))
+        reuse.computed += computed.reduce(0) { $0 + $1.count }
+        reuse.reused += steps - computed.reduce(0) { $0 + $1.count }
     }
 
     /// Accumulates dW and db, and dx when given; `x` is the forward's input.
@@ -30,6 +58,65 @@ struct Conv1d {
         conv1dBackward(dy, input: x, sequences: sequences, steps: steps, inputs: width, outputs: width, kernel: kernel,
                        dilation: dilation, weight: weight.value, dWeight: weight.gradient!, dBias: bias.gradient!, dx: dx,
                        columns: columns)
+    }
+}
+
+/// What a stream's successive reads share (`Network.forward(videoVectors:mfcc:reuse:)`):
+/// each TCN convolution's last input and output. A window that moved by s steps
+/// gives a convolution an input most of whose rows equal, bit for bit, the last
+/// input's rows s later; an output row whose taps all read such rows (inside the
+/// sequence in both) is the last output's row s later, exactly, because the
+/// packed product (`PackedWeights`) computes every row on its own, the same way
+/// in a product of any size: only the other rows are computed. Equality is
+/// checked row by row (memcmp), never assumed, so a stale or unrelated cache only
+/// costs the search. Used for one unpadded sequence with packed weights (with
+/// OpenBLAS a row's floats depend on the product's shape); not thread-safe: one
+/// per stream.
+public final class TemporalReuse {
+    final class Unit {
+        var input: [Float] = [], output: [Float] = []
+        var computed = 0, reused = 0
+
+        /// The rows of an output to compute for input `x` (steps × width), as runs, and the
+        /// shift s such that every other row i is the last output's row i + s.
+        func plan(_ x: UnsafePointer<Float>, steps t: Int, width d: Int, taps: [Int]) -> ([Range<Int>], Int) {
+            guard input.count == t * d, output.count == t * d, t > 0 else { return ([0..<t], 0) }
+            return input.withUnsafeBufferPointer { oldBuffer in
+                let old = oldBuffer.baseAddress!
+                func same(_ i: Int, _ j: Int) -> Bool { memcmp(x + i * d, old + j * d, 4 * d) == 0 }
+                // The shift: where the middle row was last time, searched outward from the middle
+                // (a stream's window moves forward: s ≥ 0 first).
+                let m = t / 2
+                guard let found = (m..<t).first(where: { same(m, $0) }) ?? (0..<m).reversed().first(where: { same(m, $0) }) else {
+                    return ([0..<t], 0)
+                }
+                let s = found - m
+                let equal = (0..<t).map { i in i + s >= 0 && i + s < t && same(i, i + s) }
+                var runs: [Range<Int>] = [], start: Int? = nil
+                for i in 0..<t {
+                    let keep = taps.allSatisfy { let u = i + $0; return u >= 0 && u < t && equal[u] }
+                    if !keep && start == nil { start = i }
+                    if keep, let a = start { runs.append(a..<i); start = nil }
+                }
+                if let a = start { runs.append(a..<t) }
+                return (runs, s)
+            }
+        }
+    }
+    private var units: [String: Unit] = [:]
+
+    public init() {}
+
+    func unit(_ name: String) -> Unit {
+        if let u = units[name] { return u }
+        let u = Unit()
+        units[name] = u
+        return u
+    }
+
+    /// Output rows computed and taken from the last read, over all convolutions so far.
+    public var rows: (computed: Int, reused: Int) {
+        units.values.reduce((0, 0)) { ($0.0 + $1.computed, $0.1 + $1.reused) }
     }
 }
 
@@ -51,13 +138,14 @@ struct TCNBlock {
 
     /// x (sequences·length × d, masked, read) → y (a new arena buffer).
     func forward(_ x: UnsafePointer<Float>, sequences: Int, length: Int, valid: [Int]?, columns: UnsafeMutablePointer<Float>,
-                 arena: Arena, tape: Tape?) -> (UnsafeMutablePointer<Float>, Cache?) {
+                 arena: Arena, tape: Tape?, reuse: TemporalReuse? = nil, name: String = "") -> (UnsafeMutablePointer<Float>, Cache?) {
+        let reusing = tape == nil && valid == nil ? reuse : nil
         let d = conv1.width, n = sequences * length * d
         let y = arena.floats(n).baseAddress!                                     // (rows, d)
         let scratch = arena.mark                            // inference: a and b are scratch, rewound at the end
         defer { if tape == nil { arena.rewind(to: scratch) } }
         let a = arena.floats(n).baseAddress!                                     // (rows, d)
-        conv1.forward(x, sequences: sequences, steps: length, columns: columns, into: a)
+        conv1.forward(x, sequences: sequences, steps: length, columns: columns, into: a, reuse: reusing?.unit(name + ".conv1"))
         relu(a, n)
         maskRows(a, sequences: sequences, length: length, width: d, valid: valid)
         var aDropped = a, dropA: UnsafeMutablePointer<Float>? = nil
@@ -67,7 +155,7 @@ struct TCNBlock {
             dropA = tape.drop(aDropped, n)
         }
         let b = arena.floats(n).baseAddress!                                     // (rows, d)
-        conv2.forward(aDropped, sequences: sequences, steps: length, columns: columns, into: b)
+        conv2.forward(aDropped, sequences: sequences, steps: length, columns: columns, into: b, reuse: reusing?.unit(name + ".conv2"))
         relu(b, n)
         maskRows(b, sequences: sequences, length: length, width: d, valid: valid)
         var dropB: UnsafeMutablePointer<Float>? = nil, branch = UnsafePointer(b)  // Drop(b) in y when training, else b itself
@@ -122,16 +210,16 @@ struct TemporalTail {
     /// x (sequences·length × d, read) → u (sequences × d, a new arena buffer).
     /// `trace` records `name`.tcn, `name`.temporal and `name`.u.
     func forward(_ x: UnsafePointer<Float>, sequences: Int, length: Int, valid: [Int]?, arena: Arena, tape: Tape?,
-                 trace: ForwardTrace?, name: String) -> (UnsafeMutablePointer<Float>, Cache?) {
+                 trace: ForwardTrace?, name: String, reuse: TemporalReuse? = nil) -> (UnsafeMutablePointer<Float>, Cache?) {
         let d = width, rows = sequences * length
         var current = arena.floats(rows * d).baseAddress!        // (rows, d) the masked TCN input
         current.update(from: x, count: rows * d)
         maskRows(current, sequences: sequences, length: length, width: d, valid: valid)  // proj's bias makes padded rows non-zero
         let columns = arena.floats(rows * d * kernel).baseAddress!  // (rows, d·k) im2col scratch of every conv
         var caches: [TCNBlock.Cache] = []
-        for block in tcn {
+        for (i, block) in tcn.enumerated() {
             let (y, cache) = block.forward(current, sequences: sequences, length: length, valid: valid, columns: columns,
-                                           arena: arena, tape: tape)
+                                           arena: arena, tape: tape, reuse: reuse, name: "\(name).tcn.\(i)")
             if let cache { caches.append(cache) }
             current = y
         }

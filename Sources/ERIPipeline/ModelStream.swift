@@ -134,6 +134,11 @@ public final class ModelStream {
     public private(set) var lastEstimate: StreamEstimate?
     /// Reads that ran the network (the others returned `lastEstimate`).
     var networkRuns = 0
+    /// What successive reads' network runs share: the TCN rows the window's move
+    /// left unchanged are taken from the last run, exactly (`TemporalReuse`).
+    let reuse = TemporalReuse()
+    /// TCN output rows computed and taken from an earlier read, over the stream's reads so far.
+    public var temporalRows: (computed: Int, reused: Int) { reuse.rows }
 
     /// Opens a stream on `model`. Throws `invalidArgument` for a window or gap
     /// that is not finite and positive, or a window outside 0.1 s … 1 hour.
@@ -367,7 +372,7 @@ public final class ModelStream {
             return last   // the same frames and samples: no features, no network
         }
         let mfcc = try audioWindow.map { try audio!.features(of: $0) }
-        let y = try vectors.withOptionalPointer { try model.network.forward(videoVectors: $0, mfcc: mfcc) }
+        let y = try vectors.withOptionalPointer { try model.network.forward(videoVectors: $0, mfcc: mfcc, reuse: reuse) }
         networkRuns += 1
         let estimate = StreamEstimate(intensities: y, windowStart: start, windowEnd: end, frameTimestamps: timestamps,
                                       audioStart: audioStart, audioFirstSample: audioFirst, audioSampleCount: audioCount,

@@ -11,35 +11,43 @@
 /// zeros where a tap falls outside its sequence. Split over rows.
 public func conv1dColumns(_ x: UnsafePointer<Float>, sequences: Int, steps t: Int, channels c: Int, kernel k: Int, dilation: Int,
                           into columns: UnsafeMutablePointer<Float>) {
-    let half = (k - 1) / 2, width = c * k
-    let zeroRow = [Float](repeating: 0, count: max(c, 1))   // what a tap past a sequence's ends reads
-    zeroRow.withUnsafeBufferPointer { zeroBuffer in
-    let zeros = zeroBuffer.baseAddress!
+    let width = c * k
     parallelRanges(sequences * t, grain: max(1, 16_384 / max(1, width))) { rows in
-        for row in rows {
-            let s = row / t, r = row % t
-            let out = columns + row * width
-            // Tap j reads step r + (j − half)·δ of this sequence, or nothing past its ends.
-            func source(_ j: Int) -> UnsafePointer<Float>? {
-                let step = r + (j - half) * dilation
-                return step >= 0 && step < t ? x + (s * t + step) * c : nil
-            }
-            if k == 3, let middle = source(1) {
-                // The common kernel, written in order: three reads per output triple (a tap
-                // past the sequence's ends reads zeros).
-                let before = source(0) ?? zeros, after = source(2) ?? zeros
+        conv1dColumnRows(x, steps: t, channels: c, kernel: k, dilation: dilation, rows: rows, into: columns)
+    }
+}
+
+/// Rows `rows` (of all sequences' rows, sequence s's step r being row s·t + r) of
+/// `conv1dColumns`' matrix, written at their own rows of `columns`.
+public func conv1dColumnRows(_ x: UnsafePointer<Float>, steps t: Int, channels c: Int, kernel k: Int, dilation: Int,
+                             rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
+    let half = (k - 1) / 2, width = c * k
+    for row in rows {
+        let s = row / t, r = row % t
+        let out = columns + row * width
+        // Tap j reads step r + (j − half)·δ of this sequence, or nothing past its ends.
+        func source(_ j: Int) -> UnsafePointer<Float>? {
+            let step = r + (j - half) * dilation
+            return step >= 0 && step < t ? x + (s * t + step) * c : nil
+        }
+        if k == 3, let middle = source(1) {
+            // The common kernel, written in order: three reads per output triple (a tap
+            // past the sequence's ends writes zeros).
+            if let before = source(0), let after = source(2) {
                 for i in 0..<c { out[3 * i] = before[i]; out[3 * i + 1] = middle[i]; out[3 * i + 2] = after[i] }
-                continue
+            } else {
+                let before = source(0), after = source(2)
+                for i in 0..<c { out[3 * i] = before?[i] ?? 0; out[3 * i + 1] = middle[i]; out[3 * i + 2] = after?[i] ?? 0 }
             }
-            for j in 0..<k {
-                if let from = source(j) {
-                    for i in 0..<c { out[i * k + j] = from[i] }
-                } else {
-                    for i in 0..<c { out[i * k + j] = 0 }
-                }
+            continue
+        }
+        for j in 0..<k {
+            if let from = source(j) {
+                for i in 0..<c { out[i * k + j] = from[i] }
+            } else {
+                for i in 0..<c { out[i * k + j] = 0 }
             }
         }
-    }
     }
 }
 
