@@ -15,8 +15,10 @@ import Musl
 ///     M = mfcc(S=S, n_mfcc, dct_type=2, norm="ortho").T      // T_a × n_mfcc
 ///
 /// The window, the mel filter bank and the DCT matrix are built once, in
-/// float64 as librosa does, and stored as float32. Frames go through in
-/// blocks of `dctBlock`: per frame the window and a packed real FFT
+/// float64 as librosa does, and stored as float32. For a power-of-two n_fft
+/// (the presets' 512) they go to CERISupport's mfcc.c (`lanes`), which runs
+/// eight frames a vector through the whole chain with its own FFT. Other
+/// sizes go through in blocks of `dctBlock`: per frame the window and a packed real FFT
 /// (`SpectrumPlan`), then per block the banded mel bank and a vectorised
 /// log10 across the block's frames, and the DCT as one sgemm. The extractor is immutable, so one instance can serve
 /// any number of threads at once: every `compute` call owns its FFT contexts
