@@ -94,7 +94,7 @@ public final class TemporalReuse {
                 let equal = (0..<t).map { i in i + s >= 0 && i + s < t && same(i, i + s) }
                 var runs: [Range<Int>] = [], start: Int? = nil
                 for i in 0..<t {
-                    let keep = taps.allSatisfy { let u = i + $0; return u >= 0 && u < t && equal[u] }
+                    let keep = i + s >= 0 && i + s < t && taps.allSatisfy { let u = i + $0; return u >= 0 && u < t && equal[u] }
                     if !keep && start == nil { start = i }
                     if keep, let a = start { runs.append(a..<i); start = nil }
                 }
