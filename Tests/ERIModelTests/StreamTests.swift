@@ -207,7 +207,7 @@ struct LiveSource {
         #expect(once.windowEnd == last!.windowEnd && once.intensities.map(\.bitPattern) == last!.intensities.map(\.bitPattern))
         #expect(fresh.reuse.rows.reused == 0)
         let rows = stream.reuse.rows
-        if PackedWeights([0], outputs: 1, inputs: 1) != nil {
+        if PackedWeights([Float](repeating: 0, count: 64), outputs: 1, inputs: 64) != nil {
             #expect(rows.reused > 0 && rows.computed > 0, "TCN rows computed \(rows.computed), reused \(rows.reused)")
         } else {
             #expect(rows.reused == 0 && rows.computed == 0)
