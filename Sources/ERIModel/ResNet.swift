@@ -340,20 +340,21 @@ struct TrainingResNet {
     let plan: ResNetPlan
     let stem: ConvBN
     let blocks: [Block]
+    /// Constants of the plan over all its convs (the stem, then each block's): the
+    /// largest im2col matrix per image and the largest weight.
+    let columnsPerImage: Int, largestWeight: Int
 
     init(plan: ResNetPlan, parameters p: Parameters) {
         self.plan = plan
         stem = ConvBN(p, plan.stem)
         blocks = plan.blocks.map { Block(conv1: ConvBN(p, $0.conv1), conv2: ConvBN(p, $0.conv2), down: $0.down.map { ConvBN(p, $0) }) }
+        let convs = [plan.stem] + plan.blocks.flatMap { [$0.conv1, $0.conv2] + ($0.down.map { [$0] } ?? []) }
+        columnsPerImage = convs.map { $0.shape.patch * $0.outputSide * $0.outputSide }.max()!
+        largestWeight = convs.map { $0.shape.outputs * $0.shape.patch }.max()!
     }
 
     /// The largest im2col scratch any layer needs for `images` frames.
-    func columnsSize(images: Int) -> Int {
-        convs.map { $0.shape.patch * $0.outputSide * $0.outputSide }.max()! * images
-    }
-
-    /// Every conv of the plan: the stem, then each block's.
-    private var convs: [ResNetPlan.Conv] { [plan.stem] + plan.blocks.flatMap { [$0.conv1, $0.conv2] + ($0.down.map { [$0] } ?? []) } }
+    func columnsSize(images: Int) -> Int { columnsPerImage * images }
 
     /// conv (no bias) → training BatchNorm (→ + residual → ReLU when asked), into a new buffer.
     /// The im2col matrix goes to a buffer of its own, kept for the backward
@@ -434,7 +435,7 @@ struct TrainingResNet {
     func backward(_ dMap: UnsafeMutablePointer<Float>, cache: Cache, arena: Arena) {
         let images = cache.images
         let columns = arena.floats(columnsSize(images: images)).baseAddress!   // (C_in·k·k, images·h·w) of the largest layer
-        let weights = arena.floats(convs.map { $0.shape.outputs * $0.shape.patch }.max()!).baseAddress!   // the largest layer's weights
+        let weights = arena.floats(largestWeight).baseAddress!   // the largest layer's weights
         var dy = dMap
         for (b, c) in zip(blocks, cache.blocks).reversed() {
             let side = b.conv1.conv.inputSide, out = b.conv1.conv.outputSide

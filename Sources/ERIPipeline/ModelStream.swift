@@ -371,7 +371,8 @@ public final class ModelStream {
            last.audioFirstSample == audioFirst, last.audioSampleCount == audioCount, last.audioStart == audioStart {
             return last   // the same frames and samples: no features, no network
         }
-        let mfcc = try audioWindow.map { try audio!.features(of: $0) }
+        var mfcc: Tensor?
+        if let audio, let audioWindow { mfcc = try audio.features(of: audioWindow) }   // a window comes only from `audio`
         let y = try vectors.withOptionalPointer { try model.network.forward(videoVectors: $0, mfcc: mfcc, reuse: reuse) }
         networkRuns += 1
         let estimate = StreamEstimate(intensities: y, windowStart: start, windowEnd: end, frameTimestamps: timestamps,
