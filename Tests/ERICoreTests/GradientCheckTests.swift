@@ -117,8 +117,9 @@ import ERITestSupport
                        relu: false, columns: &cols, into: &y)
                 return y
             }
-            var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
-            conv2dBackward(r, x, shape: shape, images: images, height: side, width: side, weight: w, dWeight: &dw, dx: &dx, columns: &columns)
+            var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count), flipped = dw
+            conv2dBackward(r, x, shape: shape, images: images, height: side, width: side, weight: w, dWeight: &dw, dx: &dx, columns: &columns,
+                           weightScratch: &flipped)
             checkGradient("conv2d k\(shape.kernel) s\(shape.stride) dx", x: x, analytic: dx) { dot(forward($0, w), r) }
             checkGradient("conv2d k\(shape.kernel) s\(shape.stride) dW", x: w, analytic: dw) { dot(forward(x, $0), r) }
         }

@@ -33,8 +33,9 @@ import ERITestSupport
             func backward(_ threads: Int) -> ([Float], [Float]) {
                 withThreads(threads) {
                     var dx = dx0, dw = [Float](repeating: 0, count: w.count), columns = [Float](repeating: 0, count: shape.patch * n)
+                    var flipped = [Float](repeating: 0, count: w.count)
                     conv2dBackward(dy, x, shape: shape, images: images, height: side, width: side, weight: w, dWeight: &dw, dx: &dx,
-                                   columns: &columns)
+                                   columns: &columns, weightScratch: &flipped)
                     return (dx, dw)
                 }
             }

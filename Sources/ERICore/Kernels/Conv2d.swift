@@ -238,12 +238,12 @@ let col2imChunkFloats = 1 << 21
 /// (C_out, C_in·k·k), dx (C_in, images, h, w). `columns` is scratch of the
 /// forward's im2col size. `inputColumns`, when given, is im2col(x) kept from
 /// the forward pass: it is then not recomputed, and `columns` only holds Wᵀ·dY.
-/// `weightScratch` (C_out·C_in·k·k floats) holds the flipped weights of the stride-1
-/// path; nil allocates them for the call (a training step passes one buffer for all layers).
+/// `weightScratch` (at least C_out·C_in·k·k floats) holds the flipped weights of the
+/// stride-1 path (a training step passes one buffer, the largest layer's, for all layers).
 public func conv2dBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                            weight: UnsafePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                            columns: UnsafeMutablePointer<Float>, inputColumns: UnsafePointer<Float>? = nil,
-                           weightScratch: UnsafeMutablePointer<Float>? = nil) {
+                           weightScratch: UnsafeMutablePointer<Float>) {
     let oh = s.outputSide(h), ow = s.outputSide(w)
     let n = images * oh * ow
     let cols = s.isPointwise ? x : inputColumns ?? im2colMatrix(x, shape: s, images: images, height: h, width: w, columns: columns)
@@ -259,8 +259,7 @@ public func conv2dBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>
         // (9.4 M floats a layer of dbn-small at batch 8), no col2im; 13 % of a two-thread step was
         // OpenBLAS's zeroing pass.
         let k2 = s.kernel * s.kernel
-        let flipped = weightScratch ?? .allocate(capacity: s.inputs * s.outputs * k2)   // (C_in, C_out·k²)
-        defer { if weightScratch == nil { flipped.deallocate() } }
+        let flipped = weightScratch   // (C_in, C_out·k²)
         for c in 0..<s.inputs {
             for o in 0..<s.outputs {
                 for t in 0..<k2 { flipped[(c * s.outputs + o) * k2 + t] = weight[(o * s.inputs + c) * k2 + (k2 - 1 - t)] }
