@@ -46,10 +46,10 @@ struct Conv1d {
                 next = r.upperBound
             }
         }
-        reuse.input = Array(UnsafeBufferPointer(start: x, count: n))
-        reuse.output = Array(UnsafeBufferPointer(start: y, count: n))
-        reuse.computed += computed.reduce(0) { $0 + $1.count }
-        reuse.reused += steps - computed.reduce(0) { $0 + $1.count }
+        reuse.keep(input: x, output: y, count: n)
+        let computedRows = computed.reduce(0) { $0 + $1.count }
+        reuse.computed += computedRows
+        reuse.reused += steps - computedRows
     }
 
     /// Accumulates dW and db, and dx when given; `x` is the forward's input.
@@ -76,6 +76,18 @@ public final class TemporalReuse {
     final class Unit {
         var input: [Float] = [], output: [Float] = []
         var computed = 0, reused = 0
+
+        /// This run's input and output for the next; in place when the size is unchanged
+        /// (every read of a full window), so a read allocates nothing here.
+        func keep(input x: UnsafePointer<Float>, output y: UnsafePointer<Float>, count n: Int) {
+            if input.count == n && output.count == n {
+                input.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: n) }
+                output.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: y, count: n) }
+            } else {
+                input = Array(UnsafeBufferPointer(start: x, count: n))
+                output = Array(UnsafeBufferPointer(start: y, count: n))
+            }
+        }
 
         /// The rows of an output to compute for input `x` (steps × width), as runs, and the
         /// shift s such that every other row i is the last output's row i + s.
