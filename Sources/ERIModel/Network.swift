@@ -63,9 +63,6 @@ public final class Network: @unchecked Sendable {
     let audio: AudioBranch?
     let head: Head
     let arenas = ArenaPool()
-    /// An inference network's estimated work of one clip through the audio branch at
-    /// `max_steps`, in images through the video branch (`videoRuns`); 0 without both branches.
-    private let audioWorkInImages: Double
     /// The training step's arena: after the first step it holds one block of the step's peak size.
     private let stepArena = Arena(bytes: 16 << 20)
     /// Bytes of im2col matrices the backbone's training forward may keep for
@@ -92,11 +89,6 @@ public final class Network: @unchecked Sendable {
         video = config.video.map { VideoBranch(p, config: $0, inference: inference) }
         audio = config.audio.map { AudioBranch(p, config: $0) }
         head = Head(fc1: Linear(p, "head.fc1"), fc2: Linear(p, "head.fc2"))
-        if let video, video.folded != nil, let a = config.audio, let vc = config.video {
-            audioWorkInImages = Double(Self.audioCost(a, steps: a.maxSteps)) / Double(Self.imageCost(video, vc))
-        } else {
-            audioWorkInImages = 0
-        }
     }
 
     // MARK: - The forward pass
@@ -140,23 +132,24 @@ public final class Network: @unchecked Sendable {
         return Fused(z: z, batch: batch, video: videoCache, audio: audioCache)
     }
 
-    /// Inference on several threads: the video branch's per-image work (backbone,
-    /// spatial attention, `proj`; each image independent of the others, BatchNorm
-    /// being folded) in one run of consecutive images per thread (`videoRuns`), and
-    /// the audio branch first on the first thread, which takes fewer images, all as
-    /// `parallelTasks`. Splitting every kernel over the threads instead left dbn-small
-    /// (64 px, 16 frames: small products, many short kernels) no faster at two threads
-    /// than at one, and dbn-base's backbone at 70 % of the FMA peak where one thread
-    /// reaches 100 %. The temporal tails and the head then run on the caller.
+    /// Inference on several threads: the audio branch (when the model and the input
+    /// have one) and the video branch's per-image work (backbone, spatial attention,
+    /// `proj`; each image independent of the others, BatchNorm being folded) in runs of
+    /// consecutive images (`videoRuns`), all as `parallelTasks`: the audio first, then
+    /// the runs in order, each taken by whichever thread is free. Splitting every kernel
+    /// over the threads instead left dbn-small (64 px, 16 frames: small products, many
+    /// short kernels) no faster at two threads than at one, and dbn-base's backbone at
+    /// 70 % of the FMA peak where one thread reaches 100 %. The temporal tails and the
+    /// head then run on the caller.
     ///
     /// Results repeat exactly, and equal those without a modality where the other
     /// one is concerned (`forwardWithheld` relies on it): a kernel inside a task splits
     /// its work as it would on its own, running the parts in turn, so the audio
     /// branch's floats are those of an audio-only pass; and the runs depend only on
-    /// the model, the batch and the thread count, so a camera-only pass of a
-    /// two-branch model computes the same runs, one after the other, each with all
-    /// the threads. They may differ from one thread's in the last bits (a run of fewer
-    /// images may take another GEMM kernel), as a GEMM split over threads may.
+    /// the model, the batch and the thread count, never on which thread takes them, so
+    /// a camera-only pass of a two-branch model computes the same runs. They may differ
+    /// from one thread's in the last bits (a run of fewer images may take another GEMM
+    /// kernel), as a GEMM split over threads may.
     private func concurrentBranches(_ video: VideoBranch, _ frames: Tensor, _ input: NetworkInput, batch: Int, arena: Arena,
                                     z: UnsafeMutablePointer<Float>) throws {
         let vc = config.video!, zWidth = config.fusedWidth
@@ -164,30 +157,23 @@ public final class Network: @unchecked Sendable {
         let images = batch * vc.frames, dim = video.dim
         let runs = videoRuns(batch: batch, audio: audio != nil)
         let projected = arena.floats(images * dim).baseAddress!   // (images, dim)
-        func vectors(run r: Int, pixels: UnsafePointer<Float>, arena: Arena) {
-            video.frameVectors(pixels, images: runs[r]..<runs[r + 1], into: projected, arena: arena)
-        }
-        let withAudio = audio != nil && input.mfcc != nil
+        let audioTasks = audio != nil && input.mfcc != nil ? 1 : 0
         var audioError: Error? = nil
         frames.data.withUnsafeBufferPointer { pixels in
-            if audio != nil && !withAudio && zip(runs, runs.dropFirst()).contains(where: { 5 * ($1 - $0) > 3 * images }) {
-                // A two-branch model without its audio, whose first run is short (to leave its thread
-                // time for the audio): the same runs, one after the other, each over all the threads.
-                for r in 0..<(runs.count - 1) { vectors(run: r, pixels: pixels.baseAddress!, arena: arena) }
-                return
-            }
-            parallelTasks(runs.count - 1) { task in
+            parallelTasks(audioTasks + runs.count - 1) { task in
                 arenas.withArena { (taskArena: Arena) -> Void in
-                    if task == 0, withAudio, let audio = self.audio, let mfcc = input.mfcc {
+                    guard task >= audioTasks else {
                         do {
-                            let (u, _) = try audio.forward(mfcc, lengths: input.audioLengths, arena: taskArena, tape: nil, trace: nil)
+                            let audio = self.audio!
+                            let (u, _) = try audio.forward(input.mfcc!, lengths: input.audioLengths, arena: taskArena, tape: nil, trace: nil)
                             for b in 0..<batch { (z + b * zWidth + dim).update(from: u + b * audio.dim, count: audio.dim) }
                         } catch {
                             audioError = error
                         }
-                        taskArena.reset()
+                        return
                     }
-                    vectors(run: task, pixels: pixels.baseAddress!, arena: taskArena)
+                    let r = task - audioTasks
+                    video.frameVectors(pixels.baseAddress!, images: runs[r]..<runs[r + 1], into: projected, arena: taskArena)
                 }
             }
         }
@@ -196,36 +182,26 @@ public final class Network: @unchecked Sendable {
         for b in 0..<batch { (z + b * zWidth).update(from: u + b * dim, count: dim) }
     }
 
-    /// The runs of a batch's images that `concurrentBranches` gives its threads: run t
-    /// is images runs[t] ..< runs[t + 1], one per thread. With `audio` (a two-branch
-    /// model) the first thread also runs the audio branch, whose estimated work
-    /// (`audioWorkInImages` a clip) counts as that many images, so that the threads'
-    /// estimated work is alike; the others share the rest evenly. Without, the runs
-    /// are equal. The estimates track the measured times within 10 % on the presets.
+    /// The runs of a batch's images that `concurrentBranches` gives its threads, run r
+    /// being images runs[r] ..< runs[r + 1]. Without `audio`, one equal run per thread.
+    /// With `audio` (a two-branch model, whose audio branch is the first task and takes
+    /// one thread for a while), the last of those equal shares is cut into one run per
+    /// thread: with audio, the threads that took the big runs and the one that ran the
+    /// audio share the small runs as each comes free, however long the audio takes
+    /// (its clip length varies); without it, one thread takes the small runs while the
+    /// others take a big one, as even as equal runs. (Smaller runs throughout would
+    /// balance as well but cost more: dbn-small's backbone takes ~25 % longer per image
+    /// in runs of 4 than in runs of 16.) Empty runs are left out.
     func videoRuns(batch: Int, audio: Bool) -> [Int] {
         let threads = computeThreads(), images = batch * config.video!.frames
-        guard audio, threads > 1 else { return (0...threads).map { images * $0 / threads } }
-        let audioShare = Double(batch) * audioWorkInImages
-        let first = min(images, max(0, Int(((Double(images) + audioShare) / Double(threads) - audioShare).rounded())))
-        let others = threads - 1
-        return [0] + (0...others).map { first + (images - first) * $0 / others }
-    }
-
-    /// Multiply-adds of one image through the backbone (`FoldedResNet.work`), spatial attention and `proj`.
-    static func imageCost(_ video: VideoBranch, _ v: ERIConfig.Video) -> Int {
-        let n = video.plan.outputSide * video.plan.outputSide
-        return video.folded!.work + encoderCost(v.spatial, length: n, width: v.tokenWidth) + n * v.tokenWidth + v.tokenWidth * v.dim
-    }
-
-    /// Multiply-adds of one clip of `steps` MFCC steps through the audio branch.
-    static func audioCost(_ a: ERIConfig.Audio, steps: Int) -> Int {
-        steps * a.mfcc.nMFCC * a.dim + a.tcn.dilations.count * 2 * steps * a.dim * a.dim * a.tcn.kernel
-            + encoderCost(a.temporal, length: steps, width: a.dim)
-    }
-
-    /// An encoder over `length` steps of `width`: the projections, QKᵀ and αV, the feed-forward.
-    static func encoderCost(_ e: ERIConfig.Encoder, length n: Int, width d: Int) -> Int {
-        e.layers * (4 * n * d * d + 2 * n * n * d + 2 * n * d * e.ff)
+        var starts = (0..<threads).map { images * $0 / threads }
+        if audio && threads > 1 {
+            let last = starts[threads - 1]
+            starts += (1..<threads).map { last + (images - last) * $0 / threads }
+        }
+        var runs = [0]
+        for s in starts.dropFirst() + [images] where s > runs.last! { runs.append(s) }
+        return runs
     }
 
     /// The head on z for inference: a B × 7 tensor. Throws `internal` when z

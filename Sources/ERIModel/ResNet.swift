@@ -117,22 +117,6 @@ final class FoldedResNet: @unchecked Sendable {
             }
         }
 
-        /// The work of one image, in multiply-adds: the GEMMs' own, and for Winograd
-        /// 64 per tile element and channel for the transforms, which move memory more
-        /// than they compute (fitted on dbn-small and dbn-base: their frames' time against
-        /// their audio branch's comes out within 10 % of the measured ratio; 16 gave
-        /// 50 %). For `Network`'s split of a clip over threads.
-        var work: Int {
-            let (ci, co, out) = (shape.inputs, shape.outputs, shape.outputSide(inputSide))
-            switch method {
-            case .winograd(let w):
-                let tile = w.outputTile + 2, tiles = ((out + w.outputTile - 1) / w.outputTile) * ((out + w.outputTile - 1) / w.outputTile)
-                return tiles * tile * tile * (ci * co + 64 * (ci + co))
-            case .direct:
-                return shape.patch * co * out * out
-            }
-        }
-
         func run(_ x: UnsafePointer<Float>, images: Int, residual: UnsafePointer<Float>? = nil, relu: Bool,
                  scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
             let (ci, co, side) = (shape.inputs, shape.outputs, inputSide)
@@ -184,11 +168,6 @@ final class FoldedResNet: @unchecked Sendable {
     }
 
     deinit { for b in storage { b.deallocate() } }
-
-    /// The work of one image through every layer, in multiply-adds (`Layer.work`).
-    var work: Int {
-        blocks.reduce(stem.work) { $0 + $1.conv1.work + $1.conv2.work + ($1.down?.work ?? 0) }
-    }
 
     /// Per image: the largest activation and convolution scratch (floats) of
     /// the stem and pooling (when `stem`) and of `range` of the blocks.
