@@ -126,9 +126,10 @@ public final class TemporalReuse {
         return u
     }
 
-    /// Output rows computed and taken from the last read, over all convolutions so far.
-    public var rows: (computed: Int, reused: Int) {
-        units.values.reduce((0, 0)) { ($0.0 + $1.computed, $0.1 + $1.reused) }
+    /// Output rows computed and taken from the last read so far, over the convolutions
+    /// of one branch ("audio", "video") or, by default, of both.
+    public func rows(of branch: String? = nil) -> (computed: Int, reused: Int) {
+        units.filter { branch == nil || $0.key.hasPrefix(branch! + ".") }.values.reduce((0, 0)) { ($0.0 + $1.computed, $0.1 + $1.reused) }
     }
 }
 

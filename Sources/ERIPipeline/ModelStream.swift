@@ -137,8 +137,9 @@ public final class ModelStream {
     /// What successive reads' network runs share: the TCN rows the window's move
     /// left unchanged are taken from the last run, exactly (`TemporalReuse`).
     let reuse = TemporalReuse()
-    /// TCN output rows computed and taken from an earlier read, over the stream's reads so far.
-    public var temporalRows: (computed: Int, reused: Int) { reuse.rows }
+    /// TCN output rows computed and taken from an earlier read, over the stream's reads so
+    /// far: of one branch ("audio", "video") or of both.
+    public func temporalRows(of branch: String? = nil) -> (computed: Int, reused: Int) { reuse.rows(of: branch) }
 
     /// Opens a stream on `model`. Throws `invalidArgument` for a window or gap
     /// that is not finite and positive, or a window outside 0.1 s … 1 hour.

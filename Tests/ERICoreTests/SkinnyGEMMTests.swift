@@ -99,14 +99,17 @@ import CERISupport
     /// `linear` with weights packed once (`PackedWeights`, liberi_packed_gemm) against
     /// float64, on every row remainder of the 6-row blocks and output counts across the
     /// 16-column panels, with and without bias (beta 1 and 0: C holds NaN before the
-    /// bias-free product and must not be read); the same floats at one and two threads.
+    /// bias-free product and must not be read); the same floats at one and two threads,
+    /// and a row's floats wherever it lies in the matrix (a stream's TCN reuse relies on
+    /// it: `TemporalReuse`). Widths: the TCN's 384 and the audio input projection's 40.
     @Test func packedLinearMatchesFloat64() throws {
         ComputeThreads.take()
         defer { ComputeThreads.giveBack() }
         var rng = SeededGenerator(seed: 14)
-        let k = 384
-        for rows in [1, 5, 6, 7, 13, 251] {
-            for outputs in [1, 9, 16, 17, 40, 128] {
+        let shapes = [1, 5, 6, 7, 13, 251].flatMap { r in [1, 9, 16, 17, 40, 128].map { (384, r, $0) } }
+            + [40, 7].flatMap { k in [1, 7, 251].flatMap { r in [9, 128].map { (k, r, $0) } } }
+        for (k, rows, outputs) in shapes {
+            do {
                 let x = (0..<rows * k).map { _ in rng.uniform(-1, 1) }
                 let w = (0..<outputs * k).map { _ in rng.uniform(-1, 1) }   // (outputs × k), PyTorch's layout
                 let bias = (0..<outputs).map { _ in rng.uniform(-1, 1) }
@@ -135,8 +138,19 @@ import CERISupport
                             worst = max(worst, abs(Double(one[i * outputs + o]) - s))
                         }
                     }
-                    #expect(worst < 1e-3, "rows \(rows) outputs \(outputs) bias \(withBias): largest error \(worst)")
+                    #expect(worst < 1e-3, "k \(k) rows \(rows) outputs \(outputs) bias \(withBias): largest error \(worst)")
                     #expect(one.map(\.bitPattern) == two.map(\.bitPattern), "rows \(rows) outputs \(outputs): differs at 2 threads")
+                    // The rows shifted by 5 (the first row out, five new ones in): every row's floats stay.
+                    let shifted = Array(x[k...]) + (0..<5 * k).map { _ in rng.uniform(-1, 1) }
+                    var z = [Float](repeating: .nan, count: (rows + 4) * outputs)
+                    bias.withUnsafeBufferPointer { b in
+                        z.withUnsafeMutableBufferPointer {
+                            linear(shifted, rows: rows + 4, inputs: k, weight: w, bias: withBias ? b.baseAddress : nil, outputs: outputs,
+                                   packed: packed, into: $0.baseAddress!)
+                        }
+                    }
+                    #expect(z[0..<(rows - 1) * outputs].map(\.bitPattern) == one[outputs...].map(\.bitPattern),
+                            "k \(k) rows \(rows) outputs \(outputs): a row's floats depend on its position")
                 }
             }
         }

@@ -150,6 +150,7 @@ struct StreamStats {
     var rss: [(media: Double, kib: Int)] = []
     var faceCoverage = Double.nan     // mean over reads of the share of frames used with a face of their own
     var tcnRowsReused = Double.nan    // share of the TCN convolutions' output rows taken from the previous read
+    var audioTCNRowsReused = Double.nan  // the same, of the audio branch's TCN alone
 }
 
 /// Streams `warmup` + `seconds` of media into a new ModelStream on `model`, reading every
@@ -209,8 +210,11 @@ func runStream(model: Model, pcm: [Float], seconds: Double, warmup: Double, read
     stats.wallSeconds = (nowMilliseconds() - wall0) / 1e3
     stats.mediaSeconds = Double(totalTicks - warmTicks) / Double(perSecond)
     stats.faceCoverage = coverageReads > 0 ? coverage / Double(coverageReads) : .nan
-    let rows = stream.temporalRows
-    stats.tcnRowsReused = rows.computed + rows.reused > 0 ? Double(rows.reused) / Double(rows.computed + rows.reused) : 0
+    func share(_ rows: (computed: Int, reused: Int)) -> Double {
+        rows.computed + rows.reused > 0 ? Double(rows.reused) / Double(rows.computed + rows.reused) : 0
+    }
+    stats.tcnRowsReused = share(stream.temporalRows())
+    stats.audioTCNRowsReused = share(stream.temporalRows(of: "audio"))
     if !sink.isFinite { throw ERIError(.internal, "stream estimates are not finite") }
     return stats
 }
@@ -235,6 +239,7 @@ func streamBenchReply(model: Model, pcm: [Float], words: [String],
         ("frame_total_s", frames.reduce(0, +) / 1e3),
         ("pcm_chunks", Double(chunks.count)), ("pcm_mean_ms", mean(chunks)), ("pcm_p99_ms", percentile(chunks, 99)),
         ("pcm_total_s", chunks.reduce(0, +) / 1e3), ("face_coverage", s.faceCoverage), ("tcn_rows_reused", s.tcnRowsReused),
+        ("audio_tcn_rows_reused", s.audioTCNRowsReused),
     ]
     return "ok " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
 }

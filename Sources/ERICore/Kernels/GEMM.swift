@@ -108,17 +108,19 @@ private let initialThreads: Int = {
 /// (`liberi_pack_weights`): OpenBLAS packs both operands on every call, and
 /// on the audio branch's and the temporal layers' products (a few hundred
 /// rows against 128–512 columns) that was about a quarter of their time.
-/// Nil where the AVX2 + FMA kernel does not run (those keep OpenBLAS), and
-/// for fewer than `packedMinInputs` inputs (the audio branch's 40-wide input
-/// projection took 1.2× OpenBLAS's time: too few steps per row for the
-/// kernel's per-block work).
+/// Nil where the AVX2 + FMA kernel does not run (those keep OpenBLAS).
+///
+/// Every row is computed the same way wherever it lies in the matrix, which
+/// OpenBLAS's product does not promise: a stream's TCN reuse (`TemporalReuse`)
+/// needs the audio branch's input projection to give a row the same floats
+/// when the window has moved, so that layer is packed too, although with its
+/// 40 inputs it takes ~1.2× OpenBLAS's time (a few µs a read).
 public final class PackedWeights: @unchecked Sendable {   // written once, in init
     let pointer: UnsafeMutablePointer<Float>
     public let outputs: Int, inputs: Int
-    public static let packedMinInputs = 64
 
     public init?(_ weight: UnsafePointer<Float>, outputs: Int, inputs: Int) {
-        guard skinnyKernel, outputs > 0, inputs >= Self.packedMinInputs else { return nil }
+        guard skinnyKernel, outputs > 0, inputs > 0 else { return nil }
         self.outputs = outputs
         self.inputs = inputs
         let size = liberi_packed_weights_size(Int32(outputs), Int32(inputs))
