@@ -106,20 +106,38 @@ final class FoldedResNet: @unchecked Sendable {
         let weight: UnsafePointer<Float>
         let bias: UnsafePointer<Float>
 
+        /// The folded weight itself, kept besides the transform by Winograd layers whose
+        /// images have so few tiles that a pass of a few images runs direct (`runsDirect`).
+        let plain: UnsafePointer<Float>?
+
         /// Scratch floats `run` needs per image.
         var scratchPerImage: Int {
             let (ci, co, side) = (shape.inputs, shape.outputs, inputSide)
+            let out = shape.outputSide(side), columns = shape.isPointwise ? 0 : shape.patch * out * out
             switch method {
-            case .winograd(let w): return w.scratchCount(inputs: ci, outputs: co, images: 1, height: side, width: side)
-            case .direct:
-                let out = shape.outputSide(side)
-                return shape.isPointwise ? 0 : shape.patch * out * out
+            case .winograd(let w):
+                return max(w.scratchCount(inputs: ci, outputs: co, images: 1, height: side, width: side), plain == nil ? 0 : columns)
+            case .direct: return columns
             }
+        }
+
+        /// Whether a Winograd layer runs `images` through im2col + GEMM on its plain weight:
+        /// when its products would have at most `Winograd.directColumns` tiles (a stream's
+        /// single frames, small runs on several threads), where streaming the larger
+        /// transformed weight for so few columns costs more than the multiply-adds saved.
+        func runsDirect(images: Int) -> Bool {
+            guard plain != nil, case .winograd(let w) = method else { return false }
+            return images * w.tiles(inputSide) <= w.directColumns
         }
 
         func run(_ x: UnsafePointer<Float>, images: Int, residual: UnsafePointer<Float>? = nil, relu: Bool,
                  scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
             let (ci, co, side) = (shape.inputs, shape.outputs, inputSide)
+            if runsDirect(images: images) {
+                conv2d(x, shape: shape, images: images, height: side, width: side, weight: plain!, bias: bias,
+                       residual: residual, relu: relu, columns: scratch, into: y)
+                return
+            }
             switch method {
             case .winograd(let w):
                 w.forward(x, inputs: ci, outputs: co, images: images, height: side, width: side,
@@ -152,7 +170,8 @@ final class FoldedResNet: @unchecked Sendable {
             let folded = foldBatchNorm(weight: values(c.name + ".weight"), outputs: s.outputs,
                                        gamma: values(c.norm + ".weight"), beta: values(c.norm + ".bias"),
                                        mean: values(c.norm + ".running_mean"), variance: values(c.norm + ".running_var"))
-            // Winograd layers keep only the transformed weight (36/9 or 16/9 of the plain one's size).
+            // Winograd layers keep the transformed weight (36/9 or 16/9 of the plain one's size), and
+            // the plain one too where a few images' products are narrow enough to run direct.
             let method: Layer.Method = Winograd.f4x4.applies(s, side: c.inputSide) ? .winograd(.f4x4)
                 : Winograd.f2x2.applies(s, side: c.inputSide) ? .winograd(.f2x2) : .direct
             let weight: [Float]
@@ -160,7 +179,9 @@ final class FoldedResNet: @unchecked Sendable {
             case .winograd(let w): weight = w.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
             case .direct: weight = folded.weight
             }
-            return Layer(shape: s, inputSide: c.inputSide, method: method, weight: keep(weight), bias: keep(folded.bias))
+            var plain: UnsafePointer<Float>? = nil
+            if case .winograd(let w) = method, w.tiles(c.inputSide) <= w.directColumns { plain = keep(folded.weight) }
+            return Layer(shape: s, inputSide: c.inputSide, method: method, weight: keep(weight), bias: keep(folded.bias), plain: plain)
         }
         stem = fold(plan.stem)
         blocks = plan.blocks.map { Block(conv1: fold($0.conv1), conv2: fold($0.conv2), down: $0.down.map(fold)) }

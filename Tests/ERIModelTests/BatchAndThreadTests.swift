@@ -31,6 +31,33 @@ import ERITestSupport
         try checkRowsEqualAlone(model, batched, singles.enumerated().map { ("clip \($0) (length \(lengths[$0]))", NetworkInput(mfcc: $1)) })
     }
 
+    /// A stream's frames go through the backbone one at a time, where the Winograd layers on
+    /// dbn-small's 4×4 and 2×2 maps run im2col + GEMM on their plain weight instead
+    /// (`FoldedResNet.Layer.runsDirect`); the frame vectors agree with a pass of all 16 frames,
+    /// which runs them through Winograd.
+    @Test func singleFramesRunDirectAndMatchTheBatch() throws {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        setComputeThreads(1)
+        let config = ERIConfig.small, v = config.video!
+        let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 23))
+        let folded = try #require(model.network.video?.folded)
+        let layers = folded.blocks.flatMap { [$0.conv1, $0.conv2] }
+        #expect(layers.contains { $0.runsDirect(images: 1) } && !layers.contains { $0.runsDirect(images: v.frames) })
+        var rng = SeededGenerator(seed: 7)
+        let per = v.channels * v.imageSize * v.imageSize, dim = v.dim
+        let frames = (0..<(v.frames * per)).map { _ in rng.uniform(-1, 1) }
+        var batched = [Float](repeating: 0, count: v.frames * dim), single = batched
+        frames.withUnsafeBufferPointer { f in
+            batched.withUnsafeMutableBufferPointer { model.network.frameVectors(images: v.frames, f.baseAddress!, into: $0.baseAddress!) }
+            single.withUnsafeMutableBufferPointer { out in
+                for i in 0..<v.frames { model.network.frameVectors(images: 1, f.baseAddress! + i * per, into: out.baseAddress! + i * dim) }
+            }
+        }
+        check("single frames against the batch", single, batched, tolerance: 1e-5)
+        #expect(single != batched, "the two paths gave the same bits: is the direct path running?")
+    }
+
     @Test func videoBatchEqualsClipByClip() throws {
         let config = ERIConfig.tiny
         let model = try Model(file: ModelFile.randomlyInitialised(config: config, seed: 22))
