@@ -63,3 +63,27 @@ void liberi_im2col_plane(const float *restrict src, int h, int w, int k, int str
             }
         }
 }
+
+/* The strided planes through a table: `table` holds, for tap t and output j (t·plane + j),
+   the offset of its input in the plane zero-padded by `pad` on every side ((h + 2·pad) ×
+   (w + 2·pad), rows of w + 2·pad); each plane is copied into `padded` (whose borders the
+   caller zeroed) and gathered from there, with no bounds to check and no per-row set-up.
+   For maps of 2 to 32 outputs a row, where liberi_im2col_plane's per-row work (bounds,
+   zeroed margins, a loop of 1 to 8 steps) cost more than its copying. Planes
+   [first, end) of the CNHW input (plane p = channel · images + image). */
+void liberi_im2col_planes_table(const float *restrict x, int first, int end, int images, int h, int w, int pad,
+                                const int32_t *restrict table, int taps, int plane, float *restrict padded,
+                                float *restrict columns, ptrdiff_t row_length) {
+    const int pw = w + 2 * pad;
+    for (int p = first; p < end; p++) {
+        const float *restrict src = x + (ptrdiff_t)p * h * w;
+        for (int iy = 0; iy < h; iy++) copy_floats(padded + (ptrdiff_t)(iy + pad) * pw + pad, src + (ptrdiff_t)iy * w, w);
+        const int c = p / images, n = p % images;
+        float *restrict block = columns + (ptrdiff_t)c * taps * row_length + (ptrdiff_t)n * plane;
+        for (int t = 0; t < taps; t++) {
+            float *restrict dst = block + (ptrdiff_t)t * row_length;
+            const int32_t *restrict index = table + (ptrdiff_t)t * plane;
+            for (int j = 0; j < plane; j++) dst[j] = padded[index[j]];
+        }
+    }
+}

@@ -75,6 +75,13 @@ void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int
    dst + (ky·k + kx) · block_stride, zeros where the tap lands on padding. */
 void liberi_im2col_plane(const float *src, int h, int w, int k, int stride, int pad, int oh, int ow, float *dst,
                          ptrdiff_t block_stride);
+/* im2col of input planes [first, end) (CNHW, plane p = channel · images + image) through a
+   table of tap t's output j's offset t·plane + j in the plane zero-padded by pad (rows of
+   w + 2·pad); `padded` is (h + 2·pad) × (w + 2·pad) floats with zero borders, the plane's
+   scratch (im2col.c). Column layout as liberi_im2col_plane's, over all planes. */
+void liberi_im2col_planes_table(const float *x, int first, int end, int images, int h, int w, int pad,
+                                const int32_t *table, int taps, int plane, float *padded, float *columns,
+                                ptrdiff_t row_length);
 /* activations.c: each of `rows` rows of n floats replaced by its softmax, in place (exp by a
    polynomial with SSE2: e^x under FLT_MIN gives 0; libm's expf elsewhere); GELU in place
    (erf by A&S 7.1.26 with SSE2, libm's erff elsewhere). */

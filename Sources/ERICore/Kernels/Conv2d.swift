@@ -43,11 +43,31 @@ public struct Conv2dShape: Equatable, Sendable {
 public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                    into columns: UnsafeMutablePointer<Float>) {
     let oh = s.outputSide(h), ow = s.outputSide(w)
-    // Planes are small (a few KB), so hand each thread at least a few of them.
-    parallelRanges(s.inputs * images, grain: max(1, 16_384 / max(1, s.kernel * s.kernel * oh * ow))) { planes in
-        for p in planes {
-            im2colPlane(x, shape: s, images: images, height: h, width: w, channel: p / images, image: p % images,
-                        into: columns)
+    let grain = max(1, 16_384 / max(1, s.kernel * s.kernel * oh * ow))   // planes are small: a few a thread
+    if s.stride == 1 && oh == h && ow == w {
+        parallelRanges(s.inputs * images, grain: grain) { planes in
+            for p in planes {
+                im2colPlane(x, shape: s, images: images, height: h, width: w, channel: p / images, image: p % images,
+                            into: columns)
+            }
+        }
+        return
+    }
+    // Every other shape (the strided ones, the face detector's unpadded ones) by a table of
+    // each tap's outputs' offsets in the zero-padded plane (liberi_im2col_planes_table),
+    // built once a call: rows of 2 to 32 outputs cost more in per-row set-up than in copying.
+    let k = s.kernel, pad = s.padding, pw = w + 2 * pad, plane = oh * ow
+    var table = [Int32](repeating: 0, count: k * k * plane)
+    for ky in 0..<k { for kx in 0..<k { for oy in 0..<oh { for ox in 0..<ow {
+        table[((ky * k + kx) * oh + oy) * ow + ox] = Int32((oy * s.stride + ky) * pw + ox * s.stride + kx)
+    } } } }
+    table.withUnsafeBufferPointer { t in
+        parallelRanges(s.inputs * images, grain: grain) { planes in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: (h + 2 * pad) * pw)
+            defer { padded.deallocate() }
+            padded.initialize(repeating: 0, count: (h + 2 * pad) * pw)   // the borders stay zero
+            liberi_im2col_planes_table(x, Int32(planes.lowerBound), Int32(planes.upperBound), Int32(images), Int32(h), Int32(w),
+                                       Int32(pad), t.baseAddress!, Int32(k * k), Int32(plane), padded, columns, images * plane)
         }
     }
 }
@@ -62,7 +82,7 @@ func im2colMatrix(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, 
     return UnsafePointer(columns)
 }
 
-/// The k² column blocks of input plane (channel c, image n).
+/// The k² column blocks of input plane (channel c, image n) of a stride-1 "same" convolution.
 private func im2colPlane(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                          channel c: Int, image n: Int, into columns: UnsafeMutablePointer<Float>) {
     let oh = s.outputSide(h), ow = s.outputSide(w)
@@ -73,13 +93,7 @@ private func im2colPlane(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images
     // "Same" stride-1 convolutions (every 3×3 after the first of a stage):
     // each tap's plane is the input plane shifted, so it is one block copy
     // plus zeroed borders, instead of one short copy per output row (perf
-    // showed the per-row memcpy calls dominating). Every other shape (the
-    // strided ones) row by row in C (CERISupport's im2col.c).
-    guard s.stride == 1 && oh == h && ow == w else {
-        liberi_im2col_plane(src, Int32(h), Int32(w), Int32(s.kernel), Int32(s.stride), Int32(s.padding), Int32(oh), Int32(ow),
-                            first, rowLength)
-        return
-    }
+    // showed the per-row memcpy calls dominating).
     for ky in 0..<s.kernel {
         for kx in 0..<s.kernel {
             let dst = first + (ky * s.kernel + kx) * rowLength
