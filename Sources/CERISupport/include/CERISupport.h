@@ -70,15 +70,11 @@ void liberi_winograd2_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, i
    out + (m·ty + r) · (m·tw) + m·tx, m = 4 or 2 (out: m·th lines of m·tw floats). */
 void liberi_winograd4_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
 void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
-/* im2col of one h × w input plane for a k × k convolution (stride, padding pad) with
-   oh × ow outputs (im2col.c): tap (ky, kx)'s oh·ow values go to
-   dst + (ky·k + kx) · block_stride, zeros where the tap lands on padding. */
-void liberi_im2col_plane(const float *src, int h, int w, int k, int stride, int pad, int oh, int ow, float *dst,
-                         ptrdiff_t block_stride);
 /* im2col of input planes [first, end) (CNHW, plane p = channel · images + image) through a
    table of tap t's output j's offset t·plane + j in the plane zero-padded by pad (rows of
    w + 2·pad); `padded` is (h + 2·pad) × (w + 2·pad) floats with zero borders, the plane's
-   scratch (im2col.c). Column layout as liberi_im2col_plane's, over all planes. */
+   scratch (im2col.c). Tap t's outputs of plane (c, n) go to
+   columns + (c · taps + t) · row_length + n · plane. */
 void liberi_im2col_planes_table(const float *x, int first, int end, int images, int h, int w, int pad,
                                 const int32_t *table, int taps, int plane, float *padded, float *columns,
                                 ptrdiff_t row_length);
