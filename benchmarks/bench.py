@@ -1091,22 +1091,25 @@ def stream_benchmark(args, data, liberi_env):
     d = os.path.join(data, STREAM_PRESET)
     cfg = json.load(open(os.path.join(d, "config.json")))
     sides = {"liberi": args.liberi_bench} | ({"baseline": args.baseline_bench} if args.baseline_bench else {})
-    workers = {}
     with_faces = bool(args.face_model) and os.path.exists(args.face_model)
-    for name, binary in sides.items():
-        w = workers[name] = Liberi(f"{name} eri-bench", [binary], env=liberi_env)
-        w.call(f"load {d}/model.eri" + (f" {args.face_model}" if with_faces and name == "liberi" else ""))
+
+    def worker(name, binary, preset, faces=False):
+        w = Liberi(f"{name} eri-bench", [binary], env=liberi_env)
+        w.call(f"load {data}/{preset}/model.eri" + (f" {args.face_model}" if faces else ""))
         w.call("threads 1")
         w.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
-    small = Liberi(f"{STREAM_SMALL_PRESET} eri-bench", [args.liberi_bench], env=liberi_env)
-    small.call(f"load {data}/{STREAM_SMALL_PRESET}/model.eri")
-    small.call("threads 1")
-    small.call(f"pcm {data}/pcm{AUDIO_SECONDS}.f32")
+        return w
+
+    def stream(w):
+        return {k: float(v) for k, v in w.call(
+            f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+
+    workers = {name: worker(name, binary, STREAM_PRESET, faces=with_faces and name == "liberi") for name, binary in sides.items()}
+    small = worker(STREAM_SMALL_PRESET, args.liberi_bench, STREAM_SMALL_PRESET)
     runs = {name: [] for name in sides}
     for i in range(args.stream_reps):
         for name, w in workers.items():
-            r = {k: float(v) for k, v in w.call(
-                f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+            r = stream(w)
             runs[name].append(r)
             print(f"  stream {STREAM_PRESET} {name} run {i + 1}: {r['media_s']:.0f} s of media in {r['cpu_s']:.2f} s CPU → RTF "
                   f"{r['rtf']:.4f}; read p50 {r['read_p50_ms']:.1f} / p99 {r['read_p99_ms']:.1f} / max "
@@ -1118,15 +1121,13 @@ def stream_benchmark(args, data, liberi_env):
             w = workers["liberi"]
             h, wd = FACE_SIZE
             w.call(f"stream-photo {data}/face.rgb {wd} {h}")
-            r = {k: float(v) for k, v in w.call(
-                f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+            r = stream(w)
             runs.setdefault("faces", []).append(r)
             print(f"  stream {STREAM_PRESET} with face detection run {i + 1}: RTF {r['rtf']:.4f}; frame push mean "
                   f"{r['frame_mean_ms']:.2f} ms, max {r['frame_max_ms']:.1f} ms; face coverage {r['face_coverage']:.2f}",
                   flush=True)
             time.sleep(args.settle)
-        r = {k: float(v) for k, v in small.call(
-            f"stream-bench {args.stream_seconds:g} {args.stream_read_every:g} {args.stream_warmup:g}").items()}
+        r = stream(small)
         runs.setdefault("small", []).append(r)
         print(f"  stream {STREAM_SMALL_PRESET} run {i + 1}: RTF {r['rtf']:.4f}; read p99 {r['read_p99_ms']:.1f} ms; "
               f"frame push mean {r['frame_mean_ms']:.2f} ms", flush=True)
