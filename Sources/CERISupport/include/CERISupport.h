@@ -78,6 +78,10 @@ void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int
 void liberi_im2col_planes_table(const float *x, int first, int end, int images, int h, int w, int pad,
                                 const int32_t *table, int taps, int plane, float *padded, float *columns,
                                 ptrdiff_t row_length);
+/* MaxPool2d(3, stride 2, padding 1), −∞ padding, over planes [first, end) of h × w (contiguous)
+   into planes of ((h − 1) / 2 + 1) × ((w − 1) / 2 + 1); `rows` is h × ((w − 1) / 2 + 1) floats of
+   scratch (maxpool.c). */
+void liberi_maxpool3x3s2(const float *x, int first, int end, int h, int w, float *rows, float *y);
 /* activations.c: each of `rows` rows of n floats replaced by its softmax, in place (exp by a
    polynomial with SSE2: e^x under FLT_MIN gives 0; libm's expf elsewhere); GELU in place
    (erf by A&S 7.1.26 with SSE2, libm's erff elsewhere). */

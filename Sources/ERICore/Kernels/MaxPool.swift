@@ -5,6 +5,8 @@
 // outputs are computed the same way whatever the split, so the results do
 // not depend on the thread count.
 
+import CERISupport
+
 /// The backbone's one pooling layer, SPEC §5 `MaxPool2d(3, stride 2, pad 1)`:
 /// its window, and the side of the map it writes, which every buffer size
 /// and map side after the stem derives from.
@@ -23,37 +25,13 @@ public enum MaxPool2dShape {
 /// of 3 (stride 2) per input row, then of 3 such rows. Windows are clipped
 /// at the borders, which is what −∞ padding amounts to.
 public func maxPool3x3s2(_ x: UnsafePointer<Float>, planes: Int, height h: Int, width w: Int, into y: UnsafeMutablePointer<Float>) {
-    let oh = MaxPool2dShape.outputSide(h), ow = MaxPool2dShape.outputSide(w)
-    // Planes are independent: split them over threads, each with its own row scratch.
+    let ow = MaxPool2dShape.outputSide(w)
+    // Planes are independent: split them over threads, each with its own row scratch
+    // (CERISupport's maxpool.c: the stride-2 windows four at a time).
     parallelRanges(planes, grain: max(1, 16_384 / max(1, h * w))) { range in
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)  // horizontal maxima, h × ow
         defer { rows.deallocate() }
-        for p in range {
-            let src = x + p * h * w, dst = y + p * oh * ow
-            for iy in 0..<h {
-                let line = src + iy * w, out = rows + iy * ow
-                // ox = 0 covers columns −1 (padding), 0, 1.
-                out[0] = w > 1 ? max(line[0], line[1]) : line[0]
-                var ox = 1
-                while ox < ow {
-                    let c = 2 * ox
-                    let m = max(line[c - 1], line[c])
-                    out[ox] = c + 1 < w ? max(m, line[c + 1]) : m
-                    ox += 1
-                }
-            }
-            for oy in 0..<oh {
-                let c = 2 * oy
-                let a = rows + max(c - 1, 0) * ow, b = rows + c * ow
-                let out = dst + oy * ow
-                if c + 1 < h {
-                    let d = rows + (c + 1) * ow
-                    for ox in 0..<ow { out[ox] = max(max(a[ox], b[ox]), d[ox]) }
-                } else {
-                    for ox in 0..<ow { out[ox] = max(a[ox], b[ox]) }
-                }
-            }
-        }
+        liberi_maxpool3x3s2(x, Int32(range.lowerBound), Int32(range.upperBound), Int32(h), Int32(w), rows, y)
     }
 }
 
