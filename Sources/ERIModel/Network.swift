@@ -157,22 +157,23 @@ public final class Network: @unchecked Sendable {
         let images = batch * vc.frames, dim = video.dim
         let runs = videoRuns(batch: batch, audio: audio != nil)
         let projected = arena.floats(images * dim).baseAddress!   // (images, dim)
-        let audioTasks = audio != nil && input.mfcc != nil ? 1 : 0
+        // The audio task, first when the model and the input both have audio.
+        let audioTask = audio.flatMap { branch in input.mfcc.map { (branch, $0) } }
+        let first = audioTask == nil ? 0 : 1   // the task that takes run 0
         var audioError: Error? = nil
         frames.data.withUnsafeBufferPointer { pixels in
-            parallelTasks(audioTasks + runs.count - 1) { task in
+            parallelTasks(first + runs.count - 1) { task in
                 arenas.withArena { (taskArena: Arena) -> Void in
-                    guard task >= audioTasks else {
+                    if task < first, let (branch, mfcc) = audioTask {
                         do {
-                            let audio = self.audio!
-                            let (u, _) = try audio.forward(input.mfcc!, lengths: input.audioLengths, arena: taskArena, tape: nil, trace: nil)
-                            for b in 0..<batch { (z + b * zWidth + dim).update(from: u + b * audio.dim, count: audio.dim) }
+                            let (u, _) = try branch.forward(mfcc, lengths: input.audioLengths, arena: taskArena, tape: nil, trace: nil)
+                            for b in 0..<batch { (z + b * zWidth + dim).update(from: u + b * branch.dim, count: branch.dim) }
                         } catch {
                             audioError = error
                         }
                         return
                     }
-                    let r = task - audioTasks
+                    let r = task - first
                     video.frameVectors(pixels.baseAddress!, images: runs[r]..<runs[r + 1], into: projected, arena: taskArena)
                 }
             }
