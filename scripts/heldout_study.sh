@@ -20,6 +20,15 @@
 #                                                               smaller frames (54–95 px), larger faces far
 #                                                               off-centre (up to ±20 %), the strongest confounds
 #
+# Added 2026-12-07 07:50, before any model was trained on it and before any further recipe
+# change was tried, so that a change chosen by looking at H4 is tested on a corpus it was not
+# chosen on:
+#
+#   H5    205   --frame-scale 1.5 --face-scale 0.9 --framing 3.5 --confounds 2.2
+#                                                               larger frames (96–168 px), slightly smaller
+#                                                               faces off-centre (up to ±14 %), confounds
+#                                                               stronger than any corpus before
+#
 # Per corpus and training seed (SEEDS, default "1 2 3"), dbn-small, EPOCHS epochs each (the video model VIDEO_EPOCHS):
 #   audio   eri train --modality audio
 #   video   eri train --modality video (VIDEO_EPOCHS)
@@ -65,6 +74,7 @@ corpus_args() {
         H2) echo "--seed 202 --frame-scale 1.25 --confounds 1.8" ;;
         H3) echo "--seed 203 --face-scale 0.8 --framing 3 --confounds 1.5" ;;
         H4) echo "--seed 204 --frame-scale 0.85 --face-scale 1.2 --framing 5 --confounds 2" ;;
+        H5) echo "--seed 205 --frame-scale 1.5 --face-scale 0.9 --framing 3.5 --confounds 2.2" ;;
         *) echo "unknown corpus $1" >&2; exit 2 ;;
     esac
 }
