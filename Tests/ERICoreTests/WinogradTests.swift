@@ -1,6 +1,7 @@
 import Testing
 @testable import ERICore
 import ERITestSupport
+import CERISupport
 
 /// The inference convolution kernels (Winograd F(2×2, 3×3), threaded im2col
 /// conv2d, max-pool) against a direct float64 convolution.
@@ -93,6 +94,44 @@ import ERITestSupport
                        columns: &columns, into: &y)
                 check("threads \(threads) \(s) side \(side)", y.map(Double.init), expected, tolerance: 2e-5)
             }
+        }
+    }
+
+    /// The stem's direct kernel (stem_conv.c): its AVX2 path and its scalar twin against the
+    /// float64 convolution, odd and even sides, widths that are not whole 16-column blocks,
+    /// channel counts that split into uneven register blocks; the two paths give the same
+    /// floats (same operations in the same order), at any thread count, and `conv2d` takes
+    /// the kernel for the stem's shape where AVX2 + FMA run.
+    @Test func stemConvMatchesDirectConvolution() {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        for (inputs, outputs, images, side, relu) in
+            [(3, 32, 2, 64, true), (1, 8, 3, 48, true), (3, 13, 1, 37, false), (4, 5, 2, 33, true), (3, 7, 2, 2, false),
+             (3, 6, 1, 1, true), (2, 32, 1, 112, true)] {
+            let s = Conv2dShape(inputs: inputs, outputs: outputs, kernel: 3, stride: 2, padding: 1)
+            let o = s.outputSide(side)
+            let x = Self.values(inputs * images * side * side, seed: 11)
+            let w = Self.values(outputs * s.patch, seed: 12)
+            let b = Self.values(outputs, seed: 13)
+            let expected = Self.reference(x, w, b, residual: nil, relu: relu, shape: s, images: images, side: side)
+            var results: [[Float]] = []
+            for simd in liberi_avx2_fma() != 0 ? [false, true] : [false] {
+                for threads in [1, 2] {
+                    setComputeThreads(threads)
+                    var y = [Float](repeating: .nan, count: outputs * images * o * o)
+                    stemConv(x, shape: s, images: images, height: side, width: side, weight: w, bias: b, relu: relu,
+                             simd: simd, into: &y)
+                    check("stem \(s) side \(side) simd \(simd) threads \(threads)", y.map(Double.init), expected, tolerance: 2e-6)
+                    results.append(y)
+                }
+            }
+            #expect(results.allSatisfy { $0 == results[0] }, "paths and thread counts differ: \(s) side \(side)")
+            var columns = [Float](repeating: .nan, count: s.patch * images * o * o)
+            var y = [Float](repeating: .nan, count: outputs * images * o * o)
+            conv2d(x, shape: s, images: images, height: side, width: side, weight: w, bias: b, relu: relu, columns: &columns, into: &y)
+            check("conv2d \(s) side \(side)", y.map(Double.init), expected, tolerance: 2e-6)
+            #expect(stemConvApplies(s) == (liberi_avx2_fma() != 0))
+            if stemConvApplies(s) { #expect(y == results[0]) }
         }
     }
 

@@ -82,6 +82,14 @@ void liberi_im2col_planes_table(const float *x, int first, int end, int images, 
    into planes of ((h − 1) / 2 + 1) × ((w − 1) / 2 + 1); `rows` is h × ((w − 1) / 2 + 1) floats of
    scratch (maxpool.c). */
 void liberi_maxpool3x3s2(const float *x, int first, int end, int h, int w, float *rows, float *y);
+/* stem_conv.c: the backbone's stem, conv 3×3 stride 2 padding 1 of CNHW x (channels × images ×
+   h × w) with weight (outputs × channels × 3 × 3) and bias, ReLU when relu, into CNHW y
+   (outputs × images × oh × ow, oh = (h − 1) / 2 + 1), for the units [first, end) of
+   (image, output row); scratch: liberi_stem_conv_scratch_floats(channels, w) floats per
+   caller. simd: 1 for AVX2 + FMA (only where liberi_avx2_fma() says so), 0 for its scalar twin. */
+size_t liberi_stem_conv_scratch_floats(int channels, int width);
+void liberi_stem_conv(const float *x, int channels, int images, int h, int w, const float *weight, const float *bias,
+                      int outputs, int relu, int first, int end, float *scratch, float *y, int simd);
 /* activations.c: each of `rows` rows of n floats replaced by its softmax, in place (exp by a
    polynomial with SSE2: e^x under FLT_MIN gives 0; libm's expf elsewhere); GELU in place
    (erf by A&S 7.1.26 with SSE2, libm's erff elsewhere). */

@@ -192,10 +192,15 @@ func col2im(_ columns: UnsafeMutablePointer<Float>, shape s: Conv2dShape, images
 /// x is CNHW (C_in, images, h, w); weight (C_out, C_in·k·k); bias (C_out);
 /// residual and y (C_out, images, H_out, W_out). `columns` is scratch of
 /// `patch × images·H_out·W_out` floats (unused by pointwise layers, which
-/// multiply x as it is). Stride-1 3×3 layers may take `Winograd` instead.
+/// multiply x as it is, and by the stem's shape where `stemConv` takes it).
+/// Stride-1 3×3 layers may take `Winograd` instead.
 public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
                    relu: Bool, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    if residual == nil && stemConvApplies(s) {
+        stemConv(x, shape: s, images: images, height: h, width: w, weight: weight, bias: bias, relu: relu, simd: true, into: y)
+        return
+    }
     // W · im2col(x) is the bias-free training convolution's product.
     conv2dTraining(x, shape: s, images: images, height: h, width: w, weight: weight, columns: columns, into: y)
     let n = images * s.outputSide(h) * s.outputSide(w)
@@ -205,6 +210,33 @@ public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
             let row = y + o * n
             convEpilogue(row, into: row, count: n, bias: bias[o], residual: residual.map { $0 + o * n }, relu: relu)
         }
+    }
+}
+
+/// Whether `conv2d` computes a layer of shape `s` directly (CERISupport's
+/// stem_conv.c) instead of im2col + GEMM: the stem's 3×3, stride-2, padding-1
+/// convolution from at most 4 channels, where the AVX2 + FMA kernels run.
+/// With K = 27 the GEMM's cost was mostly moving the im2col matrix and C.
+func stemConvApplies(_ s: Conv2dShape) -> Bool {
+    stemConvKernel && s.kernel == 3 && s.stride == 2 && s.padding == 1 && s.inputs <= 4
+}
+let stemConvKernel = liberi_avx2_fma() != 0
+
+/// The stem convolution, bias and ReLU of `conv2d` in one pass (stem_conv.c),
+/// split over (image, output row) units; `simd` false runs the kernel's
+/// scalar twin (for the tests: `conv2d` uses it only where AVX2 + FMA run).
+/// Each output is computed the same way whatever the split.
+public func stemConv(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool, simd: Bool,
+                     into y: UnsafeMutablePointer<Float>) {
+    precondition(s.kernel == 3 && s.stride == 2 && s.padding == 1 && s.inputs <= 4)
+    let oh = s.outputSide(h)
+    let scratchCount = liberi_stem_conv_scratch_floats(Int32(s.inputs), Int32(w))
+    parallelRanges(images * oh, grain: max(1, 4_096 / max(1, s.outputs * s.outputSide(w)))) { units in
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+        defer { scratch.deallocate() }
+        liberi_stem_conv(x, Int32(s.inputs), Int32(images), Int32(h), Int32(w), weight, bias, Int32(s.outputs), relu ? 1 : 0,
+                         Int32(units.lowerBound), Int32(units.upperBound), scratch, y, simd ? 1 : 0)
     }
 }
 
