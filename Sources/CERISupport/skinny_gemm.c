@@ -58,6 +58,15 @@ AVX2 static inline __m256i lanes(int count) {
         for (int i = 0; i < ROWS; i++) {                                                                             \
             float *ci = c + i * ldc;                                                                                 \
             __m256 y0 = _mm256_mul_ps(va, acc0[i]), y1 = _mm256_mul_ps(va, acc1[i]);                                 \
+            if (width == 16) { /* whole vectors: masked loads and stores are slow on AMD's cores */                 \
+                if (beta != 0) {                                                                                     \
+                    y0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), y0);                                               \
+                    y1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), y1);                                           \
+                }                                                                                                    \
+                _mm256_storeu_ps(ci, y0);                                                                            \
+                _mm256_storeu_ps(ci + 8, y1);                                                                        \
+                continue;                                                                                            \
+            }                                                                                                        \
             if (beta != 0) { /* beta = 0: C is not read (it may hold anything, NaN included) */                    \
                 y0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), y0);                                            \
                 if (width > 8) y1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), y1);                         \
