@@ -74,6 +74,55 @@ import CERISupport
         }
     }
 
+    /// The whole-channel transforms (winograd.c, used where each image is one tile) give the
+    /// per-plane transforms' floats bit for bit, on maps of one tile and of many, odd sides
+    /// with cropped border tiles, with and without a residual and the ReLU.
+    @Test func wholeChannelTransformsMatchPerPlane() {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        func check<T: WinogradTransforms>(_: T.Type, channels: Int, outputs: Int, images: Int, side: Int, residual: Bool, relu: Bool) {
+            let m = T.outputTile, tiles = images * ((side + m - 1) / m) * ((side + m - 1) / m), alpha2 = (m + 2) * (m + 2)
+            let slot = max(channels, outputs) * tiles
+            let x = Self.values(channels * images * side * side, seed: 21)
+            var v = [[Float]](repeating: [], count: 2)
+            for (k, whole) in [false, true].enumerated() {
+                var out = [Float](repeating: .nan, count: alpha2 * slot)
+                Winograd.transformInput(T.self, x, channels: channels, images: images, height: side, width: side, slot: slot,
+                                        wholeChannels: whole, into: &out)
+                v[k] = (0..<alpha2).flatMap { xi in out[(xi * slot)..<(xi * slot + channels * tiles)] }
+            }
+            #expect(v[0] == v[1], "input F(\(m)×\(m)) channels \(channels) images \(images) side \(side)")
+            let products = Self.values(alpha2 * slot, seed: 22)
+            let bias = Self.values(outputs, seed: 23)
+            let r = residual ? Self.values(outputs * images * side * side, seed: 24) : nil
+            var y = [[Float]](repeating: [], count: 2)
+            for (k, whole) in [false, true].enumerated() {
+                var out = [Float](repeating: .nan, count: outputs * images * side * side)
+                products.withUnsafeBufferPointer { pp in bias.withUnsafeBufferPointer { bp in out.withUnsafeMutableBufferPointer { op in
+                    func run(_ rp: UnsafePointer<Float>?) {
+                        Winograd.transformOutput(T.self, pp.baseAddress!, channels: outputs, images: images, height: side, width: side,
+                                                 slot: slot, bias: bp.baseAddress!, residual: rp, relu: relu, wholeChannels: whole,
+                                                 into: op.baseAddress!)
+                    }
+                    if let r { r.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                } } }
+                y[k] = out
+            }
+            #expect(y[0] == y[1] && !y[0].contains { $0.isNaN }, "output F(\(m)×\(m)) outputs \(outputs) images \(images) side \(side)")
+        }
+        for threads in [1, 2] {
+            setComputeThreads(threads)
+            for (channels, outputs, images, side, residual, relu) in
+                [(3, 5, 2, 1, false, true), (4, 3, 3, 2, true, true), (2, 6, 1, 3, true, false), (5, 4, 2, 4, false, false),
+                 (3, 3, 2, 7, true, true), (2, 2, 40, 2, true, true), (3, 2, 3, 14, false, true)] {
+                check(WinogradF2x2.self, channels: channels, outputs: outputs, images: images, side: side, residual: residual, relu: relu)
+                check(WinogradF4x4.self, channels: channels, outputs: outputs, images: images, side: side, residual: residual, relu: relu)
+            }
+        }
+        #expect(Winograd.transformsWholeChannels(tile: 2, height: 2, width: 2))
+        #expect(!Winograd.transformsWholeChannels(tile: 2, height: 4, width: 4))
+    }
+
     @Test func threadedConv2dMatchesDirectConvolution() {
         ComputeThreads.take()
         defer { ComputeThreads.giveBack() }

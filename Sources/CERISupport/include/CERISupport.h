@@ -70,6 +70,14 @@ void liberi_winograd2_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, i
    out + (m·ty + r) · (m·tw) + m·tx, m = 4 or 2 (out: m·th lines of m·tw floats). */
 void liberi_winograd4_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
 void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int tw, float *out);
+/* The same transforms for whole channels of small maps (winograd.c), m = 2 or 4: V_ξ of channel c's
+   tiles (every image's, image-major) at v + ξ·slot + c·tiles for the channels [first, end) of CNHW x;
+   and y (CNHW) = relu?(Aᵀ M A + bias (+ residual)) cropped to h × w for the output channels
+   [first, end), M_ξ at products + ξ·slot + o·tiles. The same floats as the per-plane functions. */
+void liberi_winograd_input_channels(int m, const float *x, int first, int end, int images, int h, int w, float *v,
+                                    ptrdiff_t slot);
+void liberi_winograd_output_channels(int m, const float *products, ptrdiff_t slot, int first, int end, int images, int h,
+                                     int w, const float *bias, const float *residual, int relu, float *y);
 /* im2col of input planes [first, end) (CNHW, plane p = channel · images + image) through a
    table of tap t's output j's offset t·plane + j in the plane zero-padded by pad (rows of
    w + 2·pad); `padded` is (h + 2·pad) × (w + 2·pad) floats with zero borders, the plane's
