@@ -53,6 +53,10 @@ MFCC_SECONDS = (10, 60)
 # next (±10 % at 10 s) is wider than the differences they are read for: they take this many times
 # the reps (still a few seconds a row).
 MFCC_REPS_FACTOR = 3
+# The same for the network and end-to-end rows of presets under SHORT_GFLOP a clip (dbn-small: calls of 10–20 ms,
+# whose medians of 7 moved by up to 25 % from one run to the next on this host, more than the
+# differences between builds that interleaved A/B runs of 40 showed).
+SHORT_GFLOP = 2.0
 GEMM_SIZE = 512
 NETWORK_TOLERANCE = 1e-4  # SPEC preamble: max abs diff on the 7 outputs
 MFCC_TOLERANCE = 1e-3     # SPEC preamble: max abs diff on MFCC values
@@ -756,6 +760,8 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
     cfg = json.load(open(os.path.join(d, "config.json")))
     steps = json.load(open(os.path.join(d, "inputs.json")))["mfcc"][0]
     flops = network_flops(cfg, steps)
+    if flops["both"] < SHORT_GFLOP * 1e9:
+        reps *= MFCC_REPS_FACTOR
     v = cfg["video"]
     print(f"{preset}: {v['frames']} frames × {v['image_size']}² + {steps} MFCC steps", flush=True)
 
@@ -896,7 +902,7 @@ def bench_preset(args, data, me, preset, liberi_env, blas):
         contenders = {"liberi": run_liberi, "PyTorch": run_torch}
         if baseline:
             contenders["baseline"] = lambda: (float(baseline.call("train-step")["ms"]), None)
-        times, losses = interleaved(contenders, warm, reps, settle)
+        times, losses = interleaved(contenders, warm, args.reps, settle)  # training rows: seconds a step, the usual reps
         diffs = {"liberi loss (rel.)": abs(losses["liberi"] - losses["PyTorch"]) / abs(losses["PyTorch"])}
         ok &= diffs["liberi loss (rel.)"] <= TRAIN_LOSS_TOLERANCE
         # FLOPs: the forward's multiply-adds for 8 clips, ×3 for forward + backward (an estimate).
@@ -1324,7 +1330,8 @@ def render(tables, mfcc_rows, blas, busy, args, command, started, fma=None, stre
         blas["line"] + " (through ERICore `gemm`).",
     ] + ([fma["line"] + "."] if fma else []) + [
         f"Command: `{command}` — median of {args.reps} interleaved runs after {args.warmup} warm-up per row, "
-        f"{args.settle:g} s settle after each run (MFCC rows: {MFCC_REPS_FACTOR * args.reps} runs); random weights; "
+        f"{args.settle:g} s settle after each run (MFCC rows, and the network and end-to-end rows of presets under {SHORT_GFLOP:g} GFLOP a clip: "
+        f"{MFCC_REPS_FACTOR * args.reps} runs); random weights; "
         f"batch 1 (training rows: batch {TRAIN_BATCH}).",
         f"Share of the CPUs that other processes used (should be ≈ 0 %): {busy_text}.",
     ]
