@@ -10,7 +10,8 @@
    takes tap kx = 0, 1, 2 from E[ox], O[ox], E[ox + 1]: every tap of 16 outputs is two
    unaligned vector loads of a split row. A block of 16 outputs × up to 6 output channels
    stays in registers over all C_in · 9 taps, summed tap by tap in (c, ky, kx) order; the
-   bias and the ReLU are applied as the block is stored. The same order and blocking in
+   bias and the ReLU (0 ≥ v ? 0 : v, NaN passing through, as ERICore's convEpilogue) are
+   applied as the block is stored. The same order and blocking in
    the AVX2 + FMA path and in the portable C below it (its scalar twin, for the tests:
    ERICore keeps im2col + GEMM where the AVX2 path does not run). */
 #include "CERISupport.h"
@@ -78,7 +79,11 @@ AVX2 static inline __attribute__((always_inline)) void block_avx2(const float *r
     for (int r = 0; r < count; r++) {
         __m256 b = _mm256_set1_ps(bias[o0 + r]);
         __m256 y0 = _mm256_add_ps(acc0[r], b), y1 = _mm256_add_ps(acc1[r], b);
-        if (relu) { y0 = _mm256_max_ps(y0, _mm256_setzero_ps()); y1 = _mm256_max_ps(y1, _mm256_setzero_ps()); }
+        if (relu) { /* 0 >= v ? 0 : v, as ERICore's convEpilogue (Swift's max(v, 0)): NaN stays NaN */
+            __m256 zero = _mm256_setzero_ps();
+            y0 = _mm256_blendv_ps(y0, zero, _mm256_cmp_ps(zero, y0, _CMP_GE_OQ));
+            y1 = _mm256_blendv_ps(y1, zero, _mm256_cmp_ps(zero, y1, _CMP_GE_OQ));
+        }
         float *dst = y + (size_t)(o0 + r) * plane_stride + ox;
         if (width == BLOCK) { _mm256_storeu_ps(dst, y0); _mm256_storeu_ps(dst + 8, y1); continue; }  /* masked stores are slow on AMD */
         _mm256_maskstore_ps(dst, m0, y0);
@@ -114,7 +119,7 @@ static void block_portable(const float *rows, size_t split, int channels, const 
         float *dst = y + (size_t)(o0 + r) * plane_stride + ox;
         for (int q = 0; q < width; q++) {
             float v = acc[r][q] + bias[o0 + r];
-            dst[q] = relu && !(v > 0) ? 0 : v;   /* max(v, 0) as _mm256_max_ps(v, 0) gives it: 0 for NaN */
+            dst[q] = relu && 0.0f >= v ? 0.0f : v;
         }
     }
 }

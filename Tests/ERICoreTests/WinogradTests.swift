@@ -182,6 +182,19 @@ import CERISupport
             #expect(stemConvApplies(s) == (liberi_avx2_fma() != 0))
             if stemConvApplies(s) { #expect(y == results[0]) }
         }
+        // A NaN pixel gives NaN exactly where the taps read it, after the ReLU too (as the other
+        // layers' epilogue: Swift's max(v, 0) keeps NaN), in both paths.
+        let s = Conv2dShape(inputs: 3, outputs: 7, kernel: 3, stride: 2, padding: 1)
+        var x = Self.values(3 * 2 * 9 * 9, seed: 14)
+        x[81 + 4 * 9 + 5] = .nan   // channel 0, image 1, row 4, column 5
+        let w = Self.values(7 * 27, seed: 15), b = Self.values(7, seed: 16)
+        let expected = Self.reference(x, w, b, residual: nil, relu: true, shape: s, images: 2, side: 9)
+        for simd in liberi_avx2_fma() != 0 ? [false, true] : [false] {
+            var y = [Float](repeating: 0, count: 7 * 2 * 5 * 5)
+            stemConv(x, shape: s, images: 2, height: 9, width: 9, weight: w, bias: b, relu: true, simd: simd, into: &y)
+            #expect(y.map(\.isNaN) == expected.map(\.isNaN), "simd \(simd)")
+            #expect(y.filter(\.isNaN).count == 7 * 2, "simd \(simd)")   // outputs (2, 2) and (2, 3) of image 1, every channel
+        }
     }
 
     @Test func threadedMaxPoolMatchesSerial() {
