@@ -208,7 +208,7 @@ void liberi_winograd2_output_plane(const float *m, ptrdiff_t stride, int th, int
 #define TILES 32
 
 /* D[k][l], k = i·α + j: input pixel (m·ty − 1 + i, m·tx − 1 + j) of tile first + l. */
-static void gather_tiles(const float *plane_base, int images, int h, int w, int m, int th, int tw, int first, int count,
+static void gather_tiles(const float *plane_base, int h, int w, int m, int th, int tw, int first, int count,
                          float *d) {
     int alpha = m + 2;
     for (int l = 0; l < count; l++) {
@@ -243,7 +243,7 @@ void liberi_winograd_input_channels(int m, const float *x, int first, int end, i
         const float *plane_base = x + (size_t)c * (size_t)images * (size_t)h * (size_t)w;
         for (int t0 = 0; t0 < tiles; t0 += TILES) {
             int count = tiles - t0 < TILES ? tiles - t0 : TILES;
-            gather_tiles(plane_base, images, h, w, m, th, tw, t0, count, d);
+            gather_tiles(plane_base, h, w, m, th, tw, t0, count, d);
             float *out = v + (size_t)c * (size_t)tiles + t0;
 #define D(i, j) (d + ((i) * alpha + (j)) * TILES)
 #define E(i, j) (e + ((i) * alpha + (j)) * TILES)
