@@ -97,7 +97,8 @@ final class FoldedResNet: @unchecked Sendable {
     /// (F(4×4, 3×3) on maps of side ≥ 5, F(2×2, 3×3) on smaller ones, see
     /// `Winograd.applies`), the rest through im2col + GEMM (`conv2d`).
     struct Layer {
-        enum Method { case direct, winograd(Winograd) }
+        /// `direct`: im2col + GEMM (`conv2d`); `stem`: the stem's own kernel (`stemConv`).
+        enum Method { case direct, stem, winograd(Winograd) }
 
         let shape: Conv2dShape
         let inputSide: Int
@@ -118,6 +119,7 @@ final class FoldedResNet: @unchecked Sendable {
             case .winograd(let w):
                 return max(w.scratchCount(inputs: ci, outputs: co, images: 1, height: side, width: side), plain == nil ? 0 : columns)
             case .direct: return columns
+            case .stem: return 0
             }
         }
 
@@ -145,6 +147,9 @@ final class FoldedResNet: @unchecked Sendable {
             case .direct:
                 conv2d(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias,
                        residual: residual, relu: relu, columns: scratch, into: y)
+            case .stem:
+                stemConv(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias, relu: relu,
+                         simd: true, into: y)
             }
         }
     }
@@ -173,11 +178,11 @@ final class FoldedResNet: @unchecked Sendable {
             // Winograd layers keep the transformed weight (36/9 or 16/9 of the plain one's size), and
             // the plain one too where a few images' products are narrow enough to run direct.
             let method: Layer.Method = Winograd.f4x4.applies(s, side: c.inputSide) ? .winograd(.f4x4)
-                : Winograd.f2x2.applies(s, side: c.inputSide) ? .winograd(.f2x2) : .direct
+                : Winograd.f2x2.applies(s, side: c.inputSide) ? .winograd(.f2x2) : stemConvApplies(s) ? .stem : .direct
             let weight: [Float]
             switch method {
             case .winograd(let w): weight = w.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
-            case .direct: weight = folded.weight
+            case .direct, .stem: weight = folded.weight
             }
             var plain: UnsafePointer<Float>? = nil
             if case .winograd(let w) = method, w.tiles(c.inputSide) <= w.directColumns { plain = keep(folded.weight) }

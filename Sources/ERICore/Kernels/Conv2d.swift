@@ -192,15 +192,11 @@ func col2im(_ columns: UnsafeMutablePointer<Float>, shape s: Conv2dShape, images
 /// x is CNHW (C_in, images, h, w); weight (C_out, C_in·k·k); bias (C_out);
 /// residual and y (C_out, images, H_out, W_out). `columns` is scratch of
 /// `patch × images·H_out·W_out` floats (unused by pointwise layers, which
-/// multiply x as it is, and by the stem's shape where `stemConv` takes it).
-/// Stride-1 3×3 layers may take `Winograd` instead.
+/// multiply x as it is). Stride-1 3×3 layers may take `Winograd` instead,
+/// and the stem `stemConv`.
 public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
                    relu: Bool, columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-    if residual == nil && stemConvApplies(s) {
-        stemConv(x, shape: s, images: images, height: h, width: w, weight: weight, bias: bias, relu: relu, simd: true, into: y)
-        return
-    }
     // W · im2col(x) is the bias-free training convolution's product.
     conv2dTraining(x, shape: s, images: images, height: h, width: w, weight: weight, columns: columns, into: y)
     let n = images * s.outputSide(h) * s.outputSide(w)
@@ -213,18 +209,21 @@ public func conv2d(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
     }
 }
 
-/// Whether `conv2d` computes a layer of shape `s` directly (CERISupport's
-/// stem_conv.c) instead of im2col + GEMM: the stem's 3×3, stride-2, padding-1
+/// Whether a layer of shape `s` can run `stemConv` (CERISupport's stem_conv.c)
+/// instead of `conv2d`'s im2col + GEMM: the stem's 3×3, stride-2, padding-1
 /// convolution from at most 4 channels, where the AVX2 + FMA kernels run.
 /// With K = 27 the GEMM's cost was mostly moving the im2col matrix and C.
-func stemConvApplies(_ s: Conv2dShape) -> Bool {
+/// Decided when a model is loaded (the backbone's layers keep the answer):
+/// the flag below is a lazily initialised global, and the Swift runtime's
+/// once-guard is invisible to ThreadSanitizer, so worker threads never read it.
+public func stemConvApplies(_ s: Conv2dShape) -> Bool {
     stemConvKernel && s.kernel == 3 && s.stride == 2 && s.padding == 1 && s.inputs <= 4
 }
 let stemConvKernel = liberi_avx2_fma() != 0
 
-/// The stem convolution, bias and ReLU of `conv2d` in one pass (stem_conv.c),
-/// split over (image, output row) units; `simd` false runs the kernel's
-/// scalar twin (for the tests: `conv2d` uses it only where AVX2 + FMA run).
+/// The stem convolution, bias and ReLU in one pass (stem_conv.c), split over
+/// (image, output row) units; `simd` false runs the kernel's scalar twin (for
+/// the tests: the backbone uses the kernel only where `stemConvApplies`).
 /// Each output is computed the same way whatever the split.
 public func stemConv(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
                      weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool, simd: Bool,
