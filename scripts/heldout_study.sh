@@ -37,6 +37,16 @@
 #   staged  eri train --init-from audio.eri,video.eri (the two-branch model initialised from
 #           the two single-branch models of the same seed, fine-tuned with STAGED_ARGS)
 #   staged0 the same without modality dropout (MD0 naming staged)
+# With PRETRAIN=1, also (2026-12-07 08:58, written before any model was trained on H5, after a probe
+# on H4 only: three H4 video models started from P reached test 0.54 / 0.51 / … where the 24-epoch
+# video stage from random weights had 0.27):
+#   videoP  the video model started from P's video model (--init-from), VIDEO_EPOCHS epochs: the
+#           recipe's video stage from a pretrained video branch, as the challenge's strong entries
+#           started from backbones pretrained on other faces
+#   stagedP staged from audio.eri and videoP.eri
+# P is one video model for every corpus: `eri synth --clips 600 --seed 301` (other people, the
+# default render settings, a seed no study corpus uses), `eri train --modality video`,
+# VIDEO_EPOCHS epochs, training seed 1, in STUDY_OUT/P.
 # Scores: mean PCC on each corpus's test split (subjects no model saw); for both/staged (and both0/staged0)
 # also with the video and with the audio withheld (`eri eval --drop`). The summary gives
 # the mean over the seeds and the range (min–max).
@@ -47,7 +57,7 @@
 # or "both staged"; 1 means both, 0 or empty none), STAGED_ARGS, FACES (detect: the face detector's crop, as `eri train` does by
 # default once `make models` has run; none: the centred square, faster, and far worse for the
 # video branch on off-centre faces: docs/training.md),
-# THREADS (0 = all cores), STUDY_OUT (build/heldout), ERI. Models already in STUDY_OUT are reused,
+# PRETRAIN (empty: no videoP/stagedP), THREADS (0 = all cores), STUDY_OUT (build/heldout), ERI. Models already in STUDY_OUT are reused,
 # so an interrupted study continues. About 4 trainings per corpus and seed.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,6 +76,7 @@ FACES=${FACES:-detect}
 [ -z "${ERI_FACE_MODEL:-}" ] && [ -f "$REPO/.build/models/face-mtcnn.safetensors" ] && export ERI_FACE_MODEL="$REPO/.build/models/face-mtcnn.safetensors"
 THREADS=${THREADS:-0}
 STAGED_ARGS=${STAGED_ARGS:-}
+PRETRAIN=${PRETRAIN:-}
 mkdir -p "$OUT"
 
 corpus_args() {
@@ -87,6 +98,15 @@ pcc() { # CORPUS MODEL [--drop M]
     "$ERI" eval --model "$OUT/$1/$2.eri" --data "$OUT/$1/data" --split test --threads "$THREADS" --faces "$FACES" \
         --predictions "$OUT/$1/$2.test${3:+-}${4:-}.csv" "${@:3}" | sed -n 's/.*mean PCC \([-0-9.]*\).*/\1/p'
 }
+if [ -n "$PRETRAIN" ]; then
+    mkdir -p "$OUT/P"
+    if [ ! -f "$OUT/P/data/.complete-600" ]; then
+        "$ERI" synth --out "$OUT/P/data" --clips 600 --seed 301 >/dev/null
+        touch "$OUT/P/data/.complete-600"
+    fi
+    [ -f "$OUT/P/video.eri" ] || "$ERI" train --preset dbn-small --data "$OUT/P/data" --epochs "$VIDEO_EPOCHS" --batch 8 \
+        --lr "$LR" --seed 1 --threads "$THREADS" --faces "$FACES" --modality video --out "$OUT/P/video.eri" >"$OUT/P/video.log" 2>&1
+fi
 for c in $CORPORA; do
     mkdir -p "$OUT/$c"
     # Byte-identical for a seed (so the decode cache still hits); made once, so that studies
@@ -101,6 +121,11 @@ for c in $CORPORA; do
         train "$c" both "$s" "$EPOCHS" --modality-dropout "$MDROP"
         # shellcheck disable=SC2086
         train "$c" staged "$s" "$EPOCHS" --modality-dropout "$MDROP" --init-from "$OUT/$c/audio-s$s.eri,$OUT/$c/video-s$s.eri" $STAGED_ARGS
+        if [ -n "$PRETRAIN" ]; then
+            train "$c" videoP "$s" "$VIDEO_EPOCHS" --modality video --init-from "$OUT/P/video.eri"
+            # shellcheck disable=SC2086
+            train "$c" stagedP "$s" "$EPOCHS" --modality-dropout "$MDROP" --init-from "$OUT/$c/audio-s$s.eri,$OUT/$c/videoP-s$s.eri" $STAGED_ARGS
+        fi
         for m in $MD0; do
             case $m in
                 both) train "$c" both0 "$s" "$EPOCHS" --modality-dropout 0 ;;
@@ -112,7 +137,8 @@ for c in $CORPORA; do
         {
             printf '%s %s audio %s\n' "$c" "$s" "$(pcc "$c" "audio-s$s")"
             printf '%s %s video %s\n' "$c" "$s" "$(pcc "$c" "video-s$s")"
-            for m in both staged $(for m in $MD0; do echo "${m}0"; done); do
+            [ -z "$PRETRAIN" ] || printf '%s %s videoP %s\n' "$c" "$s" "$(pcc "$c" "videoP-s$s")"
+            for m in both staged $([ -z "$PRETRAIN" ] || echo stagedP) $(for m in $MD0; do echo "${m}0"; done); do
                 printf '%s %s %s %s\n' "$c" "$s" "$m" "$(pcc "$c" "$m-s$s")"
                 printf '%s %s %s-novideo %s\n' "$c" "$s" "$m" "$(pcc "$c" "$m-s$s" --drop video)"
                 printf '%s %s %s-noaudio %s\n' "$c" "$s" "$m" "$(pcc "$c" "$m-s$s" --drop audio)"
