@@ -148,6 +148,7 @@ final class FoldedResNet: @unchecked Sendable {
                 conv2d(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias,
                        residual: residual, relu: relu, columns: scratch, into: y)
             case .stem:
+                precondition(residual == nil, "the stem kernel adds no shortcut")   // SPEC §5: only a block's conv2 has one
                 stemConv(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias, relu: relu,
                          simd: true, into: y)
             }
