@@ -98,23 +98,24 @@ pcc() { # CORPUS MODEL [--drop M]
     "$ERI" eval --model "$OUT/$1/$2.eri" --data "$OUT/$1/data" --split test --threads "$THREADS" --faces "$FACES" \
         --predictions "$OUT/$1/$2.test${3:+-}${4:-}.csv" "${@:3}" | sed -n 's/.*mean PCC \([-0-9.]*\).*/\1/p'
 }
+synth_once() { # FOLDER CLIPS ARGS…: byte-identical for a seed (so the decode cache still hits); made once
+    local dir=$1 clips=$2; shift 2
+    if [ ! -f "$dir/.complete-$clips" ]; then
+        "$ERI" synth --out "$dir" --clips "$clips" "$@" >/dev/null
+        touch "$dir/.complete-$clips"
+    fi
+}
 if [ -n "$PRETRAIN" ]; then
     mkdir -p "$OUT/P"
-    if [ ! -f "$OUT/P/data/.complete-600" ]; then
-        "$ERI" synth --out "$OUT/P/data" --clips 600 --seed 301 >/dev/null
-        touch "$OUT/P/data/.complete-600"
-    fi
+    synth_once "$OUT/P/data" 600 --seed 301
     [ -f "$OUT/P/video.eri" ] || "$ERI" train --preset dbn-small --data "$OUT/P/data" --epochs "$VIDEO_EPOCHS" --batch 8 \
         --lr "$LR" --seed 1 --threads "$THREADS" --faces "$FACES" --modality video --out "$OUT/P/video.eri" >"$OUT/P/video.log" 2>&1
 fi
 for c in $CORPORA; do
     mkdir -p "$OUT/$c"
-    # Byte-identical for a seed (so the decode cache still hits); made once, so that studies
-    # of other seeds may share the corpus folder while they run.
-    if [ ! -f "$OUT/$c/data/.complete-$CLIPS" ]; then
-        "$ERI" synth --out "$OUT/$c/data" --clips "$CLIPS" $(corpus_args "$c") >/dev/null
-        touch "$OUT/$c/data/.complete-$CLIPS"
-    fi
+    # Made once, so that studies of other seeds may share the corpus folder while they run.
+    # shellcheck disable=SC2046
+    synth_once "$OUT/$c/data" "$CLIPS" $(corpus_args "$c")
     for s in $SEEDS; do
         train "$c" audio "$s" "$EPOCHS" --modality audio
         train "$c" video "$s" "$VIDEO_EPOCHS" --modality video
