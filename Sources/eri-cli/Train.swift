@@ -46,10 +46,14 @@ struct Train: ParsableCommand {
     var faceModel: String?
     @Option(help: "Comma-separated .eri models whose branches initialise this one (the staged recipe: an audio-only and a video-only model of the same preset; a model of the same config fine-tunes it whole).")
     var initFrom: String?
-    @Option(help: "single (the default) or staged: an audio-only model (OUT.audio.eri), a video-only model (OUT.video.eri), then the two-branch model initialised from both (OUT); --epochs each, the video stage --video-epochs.")
+    @Option(help: "single (the default) or staged: an audio-only model (OUT.audio.eri), a video-only model (OUT.video.eri), then the two-branch model initialised from both (OUT); --epochs each, the video stage --video-epochs (from --video-init when given).")
     var recipe: String = "single"
     @Option(help: "The staged recipe's video-only stage: epochs (default twice --epochs: from random weights the video branch learns more slowly than the audio branch and the fine-tuning; docs/training.md).")
     var videoEpochs: Int?
+    @Option(help: ArgumentHelp("The staged recipe's video-only stage starts from this model instead of random weights (a video-only "
+                               + "or two-branch .eri of the same config, e.g. one trained on many more people: docs/training.md) and "
+                               + "fine-tunes it with the --lr-* factors and --freeze-backbone-epochs.", valueName: "FILE"))
+    var videoInit: String?
     @Option(help: "Learning-rate factor of the video backbone (video.backbone.*).") var lrBackbone: Float = 1
     @Option(help: "Learning-rate factor of the temporal layers (spatial attention, projections, TCNs, temporal encoders).") var lrTemporal: Float = 1
     @Option(help: "Learning-rate factor of the head.") var lrHead: Float = 1
@@ -65,6 +69,11 @@ struct Train: ParsableCommand {
             throw ValidationError("--recipe staged trains both modalities itself: no --modality, --init-from or --resume")
         }
         if let videoEpochs, recipe != "staged" || videoEpochs < 1 { throw ValidationError("--video-epochs is for --recipe staged, at least 1") }
+        if let videoInit {
+            if recipe != "staged" { throw ValidationError("--video-init is for --recipe staged (otherwise: --init-from)") }
+            if backbone != nil { throw ValidationError("--video-init and --backbone both set the video backbone: choose one") }
+            if access(videoInit, R_OK) != 0 { throw ValidationError("--video-init \(videoInit): no such file (or not readable)") }
+        }
         for f in [lrBackbone, lrTemporal, lrHead] where !(f >= 0 && f <= 100) { throw ValidationError("--lr-backbone, --lr-temporal and --lr-head are factors in [0, 100]") }
         if freezeBackboneEpochs < 0 { throw ValidationError("--freeze-backbone-epochs must be at least 0") }
         if let initFrom {
@@ -99,7 +108,7 @@ struct Train: ParsableCommand {
                 for (m, path) in [("audio", stem + ".audio.eri"), ("video", stem + ".video.eri")] {
                     fputs("== stage: \(m)-only → \(path)\n", stderr)
                     try train(m == "audio" ? c.audioOnly : c.videoOnly, modality: m, epochs: m == "audio" ? epochs : videoEpochs ?? 2 * epochs,
-                              out: path, initFrom: [], pretrained: pretrained)
+                              out: path, initFrom: m == "video" ? videoInit.map { [$0] } ?? [] : [], pretrained: pretrained)
                 }
                 fputs("== stage: both, initialised from \(stem).audio.eri and \(stem).video.eri → \(out)\n", stderr)
                 try train(c, modality: "both", epochs: epochs, out: out, initFrom: [stem + ".audio.eri", stem + ".video.eri"], pretrained: pretrained)
@@ -117,7 +126,8 @@ struct Train: ParsableCommand {
             options.initFrom = initFrom
             options.pretrainedBackbone = pretrained
             // In the staged recipe the single-branch stages train from scratch at one rate:
-            // the group rates and the freeze are for the model being initialised.
+            // the group rates and the freeze are for a model being initialised (the two-branch
+            // stage, and the video stage with --video-init).
             let fineTuning = recipe == "single" || !initFrom.isEmpty
             options.groupRates = fineTuning ? GroupRates(backbone: lrBackbone, temporal: lrTemporal, head: lrHead) : GroupRates()
             options.freezeBackboneEpochs = fineTuning ? freezeBackboneEpochs : 0
