@@ -22,6 +22,13 @@ static inline void copy_floats(float *restrict dst, const float *restrict src, i
     for (; i < count; i++) dst[i] = src[i];
 }
 
+/* Plane p of x (h × w) into the middle of `padded` ((h + 2·pad) × (w + 2·pad), borders left as they are). */
+static inline void pad_plane(const float *restrict x, int p, int h, int w, int pad, float *restrict padded) {
+    const int pw = w + 2 * pad;
+    const float *restrict src = x + (ptrdiff_t)p * h * w;
+    for (int iy = 0; iy < h; iy++) copy_floats(padded + (ptrdiff_t)(iy + pad) * pw + pad, src + (ptrdiff_t)iy * w, w);
+}
+
 /* The strided planes through a table: `table` holds, for tap t and output j (t·plane + j),
    the offset of its input in the plane zero-padded by `pad` on every side ((h + 2·pad) ×
    (w + 2·pad), rows of w + 2·pad); each plane is copied into `padded` (whose borders the
@@ -31,16 +38,36 @@ static inline void copy_floats(float *restrict dst, const float *restrict src, i
 void liberi_im2col_planes_table(const float *restrict x, int first, int end, int images, int h, int w, int pad,
                                 const int32_t *restrict table, int taps, int plane, float *restrict padded,
                                 float *restrict columns, ptrdiff_t row_length) {
-    const int pw = w + 2 * pad;
     for (int p = first; p < end; p++) {
-        const float *restrict src = x + (ptrdiff_t)p * h * w;
-        for (int iy = 0; iy < h; iy++) copy_floats(padded + (ptrdiff_t)(iy + pad) * pw + pad, src + (ptrdiff_t)iy * w, w);
+        pad_plane(x, p, h, w, pad, padded);
         const int c = p / images, n = p % images;
         float *restrict block = columns + (ptrdiff_t)c * taps * row_length + (ptrdiff_t)n * plane;
         for (int t = 0; t < taps; t++) {
             float *restrict dst = block + (ptrdiff_t)t * row_length;
             const int32_t *restrict index = table + (ptrdiff_t)t * plane;
             for (int j = 0; j < plane; j++) dst[j] = padded[index[j]];
+        }
+    }
+}
+
+/* The same gather into packed_conv.c's panels of 16 columns: row (c · taps + t) of column
+   (n · plane + j) at panels + ((col / 16) · k + row) · 16 + col % 16, k the rows in all. */
+void liberi_im2col_panels(const float *restrict x, int first, int end, int images, int h, int w, int pad,
+                          const int32_t *restrict table, int taps, int plane, float *restrict padded,
+                          float *restrict panels, int k) {
+    for (int p = first; p < end; p++) {
+        pad_plane(x, p, h, w, pad, padded);
+        const int c = p / images, n = p % images;
+        for (int t = 0; t < taps; t++) {
+            const int row = c * taps + t;
+            const int32_t *restrict index = table + (ptrdiff_t)t * plane;
+            /* column n·plane + j: panel (col / 16), row `row` of it, lane col % 16; runs to the panel's end */
+            for (int j = 0; j < plane;) {
+                const int col = n * plane + j, lane = col % 16, run = 16 - lane < plane - j ? 16 - lane : plane - j;
+                float *restrict dst = panels + ((size_t)(col / 16) * (size_t)k + (size_t)row) * 16 + lane;
+                for (int q = 0; q < run; q++) dst[q] = padded[index[j + q]];
+                j += run;
+            }
         }
     }
 }

@@ -95,15 +95,18 @@ func cnhw(_ frames: UnsafePointer<Float>, channels: Int, plane: Int, first: Int,
 final class FoldedResNet: @unchecked Sendable {
     /// One folded layer and how it runs: stride-1 3×3 layers through Winograd
     /// (F(4×4, 3×3) on maps of side ≥ 5, F(2×2, 3×3) on smaller ones, see
-    /// `Winograd.applies`), the rest through im2col + GEMM (`conv2d`).
+    /// `Winograd.applies`), the stem through its own kernel, the rest through packed weights
+    /// (`packedConv`) or, where its AVX2 kernel does not run, im2col + GEMM (`conv2d`).
     struct Layer {
-        /// `direct`: im2col + GEMM (`conv2d`); `stem`: the stem's own kernel (`stemConv`).
-        enum Method { case direct, stem, winograd(Winograd) }
+        /// `direct`: im2col + GEMM (`conv2d`); `stem`: the stem's own kernel (`stemConv`);
+        /// `packed`: `packedConv` on the weight packed at load.
+        enum Method { case direct, stem, packed, winograd(Winograd) }
 
         let shape: Conv2dShape
         let inputSide: Int
         let method: Method
-        /// The folded weight, PyTorch layout; for Winograd layers its transform instead.
+        /// The folded weight, PyTorch layout; for Winograd layers its transform, for packed ones
+        /// `packConvWeights`' layout instead.
         let weight: UnsafePointer<Float>
         let bias: UnsafePointer<Float>
 
@@ -119,8 +122,16 @@ final class FoldedResNet: @unchecked Sendable {
             case .winograd(let w):
                 return max(w.scratchCount(inputs: ci, outputs: co, images: 1, height: side, width: side), plain == nil ? 0 : columns)
             case .direct: return columns
+            case .packed: return columns   // and `scratchPerCall`
             case .stem: return 0
             }
+        }
+
+        /// Scratch floats `run` needs once per call besides `scratchPerImage` × images: a packed
+        /// layer's panels round the columns up to a multiple of 16 (`packedConvScratch`).
+        var scratchPerCall: Int {
+            if case .packed = method { return 16 * shape.patch }
+            return 0
         }
 
         /// Whether a Winograd layer runs `images` through im2col + GEMM on its plain weight:
@@ -147,6 +158,9 @@ final class FoldedResNet: @unchecked Sendable {
             case .direct:
                 conv2d(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias,
                        residual: residual, relu: relu, columns: scratch, into: y)
+            case .packed:
+                packedConv(x, shape: shape, images: images, height: side, width: side, packed: weight, bias: bias,
+                           residual: residual, relu: relu, simd: true, panels: scratch, into: y)
             case .stem:
                 precondition(residual == nil, "the stem kernel adds no shortcut")   // SPEC §5: only a block's conv2 has one
                 stemConv(x, shape: shape, images: images, height: side, width: side, weight: weight, bias: bias, relu: relu,
@@ -179,10 +193,12 @@ final class FoldedResNet: @unchecked Sendable {
             // Winograd layers keep the transformed weight (36/9 or 16/9 of the plain one's size), and
             // the plain one too where a few images' products are narrow enough to run direct.
             let method: Layer.Method = Winograd.f4x4.applies(s, side: c.inputSide) ? .winograd(.f4x4)
-                : Winograd.f2x2.applies(s, side: c.inputSide) ? .winograd(.f2x2) : stemConvApplies(s) ? .stem : .direct
+                : Winograd.f2x2.applies(s, side: c.inputSide) ? .winograd(.f2x2) : stemConvApplies(s) ? .stem
+                : packedConvApplies(s) ? .packed : .direct
             let weight: [Float]
             switch method {
             case .winograd(let w): weight = w.transformWeights(folded.weight, outputs: s.outputs, inputs: s.inputs)
+            case .packed: weight = packConvWeights(folded.weight, shape: s)
             case .direct, .stem: weight = folded.weight
             }
             var plain: UnsafePointer<Float>? = nil
@@ -254,7 +270,8 @@ final class FoldedResNet: @unchecked Sendable {
         let bufferB = arena.floats(activation).baseAddress!    // (C, n, h, w)
         let bufferC = arena.floats(activation).baseAddress!    // (C, n, h, w)
         let shortcut = arena.floats(activation).baseAddress!   // (C, n, h, w)
-        let scratch = arena.floats(max(1, wide.scratch * wideChunk, deep.scratch * deepChunk)).baseAddress!  // (im2col or Winograd V/M, n)
+        let perCall = ([stem] + blocks.flatMap { [$0.conv1, $0.conv2] + ($0.down.map { [$0] } ?? []) }).map(\.scratchPerCall).max() ?? 0
+        let scratch = arena.floats(max(1, wide.scratch * wideChunk, deep.scratch * deepChunk) + perCall).baseAddress!  // (im2col or Winograd V/M, n)
 
         /// Blocks `range` on `n` frames starting in `x`; returns the buffer holding the output.
         func runBlocks(_ range: Range<Int>, _ x: UnsafeMutablePointer<Float>, n: Int) -> UnsafeMutablePointer<Float> {

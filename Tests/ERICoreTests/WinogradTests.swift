@@ -192,6 +192,57 @@ import CERISupport
         }
     }
 
+    @Test func packedConvMatchesDirectConvolution() {
+        ComputeThreads.take()
+        defer { ComputeThreads.giveBack() }
+        // dbn-small's and dbn-base's strided layers and shortcuts, and shapes with a partial
+        // last 6-row block, a partial last panel (n not a multiple of 16, planes that straddle
+        // panels), a 1 × 1 map, a stride-1 "same" and a 5 × 5 layer.
+        for (inputs, outputs, kernel, stride, padding, images, side, useResidual, relu) in
+            [(32, 64, 3, 2, 1, 3, 16, false, true), (64, 128, 3, 2, 1, 2, 8, true, true), (128, 256, 3, 2, 1, 5, 4, false, true),
+             (32, 64, 1, 2, 0, 3, 16, false, false), (64, 128, 1, 2, 0, 1, 28, false, false), (5, 7, 3, 1, 1, 2, 9, true, true),
+             (3, 13, 5, 2, 2, 1, 11, false, false), (7, 1, 3, 2, 1, 1, 1, true, false), (9, 20, 3, 2, 1, 3, 7, true, true)] {
+            let s = Conv2dShape(inputs: inputs, outputs: outputs, kernel: kernel, stride: stride, padding: padding)
+            let o = s.outputSide(side), count = outputs * images * o * o
+            let x = Self.values(inputs * images * side * side, seed: 31)
+            let w = Self.values(outputs * s.patch, seed: 32).map { $0 / Float(s.patch).squareRoot() }
+            let b = Self.values(outputs, seed: 33)
+            let residual = useResidual ? Self.values(count, seed: 34) : nil
+            let expected = Self.reference(x, w, b, residual: residual, relu: relu, shape: s, images: images, side: side)
+            let packed = packConvWeights(w, shape: s)
+            var results: [[Float]] = []
+            for simd in liberi_avx2_fma() != 0 ? [false, true] : [false] {
+                for threads in [1, 2] {
+                    setComputeThreads(threads)
+                    var panels = [Float](repeating: .nan, count: packedConvScratch(s, images: images, side: side))
+                    var y = [Float](repeating: .nan, count: count)
+                    packedConv(x, shape: s, images: images, height: side, width: side, packed: packed, bias: b,
+                               residual: residual, relu: relu, simd: simd, panels: &panels, into: &y)
+                    check("packed \(s) images \(images) side \(side) simd \(simd) threads \(threads)", y.map(Double.init), expected,
+                          tolerance: 2e-6, scale: .relative)
+                    results.append(y)
+                }
+            }
+            #expect(results.allSatisfy { $0 == results[0] }, "paths and thread counts differ: \(s) side \(side)")
+            #expect(packedConvApplies(s) == (liberi_avx2_fma() != 0))
+        }
+        #expect(!packedConvApplies(Conv2dShape(inputs: 8, outputs: 8, kernel: 1, stride: 1, padding: 0)))
+        // A NaN input gives NaN exactly where the taps read it, after the ReLU too (Swift's max(v, 0) keeps NaN).
+        let s = Conv2dShape(inputs: 3, outputs: 7, kernel: 3, stride: 2, padding: 1)
+        var x = Self.values(3 * 2 * 9 * 9, seed: 35)
+        x[81 + 4 * 9 + 5] = .nan   // channel 0, image 1, row 4, column 5
+        let w = Self.values(7 * 27, seed: 36), b = Self.values(7, seed: 37)
+        let expected = Self.reference(x, w, b, residual: nil, relu: true, shape: s, images: 2, side: 9)
+        for simd in liberi_avx2_fma() != 0 ? [false, true] : [false] {
+            var panels = [Float](repeating: 0, count: packedConvScratch(s, images: 2, side: 9))
+            var y = [Float](repeating: 0, count: 7 * 2 * 5 * 5)
+            packedConv(x, shape: s, images: 2, height: 9, width: 9, packed: packConvWeights(w, shape: s), bias: b, relu: true,
+                       simd: simd, panels: &panels, into: &y)
+            #expect(y.map(\.isNaN) == expected.map(\.isNaN), "simd \(simd)")
+            #expect(y.filter(\.isNaN).count == 7 * 2, "simd \(simd)")
+        }
+    }
+
     @Test func threadedMaxPoolMatchesSerial() {
         ComputeThreads.take()
         defer { ComputeThreads.giveBack() }

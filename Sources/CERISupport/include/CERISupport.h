@@ -98,6 +98,22 @@ void liberi_maxpool3x3s2(const float *x, int first, int end, int h, int w, float
 size_t liberi_stem_conv_scratch_floats(int channels, int width);
 void liberi_stem_conv(const float *x, int channels, int images, int h, int w, const float *weight, const float *bias,
                       int outputs, int relu, int first, int end, float *scratch, float *y, int simd);
+/* packed_conv.c: a convolution as weights packed once (liberi_conv_pack_weights: m × k into
+   liberi_conv_packed_weights_size(m, k) floats, blocks of 6 rows) times an im2col matrix
+   written as panels of 16 columns (im2col.c's liberi_im2col_panels: the planes [first, end) of CNHW x,
+   as liberi_im2col_planes_table gathers them, into liberi_conv_panels_size(n, k) floats for
+   k = channels · taps rows and n = images · plane columns); liberi_conv_packed stores
+   y = (relu?)(A · B + bias (+ residual)) (m × n, as residual) for the 6-row blocks
+   [block_first, block_end) × panels [panel_first, panel_end). simd: 1 for AVX2 + FMA (only
+   where liberi_avx2_fma() says so), 0 for its scalar twin (the same floats). */
+size_t liberi_conv_packed_weights_size(int m, int k);
+void liberi_conv_pack_weights(const float *w, int m, int k, float *packed);
+size_t liberi_conv_panels_size(int n, int k);
+void liberi_im2col_panels(const float *x, int first, int end, int images, int h, int w, int pad, const int32_t *table,
+                          int taps, int plane, float *padded, float *panels, int k);
+void liberi_conv_packed(int m, int n, int k, const float *packed, const float *panels, const float *bias,
+                        const float *residual, int relu, float *y, int block_first, int block_end, int panel_first,
+                        int panel_end, int simd);
 /* activations.c: each of `rows` rows of n floats replaced by its softmax, in place (exp by a
    polynomial with SSE2: e^x under FLT_MIN gives 0; libm's expf elsewhere); GELU in place
    (erf by A&S 7.1.26 with SSE2, libm's erff elsewhere). */

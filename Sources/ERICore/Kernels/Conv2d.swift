@@ -57,11 +57,7 @@ public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
     // each tap's outputs' offsets in the zero-padded plane (liberi_im2col_planes_table),
     // built once a call: rows of 2 to 32 outputs cost more in per-row set-up than in copying.
     let k = s.kernel, pad = s.padding, pw = w + 2 * pad, plane = oh * ow
-    var table = [Int32](repeating: 0, count: k * k * plane)
-    for ky in 0..<k { for kx in 0..<k { for oy in 0..<oh { for ox in 0..<ow {
-        table[((ky * k + kx) * oh + oy) * ow + ox] = Int32((oy * s.stride + ky) * pw + ox * s.stride + kx)
-    } } } }
-    table.withUnsafeBufferPointer { t in
+    im2colTable(s, height: h, width: w).withUnsafeBufferPointer { t in
         parallelRanges(s.inputs * images, grain: grain) { planes in
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: (h + 2 * pad) * pw)
             defer { padded.deallocate() }
@@ -70,6 +66,17 @@ public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
                                        Int32(pad), t.baseAddress!, Int32(k * k), Int32(plane), padded, columns, images * plane)
         }
     }
+}
+
+/// For tap t (= ky·k + kx) and output j (= oy·W_out + ox), at t·plane + j: the offset of
+/// its input in the plane zero-padded by `s.padding` on every side (rows of w + 2·padding).
+func im2colTable(_ s: Conv2dShape, height h: Int, width w: Int) -> [Int32] {
+    let k = s.kernel, pw = w + 2 * s.padding, oh = s.outputSide(h), ow = s.outputSide(w)
+    var table = [Int32](repeating: 0, count: k * k * oh * ow)
+    for ky in 0..<k { for kx in 0..<k { for oy in 0..<oh { for ox in 0..<ow {
+        table[((ky * k + kx) * oh + oy) * ow + ox] = Int32((oy * s.stride + ky) * pw + ox * s.stride + kx)
+    } } } }
+    return table
 }
 
 /// The matrix a convolution of shape `s` multiplies by: x itself when the
@@ -236,6 +243,69 @@ public func stemConv(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: In
         defer { scratch.deallocate() }
         liberi_stem_conv(x, Int32(s.inputs), Int32(images), Int32(h), Int32(w), weight, bias, Int32(s.outputs), relu ? 1 : 0,
                          Int32(units.lowerBound), Int32(units.upperBound), scratch, y, simd ? 1 : 0)
+    }
+}
+
+/// Whether a layer of shape `s` runs `packedConv` (CERISupport's packed_conv.c) instead of
+/// `conv2d`: any non-pointwise shape, where the AVX2 + FMA kernels run. The backbone gives it
+/// the layers Winograd and the stem kernel do not take: the strided 3×3 ones and the 1×1
+/// stride-2 shortcuts. Decided when a model is loaded, as `stemConvApplies`.
+public func packedConvApplies(_ s: Conv2dShape) -> Bool { packedConvKernel && !s.isPointwise }
+let packedConvKernel = liberi_avx2_fma() != 0
+
+/// A convolution's weight (C_out × C_in·k·k) in `packedConv`'s layout: blocks of six
+/// output channels, done once when a model is loaded.
+public func packConvWeights(_ weight: [Float], shape s: Conv2dShape) -> [Float] {
+    var packed = [Float](repeating: 0, count: liberi_conv_packed_weights_size(Int32(s.outputs), Int32(s.patch)))
+    liberi_conv_pack_weights(weight, Int32(s.outputs), Int32(s.patch), &packed)
+    return packed
+}
+
+/// Scratch floats `packedConv` needs for `images` images of side `side`.
+public func packedConvScratch(_ s: Conv2dShape, images: Int, side: Int) -> Int {
+    liberi_conv_panels_size(Int32(images * s.outputSide(side) * s.outputSide(side)), Int32(s.patch))
+}
+
+/// `conv2d` with the weight packed by `packConvWeights`: im2col written straight into
+/// 16-column panels (`panels`: `packedConvScratch` floats), then 6 × 16 tiles of
+/// W · im2col(x) with the bias, shortcut and ReLU added as they are stored (packed_conv.c:
+/// neither operand is copied again, C is not zeroed first nor passed over twice). Split
+/// over the larger of the output-channel blocks and the column panels; every output is
+/// summed the same way in any split, so the result does not depend on the thread count.
+/// `simd` false runs the kernel's scalar twin (the same floats; for the tests).
+public func packedConv(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int, height h: Int, width w: Int,
+                       packed: UnsafePointer<Float>, bias: UnsafePointer<Float>, residual: UnsafePointer<Float>? = nil,
+                       relu: Bool, simd: Bool, panels: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    precondition(!s.isPointwise)
+    let oh = s.outputSide(h), ow = s.outputSide(w), plane = oh * ow, n = images * plane, k = s.patch
+    let taps = s.kernel * s.kernel, pad = s.padding, pw = w + 2 * pad
+    // The last panel's columns past n are multiplied and never stored; zeros keep whatever the
+    // scratch held (NaN, denormals) out of the multiply-adds.
+    if n % 16 != 0 {
+        let last = panels + (n / 16) * k * 16
+        for p in 0..<k { (last + p * 16 + n % 16).update(repeating: 0, count: 16 - n % 16) }
+    }
+    im2colTable(s, height: h, width: w).withUnsafeBufferPointer { t in
+        parallelRanges(s.inputs * images, grain: max(1, 16_384 / max(1, taps * plane))) { planes in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: (h + 2 * pad) * pw)
+            defer { padded.deallocate() }
+            padded.initialize(repeating: 0, count: (h + 2 * pad) * pw)   // the borders stay zero
+            liberi_im2col_panels(x, Int32(planes.lowerBound), Int32(planes.upperBound), Int32(images), Int32(h), Int32(w),
+                                 Int32(pad), t.baseAddress!, Int32(taps), Int32(plane), padded, panels, Int32(k))
+        }
+    }
+    let blocks = (s.outputs + 5) / 6, panelCount = (n + 15) / 16
+    let threads = s.outputs * n * k >= splitMACs ? computeThreads() : 1
+    func product(blocks b: Range<Int>, panels j: Range<Int>) {
+        liberi_conv_packed(Int32(s.outputs), Int32(n), Int32(k), packed, panels, bias, residual, relu ? 1 : 0, y,
+                           Int32(b.lowerBound), Int32(b.upperBound), Int32(j.lowerBound), Int32(j.upperBound), simd ? 1 : 0)
+    }
+    if threads <= 1 {
+        product(blocks: 0..<blocks, panels: 0..<panelCount)
+    } else if panelCount >= blocks {
+        parallelRanges(panelCount, grain: max(1, (panelCount + threads - 1) / threads)) { product(blocks: 0..<blocks, panels: $0) }
+    } else {
+        parallelRanges(blocks, grain: max(1, (blocks + threads - 1) / threads)) { product(blocks: $0, panels: 0..<panelCount) }
     }
 }
 
