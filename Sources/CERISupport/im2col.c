@@ -58,16 +58,15 @@ void liberi_im2col_panels(const float *restrict x, int first, int end, int image
     for (int p = first; p < end; p++) {
         pad_plane(x, p, h, w, pad, padded);
         const int c = p / images, n = p % images;
-        for (int t = 0; t < taps; t++) {
-            const int row = c * taps + t;
-            const int32_t *restrict index = table + (ptrdiff_t)t * plane;
-            /* column n·plane + j: panel (col / 16), row `row` of it, lane col % 16; runs to the panel's end */
-            for (int j = 0; j < plane;) {
-                const int col = n * plane + j, lane = col % 16, run = 16 - lane < plane - j ? 16 - lane : plane - j;
-                float *restrict dst = panels + ((size_t)(col / 16) * (size_t)k + (size_t)row) * 16 + lane;
-                for (int q = 0; q < run; q++) dst[q] = padded[index[j + q]];
-                j += run;
-            }
+        /* The plane's columns n·plane + j in runs that end at a panel's end; each run's taps go to
+           rows c·taps + t of one panel, lane col % 16 on: consecutive 64-byte rows. */
+        for (int j = 0; j < plane;) {
+            const int col = n * plane + j, lane = col % 16, run = 16 - lane < plane - j ? 16 - lane : plane - j;
+            float *restrict dst = panels + ((size_t)(col / 16) * (size_t)k + (size_t)c * (size_t)taps) * 16 + lane;
+            const int32_t *restrict index = table + j;
+            for (int t = 0; t < taps; t++, dst += 16, index += plane)
+                for (int q = 0; q < run; q++) dst[q] = padded[index[q]];
+            j += run;
         }
     }
 }
