@@ -28,6 +28,25 @@
 #define S_ADD(a, b) ((a) + (b))
 #define S_SUB(a, b) ((a) - (b))
 
+/* The column half Bᵀ d of F(4×4): e_i[q] = combination i of padded[q + k·pw], k = 0 … 5, for
+   q over the padded row 4·ty of every tile row ty (e_i starting span floats after e_{i−1}).
+   In Swift these loops ran scalar (the compiler could not rule out e overlapping the padded
+   plane); with restrict they vectorise. */
+void liberi_winograd4_input_columns(const float *restrict padded, ptrdiff_t pw, ptrdiff_t span, int th,
+                                    float *restrict e) {
+    for (int ty = 0; ty < th; ty++) {
+        const ptrdiff_t first = 4 * ty * pw;
+        const float *restrict p0 = padded + first, *restrict p1 = p0 + pw, *restrict p2 = p1 + pw, *restrict p3 = p2 + pw,
+                    *restrict p4 = p3 + pw, *restrict p5 = p4 + pw;
+        float *restrict e0 = e + first, *restrict e1 = e0 + span, *restrict e2 = e1 + span, *restrict e3 = e2 + span,
+              *restrict e4 = e3 + span, *restrict e5 = e4 + span;
+        for (ptrdiff_t q = 0; q < pw; q++) {
+            F4_COMBINE(S_MUL, S_ADD, S_SUB, 2.0f, 4.0f, 5.0f, p0[q], p1[q], p2[q], p3[q], p4[q], p5[q], e0[q], e1[q], e2[q],
+                       e3[q], e4[q], e5[q])
+        }
+    }
+}
+
 void liberi_winograd4_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, int th, int tw, float *v,
                                  ptrdiff_t stride) {
     int tiles = th * tw;
@@ -61,6 +80,18 @@ void liberi_winograd4_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, i
             float d0 = s[0], d1 = s[1], d2 = s[2], d3 = s[3], d4 = s[4], d5 = s[5];
             F4_COMBINE(S_MUL, S_ADD, S_SUB, 2.0f, 4.0f, 5.0f, d0, d1, d2, d3, d4, d5, o0[t], o1[t], o2[t], o3[t], o4[t], o5[t])
         }
+    }
+}
+
+/* The column half Bᵀ d of F(2×2): e0 = p0 − p2, e1 = p1 + p2, e2 = p2 − p1, e3 = p1 − p3 over
+   the padded rows 2·ty … 2·ty + 3 of every tile row ty, as liberi_winograd4_input_columns. */
+void liberi_winograd2_input_columns(const float *restrict padded, ptrdiff_t pw, ptrdiff_t span, int th,
+                                    float *restrict e) {
+    for (int ty = 0; ty < th; ty++) {
+        const ptrdiff_t first = 2 * ty * pw;
+        const float *restrict p0 = padded + first, *restrict p1 = p0 + pw, *restrict p2 = p1 + pw, *restrict p3 = p2 + pw;
+        float *restrict e0 = e + first, *restrict e1 = e0 + span, *restrict e2 = e1 + span, *restrict e3 = e2 + span;
+        for (ptrdiff_t q = 0; q < pw; q++) { e0[q] = p0[q] - p2[q]; e1[q] = p1[q] + p2[q]; e2[q] = p2[q] - p1[q]; e3[q] = p1[q] - p3[q]; }
     }
 }
 

@@ -63,6 +63,9 @@ void liberi_transpose(const float *src, size_t src_stride, float *dst, size_t ds
    e holds Bᵀ d of one zero-padded plane, row i of it `span` floats after row i − 1,
    tile (ty, tx)'s values of that row at e + i·span + m·ty·pw + m·tx (m = 4 or 2);
    V_ξ of tile t = ty·tw + tx goes to v[ξ · stride + t]. */
+/* The column halves Bᵀ d of the input transforms for a plane's th tile rows (winograd.c). */
+void liberi_winograd4_input_columns(const float *padded, ptrdiff_t pw, ptrdiff_t span, int th, float *e);
+void liberi_winograd2_input_columns(const float *padded, ptrdiff_t pw, ptrdiff_t span, int th, float *e);
 void liberi_winograd4_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, int th, int tw, float *v, ptrdiff_t stride);
 void liberi_winograd2_input_rows(const float *e, ptrdiff_t span, ptrdiff_t pw, int th, int tw, float *v, ptrdiff_t stride);
 /* The output transforms Aᵀ M A of one plane's th × tw tiles (winograd.c): M_ξ of

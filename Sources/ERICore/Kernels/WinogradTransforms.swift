@@ -47,17 +47,10 @@ enum WinogradF2x2: WinogradTransforms {
     @inline(__always)
     static func transformInput(_ padded: UnsafePointer<Float>, width pw: Int, span: Int, tileRows th: Int, tileColumns tw: Int,
                                rows e: UnsafeMutablePointer<Float>, slot stride: Int, into v: UnsafeMutablePointer<Float>) {
-        // Bᵀ d for tile row ty combines padded rows 2ty … 2ty+3: vector loops
-        // over q = 2ty·pw + column, for the tile rows only.
-        let e0 = e, e1 = e + span, e2 = e + 2 * span, e3 = e + 3 * span
-        let r1 = padded + pw, r2 = padded + 2 * pw, r3 = padded + 3 * pw
-        for ty in 0..<th {
-            let rows = (2 * ty * pw)..<(2 * ty * pw + pw)  // the padded rows of tile row ty only
-            for q in rows { e0[q] = padded[q] - r2[q] }
-            for q in rows { e1[q] = r1[q] + r2[q] }
-            for q in rows { e2[q] = r2[q] - r1[q] }
-            for q in rows { e3[q] = r1[q] - r3[q] }
-        }
+        // Bᵀ d for tile row ty combines padded rows 2ty … 2ty+3 (p0 … p3), across the padded
+        // row's columns: e0 = p0 − p2, e1 = p1 + p2, e2 = p2 − p1, e3 = p1 − p3
+        // (CERISupport's winograd.c, vectorised).
+        liberi_winograd2_input_columns(padded, pw, span, Int32(th), e)
         // (Bᵀ d) B: the same combinations along each row, 4 columns from 2tx,
         // four tiles at a time (CERISupport's winograd.c).
         liberi_winograd2_input_rows(e, span, pw, Int32(th), Int32(tw), v, stride)
@@ -91,20 +84,11 @@ enum WinogradF4x4: WinogradTransforms {
     @inline(__always)
     static func transformInput(_ padded: UnsafePointer<Float>, width pw: Int, span: Int, tileRows th: Int, tileColumns tw: Int,
                                rows e: UnsafeMutablePointer<Float>, slot stride: Int, into v: UnsafeMutablePointer<Float>) {
-        // Bᵀ d over the 6 padded rows 4ty … 4ty+5 of each tile row: vector
-        // loops across the padded row's columns.
-        let p0 = padded, p1 = padded + pw, p2 = padded + 2 * pw, p3 = padded + 3 * pw
-        let p4 = padded + 4 * pw, p5 = padded + 5 * pw
-        let e0 = e, e1 = e + span, e2 = e + 2 * span, e3 = e + 3 * span, e4 = e + 4 * span, e5 = e + 5 * span
-        for ty in 0..<th {
-            let rows = (4 * ty * pw)..<(4 * ty * pw + pw)  // one loop per output row of Bᵀ d: one store stream each
-            for q in rows { e0[q] = 4 * p0[q] - 5 * p2[q] + p4[q] }
-            for q in rows { e1[q] = (p3[q] + p4[q]) - 4 * (p1[q] + p2[q]) }
-            for q in rows { e2[q] = (p4[q] - p3[q]) + 4 * (p1[q] - p2[q]) }
-            for q in rows { e3[q] = (p4[q] - p2[q]) + 2 * (p3[q] - p1[q]) }
-            for q in rows { e4[q] = (p4[q] - p2[q]) - 2 * (p3[q] - p1[q]) }
-            for q in rows { e5[q] = 4 * p1[q] - 5 * p3[q] + p5[q] }
-        }
+        // Bᵀ d over the 6 padded rows 4ty … 4ty+5 of each tile row, across the padded row's
+        // columns: e0 = 4p0 − 5p2 + p4, e1 = (p3 + p4) − 4(p1 + p2), e2 = (p4 − p3) + 4(p1 − p2),
+        // e3 = (p4 − p2) + 2(p3 − p1), e4 = (p4 − p2) − 2(p3 − p1), e5 = 4p1 − 5p3 + p5
+        // (CERISupport's winograd.c, vectorised).
+        liberi_winograd4_input_columns(padded, pw, span, Int32(th), e)
         // (Bᵀ d) B along each row: 6 columns from 4tx, four tiles at a time
         // (CERISupport's winograd.c: o_j = combinations of d_k = row[4tx + k] as
         //  o0 = 4d0 − 5d2 + d4, o1 = (d3 + d4) − 4(d1 + d2), o2 = (d4 − d3) + 4(d1 − d2),
