@@ -16,6 +16,9 @@
    ERICore keeps im2col + GEMM where the AVX2 path does not run). */
 #include "CERISupport.h"
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -39,16 +42,28 @@ static void split_rows(const float *x, int channels, int images, int image, int 
     for (int c = 0; c < channels; c++)
         for (int ky = 0; ky < 3; ky++) {
             float *e = rows + ((size_t)(c * 3 + ky) * 2) * split, *o = e + split;
-            memset(e, 0, sizeof(float) * 2 * split);
             int iy = 2 * oy - 1 + ky;
-            if (iy < 0 || iy >= h) continue;
+            if (iy < 0 || iy >= h) { memset(e, 0, sizeof(float) * 2 * split); continue; }
             const float *row = x + ((size_t)c * (size_t)images + (size_t)image) * (size_t)h * (size_t)w + (size_t)iy * (size_t)w;
             /* p[2j] = x[2j − 1], p[2j + 1] = x[2j], j ≤ ow (p[0] and p[w + 1…] are the padding) */
-            for (int j = 0; j <= ow; j++) {
+            int j = 1;
+            e[0] = 0;
+            o[0] = row[0];
+#if defined(__SSE__)
+            /* four j at a time from x[2j − 1 … 2j + 6]: the even positions to E, the odd ones to O */
+            for (; 2 * j + 6 < w; j += 4) {
+                __m128 lo = _mm_loadu_ps(row + 2 * j - 1), hi = _mm_loadu_ps(row + 2 * j + 3);
+                _mm_storeu_ps(e + j, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+                _mm_storeu_ps(o + j, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+            }
+#endif
+            for (; j <= ow; j++) {
                 int a = 2 * j - 1, b = 2 * j;
-                e[j] = a >= 0 && a < w ? row[a] : 0;
+                e[j] = a < w ? row[a] : 0;
                 o[j] = b < w ? row[b] : 0;
             }
+            memset(e + ow + 1, 0, sizeof(float) * (split - (size_t)ow - 1));
+            memset(o + ow + 1, 0, sizeof(float) * (split - (size_t)ow - 1));
         }
 }
 
