@@ -173,6 +173,8 @@ final class FoldedResNet: @unchecked Sendable {
     let plan: ResNetPlan
     let stem: Layer
     let blocks: [Block]
+    /// The largest `Layer.scratchPerCall`: `forward`'s scratch holds it besides the per-image share.
+    let scratchPerCall: Int
     private var storage: [UnsafeMutableBufferPointer<Float>] = []
 
     init(plan: ResNetPlan, parameters p: Parameters) {
@@ -207,6 +209,7 @@ final class FoldedResNet: @unchecked Sendable {
         }
         stem = fold(plan.stem)
         blocks = plan.blocks.map { Block(conv1: fold($0.conv1), conv2: fold($0.conv2), down: $0.down.map(fold)) }
+        scratchPerCall = ([stem] + blocks.flatMap { [$0.conv1, $0.conv2] + ($0.down.map { [$0] } ?? []) }).map(\.scratchPerCall).max() ?? 0
         self.storage = storage
     }
 
@@ -270,8 +273,7 @@ final class FoldedResNet: @unchecked Sendable {
         let bufferB = arena.floats(activation).baseAddress!    // (C, n, h, w)
         let bufferC = arena.floats(activation).baseAddress!    // (C, n, h, w)
         let shortcut = arena.floats(activation).baseAddress!   // (C, n, h, w)
-        let perCall = ([stem] + blocks.flatMap { [$0.conv1, $0.conv2] + ($0.down.map { [$0] } ?? []) }).map(\.scratchPerCall).max() ?? 0
-        let scratch = arena.floats(max(1, wide.scratch * wideChunk, deep.scratch * deepChunk) + perCall).baseAddress!  // (im2col or Winograd V/M, n)
+        let scratch = arena.floats(max(1, wide.scratch * wideChunk, deep.scratch * deepChunk) + scratchPerCall).baseAddress!  // (im2col or Winograd V/M, n)
 
         /// Blocks `range` on `n` frames starting in `x`; returns the buffer holding the output.
         func runBlocks(_ range: Range<Int>, _ x: UnsafeMutablePointer<Float>, n: Int) -> UnsafeMutablePointer<Float> {
