@@ -24,6 +24,7 @@
    split. AVX2 + FMA, and its scalar twin (the same sums in the same order, for the tests):
    ERICore keeps im2col + OpenBLAS where liberi_avx2_fma() says no. */
 #include "CERISupport.h"
+#include "epilogue.h"
 #include <math.h>
 
 #define ROWS 6     /* rows of A (output channels) per block */
@@ -58,26 +59,17 @@ AVX2 static void tile(const float *a, const float *b, int k, int rows, int width
             acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
         }
     }
-    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), index);
-    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - 8), index);
-    const __m256 zero = _mm256_setzero_ps();
+    __m256i m0 = liberi_lanes8(width), m1 = liberi_lanes8(width - 8);
     for (int i = 0; i < rows; i++) {
         __m256 bi = _mm256_set1_ps(bias[i]);
         __m256 y0 = _mm256_add_ps(acc0[i], bi), y1 = _mm256_add_ps(acc1[i], bi);
-        float *dst = y + (ptrdiff_t)i * ldc;
         if (residual) {   /* (product + bias) + shortcut, in convEpilogue's order */
             const float *r = residual + (ptrdiff_t)i * ldc;
             y0 = _mm256_add_ps(y0, width == PANEL ? _mm256_loadu_ps(r) : _mm256_maskload_ps(r, m0));
             y1 = _mm256_add_ps(y1, width == PANEL ? _mm256_loadu_ps(r + 8) : _mm256_maskload_ps(r + 8, m1));
         }
-        if (relu) {   /* 0 >= v ? 0 : v, as ERICore's convEpilogue (Swift's max(v, 0)): NaN stays NaN */
-            y0 = _mm256_blendv_ps(y0, zero, _mm256_cmp_ps(zero, y0, _CMP_GE_OQ));
-            y1 = _mm256_blendv_ps(y1, zero, _mm256_cmp_ps(zero, y1, _CMP_GE_OQ));
-        }
-        if (width == PANEL) { _mm256_storeu_ps(dst, y0); _mm256_storeu_ps(dst + 8, y1); continue; }  /* masked stores are slow on AMD */
-        _mm256_maskstore_ps(dst, m0, y0);
-        _mm256_maskstore_ps(dst + 8, m1, y1);
+        if (relu) { y0 = liberi_relu8(y0); y1 = liberi_relu8(y1); }
+        liberi_store16(y + (ptrdiff_t)i * ldc, y0, y1, width, m0, m1);
     }
 }
 
@@ -92,7 +84,7 @@ static void tile_scalar(const float *a, const float *b, int k, int rows, int wid
             for (int p = 0; p < k; p++) acc = fmaf(a[(size_t)p * ROWS + i], b[(size_t)p * PANEL + q], acc);
             float v = acc + bias[i];
             if (residual) v += residual[(ptrdiff_t)i * ldc + q];
-            if (relu) v = 0 >= v ? 0 : v;
+            if (relu) v = liberi_relu(v);
             y[(ptrdiff_t)i * ldc + q] = v;
         }
 }

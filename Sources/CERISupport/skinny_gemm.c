@@ -10,17 +10,13 @@
    AVX2 + FMA where liberi_avx2_fma says so: elsewhere, and with
    ERI_PORTABLE_KERNELS=1, ERICore's gemm keeps OpenBLAS. */
 #include "CERISupport.h"
+#include "epilogue.h"
 
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma")))
 
-/* Lanes [0, count) of a vector, for the last columns of a block. */
-AVX2 static inline __m256i lanes(int count) {
-    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), index);
-}
 
 /* The k steps for 9 to 16 columns: B's row segment as two vectors (the second read by
    LOAD_B1), one broadcast of A per row, two FMAs. */
@@ -43,17 +39,17 @@ AVX2 static inline __m256i lanes(int count) {
         if (width == 16) {                                                                                           \
             TWO_VECTORS(ROWS, _mm256_loadu_ps(b + p * ldb + 8))                                                      \
         } else if (width <= 8) {                                                                                     \
-            __m256i m0 = lanes(width);                                                                               \
+            __m256i m0 = liberi_lanes8(width);                                                                               \
             for (int p = 0; p < k; p++) {                                                                            \
                 __m256 b0 = _mm256_maskload_ps(b + p * ldb, m0);                                                     \
                 for (int i = 0; i < ROWS; i++)                                                                       \
                     acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i * lda + p), b0, acc0[i]);                    \
             }                                                                                                        \
         } else {                                                                                                     \
-            __m256i m1 = lanes(width - 8);                                                                           \
+            __m256i m1 = liberi_lanes8(width - 8);                                                                           \
             TWO_VECTORS(ROWS, _mm256_maskload_ps(b + p * ldb + 8, m1))                                               \
         }                                                                                                            \
-        __m256i m0 = lanes(width < 8 ? width : 8), m1 = lanes(width - 8);                                           \
+        __m256i m0 = liberi_lanes8(width < 8 ? width : 8), m1 = liberi_lanes8(width - 8);                                           \
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                                               \
         for (int i = 0; i < ROWS; i++) {                                                                             \
             float *ci = c + i * ldc;                                                                                 \

@@ -15,6 +15,7 @@
    the AVX2 + FMA path and in the portable C below it (its scalar twin, for the tests:
    ERICore keeps im2col + GEMM where the AVX2 path does not run). */
 #include "CERISupport.h"
+#include "epilogue.h"
 #include <string.h>
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -88,21 +89,12 @@ AVX2 static inline __attribute__((always_inline)) void block_avx2(const float *r
                 }
             }
         }
-    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), index);
-    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - 8), index);
+    __m256i m0 = liberi_lanes8(width), m1 = liberi_lanes8(width - 8);
     for (int r = 0; r < count; r++) {
         __m256 b = _mm256_set1_ps(bias[o0 + r]);
         __m256 y0 = _mm256_add_ps(acc0[r], b), y1 = _mm256_add_ps(acc1[r], b);
-        if (relu) { /* 0 >= v ? 0 : v, as ERICore's convEpilogue (Swift's max(v, 0)): NaN stays NaN */
-            __m256 zero = _mm256_setzero_ps();
-            y0 = _mm256_blendv_ps(y0, zero, _mm256_cmp_ps(zero, y0, _CMP_GE_OQ));
-            y1 = _mm256_blendv_ps(y1, zero, _mm256_cmp_ps(zero, y1, _CMP_GE_OQ));
-        }
-        float *dst = y + (size_t)(o0 + r) * plane_stride + ox;
-        if (width == BLOCK) { _mm256_storeu_ps(dst, y0); _mm256_storeu_ps(dst + 8, y1); continue; }  /* masked stores are slow on AMD */
-        _mm256_maskstore_ps(dst, m0, y0);
-        _mm256_maskstore_ps(dst + 8, m1, y1);
+        if (relu) { y0 = liberi_relu8(y0); y1 = liberi_relu8(y1); }
+        liberi_store16(y + (size_t)(o0 + r) * plane_stride + ox, y0, y1, width, m0, m1);
     }
 }
 
@@ -134,7 +126,7 @@ static void block_portable(const float *rows, size_t split, int channels, const 
         float *dst = y + (size_t)(o0 + r) * plane_stride + ox;
         for (int q = 0; q < width; q++) {
             float v = acc[r][q] + bias[o0 + r];
-            dst[q] = relu && 0.0f >= v ? 0.0f : v;
+            dst[q] = relu ? liberi_relu(v) : v;
         }
     }
 }

@@ -10,6 +10,7 @@
    operations in the same order as the Swift loops they replaced (no fused
    multiply-add), so the same floats. */
 #include "CERISupport.h"
+#include "epilogue.h"
 #pragma STDC FP_CONTRACT OFF
 #if defined(__SSE__)
 #include <xmmintrin.h>
@@ -361,7 +362,7 @@ void liberi_winograd_output_channels(int m, const float *products, ptrdiff_t slo
                     for (int c = 0; c < m && m * tx + c < w; c++) {
                         float value = Y(r, c)[l] + beta;
                         if (residual) value = value + residual[at + c];
-                        if (relu) value = 0.0f >= value ? 0.0f : value;
+                        if (relu) value = liberi_relu(value);
                         y[at + c] = value;
                     }
                 }
