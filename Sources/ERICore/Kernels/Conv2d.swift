@@ -56,14 +56,25 @@ public func im2col(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: Int,
     // Every other shape (the strided ones, the face detector's unpadded ones) by a table of
     // each tap's outputs' offsets in the zero-padded plane (liberi_im2col_planes_table),
     // built once a call: rows of 2 to 32 outputs cost more in per-row set-up than in copying.
-    let k = s.kernel, pad = s.padding, pw = w + 2 * pad, plane = oh * ow
+    let k = s.kernel, plane = oh * ow
+    gatherPlanes(s, images: images, height: h, width: w, grain: grain) { planes, table, padded in
+        liberi_im2col_planes_table(x, Int32(planes.lowerBound), Int32(planes.upperBound), Int32(images), Int32(h), Int32(w),
+                                   Int32(s.padding), table, Int32(k * k), Int32(plane), padded, columns, images * plane)
+    }
+}
+
+/// Runs `gather` over the (channel, image) planes of a table-driven im2col (`im2colTable`)
+/// on the compute threads, each range of planes with its own plane buffer zero-padded by
+/// `s.padding` (the gather copies each plane into its middle; the borders stay zero).
+private func gatherPlanes(_ s: Conv2dShape, images: Int, height h: Int, width w: Int, grain: Int,
+                          _ gather: (Range<Int>, UnsafePointer<Int32>, UnsafeMutablePointer<Float>) -> Void) {
+    let pad = s.padding, pw = w + 2 * pad
     im2colTable(s, height: h, width: w).withUnsafeBufferPointer { t in
         parallelRanges(s.inputs * images, grain: grain) { planes in
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: (h + 2 * pad) * pw)
             defer { padded.deallocate() }
-            padded.initialize(repeating: 0, count: (h + 2 * pad) * pw)   // the borders stay zero
-            liberi_im2col_planes_table(x, Int32(planes.lowerBound), Int32(planes.upperBound), Int32(images), Int32(h), Int32(w),
-                                       Int32(pad), t.baseAddress!, Int32(k * k), Int32(plane), padded, columns, images * plane)
+            padded.initialize(repeating: 0, count: (h + 2 * pad) * pw)
+            gather(planes, t.baseAddress!, padded)
         }
     }
 }
@@ -278,21 +289,16 @@ public func packedConv(_ x: UnsafePointer<Float>, shape s: Conv2dShape, images: 
                        relu: Bool, simd: Bool, panels: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
     precondition(!s.isPointwise)
     let oh = s.outputSide(h), ow = s.outputSide(w), plane = oh * ow, n = images * plane, k = s.patch
-    let taps = s.kernel * s.kernel, pad = s.padding, pw = w + 2 * pad
+    let taps = s.kernel * s.kernel
     // The last panel's columns past n are multiplied and never stored; zeros keep whatever the
     // scratch held (NaN, denormals) out of the multiply-adds.
     if n % 16 != 0 {
         let last = panels + (n / 16) * k * 16
         for p in 0..<k { (last + p * 16 + n % 16).update(repeating: 0, count: 16 - n % 16) }
     }
-    im2colTable(s, height: h, width: w).withUnsafeBufferPointer { t in
-        parallelRanges(s.inputs * images, grain: max(1, 16_384 / max(1, taps * plane))) { planes in
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: (h + 2 * pad) * pw)
-            defer { padded.deallocate() }
-            padded.initialize(repeating: 0, count: (h + 2 * pad) * pw)   // the borders stay zero
-            liberi_im2col_panels(x, Int32(planes.lowerBound), Int32(planes.upperBound), Int32(images), Int32(h), Int32(w),
-                                 Int32(pad), t.baseAddress!, Int32(taps), Int32(plane), padded, panels, Int32(k))
-        }
+    gatherPlanes(s, images: images, height: h, width: w, grain: max(1, 16_384 / max(1, taps * plane))) { planes, table, padded in
+        liberi_im2col_panels(x, Int32(planes.lowerBound), Int32(planes.upperBound), Int32(images), Int32(h), Int32(w),
+                             Int32(s.padding), table, Int32(taps), Int32(plane), padded, panels, Int32(k))
     }
     let blocks = (s.outputs + 5) / 6, panelCount = (n + 15) / 16
     let threads = s.outputs * n * k >= splitMACs ? computeThreads() : 1
