@@ -51,8 +51,9 @@ struct Train: ParsableCommand {
     @Option(help: "The staged recipe's video-only stage: epochs (default twice --epochs: from random weights the video branch learns more slowly than the audio branch and the fine-tuning; docs/training.md).")
     var videoEpochs: Int?
     @Option(help: ArgumentHelp("The staged recipe's video-only stage starts from this model instead of random weights (a video-only "
-                               + "or two-branch .eri of the same config, e.g. one trained on many more people: docs/training.md) and "
-                               + "fine-tunes it with the --lr-* factors and --freeze-backbone-epochs.", valueName: "FILE"))
+                               + ".eri of the same preset, e.g. one trained on many more people: docs/training.md; a two-branch model "
+                               + "is refused, as --init-from refuses a branch the model lacks) and fine-tunes it with the --lr-* factors "
+                               + "and --freeze-backbone-epochs.", valueName: "FILE"))
     var videoInit: String?
     @Option(help: "Learning-rate factor of the video backbone (video.backbone.*).") var lrBackbone: Float = 1
     @Option(help: "Learning-rate factor of the temporal layers (spatial attention, projections, TCNs, temporal encoders).") var lrTemporal: Float = 1
