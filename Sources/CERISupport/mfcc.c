@@ -57,6 +57,12 @@ static int dif_position(int k, int length, int radix2_first) {
     return (k % radix) * sub + dif_position(k / radix, sub, 0);
 }
 
+/* A band of `count` bins rounded up to a multiple of four, at most `bins`. */
+static int padded_band(int count, int bins) {
+    int padded = (count + 3) / 4 * 4;
+    return padded < bins ? padded : bins;
+}
+
 size_t liberi_mfcc_scratch_floats(const liberi_mfcc_plan *p) {
     /* rows 8 × n_fft, data n_fft vectors (n/2 complex as re, im), power (half + 1), mel,
        out, each vector 8 floats; 8 spare for alignment. */
@@ -83,10 +89,13 @@ liberi_mfcc_plan *liberi_mfcc_plan_create(int n_fft, int hop, int win_length, in
     int half = n_fft / 2, bins = half + 1;
     p->n_fft = n_fft; p->half = half; p->hop = hop; p->win_length = win_length; p->window_offset = window_offset;
     p->n_mels = n_mels; p->n_mfcc = n_mfcc; p->dct_scale0 = dct_scale0;
+    /* Each band's weights are padded with zeros to a multiple of four bins (where the spectrum
+       has them: the band moves down when it would run past the last bin), so that the bank's
+       loop has no remainder. */
     int weights = 0;
     for (int i = 0; i < n_mels; i++) {
         if (band_count[i] < 0 || band_first[i] < 0 || band_first[i] + band_count[i] > bins) { liberi_mfcc_plan_free(p); return NULL; }
-        weights += band_count[i];
+        weights += padded_band(band_count[i], bins);
     }
     int log2_half = 0;
     while ((1 << log2_half) < half) log2_half++;
@@ -112,10 +121,17 @@ liberi_mfcc_plan *liberi_mfcc_plan_create(int n_fft, int hop, int win_length, in
         return NULL;
     }
     memcpy(p->window_full + window_offset, window, sizeof(float) * (size_t)win_length);
-    memcpy(p->band_first, band_first, sizeof(int) * (size_t)n_mels);
-    memcpy(p->band_count, band_count, sizeof(int) * (size_t)n_mels);
-    memcpy(p->band_weights, band_weights, sizeof(float) * (size_t)weights);
-    for (int i = 0, offset = 0; i < n_mels; i++) { p->band_offset[i] = offset; offset += band_count[i]; }
+    memset(p->band_weights, 0, sizeof(float) * (size_t)weights);
+    for (int i = 0, offset = 0, from = 0; i < n_mels; i++) {
+        int count = padded_band(band_count[i], bins);
+        int first = band_first[i] < bins - count ? band_first[i] : bins - count;
+        p->band_first[i] = first;
+        p->band_count[i] = count;
+        p->band_offset[i] = offset;
+        memcpy(p->band_weights + offset + (band_first[i] - first), band_weights + from, sizeof(float) * (size_t)band_count[i]);
+        offset += count;
+        from += band_count[i];
+    }
     memcpy(p->dct, dct, sizeof(float) * (size_t)n_mfcc * (size_t)n_mels);
     memset(p->dct, 0, sizeof(float) * (size_t)n_mels);
     memcpy(p->dct_column_sums, dct_column_sums, sizeof(float) * (size_t)n_mfcc);
@@ -145,27 +161,32 @@ INLINE v8f splat(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
 
 INLINE v8f load8(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
 
-/* dst[c] = (src[0][c], …, src[7][c]) · w[c], c < 8: an 8 × 8 transpose (eight frames'
-   samples → eight vectors of one sample each) with the window applied. */
-INLINE void transpose8(const float *const src[8], ptrdiff_t at, const float *w, v8f *dst) {
-    v8f r0 = load8(src[0] + at), r1 = load8(src[1] + at), r2 = load8(src[2] + at), r3 = load8(src[3] + at);
-    v8f r4 = load8(src[4] + at), r5 = load8(src[5] + at), r6 = load8(src[6] + at), r7 = load8(src[7] + at);
-    v8f t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
-    v8f t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
-    v8f t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
-    v8f t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+/* An 8 × 8 transpose: vector c of the result holds element c of r[0], …, r[7]. */
+INLINE void transpose8x8(const v8f r[8], v8f t[8]) {
+    v8f t0 = __builtin_shufflevector(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);
+    v8f t2 = __builtin_shufflevector(r[2], r[3], 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(r[2], r[3], 2, 10, 3, 11, 6, 14, 7, 15);
+    v8f t4 = __builtin_shufflevector(r[4], r[5], 0, 8, 1, 9, 4, 12, 5, 13), t5 = __builtin_shufflevector(r[4], r[5], 2, 10, 3, 11, 6, 14, 7, 15);
+    v8f t6 = __builtin_shufflevector(r[6], r[7], 0, 8, 1, 9, 4, 12, 5, 13), t7 = __builtin_shufflevector(r[6], r[7], 2, 10, 3, 11, 6, 14, 7, 15);
     v8f s0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), s1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
     v8f s2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), s3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
     v8f s4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), s5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
     v8f s6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), s7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
-    dst[0] = splat(w[0]) * __builtin_shufflevector(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);
-    dst[4] = splat(w[4]) * __builtin_shufflevector(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);
-    dst[1] = splat(w[1]) * __builtin_shufflevector(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);
-    dst[5] = splat(w[5]) * __builtin_shufflevector(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);
-    dst[2] = splat(w[2]) * __builtin_shufflevector(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);
-    dst[6] = splat(w[6]) * __builtin_shufflevector(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);
-    dst[3] = splat(w[3]) * __builtin_shufflevector(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11);
-    dst[7] = splat(w[7]) * __builtin_shufflevector(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);
+    t[0] = __builtin_shufflevector(s0, s4, 0, 1, 2, 3, 8, 9, 10, 11);
+    t[4] = __builtin_shufflevector(s0, s4, 4, 5, 6, 7, 12, 13, 14, 15);
+    t[1] = __builtin_shufflevector(s1, s5, 0, 1, 2, 3, 8, 9, 10, 11);
+    t[5] = __builtin_shufflevector(s1, s5, 4, 5, 6, 7, 12, 13, 14, 15);
+    t[2] = __builtin_shufflevector(s2, s6, 0, 1, 2, 3, 8, 9, 10, 11);
+    t[6] = __builtin_shufflevector(s2, s6, 4, 5, 6, 7, 12, 13, 14, 15);
+    t[3] = __builtin_shufflevector(s3, s7, 0, 1, 2, 3, 8, 9, 10, 11);
+    t[7] = __builtin_shufflevector(s3, s7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+/* dst[c] = (src[0][c], …, src[7][c]) · w[c], c < 8: eight frames' samples → eight vectors
+   of one sample each, with the window applied. */
+INLINE void transpose8(const float *const src[8], ptrdiff_t at, const float *w, v8f *dst) {
+    v8f r[8], window = load8(w);
+    for (int l = 0; l < 8; l++) r[l] = load8(src[l] + at) * window;   /* the same products as after the transpose */
+    transpose8x8(r, dst);
 }
 
 /* 10·log10(max(1e-10, x)) lane by lane: fdlibm's logf, as ERIFeatures' `decibels8`
@@ -192,30 +213,40 @@ INLINE v8f decibels(v8f value) {
     return (v8f)(((v8u)db & ~(v8u)infinite) | ((v8u)splat(INFINITY) & (v8u)infinite));
 }
 
+/* The butterfly of a radix-4 DIF stage on the complex points p0, p0 + q, p0 + 2q, p0 + 3q
+   (a point being a pair of vectors), outputs 1–3 turned by the twiddles (c1, s1, c2, s2, c3,
+   s3) unless `turn` is 0 (j = 0, where W⁰ = 1: the products would only repeat the values,
+   or turn an infinity into NaN). */
+INLINE void radix4_butterfly(v8f *p0, int q, int turn, v8f c1, v8f s1, v8f c2, v8f s2, v8f c3, v8f s3) {
+    v8f *p1 = p0 + 2 * q, *p2 = p1 + 2 * q, *p3 = p2 + 2 * q;
+    v8f a0r = p0[0], a0i = p0[1], a1r = p1[0], a1i = p1[1], a2r = p2[0], a2i = p2[1], a3r = p3[0], a3i = p3[1];
+    v8f t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
+    v8f t2r = a1r + a3r, t2i = a1i + a3i, dr = a1r - a3r, di = a1i - a3i;
+    /* t3 = −i·d */
+    v8f y0r = t0r + t2r, y0i = t0i + t2i, y2r = t0r - t2r, y2i = t0i - t2i;
+    v8f y1r = t1r + di, y1i = t1i - dr, y3r = t1r - di, y3i = t1i + dr;
+    p0[0] = y0r; p0[1] = y0i;
+    if (!turn) {
+        p1[0] = y1r; p1[1] = y1i; p2[0] = y2r; p2[1] = y2i; p3[0] = y3r; p3[1] = y3i;
+        return;
+    }
+    p1[0] = y1r * c1 - y1i * s1; p1[1] = y1r * s1 + y1i * c1;
+    p2[0] = y2r * c2 - y2i * s2; p2[1] = y2r * s2 + y2i * c2;
+    p3[0] = y3r * c3 - y3i * s3; p3[1] = y3r * s3 + y3i * c3;
+}
+
 /* One radix-4 DIF stage over `half` complex vectors (re at x[2i], im at x[2i + 1]) in blocks
-   of `length`; tw: (c1, s1, c2, s2, c3, s3) per j < length/4. */
+   of `length`; tw: (c1, s1, c2, s2, c3, s3) per j < length/4. By twiddle, then by block: each
+   twiddle is loaded once a stage. */
 INLINE void radix4_stage(v8f *x, int half, int length, const float *tw) {
     int q = length / 4;
-    for (int b = 0; b < half; b += length)
-        for (int j = 0; j < q; j++) {
-            v8f *p0 = x + 2 * (b + j), *p1 = p0 + 2 * q, *p2 = p1 + 2 * q, *p3 = p2 + 2 * q;
-            v8f a0r = p0[0], a0i = p0[1], a1r = p1[0], a1i = p1[1], a2r = p2[0], a2i = p2[1], a3r = p3[0], a3i = p3[1];
-            v8f t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
-            v8f t2r = a1r + a3r, t2i = a1i + a3i, dr = a1r - a3r, di = a1i - a3i;
-            /* t3 = −i·d */
-            v8f y0r = t0r + t2r, y0i = t0i + t2i, y2r = t0r - t2r, y2i = t0i - t2i;
-            v8f y1r = t1r + di, y1i = t1i - dr, y3r = t1r - di, y3i = t1i + dr;
-            p0[0] = y0r; p0[1] = y0i;
-            if (q == 1) {
-                p1[0] = y1r; p1[1] = y1i; p2[0] = y2r; p2[1] = y2i; p3[0] = y3r; p3[1] = y3i;
-                continue;
-            }
-            const float *w = tw + 6 * j;
-            v8f c1 = splat(w[0]), s1 = splat(w[1]), c2 = splat(w[2]), s2 = splat(w[3]), c3 = splat(w[4]), s3 = splat(w[5]);
-            p1[0] = y1r * c1 - y1i * s1; p1[1] = y1r * s1 + y1i * c1;
-            p2[0] = y2r * c2 - y2i * s2; p2[1] = y2r * s2 + y2i * c2;
-            p3[0] = y3r * c3 - y3i * s3; p3[1] = y3r * s3 + y3i * c3;
-        }
+    v8f one = splat(1), zero = splat(0);
+    for (int b = 0; b < half; b += length) radix4_butterfly(x + 2 * b, q, 0, one, zero, one, zero, one, zero);
+    for (int j = 1; j < q; j++) {
+        const float *w = tw + 6 * j;
+        v8f c1 = splat(w[0]), s1 = splat(w[1]), c2 = splat(w[2]), s2 = splat(w[3]), c3 = splat(w[4]), s3 = splat(w[5]);
+        for (int b = 0; b < half; b += length) radix4_butterfly(x + 2 * (b + j), q, 1, c1, s1, c2, s2, c3, s3);
+    }
 }
 
 /* The first stage when log2(half) is odd: radix 2 over the whole transform. */
@@ -303,7 +334,12 @@ INLINE void mfcc_group(const liberi_mfcc_plan *p, const float *signal, ptrdiff_t
             a3 = a3 + splat(w[j + 3]) * pw[j + 3];
         }
         for (; j < c; j++) a0 = a0 + splat(w[j]) * pw[j];
-        v8f db = decibels((a0 + a1) + (a2 + a3));
+        mel[i] = (a0 + a1) + (a2 + a3);
+    }
+    /* A loop of its own: without the bands' uneven lengths (and their branches) between them,
+       the logarithms of successive bands overlap. */
+    for (int i = 0; i < p->n_mels; i++) {
+        v8f db = decibels(mel[i]);
         mel[i] = db;
         sum_lo += __builtin_convertvector(__builtin_shufflevector(db, db, 0, 1, 2, 3), v4d);
         sum_hi += __builtin_convertvector(__builtin_shufflevector(db, db, 4, 5, 6, 7), v4d);
@@ -312,32 +348,55 @@ INLINE void mfcc_group(const liberi_mfcc_plan *p, const float *signal, ptrdiff_t
     v4d nm = {p->n_mels, p->n_mels, p->n_mels, p->n_mels};
     v4f mean_lo = __builtin_convertvector(sum_lo / nm, v4f), mean_hi = __builtin_convertvector(sum_hi / nm, v4f);
     v8f mean = __builtin_shufflevector(mean_lo, mean_hi, 0, 1, 2, 3, 4, 5, 6, 7);
-    for (int i = 0; i < p->n_mels; i++) mel[i] = mel[i] - mean;
+    /* The DCT-II's rows are even or odd about the middle, D[k, m−1−j] = (−1)^k·D[k, j]: row k
+       needs only the half-sums e_j = x_j + x_{m−1−j} (even k) or differences o_j = x_j − x_{m−1−j}
+       (odd k) over j < m/2, half the products. They replace the centred mel vectors in place
+       (e_j at j, o_j at m−1−j); an odd m's middle term counts for every k. */
+    const int m = p->n_mels, h = m / 2;
+    for (int i = 0; i < m; i++) mel[i] = mel[i] - mean;
+    for (int j = 0; j < h; j++) {
+        v8f a = mel[j], b = mel[m - 1 - j];
+        mel[j] = a + b;
+        mel[m - 1 - j] = a - b;
+    }
     /* Eight coefficients at a time (row 0 of the matrix is zero, so coefficient 0 comes along
-       and is replaced below): eight independent chains, each centred mel vector loaded once. */
+       and is replaced below): eight independent chains, four even rows and four odd. */
     int k = 0;
     for (; k + 8 <= p->n_mfcc; k += 8) {
-        const float *d = p->dct + (size_t)k * p->n_mels;
-        const int m = p->n_mels;
+        const float *d = p->dct + (size_t)k * m;
         v8f c[8];
         for (int r = 0; r < 8; r++) c[r] = splat(0);
-        for (int i = 0; i < m; i++) {
-            v8f x = mel[i];
-            for (int r = 0; r < 8; r++) c[r] = c[r] + splat(d[r * m + i]) * x;
+        for (int j = 0; j < h; j++) {
+            v8f e = mel[j], o = mel[m - 1 - j];
+            for (int r = 0; r < 8; r += 2) {
+                c[r] = c[r] + splat(d[r * m + j]) * ((k + r) % 2 ? o : e);
+                c[r + 1] = c[r + 1] + splat(d[(r + 1) * m + j]) * ((k + r + 1) % 2 ? o : e);
+            }
         }
+        if (m % 2)
+            for (int r = 0; r < 8; r++) c[r] = c[r] + splat(d[r * m + h]) * mel[h];
         for (int r = 0; r < 8; r++) coef[k + r] = c[r] + mean * splat(p->dct_column_sums[k + r]);
     }
     for (; k < p->n_mfcc; k++) {
-        const float *d = p->dct + (size_t)k * p->n_mels;
+        const float *d = p->dct + (size_t)k * m;
         v8f acc = splat(0);
-        for (int i = 0; i < p->n_mels; i++) acc = acc + splat(d[i]) * mel[i];
+        for (int j = 0; j < h; j++) acc = acc + splat(d[j]) * (k % 2 ? mel[m - 1 - j] : mel[j]);
+        if (m % 2) acc = acc + splat(d[h]) * mel[h];
         coef[k] = acc + mean * splat(p->dct_column_sums[k]);
     }
     v4d s0 = {p->dct_scale0, p->dct_scale0, p->dct_scale0, p->dct_scale0};
     coef[0] = __builtin_shufflevector(__builtin_convertvector(sum_lo * s0, v4f), __builtin_convertvector(sum_hi * s0, v4f),
                                       0, 1, 2, 3, 4, 5, 6, 7);
+    /* Frame-major rows out: eight coefficients of the eight frames by one transpose. */
+    k = 0;
+    if (count == 8)
+        for (; k + 8 <= p->n_mfcc; k += 8) {
+            v8f t[8];
+            transpose8x8(coef + k, t);
+            for (int l = 0; l < 8; l++) memcpy(out + (size_t)l * p->n_mfcc + k, &t[l], sizeof t[l]);
+        }
     for (int l = 0; l < count; l++)
-        for (int k = 0; k < p->n_mfcc; k++) out[(size_t)l * p->n_mfcc + k] = coef[k][l];
+        for (int kk = k; kk < p->n_mfcc; kk++) out[(size_t)l * p->n_mfcc + kk] = coef[kk][l];
 }
 
 #if defined(__x86_64__)
@@ -354,6 +413,17 @@ static void group_portable(const liberi_mfcc_plan *p, const float *signal, ptrdi
     mfcc_group(p, signal, signal_start, signal_length, first, count, out, rows, data, power, mel, coef);
 }
 
+/* Asks for the samples the next group's frames read (the part of the signal they lie in) while
+   this group computes: read in place, they are the only data a group takes from memory. */
+static void prefetch_group(const liberi_mfcc_plan *p, const float *signal, ptrdiff_t signal_start,
+                           ptrdiff_t signal_length, long long first, long long count) {
+    long long lo = first * p->hop - p->n_fft / 2 + p->window_offset;
+    long long hi = (first + count - 1) * p->hop - p->n_fft / 2 + p->window_offset + p->win_length;
+    if (lo < 0) lo = 0;
+    if (hi > signal_length) hi = signal_length;
+    for (long long i = lo; i < hi; i += 16) __builtin_prefetch(signal + (i - signal_start), 0, 3);
+}
+
 void liberi_mfcc_frames(const liberi_mfcc_plan *p, const float *signal, ptrdiff_t signal_start, ptrdiff_t signal_length,
                         long long first_frame, long long frame_count, float *out, float *scratch, int simd) {
     float *base = (float *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
@@ -366,6 +436,9 @@ void liberi_mfcc_frames(const liberi_mfcc_plan *p, const float *signal, ptrdiff_
     for (long long t = 0; t < frame_count; t += 8) {
         int count = frame_count - t < 8 ? (int)(frame_count - t) : 8;
         float *dst = out + (size_t)t * p->n_mfcc;
+        if (t + 8 < frame_count)
+            prefetch_group(p, signal, signal_start, signal_length, first_frame + t + 8,
+                           frame_count - t - 8 < 8 ? frame_count - t - 8 : 8);
 #if defined(__x86_64__)
         if (simd) { group_avx2(p, signal, signal_start, signal_length, first_frame + t, count, dst, rows, data, power, mel, coef); continue; }
 #else

@@ -268,16 +268,18 @@ public final class MFCCExtractor: Sendable {
             }
         }
         let count = frames.count
-        var result = [Float](repeating: 0, count: count * nMFCC)
         guard count > 0 else { return Tensor(shape: [0, nMFCC], data: []) }
         if let lanes {
             let scratch = AlignedFloats(count: liberi_mfcc_scratch_floats(lanes.pointer))
-            result.withUnsafeMutableBufferPointer {
+            // The kernel writes every value: no zero fill first (for 60 s, 1 MB written twice).
+            let result = [Float](unsafeUninitializedCapacity: count * nMFCC) { buffer, initialized in
                 liberi_mfcc_frames(lanes.pointer, mono.baseAddress, signalStart, signalLength, Int64(frames.lowerBound),
-                                   Int64(count), $0.baseAddress, scratch.pointer, laneKernelsSIMD ? 1 : 0)
+                                   Int64(count), buffer.baseAddress, scratch.pointer, laneKernelsSIMD ? 1 : 0)
+                initialized = count * nMFCC
             }
             return Tensor(shape: [count, nMFCC], data: result)
         }
+        var result = [Float](repeating: 0, count: count * nMFCC)
         let workspace = try SpectrumWorkspace(size: nFFT, plan: plan)
         let block = dctBlock
         let melBlock = AlignedFloats(count: nMels * block)   // (n_mels, B): one block's log-mel values, then centred

@@ -78,11 +78,12 @@ enum Signal {
         // libavutil's complex FFT (odd). Powers of two from 16 take mfcc.c's
         // lanes (the presets' 512 among them): 2048 (radix-4 stages only,
         // frames read in place), 1024, 256 and 16 (a radix-2 stage first;
-        // windows off the 8-float grid, so every frame is copied).
+        // windows off the 8-float grid, so every frame is copied); 512 with
+        // an odd n_mels (the DCT's middle term) and n_mfcc not a multiple of 8.
         for (nFFT, win, hop, mels, coefficients) in [(480, 400, 160, 40, 20), (400, 400, 160, 40, 20), (401, 301, 160, 40, 20),
                                                      (30, 30, 10, 8, 6), (15, 12, 5, 4, 4), (8, 8, 4, 4, 3), (6, 5, 2, 3, 2),
                                                      (2048, 2048, 512, 64, 30), (1024, 1000, 256, 40, 20), (256, 200, 100, 32, 13),
-                                                     (16, 12, 5, 4, 4)] {
+                                                     (16, 12, 5, 4, 4), (512, 400, 160, 41, 27)] {
             var audio = presetAudio("dbn-base")
             audio.mfcc.nFFT = nFFT
             audio.mfcc.winLength = win
