@@ -35,7 +35,9 @@ typedef uint32_t v8u __attribute__((vector_size(32), aligned(32)));
 struct liberi_mfcc_plan {
     int n_fft, half, hop, win_length, window_offset, n_mels, n_mfcc;
     float *window_full;                   /* n_fft: the window at window_offset, zeros around it */
-    int *band_first, *band_count, *band_offset;
+    int *band_first, *band_count, *band_offset; /* the bands as the kernel reads them: padded with zero weights
+                                                   to multiples of 4 bins, shifted down where they would pass the
+                                                   last bin (not the caller's band_first / band_count) */
     float *band_weights;                  /* already over the spectrum's factor 4 */
     float *dct;                           /* n_mfcc × n_mels, row 0 zero */
     float *dct_column_sums;               /* n_mfcc */
@@ -214,10 +216,10 @@ INLINE v8f decibels(v8f value) {
 }
 
 /* The butterfly of a radix-4 DIF stage on the complex points p0, p0 + q, p0 + 2q, p0 + 3q
-   (a point being a pair of vectors), outputs 1–3 turned by the twiddles (c1, s1, c2, s2, c3,
-   s3) unless `turn` is 0 (j = 0, where W⁰ = 1: the products would only repeat the values,
-   or turn an infinity into NaN). */
-INLINE void radix4_butterfly(v8f *p0, int q, int turn, v8f c1, v8f s1, v8f c2, v8f s2, v8f c3, v8f s3) {
+   (a point being a pair of vectors), outputs 1–3 turned by the twiddles w = (c1, s1, c2, s2,
+   c3, s3), or not at all when w is NULL (j = 0, where W⁰ = 1: the products would only repeat
+   the values, or turn an infinity into NaN). */
+INLINE void radix4_butterfly(v8f *p0, int q, const v8f *w) {
     v8f *p1 = p0 + 2 * q, *p2 = p1 + 2 * q, *p3 = p2 + 2 * q;
     v8f a0r = p0[0], a0i = p0[1], a1r = p1[0], a1i = p1[1], a2r = p2[0], a2i = p2[1], a3r = p3[0], a3i = p3[1];
     v8f t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
@@ -226,13 +228,13 @@ INLINE void radix4_butterfly(v8f *p0, int q, int turn, v8f c1, v8f s1, v8f c2, v
     v8f y0r = t0r + t2r, y0i = t0i + t2i, y2r = t0r - t2r, y2i = t0i - t2i;
     v8f y1r = t1r + di, y1i = t1i - dr, y3r = t1r - di, y3i = t1i + dr;
     p0[0] = y0r; p0[1] = y0i;
-    if (!turn) {
+    if (!w) {
         p1[0] = y1r; p1[1] = y1i; p2[0] = y2r; p2[1] = y2i; p3[0] = y3r; p3[1] = y3i;
         return;
     }
-    p1[0] = y1r * c1 - y1i * s1; p1[1] = y1r * s1 + y1i * c1;
-    p2[0] = y2r * c2 - y2i * s2; p2[1] = y2r * s2 + y2i * c2;
-    p3[0] = y3r * c3 - y3i * s3; p3[1] = y3r * s3 + y3i * c3;
+    p1[0] = y1r * w[0] - y1i * w[1]; p1[1] = y1r * w[1] + y1i * w[0];
+    p2[0] = y2r * w[2] - y2i * w[3]; p2[1] = y2r * w[3] + y2i * w[2];
+    p3[0] = y3r * w[4] - y3i * w[5]; p3[1] = y3r * w[5] + y3i * w[4];
 }
 
 /* One radix-4 DIF stage over `half` complex vectors (re at x[2i], im at x[2i + 1]) in blocks
@@ -240,13 +242,28 @@ INLINE void radix4_butterfly(v8f *p0, int q, int turn, v8f c1, v8f s1, v8f c2, v
    twiddle is loaded once a stage. */
 INLINE void radix4_stage(v8f *x, int half, int length, const float *tw) {
     int q = length / 4;
-    v8f one = splat(1), zero = splat(0);
-    for (int b = 0; b < half; b += length) radix4_butterfly(x + 2 * b, q, 0, one, zero, one, zero, one, zero);
+    for (int b = 0; b < half; b += length) radix4_butterfly(x + 2 * b, q, NULL);
     for (int j = 1; j < q; j++) {
-        const float *w = tw + 6 * j;
-        v8f c1 = splat(w[0]), s1 = splat(w[1]), c2 = splat(w[2]), s2 = splat(w[3]), c3 = splat(w[4]), s3 = splat(w[5]);
-        for (int b = 0; b < half; b += length) radix4_butterfly(x + 2 * (b + j), q, 1, c1, s1, c2, s2, c3, s3);
+        const float *t = tw + 6 * j;
+        v8f w[6] = {splat(t[0]), splat(t[1]), splat(t[2]), splat(t[3]), splat(t[4]), splat(t[5])};
+        for (int b = 0; b < half; b += length) radix4_butterfly(x + 2 * (b + j), q, w);
     }
+}
+
+/* Coefficients k … k + rows − 1 (rows ≤ 8, one chain each) of the DCT of the centred mel
+   vectors, from their half-sums and differences (see step 6 of the group), plus the mean's share. */
+INLINE void dct_rows(const liberi_mfcc_plan *p, const v8f *mel, v8f mean, int k, int rows, v8f *coef) {
+    const int m = p->n_mels, h = m / 2;
+    const float *d = p->dct + (size_t)k * m;
+    v8f c[8];
+    for (int r = 0; r < rows; r++) c[r] = splat(0);
+    for (int j = 0; j < h; j++) {
+        v8f e = mel[j], o = mel[m - 1 - j];
+        for (int r = 0; r < rows; r++) c[r] = c[r] + splat(d[r * m + j]) * ((k + r) % 2 ? o : e);
+    }
+    if (m % 2)
+        for (int r = 0; r < rows; r++) c[r] = c[r] + splat(d[r * m + h]) * mel[h];
+    for (int r = 0; r < rows; r++) coef[k + r] = c[r] + mean * splat(p->dct_column_sums[k + r]);
 }
 
 /* The first stage when log2(half) is odd: radix 2 over the whole transform. */
@@ -362,28 +379,8 @@ INLINE void mfcc_group(const liberi_mfcc_plan *p, const float *signal, ptrdiff_t
     /* Eight coefficients at a time (row 0 of the matrix is zero, so coefficient 0 comes along
        and is replaced below): eight independent chains, four even rows and four odd. */
     int k = 0;
-    for (; k + 8 <= p->n_mfcc; k += 8) {
-        const float *d = p->dct + (size_t)k * m;
-        v8f c[8];
-        for (int r = 0; r < 8; r++) c[r] = splat(0);
-        for (int j = 0; j < h; j++) {
-            v8f e = mel[j], o = mel[m - 1 - j];
-            for (int r = 0; r < 8; r += 2) {
-                c[r] = c[r] + splat(d[r * m + j]) * ((k + r) % 2 ? o : e);
-                c[r + 1] = c[r + 1] + splat(d[(r + 1) * m + j]) * ((k + r + 1) % 2 ? o : e);
-            }
-        }
-        if (m % 2)
-            for (int r = 0; r < 8; r++) c[r] = c[r] + splat(d[r * m + h]) * mel[h];
-        for (int r = 0; r < 8; r++) coef[k + r] = c[r] + mean * splat(p->dct_column_sums[k + r]);
-    }
-    for (; k < p->n_mfcc; k++) {
-        const float *d = p->dct + (size_t)k * m;
-        v8f acc = splat(0);
-        for (int j = 0; j < h; j++) acc = acc + splat(d[j]) * (k % 2 ? mel[m - 1 - j] : mel[j]);
-        if (m % 2) acc = acc + splat(d[h]) * mel[h];
-        coef[k] = acc + mean * splat(p->dct_column_sums[k]);
-    }
+    for (; k + 8 <= p->n_mfcc; k += 8) dct_rows(p, mel, mean, k, 8, coef);
+    for (; k < p->n_mfcc; k++) dct_rows(p, mel, mean, k, 1, coef);
     v4d s0 = {p->dct_scale0, p->dct_scale0, p->dct_scale0, p->dct_scale0};
     coef[0] = __builtin_shufflevector(__builtin_convertvector(sum_lo * s0, v4f), __builtin_convertvector(sum_hi * s0, v4f),
                                       0, 1, 2, 3, 4, 5, 6, 7);
