@@ -30,10 +30,11 @@
         }                                                                                                            \
     }
 
-/* Rows [0, ROWS) × columns [0, width) of C, width ≤ 16, ROWS ≤ 6. */
+/* Rows [0, ROWS) × columns [0, width) of C, width ≤ 16, ROWS ≤ 6: alpha · A · B + beta · C, plus
+   the row vector `bias` (its columns [0, width)) when it is not NULL. */
 #define BLOCK(ROWS)                                                                                                  \
     AVX2 static void block_##ROWS(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,            \
-                                  ptrdiff_t ldc, int k, int width, float alpha, float beta) {                       \
+                                  ptrdiff_t ldc, int k, int width, float alpha, float beta, const float *bias) {    \
         __m256 acc0[ROWS], acc1[ROWS];                                                                               \
         for (int i = 0; i < ROWS; i++) { acc0[i] = _mm256_setzero_ps(); acc1[i] = _mm256_setzero_ps(); }            \
         if (width == 16) {                                                                                           \
@@ -50,10 +51,13 @@
             TWO_VECTORS(ROWS, _mm256_maskload_ps(b + p * ldb + 8, m1))                                               \
         }                                                                                                            \
         __m256i m0 = liberi_lanes8(width < 8 ? width : 8), m1 = liberi_lanes8(width - 8);                                           \
-        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                                               \
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), bias0 = _mm256_setzero_ps(), bias1 = bias0;    \
+        if (bias && width == 16) { bias0 = _mm256_loadu_ps(bias); bias1 = _mm256_loadu_ps(bias + 8); }             \
+        else if (bias) { bias0 = _mm256_maskload_ps(bias, m0); if (width > 8) bias1 = _mm256_maskload_ps(bias + 8, m1); } \
         for (int i = 0; i < ROWS; i++) {                                                                             \
             float *ci = c + i * ldc;                                                                                 \
             __m256 y0 = _mm256_mul_ps(va, acc0[i]), y1 = _mm256_mul_ps(va, acc1[i]);                                 \
+            if (bias) { y0 = _mm256_add_ps(y0, bias0); y1 = _mm256_add_ps(y1, bias1); }                             \
             if (width == 16) { /* whole vectors: masked loads and stores are slow on AMD's cores */                 \
                 if (beta != 0) {                                                                                     \
                     y0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), y0);                                               \
@@ -83,38 +87,38 @@ AVX2 static void skinny_avx2(int m, int n, int k, float alpha, const float *a, p
     for (int j = 0; j < n; j += 16) {
         int width = n - j < 16 ? n - j : 16;
         int i = 0;
-        for (; i + 6 <= m; i += 6) block_6(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, k, width, alpha, beta);
+        for (; i + 6 <= m; i += 6) block_6(a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, k, width, alpha, beta, NULL);
         const float *ai = a + i * lda;
         float *ci = c + i * ldc + j;
         switch (m - i) {
-        case 5: block_5(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
-        case 4: block_4(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
-        case 3: block_3(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
-        case 2: block_2(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
-        case 1: block_1(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta); break;
+        case 5: block_5(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta, NULL); break;
+        case 4: block_4(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta, NULL); break;
+        case 3: block_3(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta, NULL); break;
+        case 2: block_2(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta, NULL); break;
+        case 1: block_1(ai, lda, b + j, ldb, ci, ldc, k, width, alpha, beta, NULL); break;
         default: break;
         }
     }
 }
 
-/* C = A · Wᵀ + beta · C with W (n × k) packed by liberi_pack_weights: panel j holds
-   columns 16j … 16j + 15 of Wᵀ as k rows of 16 floats, so the blocks above read it as a
-   compact B (ldb = 16). */
-AVX2 static void packed_avx2(int m, int n, int k, const float *a, ptrdiff_t lda, const float *packed, float beta,
+/* C = A · Wᵀ (+ the row vector bias unless NULL) with W (n × k) packed by liberi_pack_weights:
+   panel j holds columns 16j … 16j + 15 of Wᵀ as k rows of 16 floats, so the blocks above read
+   it as a compact B (ldb = 16). */
+AVX2 static void packed_avx2(int m, int n, int k, const float *a, ptrdiff_t lda, const float *packed, const float *bias,
                              float *c, ptrdiff_t ldc) {
     for (int j = 0; j < n; j += 16) {
         int width = n - j < 16 ? n - j : 16;
-        const float *panel = packed + (size_t)j * (size_t)k;
+        const float *panel = packed + (size_t)j * (size_t)k, *bj = bias ? bias + j : NULL;
         int i = 0;
-        for (; i + 6 <= m; i += 6) block_6(a + i * lda, lda, panel, 16, c + i * ldc + j, ldc, k, width, 1, beta);
+        for (; i + 6 <= m; i += 6) block_6(a + i * lda, lda, panel, 16, c + i * ldc + j, ldc, k, width, 1, 0, bj);
         const float *ai = a + i * lda;
         float *ci = c + i * ldc + j;
         switch (m - i) {
-        case 5: block_5(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
-        case 4: block_4(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
-        case 3: block_3(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
-        case 2: block_2(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
-        case 1: block_1(ai, lda, panel, 16, ci, ldc, k, width, 1, beta); break;
+        case 5: block_5(ai, lda, panel, 16, ci, ldc, k, width, 1, 0, bj); break;
+        case 4: block_4(ai, lda, panel, 16, ci, ldc, k, width, 1, 0, bj); break;
+        case 3: block_3(ai, lda, panel, 16, ci, ldc, k, width, 1, 0, bj); break;
+        case 2: block_2(ai, lda, panel, 16, ci, ldc, k, width, 1, 0, bj); break;
+        case 1: block_1(ai, lda, panel, 16, ci, ldc, k, width, 1, 0, bj); break;
         default: break;
         }
     }
@@ -131,17 +135,17 @@ void liberi_pack_weights(const float *w, int n, int k, float *packed) {
         }
 }
 
-void liberi_packed_gemm(int m, int n, int k, const float *a, ptrdiff_t lda, const float *packed, float beta, float *c,
-                        ptrdiff_t ldc) {
+void liberi_packed_gemm(int m, int n, int k, const float *a, ptrdiff_t lda, const float *packed, const float *bias,
+                        float *c, ptrdiff_t ldc) {
 #if defined(__x86_64__)
-    packed_avx2(m, n, k, a, lda, packed, beta, c, ldc);
+    packed_avx2(m, n, k, a, lda, packed, bias, c, ldc);
 #else
     /* Callers take this path only where liberi_avx2_fma() says so; a plain loop keeps the contract. */
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float s = 0;
             for (int p = 0; p < k; p++) s += a[i * lda + p] * packed[(size_t)(j / 16 * 16) * (size_t)k + (size_t)p * 16 + j % 16];
-            c[i * ldc + j] = beta != 0 ? s + beta * c[i * ldc + j] : s;
+            c[i * ldc + j] = bias ? s + bias[j] : s;
         }
 #endif
 }

@@ -98,8 +98,8 @@ import CERISupport
 
     /// `linear` with weights packed once (`PackedWeights`, liberi_packed_gemm) against
     /// float64, on every row remainder of the 6-row blocks and output counts across the
-    /// 16-column panels, with and without bias (beta 1 and 0: C holds NaN before the
-    /// bias-free product and must not be read); the same floats at one and two threads,
+    /// 16-column panels, with and without bias (added in the kernel; C holds NaN before
+    /// the product and must not be read); the same floats at one and two threads,
     /// and a row's floats wherever it lies in the matrix (a stream's TCN reuse relies on
     /// it: `TemporalReuse`). Widths: the TCN's 384 and the audio input projection's 40.
     @Test func packedLinearMatchesFloat64() throws {

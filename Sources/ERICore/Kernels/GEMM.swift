@@ -137,23 +137,23 @@ public final class PackedWeights: @unchecked Sendable {   // written once, in in
 /// way in any slice, so results repeat exactly at any thread count.
 public func linear(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                    outputs: Int, packed: PackedWeights? = nil, into y: UnsafeMutablePointer<Float>) {
-    if let bias {
-        for r in 0..<rows { (y + r * outputs).update(from: bias, count: outputs) }
-    }
-    let beta: Float = bias == nil ? 0 : 1
-    if let packed, rows > 0 {
+    if let packed, rows > 0 {   // the bias is added in the kernel
         precondition(packed.outputs == outputs && packed.inputs == inputs, "packed weights of another shape")
         let threads = computeThreads()
         if threads > 1 && rows * outputs * inputs >= splitMACs {
             parallelRanges(rows, grain: max(6, (rows + threads - 1) / threads)) { r in
                 liberi_packed_gemm(Int32(r.count), Int32(outputs), Int32(inputs), x + r.lowerBound * inputs, inputs,
-                                   packed.pointer, beta, y + r.lowerBound * outputs, outputs)
+                                   packed.pointer, bias, y + r.lowerBound * outputs, outputs)
             }
         } else {
-            liberi_packed_gemm(Int32(rows), Int32(outputs), Int32(inputs), x, inputs, packed.pointer, beta, y, outputs)
+            liberi_packed_gemm(Int32(rows), Int32(outputs), Int32(inputs), x, inputs, packed.pointer, bias, y, outputs)
         }
         return
     }
+    if let bias {
+        for r in 0..<rows { (y + r * outputs).update(from: bias, count: outputs) }
+    }
+    let beta: Float = bias == nil ? 0 : 1
     gemm(transposeB: true, m: rows, n: outputs, k: inputs, a: x, lda: inputs, b: weight, ldb: inputs,
          beta: beta, c: y, ldc: outputs)
 }
