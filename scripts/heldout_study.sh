@@ -29,6 +29,15 @@
 #                                                               faces off-centre (up to ±14 %), confounds
 #                                                               stronger than any corpus before
 #
+# Added 2026-12-07 19:45, before any model was trained on it, while a weight-decay probe ran on H4
+# (H5 had been used by the pretrained route since), so that a recipe change chosen by looking at
+# H4 can be tested on a corpus it was not chosen on:
+#
+#   H6    206   --frame-scale 1.1 --face-scale 1.05 --framing 4.5 --confounds 2.5
+#                                                               frames about the default size, faces
+#                                                               off-centre (up to ±18 %), the strongest
+#                                                               confounds of any corpus
+#
 # Per corpus and training seed (SEEDS, default "1 2 3"), dbn-small, EPOCHS epochs each (the video model VIDEO_EPOCHS):
 #   audio   eri train --modality audio
 #   video   eri train --modality video (VIDEO_EPOCHS)
@@ -86,6 +95,7 @@ corpus_args() {
         H3) echo "--seed 203 --face-scale 0.8 --framing 3 --confounds 1.5" ;;
         H4) echo "--seed 204 --frame-scale 0.85 --face-scale 1.2 --framing 5 --confounds 2" ;;
         H5) echo "--seed 205 --frame-scale 1.5 --face-scale 0.9 --framing 3.5 --confounds 2.2" ;;
+        H6) echo "--seed 206 --frame-scale 1.1 --face-scale 1.05 --framing 4.5 --confounds 2.5" ;;
         *) echo "unknown corpus $1" >&2; exit 2 ;;
     esac
 }
