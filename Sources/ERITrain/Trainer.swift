@@ -14,7 +14,9 @@ public struct TrainOptions: Sendable {
     public var epochs = 10
     public var batchSize = 8
     public var learningRate: Float = 1e-3
-    public var weightDecay: Float = 0.01
+    /// AdamW's decoupled weight decay (`TrainOptions.defaultWeightDecay`: PyTorch's AdamW default).
+    public var weightDecay: Float = TrainOptions.defaultWeightDecay
+    public static let defaultWeightDecay: Float = 0.01
     public var clipNorm: Float = 1.0
     public var threads = 0
     public var seed: UInt64 = 0
@@ -35,6 +37,10 @@ public struct TrainOptions: Sendable {
     public var freezeBackboneEpochs = 0
     /// A pretrained ResNet the video backbone starts from (`config` already `configure`d with it).
     public var pretrainedBackbone: PretrainedBackbone? = nil
+    /// Each residual block's last BatchNorm scale (`bn2.weight`) starts at 0, so every block
+    /// starts as its shortcut (torchvision's `zero_init_residual`); only for a backbone
+    /// trained from random weights (not one from --init-from or --backbone).
+    public var zeroInitResidual = false
     public init(dataDirectory: String, config: ERIConfig, output: String) {
         self.dataDirectory = dataDirectory; self.config = config; self.output = output
     }
@@ -214,6 +220,10 @@ public final class Trainer {
                 } else {
                     log(try pretrained.load(into: &file))
                 }
+            }
+            if o.zeroInitResidual, let v = o.config.video, !copied.contains("video."), o.pretrainedBackbone == nil {
+                for block in v.backboneBlocks { file.tensors[block.prefix + ".bn2.weight"] = Tensor(zeros: [block.outputs]) }
+                log("video backbone: its \(v.backboneBlocks.count) residual blocks start as their shortcuts (bn2 scales 0)")
             }
             let initialised = copied.contains("audio.")
             // An audio branch from --init-from keeps the normalisation it was trained with.

@@ -34,6 +34,7 @@ struct Train: ParsableCommand {
     @Option(help: "Epochs.") var epochs: Int = 10
     @Option(help: "Clips per batch.") var batch: Int = 8
     @Option(help: "Peak learning rate (AdamW, warm-up + cosine).") var lr: Float = 5e-4
+    @Option(help: "AdamW's decoupled weight decay (on weight matrices and kernels, not on biases or norms).") var weightDecay: Float = TrainOptions.defaultWeightDecay
     @Option(help: "Compute threads (0 = all cores).") var threads: Int = 0
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "Modality dropout probability (overrides the config's train section).") var modalityDropout: Double?
@@ -59,6 +60,8 @@ struct Train: ParsableCommand {
     @Option(help: "Learning-rate factor of the temporal layers (spatial attention, projections, TCNs, temporal encoders).") var lrTemporal: Float = 1
     @Option(help: "Learning-rate factor of the head.") var lrHead: Float = 1
     @Option(help: "Freeze the video backbone (no updates) for this many first epochs.") var freezeBackboneEpochs: Int = 0
+    @Flag(help: "Start each residual block of a randomly initialised video backbone as its shortcut (its last BatchNorm scale 0, torchvision's zero_init_residual).")
+    var zeroInitResidual = false
     @Option(help: ArgumentHelp("A pretrained ResNet-18/34 the video backbone starts from (torchvision/timm state dict, .pth or "
                                + ".safetensors; see eri init --backbone).", valueName: "FILE")) var backbone: String?
 
@@ -88,6 +91,7 @@ struct Train: ParsableCommand {
         if !["both", "audio", "video"].contains(modality) { throw ValidationError("--modality is both, audio or video") }
         if epochs < 1 || batch < 1 { throw ValidationError("--epochs and --batch must be at least 1") }
         if !(lr > 0 && lr < 1) { throw ValidationError("--lr must be in (0, 1)") }
+        if !(weightDecay >= 0 && weightDecay <= 10) { throw ValidationError("--weight-decay must be in [0, 10]") }
     }
 
     func run() throws {
@@ -132,9 +136,11 @@ struct Train: ParsableCommand {
             let fineTuning = recipe == "single" || !initFrom.isEmpty
             options.groupRates = fineTuning ? GroupRates(backbone: lrBackbone, temporal: lrTemporal, head: lrHead) : GroupRates()
             options.freezeBackboneEpochs = fineTuning ? freezeBackboneEpochs : 0
+            options.zeroInitResidual = zeroInitResidual
             options.epochs = epochs
             options.batchSize = batch
             options.learningRate = lr
+            options.weightDecay = weightDecay
             options.threads = threads
             options.seed = seed
             options.resume = resume
@@ -147,6 +153,8 @@ struct Train: ParsableCommand {
                 + (backbone.map { " --backbone \($0)" } ?? "")
                 + (!fineTuning || options.groupRates == GroupRates() ? "" : " --lr-backbone \(lrBackbone) --lr-temporal \(lrTemporal) --lr-head \(lrHead)")
                 + (options.freezeBackboneEpochs > 0 ? " --freeze-backbone-epochs \(freezeBackboneEpochs)" : "")
+                + (weightDecay != TrainOptions.defaultWeightDecay ? " --weight-decay \(weightDecay)" : "")
+                + (zeroInitResidual ? " --zero-init-residual" : "")
             let trainer = Trainer(options: options)
             let terminal = isatty(2) != 0
             trainer.log = { line in
