@@ -148,10 +148,11 @@ size_t liberi_mfcc_scratch_floats(const liberi_mfcc_plan *plan);
 void liberi_mfcc_frames(const liberi_mfcc_plan *plan, const float *signal, ptrdiff_t signal_start, ptrdiff_t signal_length,
                         long long first_frame, long long frame_count, float *out, float *scratch, int simd);
 /* skinny_gemm.c: weights packed once for the products of linear layers, C = A · Wᵀ + bias
-   (a row vector added to every row; NULL: none) with W n × k (PyTorch's layout): liberi_pack_weights writes liberi_packed_weights_size(n, k)
-   floats (panels of 16 output columns, k rows of 16 each, zero past n), which the skinny
-   kernel's blocks then read as a compact B: neither operand is packed per call, as OpenBLAS
-   does. AVX2 + FMA; callers use it only where liberi_avx2_fma() says so (elsewhere a plain loop). */
+   (a row vector added to every row; NULL: none) with W n × k (PyTorch's layout):
+   liberi_pack_weights writes liberi_packed_weights_size(n, k) floats (panels of 16 output
+   columns, k rows of 16 each, zero past n), which the skinny kernel's blocks then read as a
+   compact B: neither operand is packed per call, as OpenBLAS does. AVX2 + FMA; callers use
+   it only where liberi_avx2_fma() says so (elsewhere a plain loop). */
 size_t liberi_packed_weights_size(int n, int k);
 void liberi_pack_weights(const float *w, int n, int k, float *packed);
 void liberi_packed_gemm(int m, int n, int k, const float *a, ptrdiff_t lda, const float *packed, const float *bias,
