@@ -221,9 +221,14 @@ public final class Trainer {
                     log(try pretrained.load(into: &file))
                 }
             }
-            if o.zeroInitResidual, let v = o.config.video, !copied.contains("video."), o.pretrainedBackbone == nil {
-                for block in v.backboneBlocks { file.tensors[block.prefix + ".bn2.weight"] = Tensor(zeros: [block.outputs]) }
-                log("video backbone: its \(v.backboneBlocks.count) residual blocks start as their shortcuts (bn2 scales 0)")
+            if o.zeroInitResidual, let v = o.config.video {
+                if copied.contains("video.") || o.pretrainedBackbone != nil {
+                    log("--zero-init-residual: not applied, the video backbone starts from "
+                        + (copied.contains("video.") ? "--init-from" : o.pretrainedBackbone!.path))
+                } else {
+                    for block in v.backboneBlocks { file.tensors[block.prefix + ".bn2.weight"] = Tensor(zeros: [block.outputs]) }
+                    log("video backbone: its \(v.backboneBlocks.count) residual blocks start as their shortcuts (bn2 scales 0)")
+                }
             }
             let initialised = copied.contains("audio.")
             // An audio branch from --init-from keeps the normalisation it was trained with.

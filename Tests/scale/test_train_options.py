@@ -67,3 +67,15 @@ def test_weight_decay_refuses_what_it_cannot_use(corpus, tmp_path):
         r = subprocess.run([CLI, "train", "--data", corpus, "--out", tmp_path / "m.eri", f"--weight-decay={value}"],
                            capture_output=True, text=True)
         assert r.returncode != 0 and "--weight-decay must be in [0, 10]" in r.stderr, r.stderr
+
+
+def test_zero_init_residual_says_when_the_backbone_comes_from_a_model(corpus, config_file, tmp_path):
+    start = tmp_path / "start.eri"
+    train(corpus, config_file, start)
+    r = eri("train", "--data", corpus, "--config", config_file, "--modality", "video", "--faces", "none", "--epochs", 1,
+            "--batch", 8, "--lr", 1e-9, "--threads", 1, "--seed", 3, "--cache", tmp_path / "cache",
+            "--init-from", start, "--zero-init-residual", "--out", tmp_path / "from-start.eri")
+    assert "--zero-init-residual: not applied, the video backbone starts from --init-from" in r.stderr, r.stderr
+    got = load_file(str(tmp_path / "from-start.eri"))
+    scales = [k for k in got if k.startswith("video.backbone.") and k.endswith(".bn2.weight")]
+    assert scales and all(float(np.max(np.abs(got[k] - 1))) < 1e-6 for k in scales)
